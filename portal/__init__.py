@@ -1,0 +1,82 @@
+"""Portal: tracked document delivery for B2B sales teams."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from portal.config import MiB, load_config
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    settings = load_config()
+    settings.update(config or {})
+    app = Flask(
+        __name__,
+        instance_path=settings["INSTANCE_PATH"],
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    app.config.update(settings)
+    if app.config.get("MAX_CONTENT_LENGTH") is None:
+        # Room for the form fields around the largest accepted file; beyond it: 413.
+        app.config["MAX_CONTENT_LENGTH"] = app.config["UPLOAD_MAX_BYTES"] + MiB
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    logging.getLogger("fontTools").setLevel(logging.WARNING)
+
+    _init_extensions(app)
+    _register_blueprints(app)
+    _register_cli(app)
+    return app
+
+
+def _init_extensions(app: Flask) -> None:
+    from flask_babel import lazy_gettext
+
+    from portal import i18n, models  # noqa: F401  (models: register every table)
+    from portal.accounts.models import User
+    from portal.extensions import babel, csrf, db, limiter, login_manager, migrate
+    from portal.library import storage
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    babel.init_app(
+        app,
+        locale_selector=i18n.select_locale,
+        default_translation_directories=str(ROOT / "portal" / "translations"),
+    )
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = lazy_gettext("Please sign in to open this page.")
+    login_manager.login_message_category = "info"
+    login_manager.localize_callback = str  # flash the text in the reader's language, not the proxy
+    login_manager.session_protection = "strong"
+
+    @login_manager.user_loader
+    def load_user(user_id: str) -> User | None:
+        user = db.session.get(User, int(user_id))
+        return user if user and user.active else None
+
+    storage.init_app(app)
+
+
+def _register_blueprints(app: Flask) -> None:
+    from portal.routes import register_blueprints
+
+    register_blueprints(app)
+
+
+def _register_cli(app: Flask) -> None:
+    from portal.accounts.cli import users_cli
+    from portal.demo.cli import demo_command
+
+    app.cli.add_command(users_cli)
+    app.cli.add_command(demo_command)

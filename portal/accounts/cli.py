@@ -1,0 +1,61 @@
+"""`flask --app wsgi users …`"""
+
+from __future__ import annotations
+
+import click
+from flask.cli import AppGroup
+
+from portal.accounts import services
+from portal.accounts.models import Role
+from portal.errors import PortalError
+from portal.extensions import db
+
+users_cli = AppGroup("users", help="Manage staff accounts and API tokens.")
+
+
+@users_cli.command("create")
+@click.argument("email")
+@click.option("--role", required=True, type=click.Choice([r.value for r in Role]))
+@click.option("--name", required=True)
+@click.option("--supervisor", "supervisor_email", help="E-mail of this user's supervisor.")
+@click.option("--team")
+@click.option("--region")
+@click.password_option(help="Prompted for when not given.")
+def create_user(
+    email: str,
+    role: str,
+    name: str,
+    supervisor_email: str | None,
+    team: str | None,
+    region: str | None,
+    password: str,
+) -> None:
+    """Create a staff account."""
+    try:
+        user = services.create_user(
+            email,
+            name=name,
+            role=role,
+            password=password,
+            supervisor_email=supervisor_email,
+            team=team,
+            region=region,
+        )
+    except PortalError as exc:
+        db.session.rollback()
+        raise click.ClickException(exc.message) from None
+    db.session.commit()
+    click.echo(f"created {user.role} {user.email} (id {user.id})")
+
+
+@users_cli.command("token")
+@click.argument("email")
+@click.option("--name", default="cli", help="A label to recognise the token by.")
+def create_token(email: str, name: str) -> None:
+    """Print a new API token for EMAIL. It is shown once and stored only as a hash."""
+    user = services.get_user_by_email(email)
+    if user is None:
+        raise click.ClickException(f"no user with e-mail {email}")
+    token = services.issue_api_token(user, name=name)
+    db.session.commit()
+    click.echo(token)

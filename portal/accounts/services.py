@@ -1,0 +1,107 @@
+"""Creating users, checking passwords, issuing and resolving API tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import select
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from portal.accounts.models import ApiToken, Role, User
+from portal.db_types import utcnow
+from portal.errors import ValidationFailed
+from portal.extensions import db
+
+TOKEN_PREFIX = "ptl_"
+MIN_PASSWORD_LENGTH = 8
+
+
+def normalize_email(email: str) -> str:
+    try:
+        return validate_email(email.strip(), check_deliverability=False).normalized.lower()
+    except EmailNotValidError as exc:
+        raise ValidationFailed(f"invalid e-mail address {email!r}: {exc}") from None
+
+
+def get_user_by_email(email: str) -> User | None:
+    return db.session.scalar(select(User).where(User.email == email.strip().lower()))
+
+
+def create_user(
+    email: str,
+    *,
+    name: str,
+    role: str,
+    password: str,
+    supervisor_email: str | None = None,
+    team: str | None = None,
+    region: str | None = None,
+) -> User:
+    email = normalize_email(email)
+    if role not in {r.value for r in Role}:
+        raise ValidationFailed(f"role must be one of {', '.join(r.value for r in Role)}")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValidationFailed(f"password must have at least {MIN_PASSWORD_LENGTH} characters")
+    if not name.strip():
+        raise ValidationFailed("name is required")
+    if get_user_by_email(email):
+        raise ValidationFailed(f"a user with e-mail {email} already exists")
+    supervisor = None
+    if supervisor_email:
+        supervisor = get_user_by_email(supervisor_email)
+        if supervisor is None:
+            raise ValidationFailed(f"no user with e-mail {supervisor_email}")
+        if supervisor.role not in (Role.SUPERVISOR, Role.ADMIN):
+            raise ValidationFailed(f"{supervisor_email} is not a supervisor")
+    user = User(
+        email=email,
+        name=name.strip(),
+        role=role,
+        password_hash=generate_password_hash(password),
+        supervisor=supervisor,
+        team=team or None,
+        region=region or None,
+    )
+    db.session.add(user)
+    db.session.flush()
+    return user
+
+
+def authenticate(email: str, password: str) -> User | None:
+    user = get_user_by_email(email)
+    if user is None:
+        # Same work whether or not the account exists, so timing tells nothing.
+        check_password_hash(_DUMMY_HASH, password)
+        return None
+    if not user.active or not check_password_hash(user.password_hash, password):
+        return None
+    return user
+
+
+_DUMMY_HASH = generate_password_hash("not-a-real-password")
+
+
+def _hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_api_token(user: User, name: str = "") -> str:
+    """Create a token for user and return it; only its hash is kept."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    db.session.add(
+        ApiToken(user=user, token_hash=_hash_token(token), prefix=token[:10], name=name)
+    )
+    db.session.flush()
+    return token
+
+
+def user_for_token(token: str) -> User | None:
+    if not token.startswith(TOKEN_PREFIX):
+        return None
+    row = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == _hash_token(token)))
+    if row is None or row.revoked_at is not None or not row.user.active:
+        return None
+    row.last_used_at = utcnow()
+    return row.user

@@ -1,0 +1,1 @@
+"""Customers: the people reps send materials to."""

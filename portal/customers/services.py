@@ -1,0 +1,75 @@
+"""Creating customers and finding the ones a staff member may see."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, select
+
+from portal.accounts.models import Role, User
+from portal.accounts.services import get_user_by_email, normalize_email
+from portal.customers.models import Customer
+from portal.errors import NotFound, ValidationFailed
+from portal.extensions import db
+
+
+@dataclass
+class CustomerFields:
+    name: str
+    company: str = ""
+    title: str = ""
+    email: str | None = None
+    phone: str | None = None
+    industry: str | None = None
+    region: str | None = None
+
+
+def visible_to(user: User) -> ColumnElement[bool]:
+    """A rep sees their own customers, a supervisor their reps' too, an admin all."""
+    if user.role == Role.ADMIN:
+        return Customer.id.is_not(None)
+    if user.role == Role.SUPERVISOR:
+        team = select(User.id).where(User.supervisor_id == user.id)
+        return Customer.owner_id.in_(team) | (Customer.owner_id == user.id)
+    if user.role == Role.REP:
+        return Customer.owner_id == user.id
+    return Customer.id.is_(None)  # marketing keeps the library, not customers
+
+
+def create_customer(creator: User, fields: CustomerFields, owner_email: str | None = None) -> Customer:
+    name = fields.name.strip()
+    if not name:
+        raise ValidationFailed("name is required")
+    owner = creator
+    if owner_email:
+        owner = get_user_by_email(owner_email)
+        if owner is None or owner.role != Role.REP:
+            raise ValidationFailed(f"owner_email {owner_email!r} is not a rep")
+        if creator.role == Role.REP and owner.id != creator.id:
+            raise ValidationFailed("a rep can only create customers they own")
+        if creator.role == Role.SUPERVISOR and owner.supervisor_id != creator.id:
+            raise ValidationFailed("a supervisor can only assign customers to their own reps")
+    elif creator.role not in (Role.REP,):
+        raise ValidationFailed("owner_email is required: customers are owned by a rep")
+    customer = Customer(
+        name=name,
+        company=fields.company.strip(),
+        title=fields.title.strip(),
+        email=normalize_email(fields.email) if fields.email else None,
+        phone=(fields.phone or "").strip() or None,
+        industry=(fields.industry or "").strip() or None,
+        region=(fields.region or "").strip() or None,
+        owner=owner,
+    )
+    db.session.add(customer)
+    db.session.flush()
+    return customer
+
+
+def get_customer(user: User, customer_id: int) -> Customer:
+    customer = db.session.scalar(
+        select(Customer).where(Customer.id == customer_id, visible_to(user))
+    )
+    if customer is None:
+        raise NotFound("customer not found")
+    return customer

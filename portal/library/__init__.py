@@ -1,0 +1,1 @@
+"""The document library: templates, versions, storage, permissions, rendering."""

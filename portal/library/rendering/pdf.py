@@ -1,0 +1,93 @@
+"""Rendered HTML to PDF (WeasyPrint), and PDF pages to PNG (pdfium).
+
+Chinese text must never come out as empty boxes: a user stylesheet (below the template's own
+styles in the cascade) makes Noto Sans CJK SC the default face and zh-CN the default language,
+so fontconfig's fallback for any face the template names (Microsoft YaHei, SimSun, serif...)
+picks the Simplified Chinese Noto Sans / Noto Serif CJK faces. Fonts are embedded as subsets
+(fast with libharfbuzz-subset0; without it a CJK render takes ~10 s).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+
+import pypdfium2 as pdfium
+from weasyprint import CSS, HTML
+
+from portal.library.bundle import TemplateBundle
+from portal.library.rendering.fetcher import BundleURLFetcher, bundle_base_url
+from portal.library.rendering.sandbox import TemplateRenderError
+
+logger = logging.getLogger(__name__)
+
+CJK_SANS = "Noto Sans CJK SC"
+CJK_SERIF = "Noto Serif CJK SC"
+DEFAULT_LANG = "zh-CN"
+
+USER_STYLESHEET = f"""
+html {{
+  -weasy-lang: "{DEFAULT_LANG}";
+  font-family: "{CJK_SANS}", "Noto Sans", "DejaVu Sans", sans-serif;
+}}
+"""
+
+PAGE_PNG_WIDTH = 1000
+MAX_PNG_WIDTH = 4000
+
+
+def html_to_pdf(html: str, bundle: TemplateBundle) -> bytes:
+    """Lay out rendered HTML as PDF; its assets come from bundle and nowhere else."""
+    fetcher = BundleURLFetcher(bundle)
+    try:
+        document = HTML(string=html, base_url=bundle_base_url(bundle), url_fetcher=fetcher)
+        pdf = document.write_pdf(
+            stylesheets=[CSS(string=USER_STYLESHEET, url_fetcher=fetcher)],
+            full_fonts=False,  # embed subsets
+        )
+    except Exception as exc:  # WeasyPrint can trip over odd HTML/CSS: the template's fault
+        raise TemplateRenderError(f"the HTML could not be laid out as PDF: {exc}") from exc
+    if fetcher.refused:
+        logger.info("template resources refused: %s", ", ".join(fetcher.refused[:20]))
+    if fetcher.missing:
+        logger.info("template assets missing: %s", ", ".join(fetcher.missing[:20]))
+    return pdf
+
+
+def _open(pdf: bytes) -> pdfium.PdfDocument:
+    try:
+        return pdfium.PdfDocument(pdf)
+    except pdfium.PdfiumError as exc:
+        raise ValueError(f"not a readable PDF: {exc}") from exc
+
+
+def page_count(pdf: bytes) -> int:
+    document = _open(pdf)
+    try:
+        return len(document)
+    finally:
+        document.close()
+
+
+def page_png(pdf: bytes, page: int, width: int = PAGE_PNG_WIDTH) -> bytes:
+    """Page `page` (1-based) as a PNG `width` pixels wide; ValueError for a page not there."""
+    if not 0 < width <= MAX_PNG_WIDTH:
+        raise ValueError(f"width must be between 1 and {MAX_PNG_WIDTH}")
+    document = _open(pdf)
+    try:
+        if not 1 <= page <= len(document):
+            raise ValueError(f"page {page} does not exist (the document has {len(document)})")
+        pdf_page = document[page - 1]
+        try:
+            bitmap = pdf_page.render(scale=width / pdf_page.get_width())
+            try:
+                image = bitmap.to_pil()
+                out = io.BytesIO()
+                image.save(out, format="PNG", optimize=False)
+                return out.getvalue()
+            finally:
+                bitmap.close()
+        finally:
+            pdf_page.close()
+    finally:
+        document.close()

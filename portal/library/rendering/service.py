@@ -1,0 +1,111 @@
+"""Rendering as the rest of the app sees it: a version plus variables in, PDF or PNG bytes out.
+
+Rendered files are cached in storage, keyed by what determines them: the version's sha256 and
+the hash of the variables. A repeat open reads the cache and never starts WeasyPrint (which is
+only imported when something actually has to be rendered).
+
+    renders/<version sha256>/<variables hash>.pdf
+    renders/<version sha256>/<variables hash>/page-<n>.png
+
+PDF uploads are shown as uploaded: no personalisation, the same file for every customer.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from typing import TYPE_CHECKING, Any
+
+from portal.library.bundle import load_bundle
+from portal.library.rendering.sandbox import TemplateRenderError, render_html
+from portal.library.rendering.variables import sample_variables, variables_hash
+from portal.library.storage import ObjectNotFound, get_storage
+
+if TYPE_CHECKING:
+    from portal.library.models import TemplateVersion
+
+RENDER_PREFIX = "renders"
+PDF_SOURCE = "pdf"
+
+
+def _variables_key(version: TemplateVersion, variables: dict[str, Any]) -> str:
+    # A PDF upload ignores the variables: one cache entry for everybody.
+    return variables_hash({} if version.source_type == PDF_SOURCE else variables)
+
+
+def pdf_cache_key(version: TemplateVersion, variables: dict[str, Any]) -> str:
+    return f"{RENDER_PREFIX}/{version.sha256}/{_variables_key(version, variables)}.pdf"
+
+
+def png_cache_key(version: TemplateVersion, variables: dict[str, Any], page: int) -> str:
+    return f"{RENDER_PREFIX}/{version.sha256}/{_variables_key(version, variables)}/page-{page}.png"
+
+
+def _render_source(source_type: str, data: bytes, variables: dict[str, Any]) -> bytes:
+    try:
+        bundle = load_bundle(source_type, data)
+    except UnicodeDecodeError as exc:
+        raise TemplateRenderError("the HTML is not UTF-8 text") from exc
+    except (ValueError, zipfile.BadZipFile) as exc:
+        raise TemplateRenderError(f"the template cannot be opened: {exc}") from exc
+    html = render_html(bundle.html, variables)
+    from portal.library.rendering import pdf  # WeasyPrint loads only when rendering
+
+    return pdf.html_to_pdf(html, bundle)
+
+
+def render_version_pdf(version: TemplateVersion, variables: dict[str, Any]) -> bytes:
+    """The version personalised with variables, as PDF; rendered once, then from the cache."""
+    storage = get_storage()
+    if version.source_type == PDF_SOURCE:
+        return storage.get(version.storage_key)
+    key = pdf_cache_key(version, variables)
+    try:
+        return storage.get(key)
+    except ObjectNotFound:
+        pass
+    rendered = _render_source(version.source_type, storage.get(version.storage_key), variables)
+    storage.put(key, rendered, "application/pdf")
+    return rendered
+
+
+def render_version_page_png(
+    version: TemplateVersion, variables: dict[str, Any], page: int
+) -> bytes:
+    """Page `page` (1-based) of render_version_pdf() as PNG; ValueError for a page not there."""
+    if isinstance(page, bool) or not isinstance(page, int) or page < 1:
+        raise ValueError(f"invalid page number {page!r}")
+    storage = get_storage()
+    key = png_cache_key(version, variables, page)
+    try:
+        return storage.get(key)
+    except ObjectNotFound:
+        pass
+    from portal.library.rendering import pdf
+
+    image = pdf.page_png(render_version_pdf(version, variables), page)
+    storage.put(key, image, "image/png")
+    return image
+
+
+def render_version_preview(version: TemplateVersion) -> bytes:
+    """The version rendered with sample data, for marketing's preview."""
+    return render_version_pdf(version, sample_variables())
+
+
+def render_source_preview(source_type: str, data: bytes) -> bytes:
+    """Render an uploaded (not yet stored) file with sample data, to validate it at upload.
+
+    Returns the PDF (a PDF upload is returned as is once it proves readable); raises
+    TemplateRenderError with a message for the template's author when it cannot be rendered.
+    """
+    from portal.library.rendering import pdf
+
+    if source_type == PDF_SOURCE:
+        try:
+            pages = pdf.page_count(data)
+        except ValueError as exc:
+            raise TemplateRenderError("the file is not a readable PDF") from exc
+        if pages == 0:
+            raise TemplateRenderError("the PDF has no pages")
+        return data
+    return _render_source(source_type, data, sample_variables())

@@ -1,0 +1,16 @@
+"""Blueprints. Routes parse the request, call one service and render the answer."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def register_blueprints(app: Flask) -> None:
+    from portal.routes import api, auth, errors, library, main, ui
+
+    app.register_blueprint(api.bp)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(main.bp)
+    app.register_blueprint(library.bp)
+    errors.register(app)
+    ui.register(app)

@@ -1,0 +1,233 @@
+"""The OpenAPI 3.1 document of /api/v1."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import url_for
+
+from portal.library.models import TemplateKind
+from portal.routes.api import bp
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+
+
+_ERRORS = {
+    "401": _error("No or bad API token"),
+    "404": _error("Not found, or outside the caller's scope"),
+}
+_UPLOAD_ERRORS = {
+    "400": _error("Bad upload (corrupt zip, unsafe entry, zip bomb, empty file)"),
+    "403": _error("Only marketing and admins change the library"),
+    "413": _error("File over the size limit"),
+    "415": _error("Not an .html, .zip or .pdf file (judged by content)"),
+    "422": _error("Missing changelog, bad field, or a template that does not render"),
+}
+
+
+def _json(schema_ref: str, description: str = "OK") -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema_ref}"}}},
+    }
+
+
+def build_spec(server_url: str) -> dict[str, Any]:
+    template_fields = {
+        "name": {"type": "string"},
+        "kind": {"type": "string", "enum": [k.value for k in TemplateKind]},
+        "industry": {"type": "string"},
+        "scenario": {"type": "string"},
+        "product_line": {"type": "string"},
+        "tags": {"type": "string", "description": "comma separated"},
+        "description": {"type": "string"},
+        "version_policy": {"type": "string", "enum": ["latest", "pinned"]},
+        "allowed_roles": {"type": "string", "description": "comma separated; empty = anyone"},
+        "allowed_teams": {"type": "string", "description": "comma separated; empty = anyone"},
+        "allowed_regions": {"type": "string", "description": "comma separated; empty = anyone"},
+        "changelog": {"type": "string", "minLength": 1},
+        "content_tags": {"type": "string", "example": "2:pricing; 3:case"},
+        "file": {"type": "string", "format": "binary", "description": ".html, .zip or .pdf"},
+    }
+    template_id = {"name": "template_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Portal API",
+            "version": "1",
+            "description": "Tracked document delivery for B2B sales teams.",
+        },
+        "servers": [{"url": server_url}],
+        "security": [{"bearer": []}],
+        "paths": {
+            "/templates": {
+                "get": {
+                    "summary": "Templates the caller may see",
+                    "parameters": [
+                        {"name": n, "in": "query", "schema": {"type": "string"}}
+                        for n in ("kind", "industry", "scenario", "product_line", "q")
+                    ],
+                    "responses": {"200": _json("TemplateList"), **_ERRORS},
+                },
+                "post": {
+                    "summary": "Create a template with its first version",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "multipart/form-data": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["file", "name", "kind", "changelog"],
+                                    "properties": template_fields,
+                                }
+                            }
+                        },
+                    },
+                    "responses": {"201": _json("Created", "Created"), **_ERRORS, **_UPLOAD_ERRORS},
+                },
+            },
+            "/templates/{template_id}": {
+                "get": {
+                    "summary": "One template with its published versions",
+                    "parameters": [template_id],
+                    "responses": {"200": _json("TemplateDetail"), **_ERRORS},
+                }
+            },
+            "/templates/{template_id}/versions": {
+                "post": {
+                    "summary": "Upload a new version",
+                    "parameters": [template_id],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "multipart/form-data": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["file", "changelog"],
+                                    "properties": {
+                                        "file": template_fields["file"],
+                                        "changelog": template_fields["changelog"],
+                                        "content_tags": template_fields["content_tags"],
+                                        "publish": {"type": "boolean", "default": True},
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "responses": {"201": _json("Created", "Created"), **_ERRORS, **_UPLOAD_ERRORS},
+                }
+            },
+            "/templates/{template_id}/versions/{number}/file": {
+                "get": {
+                    "summary": "A published version's file, byte for byte as uploaded",
+                    "parameters": [
+                        template_id,
+                        {"name": "number", "in": "path", "required": True, "schema": {"type": "integer"}},
+                    ],
+                    "responses": {"200": {"description": "The file"}, **_ERRORS},
+                }
+            },
+            "/templates/{template_id}/preview.pdf": {
+                "get": {
+                    "summary": "A version rendered with sample customer data",
+                    "parameters": [
+                        template_id,
+                        {"name": "version", "in": "query", "schema": {"type": "integer"}},
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "PDF",
+                            "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
+                        },
+                        **_ERRORS,
+                    },
+                }
+            },
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "required": ["error"],
+                    "properties": {
+                        "error": {
+                            "type": "object",
+                            "required": ["code", "message"],
+                            "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+                        }
+                    },
+                },
+                "Created": {
+                    "type": "object",
+                    "required": ["id", "version"],
+                    "properties": {"id": {"type": "integer"}, "version": {"type": "integer"}},
+                },
+                "Template": {
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": "integer"},
+                        "name": {"type": "string"},
+                        "kind": template_fields["kind"],
+                        "format": {"type": "string", "enum": ["html", "pdf"]},
+                        "industry": {"type": "string"},
+                        "scenario": {"type": "string"},
+                        "product_line": {"type": "string"},
+                        "tags": {"type": "array", "items": {"type": "string"}},
+                        "version_policy": template_fields["version_policy"],
+                        "latest_version": {"type": ["integer", "null"]},
+                        "updated_at": {"type": "string", "format": "date-time"},
+                        "allowed": {"type": "object"},
+                        "archived": {"type": "boolean"},
+                    },
+                },
+                "Version": {
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": "integer"},
+                        "version": {"type": "integer"},
+                        "source_type": {"type": "string", "enum": ["html", "zip", "pdf"]},
+                        "filename": {"type": "string"},
+                        "sha256": {"type": "string"},
+                        "size": {"type": "integer"},
+                        "changelog": {"type": "string"},
+                        "content_tags": {"type": "object"},
+                        "page_count": {"type": ["integer", "null"]},
+                        "author": {"type": "string"},
+                        "created_at": {"type": "string", "format": "date-time"},
+                        "published": {"type": "boolean"},
+                    },
+                },
+                "TemplateList": {
+                    "type": "object",
+                    "properties": {
+                        "items": {"type": "array", "items": {"$ref": "#/components/schemas/Template"}}
+                    },
+                },
+                "TemplateDetail": {
+                    "allOf": [
+                        {"$ref": "#/components/schemas/Template"},
+                        {
+                            "type": "object",
+                            "properties": {
+                                "versions": {
+                                    "type": "array",
+                                    "items": {"$ref": "#/components/schemas/Version"},
+                                }
+                            },
+                        },
+                    ]
+                },
+            },
+        },
+    }
+
+
+@bp.get("/openapi.json")
+def openapi():
+    return build_spec(url_for("api.openapi", _external=True).rsplit("/openapi.json", 1)[0])

@@ -1,0 +1,110 @@
+"""Friendly error pages in the reader's language; JSON for everything under /api/."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, current_app, render_template, request
+from flask_babel import lazy_gettext as _l
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from portal.errors import PortalError
+from portal.extensions import db
+
+log = logging.getLogger(__name__)
+
+API_PREFIX = "/api/"
+
+PAGES = {
+    400: (
+        _l("Something is wrong with that request"),
+        _l("Go back, reload the page and try again."),
+    ),
+    403: (
+        _l("You do not have access to this page"),
+        _l("Your role cannot open or change this. Ask marketing or an administrator for it."),
+    ),
+    404: (
+        _l("Page not found"),
+        _l("This page does not exist, or it is not shared with you."),
+    ),
+    405: (_l("That action is not possible here"), _l("Go back and use the buttons on the page.")),
+    410: (
+        _l("This link is no longer available"),
+        _l("It has expired or was withdrawn. Ask the sender for a new link."),
+    ),
+    413: (
+        _l("The file is too large"),
+        _l("Uploads may be at most %(limit)s. Compress the images or split the document."),
+    ),
+    429: (_l("Too many attempts"), _l("Please wait a minute, then try again.")),
+    500: (
+        _l("Something went wrong on our side"),
+        _l("The error has been logged. Please try again in a moment."),
+    ),
+}
+CSRF_PAGE = (
+    _l("This form has expired"),
+    _l("For your safety, forms expire. Reload the page and submit it again."),
+)
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / (1024 * 1024):.0f} MB"
+
+
+def _page(status: int, page: tuple | None = None):
+    title, message = page or PAGES.get(status, PAGES[500] if status >= 500 else PAGES[400])
+    message = str(message)
+    if status == 413:
+        message %= {"limit": _megabytes(_upload_max())}
+    try:
+        return render_template(
+            "errors/error.html", status=status, title=title, message=message
+        ), status
+    except Exception:  # the page itself failed (e.g. the database is down): plain text
+        log.exception("error page %s failed to render", status)
+        return f"{status} {title}", status, {"Content-Type": "text/plain; charset=utf-8"}
+
+
+def _upload_max() -> int:
+    return int(current_app.config.get("UPLOAD_MAX_BYTES", 0))
+
+
+def _is_api() -> bool:
+    return request.path.startswith(API_PREFIX)
+
+
+def _api_error(status: int, code: str, message: str):
+    from portal.routes.api import error_response
+
+    return error_response(status, code, message)
+
+
+def register(app: Flask) -> None:
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        db.session.rollback()
+        status = exc.code or 500
+        if status >= 500:
+            log.error("%s on %s %s", status, request.method, request.path, exc_info=_cause(exc))
+        if _is_api():
+            code = (exc.name or "error").lower().replace(" ", "_")
+            return _api_error(status, code, exc.description or exc.name)
+        if isinstance(exc, CSRFError):
+            return _page(status, CSRF_PAGE)
+        return _page(status)
+
+    @app.errorhandler(PortalError)
+    def portal_error(exc: PortalError):
+        db.session.rollback()
+        if _is_api():
+            return _api_error(exc.status, exc.code, exc.message)
+        return _page(exc.status)
+
+
+def _cause(exc: HTTPException) -> BaseException | None:
+    if isinstance(exc, InternalServerError):
+        return exc.original_exception
+    return None

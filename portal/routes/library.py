@@ -1,0 +1,337 @@
+"""The template library for staff: browse, preview, download; marketing also uploads and edits.
+
+Every look-up goes through the library services, which scope it to the signed-in user: a
+template outside their scope is a 404, exactly like one that does not exist.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import wraps
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_login import current_user
+from flask_wtf import FlaskForm
+
+from portal.errors import PortalError
+from portal.extensions import db
+from portal.library import permissions, services
+from portal.library.content_tags import format_content_tags
+from portal.library.forms import (
+    ActionForm,
+    ContentTagsForm,
+    LibraryFilterForm,
+    NewTemplateForm,
+    NewVersionForm,
+    TemplateForm,
+)
+from portal.library.models import Template, TemplateVersion
+from portal.routes.service_errors import attach
+
+bp = Blueprint("library", __name__, url_prefix="/library")
+
+_MIMETYPES = {"pdf": "application/pdf", "zip": "application/zip", "html": "text/html"}
+
+
+@bp.before_request
+def require_login():
+    if not current_user.is_authenticated:
+        return current_app.login_manager.unauthorized()
+    return None
+
+
+def _is_keeper() -> bool:
+    return permissions.can_manage_library(current_user)
+
+
+def keepers_only(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Marketing and admins only; everyone else gets the 403 page (the service checks again)."""
+
+    @wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if not _is_keeper():
+            abort(403)
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+@dataclass
+class Outcome:
+    ok: bool
+    value: Any = None
+    status: int = 200
+
+
+def _attempt(form: FlaskForm, action: Callable[[], Any]) -> Outcome:
+    """Validate a submitted form and run one service call in a transaction.
+
+    A PortalError rolls back and lands on the form (field or whole form) with its status, so the
+    page is shown again with everything the user typed.
+    """
+    if not form.is_submitted():
+        return Outcome(False)
+    if not form.validate():
+        return Outcome(False, status=422)
+    try:
+        value = action()
+    except PortalError as exc:
+        db.session.rollback()
+        attach(form, exc)
+        return Outcome(False, status=exc.status)
+    db.session.commit()
+    return Outcome(True, value)
+
+
+def _upload(form: NewTemplateForm | NewVersionForm) -> dict[str, Any]:
+    file = form.file.data
+    return {
+        "filename": file.filename or "",
+        "data": file.read(),
+        "changelog": form.changelog.data,
+        "content_tags": form.content_tags.data,
+    }
+
+
+# --- browsing ----------------------------------------------------------------------------------
+
+
+@bp.get("/")
+def index():
+    form = LibraryFilterForm(formdata=request.args)
+    form.set_facets(services.library_facets(current_user))
+    templates = services.list_templates(current_user, form.to_filter(include_archived=_is_keeper()))
+    return render_template("library/index.html", form=form, templates=templates)
+
+
+def _preview_version(template: Template, versions: list[TemplateVersion]) -> TemplateVersion | None:
+    """The version shown in the preview: ?version=N, else the latest published one."""
+    wanted = request.args.get("version", type=int)
+    for version in versions:
+        if version.number == wanted:
+            return version
+    return template.latest_version or (versions[0] if versions else None)
+
+
+def _render_detail(
+    template: Template,
+    *,
+    action_form: ActionForm | None = None,
+    tags_form: ContentTagsForm | None = None,
+    tags_version: int | None = None,
+    status: int = 200,
+):
+    keeper = _is_keeper()
+    versions = [v for v in template.versions if keeper or v.published]
+    tags_forms = {}
+    if keeper:
+        for version in versions:
+            if version.number == tags_version and tags_form is not None:
+                tags_forms[version.number] = tags_form
+            else:
+                tags_forms[version.number] = ContentTagsForm(
+                    formdata=None,
+                    prefix=f"v{version.number}",
+                    content_tags=format_content_tags(version.content_tags),
+                )
+    return render_template(
+        "library/detail.html",
+        template=template,
+        versions=versions,
+        preview=_preview_version(template, versions),
+        action_form=action_form or ActionForm(formdata=None),
+        tags_forms=tags_forms,
+        allowed={axis: template.allowed(axis) for axis in ("role", "team", "region")},
+    ), status
+
+
+@bp.get("/<int:template_id>")
+def detail(template_id: int):
+    return _render_detail(services.get_template(current_user, template_id))
+
+
+@bp.get("/<int:template_id>/preview.pdf")
+def preview(template_id: int):
+    number = request.args.get("version", type=int)
+    version, pdf = services.preview_pdf(current_user, template_id, number)
+    filename = f"preview-{template_id}-v{version.number}.pdf"
+    return Response(
+        pdf,
+        mimetype="application/pdf",
+        headers={
+            "Content-Disposition": f'inline; filename="{filename}"',
+            "Cache-Control": "private, max-age=300",
+        },
+    )
+
+
+@bp.get("/<int:template_id>/versions/<int:number>/file")
+def download(template_id: int, number: int):
+    template = services.get_template(current_user, template_id)
+    version = services.get_version(template, number, drafts=_is_keeper())
+    response = send_file(
+        io.BytesIO(services.version_file(version)),
+        mimetype=_MIMETYPES.get(version.source_type, "application/octet-stream"),
+        as_attachment=True,
+        download_name=version.original_filename or f"v{number}.{version.source_type}",
+        etag=version.sha256,
+        max_age=0,
+    )
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cache-Control"] = "private, no-cache"
+    return response
+
+
+# --- changing the library (marketing, admin) -----------------------------------------------------
+
+
+def _render_template_form(form: TemplateForm, template: Template | None, status: int):
+    return render_template(
+        "library/template_form.html",
+        form=form,
+        template=template,
+        facets=services.library_facets(current_user),
+    ), status
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@keepers_only
+def new():
+    form = NewTemplateForm()
+    outcome = _attempt(
+        form,
+        lambda: services.create_template(current_user, form.to_fields(), **_upload(form)),
+    )
+    if outcome.ok:
+        version = outcome.value
+        flash(_("Template “%(name)s” created.", name=version.template.name), "success")
+        return redirect(url_for(".detail", template_id=version.template_id))
+    return _render_template_form(form, None, outcome.status)
+
+
+@bp.route("/<int:template_id>/edit", methods=["GET", "POST"])
+@keepers_only
+def edit(template_id: int):
+    template = services.get_template(current_user, template_id)
+    form = TemplateForm.for_template(template)
+    outcome = _attempt(
+        form, lambda: services.update_template(template, current_user, form.to_fields())
+    )
+    if outcome.ok:
+        flash(_("Changes saved."), "success")
+        return redirect(url_for(".detail", template_id=template_id))
+    return _render_template_form(form, template, outcome.status)
+
+
+@bp.route("/<int:template_id>/versions/new", methods=["GET", "POST"])
+@keepers_only
+def new_version(template_id: int):
+    template = services.get_template(current_user, template_id)
+    form = NewVersionForm()
+    outcome = _attempt(
+        form,
+        lambda: services.add_version(
+            template, current_user, publish=bool(form.publish.data), **_upload(form)
+        ),
+    )
+    if outcome.ok:
+        version = outcome.value
+        if version.published:
+            flash(_("Version %(number)d is published.", number=version.number), "success")
+        else:
+            flash(_("Version %(number)d is saved as a draft.", number=version.number), "success")
+        return redirect(url_for(".detail", template_id=template_id))
+    return render_template(
+        "library/version_form.html", form=form, template=template
+    ), outcome.status
+
+
+def _version_action(
+    template_id: int,
+    number: int,
+    action: Callable[[TemplateVersion], Any],
+    done: str,
+):
+    """Run a button's service call on one version; show the detail page again on failure."""
+    template = services.get_template(current_user, template_id)
+    version = services.get_version(template, number, drafts=True)
+    form = ActionForm()
+    outcome = _attempt(form, lambda: action(version))
+    if outcome.ok:
+        flash(done, "success")
+        return redirect(url_for(".detail", template_id=template_id))
+    return _render_detail(template, action_form=form, status=outcome.status or 400)
+
+
+@bp.post("/<int:template_id>/versions/<int:number>/publish")
+@keepers_only
+def publish_version(template_id: int, number: int):
+    return _version_action(
+        template_id,
+        number,
+        lambda v: services.publish_version(v, current_user),
+        _("Version %(number)d is published.", number=number),
+    )
+
+
+@bp.post("/<int:template_id>/versions/<int:number>/delete")
+@keepers_only
+def delete_version(template_id: int, number: int):
+    return _version_action(
+        template_id,
+        number,
+        lambda v: services.delete_draft(v, current_user),
+        _("Draft version %(number)d is deleted.", number=number),
+    )
+
+
+@bp.post("/<int:template_id>/versions/<int:number>/tags")
+@keepers_only
+def version_tags(template_id: int, number: int):
+    template = services.get_template(current_user, template_id)
+    version = services.get_version(template, number, drafts=True)
+    form = ContentTagsForm(prefix=f"v{number}")
+    outcome = _attempt(
+        form, lambda: services.set_content_tags(version, current_user, form.content_tags.data)
+    )
+    if outcome.ok:
+        flash(_("Content tags of version %(number)d saved.", number=number), "success")
+        return redirect(url_for(".detail", template_id=template_id, _anchor=f"v{number}"))
+    return _render_detail(template, tags_form=form, tags_version=number, status=outcome.status)
+
+
+def _set_archived(template_id: int, archived: bool, done: str):
+    template = services.get_template(current_user, template_id)
+    form = ActionForm()
+    outcome = _attempt(form, lambda: services.set_archived(template, current_user, archived))
+    if outcome.ok:
+        flash(done, "success")
+        return redirect(url_for(".detail", template_id=template_id))
+    return _render_detail(template, action_form=form, status=outcome.status or 400)
+
+
+@bp.post("/<int:template_id>/archive")
+@keepers_only
+def archive(template_id: int):
+    return _set_archived(template_id, True, _("Archived: reps no longer see this template."))
+
+
+@bp.post("/<int:template_id>/unarchive")
+@keepers_only
+def unarchive(template_id: int):
+    return _set_archived(template_id, False, _("Restored: the template is back in the library."))

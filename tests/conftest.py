@@ -1,0 +1,165 @@
+"""Test fixtures.
+
+The database is chosen by PORTAL_TEST_DATABASE_URL (PostgreSQL in CI) and defaults to a SQLite
+file. The schema is built once per run by the Alembic migrations, exactly as
+`flask --app wsgi db upgrade` builds it; every test then starts from empty tables.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+
+from portal import create_app
+from portal.extensions import db
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def skip_or_fail(reason: str) -> None:
+    """A missing service skips locally and fails in CI (CI=true)."""
+    if IN_CI:
+        pytest.fail(f"{reason} (CI=true: a missing service is a failure)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """SQLite by default; on PostgreSQL a schema of this run's own, dropped at the end.
+
+    A private schema lets several runs (and xdist workers) share one database safely.
+    """
+    url = os.environ.get("PORTAL_TEST_DATABASE_URL")
+    if not url:
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
+        return
+    schema = f"portal_test_{os.getpid()}_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    except sa.exc.OperationalError as exc:
+        engine.dispose()
+        skip_or_fail(f"database {url} unreachable: {exc.orig}")
+    separator = "&" if "?" in url else "?"
+    yield f"{url}{separator}options=-csearch_path%3D{schema}"
+    with engine.begin() as conn:
+        conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def migrated_database(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    from flask_migrate import upgrade
+
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "STORAGE_LOCAL_PATH": str(tmp_path_factory.mktemp("storage-migrate")),
+        }
+    )
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+    return database_url
+
+
+def _empty_tables() -> None:
+    tables = [t for t in reversed(db.metadata.sorted_tables)]
+    with db.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            names = ", ".join(f'"{t.name}"' for t in tables)
+            conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                conn.execute(table.delete())
+
+
+@pytest.fixture
+def app_config(migrated_database: str, tmp_path: Path) -> dict:
+    """Override in a test module to change settings; the app fixture reads it."""
+    return {
+        "TESTING": True,
+        "SQLALCHEMY_DATABASE_URI": migrated_database,
+        "STORAGE_BACKEND": "local",
+        "STORAGE_LOCAL_PATH": str(tmp_path / "storage"),
+        "WTF_CSRF_ENABLED": False,
+        "SERVER_NAME": "portal.test",
+        "BASE_URL": "http://portal.test",
+        "RATELIMIT_ENABLED": False,
+    }
+
+
+@pytest.fixture
+def app(app_config: dict, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Flask]:
+    monkeypatch.setenv("PORTAL_INSTANCE_PATH", str(tmp_path / "instance"))
+    application = create_app(app_config)
+    with application.app_context():
+        _empty_tables()
+        yield application
+        db.session.remove()
+        _empty_tables()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def make_user(app: Flask):
+    """make_user("rep", team="华东") -> a committed User (password 'password123')."""
+    from portal.accounts.services import create_user
+
+    counter = iter(range(1, 10_000))
+
+    def make(
+        role: str = "rep",
+        *,
+        email: str | None = None,
+        name: str | None = None,
+        team: str | None = None,
+        region: str | None = None,
+        supervisor: str | None = None,
+        password: str = "password123",
+    ):
+        n = next(counter)
+        user = create_user(
+            email or f"{role}{n}@example.com",
+            name=name or f"{role.title()} {n}",
+            role=role,
+            password=password,
+            supervisor_email=supervisor,
+            team=team,
+            region=region,
+        )
+        db.session.commit()
+        return user
+
+    return make
+
+
+@pytest.fixture
+def api_headers(app: Flask):
+    """api_headers(user) -> {'Authorization': 'Bearer …'} with a fresh token."""
+    from portal.accounts.services import issue_api_token
+
+    def headers(user) -> dict[str, str]:
+        token = issue_api_token(user, name="test")
+        db.session.commit()
+        return {"Authorization": f"Bearer {token}"}
+
+    return headers
