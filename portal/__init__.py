@@ -26,7 +26,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     if app.config.get("MAX_CONTENT_LENGTH") is None:
         # Room for the form fields around the largest accepted file; beyond it: 413.
         app.config["MAX_CONTENT_LENGTH"] = app.config["UPLOAD_MAX_BYTES"] + MiB
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     logging.getLogger("fontTools").setLevel(logging.WARNING)
 
@@ -41,6 +43,7 @@ def _init_extensions(app: Flask) -> None:
 
     from portal import i18n, models  # noqa: F401  (models: register every table)
     from portal.accounts.models import User
+    from portal.delivery import reactions  # noqa: F401  (event handlers register on import)
     from portal.extensions import babel, csrf, db, limiter, login_manager, migrate
     from portal.library import storage
 

@@ -2,6 +2,7 @@
 
 from portal.accounts.models import ApiToken, Role, User
 from portal.customers.models import Customer
+from portal.delivery.models import Comment, CommentAuthor, Delivery, RenderStatus
 from portal.library.models import (
     AccessAxis,
     Template,
@@ -11,11 +12,22 @@ from portal.library.models import (
     TemplateVersion,
     VersionPolicy,
 )
+from portal.notifications.models import Notification
+from portal.tracking.models import Event, EventType, Link, LinkPurpose, ViewSession
 
 __all__ = [
     "AccessAxis",
     "ApiToken",
+    "Comment",
+    "CommentAuthor",
     "Customer",
+    "Delivery",
+    "Event",
+    "EventType",
+    "Link",
+    "LinkPurpose",
+    "Notification",
+    "RenderStatus",
     "Role",
     "Template",
     "TemplateAccess",
@@ -24,4 +36,5 @@ __all__ = [
     "TemplateVersion",
     "User",
     "VersionPolicy",
+    "ViewSession",
 ]

@@ -9,8 +9,8 @@ What it does:
 2. starts `flask --app wsgi run` on a free loopback port against that folder;
 3. drives headless Chromium (Playwright, /usr/bin/chromium) at 390x844 (phone) and 1366x900
    (desktop), signed in as marketing, and saves full-page PNGs of: login, dashboard, library
-   list, template detail, new template form, the form with an error, the 404 page; plus the
-   library as a rep sees it.
+   list, template detail, new template form, the form with an error, the 404 page, the
+   upload-new-version and edit forms; plus the dashboard and library as a rep sees them.
 
 Files are named <viewport>-<lang>-<page>.png in --out. Nothing outside the temp folder and --out
 is touched; the server is stopped at the end.
@@ -99,6 +99,17 @@ TEMPLATES = [
 ]
 
 
+# The link of the library card with the highest version number (the richest detail page).
+MOST_VERSIONS_JS = """() => {
+  let best = null, most = -1;
+  for (const card of document.querySelectorAll(".tpl")) {
+    const n = parseInt((card.querySelector(".tpl-version") || {}).textContent?.slice(1)) || 0;
+    if (n > most) { most = n; best = card.querySelector(".tpl-name a").href; }
+  }
+  return best;
+}"""
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -136,6 +147,10 @@ with app.app_context():
         for n, log in enumerate(logs[1:], start=2):
             services.add_version(version.template, mk, filename=f"v{{n}}.html",
                                  data=(html + f"<!-- v{{n}} -->").encode(), changelog=log)
+        if kind == "quote":
+            services.add_version(version.template, mk, filename="报价单-草稿.html",
+                                 data=(html + "<!-- draft -->").encode(), publish=False,
+                                 changelog="草稿：2026 年新价格，待销售总监确认")
     db.session.commit()
 """
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True)  # noqa: S603
@@ -238,9 +253,14 @@ def shoot(base: str, out: Path, langs: list[str], users: tuple[str, str]) -> lis
                 snap(page, "02-dashboard")
                 page.goto(f"{base}/library/")
                 snap(page, "03-library")
-                page.click(".tpl-name a >> nth=0")
+                detail = page.evaluate(MOST_VERSIONS_JS)
+                page.goto(detail)
                 page.wait_for_timeout(1500)  # the preview frame renders the PDF
                 snap(page, "04-detail")
+                page.goto(f"{detail}/versions/new")
+                snap(page, "10-new-version")
+                page.goto(f"{detail}/edit")
+                snap(page, "11-edit")
                 page.goto(f"{base}/library/new")
                 snap(page, "05-new-template")
                 page.fill("#name", "新品发布会邀请函")

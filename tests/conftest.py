@@ -13,20 +13,12 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from flask import Flask
+from flask import Flask, g
 from flask.testing import FlaskClient
 
 from portal import create_app
 from portal.extensions import db
-
-IN_CI = os.environ.get("CI", "").lower() == "true"
-
-
-def skip_or_fail(reason: str) -> None:
-    """A missing service skips locally and fails in CI (CI=true)."""
-    if IN_CI:
-        pytest.fail(f"{reason} (CI=true: a missing service is a failure)")
-    pytest.skip(reason)
+from tests.support import skip_or_fail
 
 
 @pytest.fixture(scope="session")
@@ -72,7 +64,7 @@ def migrated_database(database_url: str, tmp_path_factory: pytest.TempPathFactor
 
 
 def _empty_tables() -> None:
-    tables = [t for t in reversed(db.metadata.sorted_tables)]
+    tables = list(reversed(db.metadata.sorted_tables))
     with db.engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             names = ", ".join(f'"{t.name}"' for t in tables)
@@ -109,9 +101,41 @@ def app(app_config: dict, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> It
         db.engine.dispose()
 
 
+class FreshClient(FlaskClient):
+    """Each request starts with an empty `g`, as in production.
+
+    The app fixture keeps one app context pushed for the whole test, and Flask reuses it for
+    every request, so `g` (Flask-Login's user, Flask-Babel's locale) would leak between
+    requests and hide a sign-out or a language switch.
+    """
+
+    def open(self, *args, **kwargs):
+        for name in list(g):
+            g.pop(name)
+        return super().open(*args, **kwargs)
+
+
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
+    app.test_client_class = FreshClient
     return app.test_client()
+
+
+@pytest.fixture
+def login(client: FlaskClient):
+    """login(user) signs the test client in through the form (make_user's password)."""
+
+    def sign_in(user, password: str = "password123", follow: bool = False):
+        response = client.post(
+            "/login",
+            data={"email": user.email, "password": password},
+            follow_redirects=follow,
+        )
+        if not follow:
+            assert response.status_code == 302, response.get_data(as_text=True)
+        return response
+
+    return sign_in
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from portal.db_types import utcnow
 from portal.errors import ValidationFailed
 from portal.extensions import db
 
-TOKEN_PREFIX = "ptl_"
+TOKEN_PREFIX = "ptl_"  # noqa: S105  (a public prefix, not a secret)
 MIN_PASSWORD_LENGTH = 8
 
 
@@ -90,9 +90,7 @@ def _hash_token(token: str) -> str:
 def issue_api_token(user: User, name: str = "") -> str:
     """Create a token for user and return it; only its hash is kept."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    db.session.add(
-        ApiToken(user=user, token_hash=_hash_token(token), prefix=token[:10], name=name)
-    )
+    db.session.add(ApiToken(user=user, token_hash=_hash_token(token), prefix=token[:10], name=name))
     db.session.flush()
     return token
 

@@ -36,7 +36,9 @@ def visible_to(user: User) -> ColumnElement[bool]:
     return Customer.id.is_(None)  # marketing keeps the library, not customers
 
 
-def create_customer(creator: User, fields: CustomerFields, owner_email: str | None = None) -> Customer:
+def create_customer(
+    creator: User, fields: CustomerFields, owner_email: str | None = None
+) -> Customer:
     name = fields.name.strip()
     if not name:
         raise ValidationFailed("name is required")
@@ -73,3 +75,12 @@ def get_customer(user: User, customer_id: int) -> Customer:
     if customer is None:
         raise NotFound("customer not found")
     return customer
+
+
+def score_breakdown(customer: Customer) -> list[dict]:
+    """The ledger rows behind customer.score: [{"rule", "points", "event_id", "at"}].
+
+    Scoring rules arrive with the engagement engine; until then no points have been given and
+    the breakdown is honestly empty (score 0, grade C).
+    """
+    return []

@@ -80,9 +80,13 @@ def load() -> dict[str, int]:
         if source == "quote_zh.html":
             quote = version.template
     if quote is not None:
-        _, data = _file("quote_zh.html")
-        revised = data.replace("40 人天", "36 人天").replace("100,000", "90,000").replace(
-            "617,600", "607,600"
+        revised = (
+            (CONTENT / "quote_zh.html")
+            .read_text(encoding="utf-8")
+            .replace("40 人天", "36 人天")
+            .replace("100,000", "90,000")
+            .replace("617,600", "607,600")
+            .encode()
         )
         library.add_version(
             quote,

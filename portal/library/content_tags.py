@@ -62,7 +62,9 @@ def parse_content_tags(raw: str | dict | None, page_count: int | None) -> dict[s
 
 
 def format_content_tags(tags: dict[str, list[str]]) -> str:
-    return "; ".join(f"{page}:{','.join(t)}" for page, t in sorted(tags.items(), key=lambda kv: int(kv[0])))
+    return "; ".join(
+        f"{page}:{','.join(t)}" for page, t in sorted(tags.items(), key=lambda kv: int(kv[0]))
+    )
 
 
 def tags_of_page(tags: dict[str, list[str]], page: int) -> list[str]:

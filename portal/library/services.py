@@ -16,7 +16,7 @@ from portal.accounts.models import Role, User
 from portal.db_types import utcnow
 from portal.errors import NotFound, PermissionDenied, ValidationFailed
 from portal.extensions import db
-from portal.library import permissions
+from portal.library import permissions, rendering
 from portal.library.content_tags import parse_content_tags
 from portal.library.models import (
     AccessAxis,
@@ -27,7 +27,6 @@ from portal.library.models import (
     TemplateVersion,
     VersionPolicy,
 )
-from portal.library import rendering
 from portal.library.storage import get_storage
 from portal.library.uploads import InspectedUpload, UploadLimits, inspect_upload
 
@@ -95,11 +94,11 @@ def _require_keeper(user: User) -> None:
 
 
 def _set_access(template: Template, fields: TemplateFields) -> None:
-    wanted = {
-        (AccessAxis.ROLE.value, v) for v in fields.allowed_roles
-    } | {(AccessAxis.TEAM.value, v) for v in fields.allowed_teams} | {
-        (AccessAxis.REGION.value, v) for v in fields.allowed_regions
-    }
+    wanted = (
+        {(AccessAxis.ROLE.value, v) for v in fields.allowed_roles}
+        | {(AccessAxis.TEAM.value, v) for v in fields.allowed_teams}
+        | {(AccessAxis.REGION.value, v) for v in fields.allowed_regions}
+    )
     current = {(r.axis, r.value): r for r in template.access_rules}
     for key, rule in current.items():
         if key not in wanted:
@@ -198,8 +197,7 @@ def _store_version(
         or 0
     ) + 1
     key = (
-        f"templates/{template.id}/v{number}-{upload.sha256[:16]}."
-        f"{_EXTENSIONS[upload.source_type]}"
+        f"templates/{template.id}/v{number}-{upload.sha256[:16]}.{_EXTENSIONS[upload.source_type]}"
     )
     storage = get_storage()
     storage.put(key, upload.data, upload.content_type)
@@ -340,7 +338,9 @@ def get_template(user: User, template_id: int) -> Template:
     return template
 
 
-def get_version(template: Template, number: int | None = None, *, drafts: bool = False) -> TemplateVersion:
+def get_version(
+    template: Template, number: int | None = None, *, drafts: bool = False
+) -> TemplateVersion:
     """Version `number`, or the latest published one."""
     if number is None:
         version = template.latest_version
@@ -358,7 +358,9 @@ def version_file(version: TemplateVersion) -> bytes:
     return get_storage().get(version.storage_key)
 
 
-def preview_pdf(user: User, template_id: int, number: int | None = None) -> tuple[TemplateVersion, bytes]:
+def preview_pdf(
+    user: User, template_id: int, number: int | None = None
+) -> tuple[TemplateVersion, bytes]:
     """A version rendered with sample customer data (drafts only for the library keepers)."""
     template = get_template(user, template_id)
     version = get_version(template, number, drafts=permissions.can_manage_library(user))

@@ -6,11 +6,14 @@ from flask import Flask
 
 
 def register_blueprints(app: Flask) -> None:
-    from portal.routes import api, auth, errors, library, main, ui
+    from portal.routes import api, auth, customer, errors, library, mail, main, tracking, ui
 
     app.register_blueprint(api.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(main.bp)
     app.register_blueprint(library.bp)
+    app.register_blueprint(tracking.bp)
+    app.register_blueprint(customer.bp)
+    app.register_blueprint(mail.bp)
     errors.register(app)
     ui.register(app)

@@ -7,7 +7,7 @@ import logging
 from flask import Flask, current_app, render_template, request
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException
 
 from portal.errors import PortalError
 from portal.extensions import db
@@ -54,18 +54,17 @@ def _megabytes(size: int) -> str:
     return f"{size / (1024 * 1024):.0f} MB"
 
 
-def _page(status: int, page: tuple | None = None):
+def _page(status: int, page: tuple | None = None, headers: list | None = None):
     title, message = page or PAGES.get(status, PAGES[500] if status >= 500 else PAGES[400])
     message = str(message)
     if status == 413:
         message %= {"limit": _megabytes(_upload_max())}
     try:
-        return render_template(
-            "errors/error.html", status=status, title=title, message=message
-        ), status
+        html = render_template("errors/error.html", status=status, title=title, message=message)
     except Exception:  # the page itself failed (e.g. the database is down): plain text
         log.exception("error page %s failed to render", status)
         return f"{status} {title}", status, {"Content-Type": "text/plain; charset=utf-8"}
+    return html, status, headers or []
 
 
 def _upload_max() -> int:
@@ -85,16 +84,14 @@ def _api_error(status: int, code: str, message: str):
 def register(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
-        db.session.rollback()
+        db.session.rollback()  # unhandled exceptions were already logged by Flask
         status = exc.code or 500
-        if status >= 500:
-            log.error("%s on %s %s", status, request.method, request.path, exc_info=_cause(exc))
         if _is_api():
             code = (exc.name or "error").lower().replace(" ", "_")
             return _api_error(status, code, exc.description or exc.name)
-        if isinstance(exc, CSRFError):
-            return _page(status, CSRF_PAGE)
-        return _page(status)
+        # Keep what the exception says about the response (Allow on 405, Retry-After on 429).
+        headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]
+        return _page(status, CSRF_PAGE if isinstance(exc, CSRFError) else None, headers)
 
     @app.errorhandler(PortalError)
     def portal_error(exc: PortalError):
@@ -102,9 +99,3 @@ def register(app: Flask) -> None:
         if _is_api():
             return _api_error(exc.status, exc.code, exc.message)
         return _page(exc.status)
-
-
-def _cause(exc: HTTPException) -> BaseException | None:
-    if isinstance(exc, InternalServerError):
-        return exc.original_exception
-    return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from flask import Flask, request
+from flask import Flask, has_request_context, request
 from flask_babel import format_datetime, get_locale, refresh
 from flask_login import current_user
 
@@ -24,8 +24,9 @@ def current_language() -> str:
 
 def _here() -> str:
     """Where the language switch sends the reader back to (path and query only)."""
-    path = request.full_path if request.query_string else request.path
-    return path
+    if not has_request_context():  # e-mails rendered by background jobs
+        return "/"
+    return request.full_path if request.query_string else request.path
 
 
 def field_attrs(field: Any) -> dict[str, str]:
@@ -87,6 +88,7 @@ def register(app: Flask) -> None:
     app.add_template_global(lambda v: _label(ROLE_LABELS, v), "role_label")
     app.add_template_global(lambda v: _label(POLICY_LABELS, v), "policy_label")
     app.add_template_global(lambda v: _label(CONTENT_TAG_LABELS, v), "tag_label")
+    app.add_template_filter(lambda v: _label(CONTENT_TAG_LABELS, v), "tag_label")
     app.add_template_filter(_datetime, "datetime")
     app.add_template_filter(_date, "date")
     app.add_template_filter(_filesize, "filesize")

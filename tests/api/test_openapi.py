@@ -10,9 +10,7 @@ def test_openapi_document_is_public_and_lists_every_api_route(app, client):
     assert response.status_code == 200
     spec = response.json
     assert spec["openapi"].startswith("3.")
-    documented = {
-        (path, method.upper()) for path, ops in spec["paths"].items() for method in ops
-    }
+    documented = {(path, method.upper()) for path, ops in spec["paths"].items() for method in ops}
     routed = set()
     for rule in app.url_map.iter_rules():
         if not rule.rule.startswith("/api/v1/") or rule.endpoint == "api.openapi":

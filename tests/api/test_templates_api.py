@@ -123,7 +123,9 @@ def test_first_upload_without_changelog_creates_nothing(client, mk_headers):
 def test_preview_renders_a_version_with_sample_data(client, mk_headers):
     template_id = upload(client, mk_headers).json["id"]
     new_version(client, mk_headers, template_id, QUOTE_HTML.replace("报价单", "报价单二"))
-    response = client.get(f"/api/v1/templates/{template_id}/preview.pdf?version=1", headers=mk_headers)
+    response = client.get(
+        f"/api/v1/templates/{template_id}/preview.pdf?version=1", headers=mk_headers
+    )
     assert response.status_code == 200
     assert response.mimetype == "application/pdf"
     assert response.data.startswith(b"%PDF-")
@@ -134,12 +136,16 @@ def test_preview_renders_a_version_with_sample_data(client, mk_headers):
 
 def test_preview_of_a_missing_version_is_404(client, mk_headers):
     template_id = upload(client, mk_headers).json["id"]
-    response = client.get(f"/api/v1/templates/{template_id}/preview.pdf?version=9", headers=mk_headers)
+    response = client.get(
+        f"/api/v1/templates/{template_id}/preview.pdf?version=9", headers=mk_headers
+    )
     assert response.status_code == 404
     assert response.json["error"]["code"] == "not_found"
 
 
-def test_a_rep_outside_the_allowed_teams_cannot_list_preview_or_fetch(client, mk_headers, make_user, api_headers):
+def test_a_rep_outside_the_allowed_teams_cannot_list_preview_or_fetch(
+    client, mk_headers, make_user, api_headers
+):
     template_id = upload(client, mk_headers, allowed_teams="华东").json["id"]
     outsider = api_headers(make_user("rep", team="华南"))
     insider = api_headers(make_user("rep", team="华东"))
@@ -153,7 +159,10 @@ def test_a_rep_outside_the_allowed_teams_cannot_list_preview_or_fetch(client, mk
     assert [i["id"] for i in client.get("/api/v1/templates", headers=insider).json["items"]] == [
         template_id
     ]
-    assert client.get(f"/api/v1/templates/{template_id}/preview.pdf", headers=insider).status_code == 200
+    assert (
+        client.get(f"/api/v1/templates/{template_id}/preview.pdf", headers=insider).status_code
+        == 200
+    )
 
 
 def test_role_and_region_rules_scope_the_list(client, mk_headers, make_user, api_headers):
@@ -164,7 +173,9 @@ def test_role_and_region_rules_scope_the_list(client, mk_headers, make_user, api
     sup_bj = api_headers(make_user("supervisor", region="北京"))
 
     def names(headers):
-        return sorted(i["name"] for i in client.get("/api/v1/templates", headers=headers).json["items"])
+        return sorted(
+            i["name"] for i in client.get("/api/v1/templates", headers=headers).json["items"]
+        )
 
     assert names(rep_sh) == ["Everyone", "Shanghai only"]
     assert names(sup_bj) == ["Everyone", "Supervisors only"]
@@ -265,7 +276,11 @@ def test_a_draft_is_hidden_from_reps_until_published(client, mk_headers, make_us
     template_id = upload(client, mk_headers).json["id"]
     response = client.post(
         f"/api/v1/templates/{template_id}/versions",
-        data={"file": (io.BytesIO(b"<p>draft</p>"), "d.html"), "changelog": "draft", "publish": "false"},
+        data={
+            "file": (io.BytesIO(b"<p>draft</p>"), "d.html"),
+            "changelog": "draft",
+            "publish": "false",
+        },
         headers=mk_headers,
     )
     assert response.status_code == 201
@@ -273,8 +288,18 @@ def test_a_draft_is_hidden_from_reps_until_published(client, mk_headers, make_us
     detail = client.get(f"/api/v1/templates/{template_id}", headers=rep).json
     assert detail["latest_version"] == 1
     assert [v["version"] for v in detail["versions"]] == [1]
-    assert client.get(f"/api/v1/templates/{template_id}/preview.pdf?version=2", headers=rep).status_code == 404
-    assert client.get(f"/api/v1/templates/{template_id}/preview.pdf?version=2", headers=mk_headers).status_code == 200
+    assert (
+        client.get(
+            f"/api/v1/templates/{template_id}/preview.pdf?version=2", headers=rep
+        ).status_code
+        == 404
+    )
+    assert (
+        client.get(
+            f"/api/v1/templates/{template_id}/preview.pdf?version=2", headers=mk_headers
+        ).status_code
+        == 200
+    )
 
 
 @pytest.fixture

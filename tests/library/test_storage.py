@@ -19,7 +19,6 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from conftest import skip_or_fail  # tests/conftest.py
 
 from portal.config import load_config
 from portal.library.storage import (
@@ -30,6 +29,7 @@ from portal.library.storage import (
     Storage,
     storage_from_config,
 )
+from tests.support import skip_or_fail
 
 REPO = Path(__file__).resolve().parents[2]
 START_S3 = REPO.parent / "shared" / "s3" / "start-s3.sh"

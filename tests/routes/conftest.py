@@ -6,8 +6,6 @@ import io
 import re
 
 import pytest
-from flask import Flask, g
-from flask.testing import FlaskClient
 
 PASSWORD = "password123"  # make_user's default
 
@@ -15,43 +13,6 @@ BROCHURE_HTML = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"
 <title>智能工厂产品手册</title></head><body>
 <h1>智能工厂产品手册</h1><p>尊敬的客户，您好！这是我们的 MES 解决方案介绍。</p>
 <h2 id="pricing">价格</h2><p>标准版 ¥98,000 / 年</p></body></html>"""
-
-
-class FreshClient(FlaskClient):
-    """Each request starts with an empty `g`, as in production.
-
-    The app fixture keeps one app context pushed for the whole test, and Flask reuses it for
-    every request, so `g` (Flask-Login's user, Flask-Babel's locale) would leak between
-    requests and hide a sign-out or a language switch.
-    """
-
-    def open(self, *args, **kwargs):
-        for name in list(g):
-            g.pop(name)
-        return super().open(*args, **kwargs)
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    app.test_client_class = FreshClient
-    return app.test_client()
-
-
-@pytest.fixture
-def login(client: FlaskClient):
-    """login(user) signs the test client in through the form; returns the response."""
-
-    def sign_in(user, password: str = PASSWORD, follow: bool = False):
-        response = client.post(
-            "/login",
-            data={"email": user.email, "password": password},
-            follow_redirects=follow,
-        )
-        if not follow:
-            assert response.status_code == 302, response.get_data(as_text=True)
-        return response
-
-    return sign_in
 
 
 @pytest.fixture

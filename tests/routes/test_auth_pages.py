@@ -150,3 +150,20 @@ def test_wrong_method_on_a_page_is_a_friendly_page(client, text_of):
     response = client.post("/healthz")
     assert response.status_code == 405
     assert response.mimetype == "text/html"
+    assert "GET" in response.headers["Allow"]
+
+
+def test_an_unexpected_error_is_a_friendly_500(app, client, text_of):
+    def boom():
+        raise RuntimeError("boom")
+
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    app.add_url_rule("/boom", "boom", boom)
+    app.add_url_rule("/api/v1/boom", "api_boom", boom)
+    response = client.get("/boom")
+    assert response.status_code == 500
+    assert "系统出错了" in text_of(response)
+    assert "boom" not in text_of(response)
+    response = client.get("/api/v1/boom")
+    assert response.status_code == 500
+    assert response.json["error"]["code"] == "internal_server_error"

@@ -71,3 +71,23 @@ def test_logout_and_language_switch_need_the_token(client, make_user):
 def test_the_api_needs_no_csrf_token(client, make_user, api_headers):
     headers = api_headers(make_user("rep"))
     assert client.get("/api/v1/templates", headers=headers).status_code == 200
+
+
+def test_the_forms_of_the_detail_page_carry_working_tokens(client, marketing, template_form):
+    _sign_in(client, marketing)
+    token = _token(client.get("/library/new").get_data(as_text=True))
+    response = client.post("/library/new", data={**template_form(), "csrf_token": token})
+    assert response.status_code == 302
+    detail = response.headers["Location"]
+    html = client.get(detail).get_data(as_text=True)
+
+    tags_token = re.search(r'name="v1-csrf_token"[^>]*value="([^"]+)"', html)
+    assert tags_token, "the content tags form has no token"
+    response = client.post(
+        f"{detail}/versions/1/tags",
+        data={"v1-content_tags": "1:pricing", "v1-csrf_token": tags_token.group(1)},
+    )
+    assert response.status_code == 302
+    response = client.post(f"{detail}/archive", data={"csrf_token": _token(html)})
+    assert response.status_code == 302
+    assert db.session.scalar(select(Template.archived_at)) is not None

@@ -10,8 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import date, datetime
-from zoneinfo import ZoneInfo
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from flask import current_app, has_app_context
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
@@ -31,7 +33,9 @@ def authenticate():
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     user = user_for_token(token.strip()) if scheme.lower() == "bearer" else None
     if user is None:
-        return error_response(401, "unauthorized", "a valid API token is required (Authorization: Bearer <token>)")
+        return error_response(
+            401, "unauthorized", "a valid API token is required (Authorization: Bearer <token>)"
+        )
     g.api_user = user
     db.session.commit()  # records last_used_at
     return None
@@ -39,6 +43,14 @@ def authenticate():
 
 def api_user() -> User:
     return g.api_user
+
+
+def json_body() -> dict[str, Any]:
+    """The request's JSON object, or a clear 400."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise PortalError("the body must be a JSON object (Content-Type: application/json)")
+    return body
 
 
 @bp.errorhandler(PortalError)
@@ -54,4 +66,4 @@ def http_error(exc: HTTPException):
     return error_response(exc.code or 500, code, exc.description or exc.name)
 
 
-from portal.routes.api import openapi, templates  # noqa: E402, F401  (register the routes)
+from portal.routes.api import customers, deliveries, openapi, templates  # noqa: E402, F401  (register the routes)

@@ -37,6 +37,124 @@ def _json(schema_ref: str, description: str = "OK") -> dict[str, Any]:
     }
 
 
+def _json_body(schema_ref: str) -> dict[str, Any]:
+    return {
+        "required": True,
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema_ref}"}}},
+    }
+
+
+def _path_id(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "integer"}}
+
+
+_STR = {"type": "string"}
+_STR_OR_NULL = {"type": ["string", "null"]}
+_INT = {"type": "integer"}
+_TIME = {"type": ["string", "null"], "format": "date-time"}
+
+_EXTRA_SCHEMAS: dict[str, Any] = {
+    "IdOnly": {"type": "object", "required": ["id"], "properties": {"id": _INT}},
+    "CustomerInput": {
+        "type": "object",
+        "required": ["name"],
+        "properties": {
+            **dict.fromkeys(
+                ("name", "company", "title", "email", "phone", "industry", "region"), _STR
+            ),
+            "owner_email": {
+                "type": "string",
+                "description": "the owning rep; defaults to the caller",
+            },
+        },
+    },
+    "Customer": {
+        "type": "object",
+        "properties": {
+            "id": _INT,
+            **dict.fromkeys(
+                ("name", "company", "title", "email", "phone", "industry", "region"), _STR_OR_NULL
+            ),
+            "owner_email": _STR,
+            "score": _INT,
+            "grade": {"type": "string", "enum": ["A", "B", "C"]},
+            "score_breakdown": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {"rule": _STR, "points": _INT, "event_id": _INT, "at": _TIME},
+                },
+            },
+            "last_inbound_at": _TIME,
+            "created_at": _TIME,
+        },
+    },
+    "Timeline": {
+        "type": "object",
+        "properties": {
+            "items": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["type", "at"],
+                    "properties": {
+                        "type": _STR,
+                        "at": _TIME,
+                        "delivery_id": {"type": ["integer", "null"]},
+                    },
+                },
+            }
+        },
+    },
+    "DeliveryInput": {
+        "type": "object",
+        "required": ["customer_id", "template_id"],
+        "properties": {
+            "customer_id": _INT,
+            "template_id": _INT,
+            "version_policy": {"type": "string", "enum": ["latest", "pinned"]},
+            "allow_download": {"type": "boolean", "default": True},
+            "expires_in_days": {"type": "integer", "minimum": 1, "maximum": 365},
+            "message": _STR,
+            "send_email": {"type": "boolean", "default": False},
+            "watermark": {"type": "boolean", "default": False},
+        },
+    },
+    "DeliveryCreated": {
+        "type": "object",
+        "required": ["id", "url", "portal_url", "qr_svg_url"],
+        "properties": {"id": _INT, "url": _STR, "portal_url": _STR, "qr_svg_url": _STR},
+    },
+    "Delivery": {
+        "type": "object",
+        "properties": {
+            "id": _INT,
+            "customer_id": _INT,
+            "template_id": _INT,
+            "template_name": _STR,
+            "version_sent": _INT,
+            "current_version": _INT,
+            "version_policy": _STR,
+            "sender_email": _STR,
+            "message": _STR,
+            "allow_download": {"type": "boolean"},
+            "created_at": _TIME,
+            "expires_at": _TIME,
+            "revoked_at": _TIME,
+            "render_status": {"type": "string", "enum": ["pending", "ready", "failed"]},
+            "url": _STR,
+            "portal_url": _STR,
+            "qr_svg_url": _STR,
+            "opens": _INT,
+            "read_seconds": _INT,
+            "pages": {"type": "object", "additionalProperties": {"type": "integer"}},
+            "first_opened_at": _TIME,
+            "last_seen_at": _TIME,
+        },
+    },
+}
+
+
 def build_spec(server_url: str) -> dict[str, Any]:
     template_fields = {
         "name": {"type": "string"},
@@ -54,7 +172,12 @@ def build_spec(server_url: str) -> dict[str, Any]:
         "content_tags": {"type": "string", "example": "2:pricing; 3:case"},
         "file": {"type": "string", "format": "binary", "description": ".html, .zip or .pdf"},
     }
-    template_id = {"name": "template_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+    template_id = {
+        "name": "template_id",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "integer"},
+    }
     return {
         "openapi": "3.1.0",
         "info": {
@@ -127,7 +250,12 @@ def build_spec(server_url: str) -> dict[str, Any]:
                     "summary": "A published version's file, byte for byte as uploaded",
                     "parameters": [
                         template_id,
-                        {"name": "number", "in": "path", "required": True, "schema": {"type": "integer"}},
+                        {
+                            "name": "number",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "integer"},
+                        },
                     ],
                     "responses": {"200": {"description": "The file"}, **_ERRORS},
                 }
@@ -142,10 +270,71 @@ def build_spec(server_url: str) -> dict[str, Any]:
                     "responses": {
                         "200": {
                             "description": "PDF",
-                            "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
+                            "content": {
+                                "application/pdf": {
+                                    "schema": {"type": "string", "format": "binary"}
+                                }
+                            },
                         },
                         **_ERRORS,
                     },
+                }
+            },
+            "/customers": {
+                "post": {
+                    "summary": "Create a customer (owned by the caller, or by owner_email)",
+                    "requestBody": _json_body("CustomerInput"),
+                    "responses": {
+                        "201": _json("IdOnly", "Created"),
+                        "422": _error("Bad field"),
+                        **_ERRORS,
+                    },
+                }
+            },
+            "/customers/{customer_id}": {
+                "get": {
+                    "summary": "A customer with score, grade and the score breakdown",
+                    "parameters": [_path_id("customer_id")],
+                    "responses": {"200": _json("Customer"), **_ERRORS},
+                }
+            },
+            "/customers/{customer_id}/timeline": {
+                "get": {
+                    "summary": "Sends, events and comments, newest first",
+                    "parameters": [
+                        _path_id("customer_id"),
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "schema": {"type": "integer", "maximum": 1000},
+                        },
+                    ],
+                    "responses": {"200": _json("Timeline"), **_ERRORS},
+                }
+            },
+            "/deliveries": {
+                "post": {
+                    "summary": "Send a template to a customer in one click",
+                    "requestBody": _json_body("DeliveryInput"),
+                    "responses": {
+                        "201": _json("DeliveryCreated", "Created"),
+                        "422": _error("Bad field"),
+                        **_ERRORS,
+                    },
+                }
+            },
+            "/deliveries/{delivery_id}": {
+                "get": {
+                    "summary": "A delivery with opens, read time and seconds per page",
+                    "parameters": [_path_id("delivery_id")],
+                    "responses": {"200": _json("Delivery"), **_ERRORS},
+                }
+            },
+            "/deliveries/{delivery_id}/revoke": {
+                "post": {
+                    "summary": "Revoke a delivery: its link answers 410 from the next request",
+                    "parameters": [_path_id("delivery_id")],
+                    "responses": {"200": _json("Delivery"), **_ERRORS},
                 }
             },
         },
@@ -159,7 +348,10 @@ def build_spec(server_url: str) -> dict[str, Any]:
                         "error": {
                             "type": "object",
                             "required": ["code", "message"],
-                            "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+                            "properties": {
+                                "code": {"type": "string"},
+                                "message": {"type": "string"},
+                            },
                         }
                     },
                 },
@@ -206,9 +398,13 @@ def build_spec(server_url: str) -> dict[str, Any]:
                 "TemplateList": {
                     "type": "object",
                     "properties": {
-                        "items": {"type": "array", "items": {"$ref": "#/components/schemas/Template"}}
+                        "items": {
+                            "type": "array",
+                            "items": {"$ref": "#/components/schemas/Template"},
+                        }
                     },
                 },
+                **_EXTRA_SCHEMAS,
                 "TemplateDetail": {
                     "allOf": [
                         {"$ref": "#/components/schemas/Template"},

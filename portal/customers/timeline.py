@@ -1,0 +1,85 @@
+"""A customer's journey as one list: sends, events and comments, newest first."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from portal.customers.models import Customer
+from portal.delivery.models import Comment, CommentAuthor, Delivery
+from portal.extensions import db
+from portal.tracking.models import Event, EventType
+
+DEFAULT_LIMIT = 200
+
+
+def timeline(customer: Customer, limit: int = DEFAULT_LIMIT) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    deliveries = db.session.scalars(
+        select(Delivery)
+        .where(Delivery.customer_id == customer.id)
+        .options(selectinload(Delivery.template), selectinload(Delivery.sender))
+        .order_by(Delivery.created_at.desc())
+        .limit(limit)
+    )
+    names: dict[int, str] = {}
+    for delivery in deliveries:
+        names[delivery.id] = delivery.template.name
+        items.append(
+            {
+                "type": "delivery.sent",
+                "at": delivery.created_at,
+                "delivery_id": delivery.id,
+                "document": delivery.template.name,
+                "by": delivery.sender.name,
+                "message": delivery.message,
+            }
+        )
+    events = db.session.scalars(
+        select(Event)
+        .where(Event.customer_id == customer.id, Event.type != EventType.COMMENT_CREATED)
+        .order_by(Event.occurred_at.desc(), Event.id.desc())
+        .limit(limit)
+    )
+    for event in events:
+        items.append(
+            {
+                "type": event.type,
+                "at": event.occurred_at,
+                "event_id": event.id,
+                "delivery_id": event.delivery_id,
+                "page": event.page,
+                "section": event.section,
+                "duration_ms": event.duration_ms,
+                "properties": event.properties,
+            }
+        )
+    comments = db.session.scalars(
+        select(Comment)
+        .where(Comment.customer_id == customer.id)
+        .options(selectinload(Comment.staff))
+        .order_by(Comment.created_at.desc())
+        .limit(limit)
+    )
+    for comment in comments:
+        by_customer = comment.author_type == CommentAuthor.CUSTOMER
+        items.append(
+            {
+                "type": "comment.created" if by_customer else "comment.replied",
+                "at": comment.created_at,
+                "comment_id": comment.id,
+                "delivery_id": comment.delivery_id,
+                "version": comment.version_number,
+                "text": comment.text,
+                "by": customer.name
+                if by_customer
+                else (comment.staff.name if comment.staff else ""),
+            }
+        )
+    for item in items:
+        if item.get("delivery_id") in names:
+            item.setdefault("document", names[item["delivery_id"]])
+    items.sort(key=lambda item: item["at"], reverse=True)
+    return items[:limit]

@@ -1,0 +1,50 @@
+"""The e-mail a rep sends with a delivery: their message, the personal link, an open pixel."""
+
+from __future__ import annotations
+
+from flask import current_app, render_template, url_for
+from flask_babel import force_locale, gettext
+
+from portal.db_types import utcnow
+from portal.delivery.models import Delivery
+from portal.delivery.services import sent_view
+from portal.extensions import db
+from portal.mail import send_mail
+from portal.tracking import links
+
+PIXEL_SALT = "pixel"
+
+
+def pixel_url(delivery: Delivery) -> str:
+    token = links.sign(delivery.id, PIXEL_SALT)
+    return links.external_url(url_for("mail.open_pixel", token=token))
+
+
+def delivery_for_pixel(token: str) -> int | None:
+    value = links.unsign(token, PIXEL_SALT)
+    return value if isinstance(value, int) else None
+
+
+def send_delivery_email(delivery_id: int) -> None:
+    delivery = db.session.get(Delivery, delivery_id)
+    if delivery is None or delivery.revoked_at is not None or not delivery.customer.email:
+        return
+    sent = sent_view(delivery)
+    with force_locale(current_app.config["BABEL_DEFAULT_LOCALE"]):
+        subject = gettext(
+            "%(rep)s sent you “%(document)s”",
+            rep=delivery.sender.name,
+            document=delivery.template.name,
+        )
+        context = {
+            "delivery": delivery,
+            "customer": delivery.customer,
+            "rep": delivery.sender,
+            "url": sent.url,
+            "portal_url": sent.portal_url,
+            "pixel_url": pixel_url(delivery),
+        }
+        text = render_template("email/delivery.txt", **context)
+        html = render_template("email/delivery.html", **context)
+    send_mail(delivery.customer.email, subject, text, html)
+    delivery.email_sent_at = utcnow()

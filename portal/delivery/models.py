@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.accounts.models import User
+from portal.customers.models import Customer
+from portal.db_types import UTCDateTime, utcnow
+from portal.extensions import db
+from portal.library.models import Template, TemplateVersion
+
+
+class RenderStatus(enum.StrEnum):
+    PENDING = "pending"  # being prepared in the background
+    READY = "ready"
+    FAILED = "failed"
+
+
+class Delivery(db.Model):
+    __tablename__ = "deliveries"
+    __table_args__ = (Index("ix_deliveries_customer_created", "customer_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    template_id: Mapped[int] = mapped_column(ForeignKey("templates.id"), index=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("template_versions.id"))  # the version sent
+    policy: Mapped[str] = mapped_column(String(10))  # latest | pinned
+    sender_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    message: Mapped[str] = mapped_column(Text, default="")
+    allow_download: Mapped[bool] = mapped_column(default=True)
+    watermark: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    render_status: Mapped[str] = mapped_column(String(10), default=RenderStatus.PENDING)
+    render_error: Mapped[str | None] = mapped_column(Text)
+    email_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    first_opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The version number the customer last looked at, for "updated since you last looked".
+    seen_version_number: Mapped[int | None]
+
+    customer: Mapped[Customer] = relationship()
+    template: Mapped[Template] = relationship()
+    version: Mapped[TemplateVersion] = relationship()
+    sender: Mapped[User] = relationship()
+
+
+class CommentAuthor(enum.StrEnum):
+    CUSTOMER = "customer"
+    STAFF = "staff"
+
+
+class Comment(db.Model):
+    """A revision comment on a delivery, tied to the version the customer was looking at."""
+
+    __tablename__ = "comments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    delivery_id: Mapped[int] = mapped_column(
+        ForeignKey("deliveries.id", ondelete="CASCADE"), index=True
+    )
+    version_number: Mapped[int]
+    author_type: Mapped[str] = mapped_column(String(10))
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    text: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(10), default="open")  # open | resolved
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    staff: Mapped[User | None] = relationship()

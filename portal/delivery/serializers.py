@@ -1,0 +1,42 @@
+"""Deliveries as JSON-ready dicts (the API's shape)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from portal.delivery.models import Delivery
+from portal.delivery.services import Sent, current_version
+
+if TYPE_CHECKING:
+    from portal.tracking.readtime import DeliveryStats
+
+
+def _iso(value) -> str | None:
+    return value.isoformat() if value else None
+
+
+def delivery_json(delivery: Delivery, sent: Sent, stats: DeliveryStats | None) -> dict[str, Any]:
+    return {
+        "id": delivery.id,
+        "customer_id": delivery.customer_id,
+        "template_id": delivery.template_id,
+        "template_name": delivery.template.name,
+        "version_sent": delivery.version.number,
+        "current_version": current_version(delivery).number,
+        "version_policy": delivery.policy,
+        "sender_email": delivery.sender.email,
+        "message": delivery.message,
+        "allow_download": delivery.allow_download,
+        "created_at": delivery.created_at.isoformat(),
+        "expires_at": _iso(delivery.expires_at),
+        "revoked_at": _iso(delivery.revoked_at),
+        "render_status": delivery.render_status,
+        "url": sent.url,
+        "portal_url": sent.portal_url,
+        "qr_svg_url": sent.qr_svg_url,
+        "opens": stats.opens if stats else 0,
+        "read_seconds": stats.read_seconds if stats else 0,
+        "pages": {str(k): v for k, v in (stats.pages if stats else {}).items()},
+        "first_opened_at": _iso(stats.first_opened_at if stats else None),
+        "last_seen_at": _iso(stats.last_seen_at if stats else None),
+    }

@@ -1,0 +1,179 @@
+"""Sending a material in one click, revoking it, and which version a delivery shows."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from flask import url_for
+from sqlalchemy import select
+
+from portal import jobs
+from portal.accounts.models import User
+from portal.customers.models import Customer
+from portal.customers.services import get_customer, visible_to
+from portal.db_types import utcnow
+from portal.delivery.models import Delivery, RenderStatus
+from portal.errors import NotFound, ValidationFailed
+from portal.extensions import db
+from portal.library import permissions
+from portal.library import services as library
+from portal.library.models import TemplateVersion, VersionPolicy
+from portal.library.rendering import customer_variables, render_version_page_png, render_version_pdf
+from portal.tracking import links
+from portal.tracking.models import Link, LinkPurpose
+
+log = logging.getLogger(__name__)
+MAX_EXPIRY_DAYS = 365
+MAX_MESSAGE_LENGTH = 2000
+
+
+@dataclass
+class SendRequest:
+    customer_id: int
+    template_id: int
+    version_policy: str | None = None  # default: the template's policy
+    allow_download: bool = True
+    expires_in_days: int | None = None
+    message: str = ""
+    send_email: bool = False
+    watermark: bool = False
+
+
+@dataclass
+class Sent:
+    delivery: Delivery
+    url: str  # the personal document link
+    portal_url: str  # the customer's portal home
+    qr_svg_url: str
+
+
+def send(sender: User, request: SendRequest) -> Sent:
+    """Create a delivery for one customer; rendering (and the e-mail) run after the commit."""
+    customer = get_customer(sender, request.customer_id)
+    template = library.get_template(sender, request.template_id)
+    if not permissions.can_send(sender, template):
+        raise NotFound("template not found")
+    version = library.get_version(template)
+    policy = request.version_policy or template.version_policy
+    if policy not in {p.value for p in VersionPolicy}:
+        raise ValidationFailed("version_policy must be 'latest' or 'pinned'")
+    expires_at = None
+    if request.expires_in_days is not None:
+        if not 1 <= request.expires_in_days <= MAX_EXPIRY_DAYS:
+            raise ValidationFailed(f"expires_in_days must be between 1 and {MAX_EXPIRY_DAYS}")
+        expires_at = utcnow() + timedelta(days=request.expires_in_days)
+    message = (request.message or "").strip()
+    if len(message) > MAX_MESSAGE_LENGTH:
+        raise ValidationFailed(f"the message is longer than {MAX_MESSAGE_LENGTH} characters")
+    if request.send_email and not customer.email:
+        raise ValidationFailed("this customer has no e-mail address; copy the link instead")
+    delivery = Delivery(
+        customer=customer,
+        template=template,
+        version=version,
+        policy=policy,
+        sender=sender,
+        message=message,
+        allow_download=request.allow_download,
+        watermark=request.watermark,
+        expires_at=expires_at,
+        render_status=RenderStatus.PENDING,
+    )
+    db.session.add(delivery)
+    db.session.flush()
+    doc_link = Link(
+        purpose=LinkPurpose.DOC.value,
+        customer_id=customer.id,
+        delivery_id=delivery.id,
+        expires_at=expires_at,
+    )
+    db.session.add(doc_link)
+    db.session.flush()
+    jobs.defer(prepare_delivery, delivery.id)
+    if request.send_email:
+        from portal.delivery.email import send_delivery_email
+
+        jobs.defer(send_delivery_email, delivery.id)
+    return sent_view(delivery, doc_link)
+
+
+def sent_view(delivery: Delivery, doc_link: Link | None = None) -> Sent:
+    doc_link = doc_link or doc_link_of(delivery)
+    token = links.token_for(doc_link)
+    portal_token = links.token_for(links.portal_link(delivery.customer))
+    return Sent(
+        delivery=delivery,
+        url=links.external_url(url_for("customer.viewer", token=token)),
+        portal_url=links.external_url(url_for("customer.portal_home", token=portal_token)),
+        qr_svg_url=links.external_url(url_for("customer.qr_svg", token=token)),
+    )
+
+
+def doc_link_of(delivery: Delivery) -> Link:
+    link = db.session.scalar(
+        select(Link)
+        .where(Link.delivery_id == delivery.id, Link.purpose == LinkPurpose.DOC.value)
+        .order_by(Link.id)
+        .limit(1)
+    )
+    if link is None:
+        raise NotFound("delivery has no link")
+    return link
+
+
+def current_version(delivery: Delivery) -> TemplateVersion:
+    """What the customer sees now: the newest published version, or the one sent (pinned)."""
+    if delivery.policy == VersionPolicy.LATEST:
+        latest = delivery.template.latest_version
+        if latest is not None:
+            return latest
+    return delivery.version
+
+
+def variables_for(delivery: Delivery) -> dict:
+    """The rendering variables of this customer's copy. The date is the send date, so a
+    re-render (new version, cache miss) keeps the date the customer was sent."""
+    return customer_variables(delivery.customer, delivery.sender, today=delivery.created_at.date())
+
+
+def prepare_delivery(delivery_id: int) -> None:
+    """Render the customer's copy and its first page image, so the first open is instant."""
+    delivery = db.session.get(Delivery, delivery_id)
+    if delivery is None:
+        return
+    version = current_version(delivery)
+    try:
+        render_version_pdf(version, variables_for(delivery))
+        render_version_page_png(version, variables_for(delivery), 1)
+    except Exception as exc:  # the rep sees "failed" with the reason, the customer a retry
+        log.exception("rendering delivery %s failed", delivery_id)
+        delivery.render_status = RenderStatus.FAILED
+        delivery.render_error = str(exc)[:500]
+        return
+    delivery.render_status = RenderStatus.READY
+    delivery.render_error = None
+
+
+def get_delivery(user: User, delivery_id: int) -> Delivery:
+    """A delivery of a customer user may see; NotFound otherwise."""
+    delivery = db.session.scalar(
+        select(Delivery)
+        .join(Customer, Customer.id == Delivery.customer_id)
+        .where(Delivery.id == delivery_id, visible_to(user))
+    )
+    if delivery is None:
+        raise NotFound("delivery not found")
+    return delivery
+
+
+def revoke(user: User, delivery_id: int) -> Delivery:
+    """Revoke a delivery: its link answers 410 from the next request on."""
+    delivery = get_delivery(user, delivery_id)
+    if delivery.revoked_at is None:
+        now = utcnow()
+        delivery.revoked_at = now
+        for link in db.session.scalars(select(Link).where(Link.delivery_id == delivery.id)):
+            link.revoked_at = link.revoked_at or now
+    return delivery

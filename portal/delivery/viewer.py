@@ -1,0 +1,290 @@
+"""The customer's side of one delivery: its links, opening it, its pages, its file.
+
+Customers have no account: a signed link is their key. Resolving a link always does the same
+work (a signature check and one query), whether the token is unknown, tampered, gone or good,
+so neither the answer's timing nor its text tells anything about other links.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+
+from portal.customers.models import Customer
+from portal.db_types import utcnow
+from portal.delivery import document_links
+from portal.delivery.document_links import PageLayout
+from portal.delivery.models import Delivery, RenderStatus
+from portal.delivery.services import current_version, prepare_delivery, variables_for
+from portal.errors import NotFound, PermissionDenied, ValidationFailed
+from portal.extensions import db
+from portal.library.content_tags import tags_of_page
+from portal.library.models import TemplateVersion
+from portal.library.rendering import (
+    pdf_cache_key,
+    render_version_page_png,
+    render_version_pdf,
+)
+from portal.library.storage import get_storage
+from portal.tracking import events, links, sessions
+from portal.tracking.links import LinkGone, LinkNotFound
+from portal.tracking.models import EventType, Link, LinkPurpose, ViewSession
+
+log = logging.getLogger(__name__)
+
+# A delivery still "pending" this long after it was sent has lost its background job (worker
+# down, queue flushed): the viewer renders it itself rather than spin forever.
+PREPARE_GRACE = timedelta(seconds=30)
+PAGE_IMAGE_WIDTH = 1000  # portal.library.rendering.pdf.PAGE_PNG_WIDTH
+_UNSAFE_FILENAME = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]+')
+
+
+class ViewerState:
+    READY = "ready"
+    PREPARING = "preparing"
+    FAILED = "failed"
+
+
+# --- links --------------------------------------------------------------------------------
+
+
+def _link_id(token: str, purpose: LinkPurpose) -> int:
+    value = links.unsign(token or "", purpose.value)
+    return value if isinstance(value, int) and not isinstance(value, bool) else -1
+
+
+def delivery_is_gone(delivery: Delivery, now: datetime | None = None) -> bool:
+    now = now or utcnow()
+    return delivery.revoked_at is not None or (
+        delivery.expires_at is not None and delivery.expires_at <= now
+    )
+
+
+def resolve_doc(token: str) -> Delivery:
+    """The delivery a doc token opens; LinkNotFound (404) or LinkGone (410) otherwise.
+
+    A revoked or expired delivery is gone even when its link row is not."""
+    link_id = _link_id(token, LinkPurpose.DOC)
+    row = db.session.execute(
+        select(Link, Delivery)
+        .outerjoin(Delivery, Delivery.id == Link.delivery_id)
+        .where(Link.id == link_id, Link.purpose == LinkPurpose.DOC.value)
+    ).first()
+    if row is None or row.Delivery is None or row.Delivery.customer_id != row.Link.customer_id:
+        raise LinkNotFound("link not found")
+    if links.is_gone(row.Link) or delivery_is_gone(row.Delivery):
+        raise LinkGone("link expired or revoked")
+    return row.Delivery
+
+
+def resolve_portal(token: str) -> Customer:
+    """The customer a portal token belongs to; LinkNotFound / LinkGone otherwise."""
+    link_id = _link_id(token, LinkPurpose.PORTAL)
+    row = db.session.execute(
+        select(Link, Customer)
+        .join(Customer, Customer.id == Link.customer_id)
+        .where(Link.id == link_id, Link.purpose == LinkPurpose.PORTAL.value)
+    ).first()
+    if row is None:
+        raise LinkNotFound("link not found")
+    if links.is_gone(row.Link):
+        raise LinkGone("link expired or revoked")
+    return row.Customer
+
+
+def portal_token_for(customer: Customer) -> str:
+    """The token of the customer's live portal link (created on first use)."""
+    return links.token_for(links.portal_link(customer))
+
+
+# --- opening the viewer -------------------------------------------------------------------
+
+
+@dataclass
+class OpenedDelivery:
+    delivery: Delivery
+    state: str
+    version: TemplateVersion | None = None
+    pages: list[PageLayout] = field(default_factory=list)
+    session: ViewSession | None = None
+    ingest_token: str | None = None
+    watermark: str | None = None  # the text laid over the pages, when the rep asked for it
+    portal_token: str | None = None
+
+    @property
+    def title(self) -> str:
+        return self.delivery.template.name
+
+    @property
+    def page_count(self) -> int:
+        return len(self.pages)
+
+    @staticmethod
+    def link_token(href: str) -> str:
+        """The signed form of a link target, for the tracked redirect."""
+        return document_links.sign_target(href)
+
+
+def readiness(delivery: Delivery) -> str:
+    """READY, PREPARING (the background render has not finished) or FAILED."""
+    if delivery.render_status == RenderStatus.READY:
+        return ViewerState.READY
+    if delivery.render_status == RenderStatus.FAILED:
+        return ViewerState.FAILED
+    if _render_cached(delivery):  # rendered, but the job's status update was not saved
+        delivery.render_status = RenderStatus.READY
+        delivery.render_error = None
+        return ViewerState.READY
+    if utcnow() - delivery.created_at > PREPARE_GRACE:
+        prepare_delivery(delivery.id)
+        if delivery.render_status == RenderStatus.READY:
+            return ViewerState.READY
+        if delivery.render_status == RenderStatus.FAILED:
+            return ViewerState.FAILED
+    return ViewerState.PREPARING
+
+
+def _render_cached(delivery: Delivery) -> bool:
+    version = current_version(delivery)
+    if version.source_type == "pdf":
+        return True  # shown as uploaded: nothing to render
+    return get_storage().exists(pdf_cache_key(version, variables_for(delivery)))
+
+
+def watermark_text(delivery: Delivery) -> str | None:
+    if not delivery.watermark:
+        return None
+    customer = delivery.customer
+    return " · ".join(part for part in (customer.name, customer.company) if part)
+
+
+def open_delivery(delivery: Delivery, *, user_agent: str, ip: str | None) -> OpenedDelivery:
+    """The customer opens the viewer: a view session starts, `link.opened` is recorded and
+    the delivery remembers when it was opened and which version the customer saw.
+
+    While the copy is still being prepared (or could not be), nothing is recorded: the
+    "preparing" page reloads itself and the open counts once the document shows."""
+    opened = OpenedDelivery(
+        delivery=delivery,
+        state=readiness(delivery),
+        portal_token=portal_token_for(delivery.customer),
+    )
+    if opened.state != ViewerState.READY:
+        return opened
+    version = current_version(delivery)
+    try:
+        pages = document_links.document_layout(version, variables_for(delivery))
+    except (ValidationFailed, ValueError):  # e.g. a new `latest` version that cannot render
+        log.exception("delivery %s: version %s cannot be shown", delivery.id, version.number)
+        opened.state = ViewerState.FAILED
+        return opened
+    if not pages:
+        opened.state = ViewerState.FAILED
+        return opened
+    session = sessions.start_session(delivery, version.number, user_agent, ip)
+    now = utcnow()
+    events.record(
+        events.NewEvent(
+            customer_id=delivery.customer_id,
+            type=EventType.LINK_OPENED,
+            delivery_id=delivery.id,
+            session_id=session.id,
+            occurred_at=now,
+            properties={"version": version.number, "pages": len(pages)},
+        )
+    )
+    delivery.first_opened_at = delivery.first_opened_at or now
+    delivery.last_opened_at = now
+    delivery.seen_version_number = version.number
+    opened.version = version
+    opened.pages = pages
+    opened.session = session
+    opened.ingest_token = sessions.ingest_token(session)
+    opened.watermark = watermark_text(delivery)
+    return opened
+
+
+# --- pages, file, links -------------------------------------------------------------------
+
+
+def page_image(delivery: Delivery, page: int) -> tuple[bytes, int]:
+    """Page `page` of the customer's current copy as PNG, and that version's number."""
+    version = current_version(delivery)
+    try:
+        return render_version_page_png(version, variables_for(delivery), page), version.number
+    except ValueError:  # no such page
+        raise NotFound("page not found") from None
+
+
+@dataclass
+class DownloadFile:
+    data: bytes
+    filename: str
+    version_number: int
+
+
+def download_filename(name: str) -> str:
+    """The template's name as a file name (Chinese kept; Flask sends it RFC 5987-encoded)."""
+    base = _UNSAFE_FILENAME.sub(" ", name).strip(" .") or "document"
+    return f"{base[:120]}.pdf"
+
+
+def download(delivery: Delivery) -> DownloadFile:
+    """The personalised PDF; records `doc.downloaded`. PermissionDenied when not allowed."""
+    if not delivery.allow_download:
+        raise PermissionDenied("downloading this document is not allowed")
+    version = current_version(delivery)
+    data = render_version_pdf(version, variables_for(delivery))
+    events.record(
+        events.NewEvent(
+            customer_id=delivery.customer_id,
+            type=EventType.DOC_DOWNLOADED,
+            delivery_id=delivery.id,
+            properties={"version": version.number},
+        )
+    )
+    return DownloadFile(data, download_filename(delivery.template.name), version.number)
+
+
+def follow_link(delivery: Delivery, signed_target: str | None, page: int | None) -> str:
+    """Where a link inside the document goes; records `link.clicked`.
+
+    Only targets this server signed are followed (never an open redirect); NotFound else."""
+    href = document_links.unsign_target(signed_target)
+    if href is None:
+        raise NotFound("unknown link")
+    version = current_version(delivery)
+    if page is not None and not (1 <= page <= (version.page_count or page)):
+        page = None
+    tags = tags_of_page(version.content_tags or {}, page) if page else []
+    events.record(
+        events.NewEvent(
+            customer_id=delivery.customer_id,
+            type=EventType.LINK_CLICKED,
+            delivery_id=delivery.id,
+            page=page,
+            properties={
+                "href": href,
+                "content_tag": tags[0] if tags else None,
+                "page": page,
+                "version": version.number,
+            },
+        )
+    )
+    return href
+
+
+def qr_svg(url: str) -> bytes:
+    """An SVG QR code of url (dark modules on white, a quiet zone of 4 modules)."""
+    import segno
+
+    out = io.BytesIO()
+    segno.make(url, error="m", micro=False).save(
+        out, kind="svg", scale=4, border=4, xmldecl=False, svgns=True, dark="#000", light="#fff"
+    )
+    return out.getvalue()

@@ -1,0 +1,1 @@
+"""In-app notifications for staff (and the e-mail copy when SMTP is configured)."""

@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+from portal.delivery import services
+from portal.delivery.serializers import delivery_json
+from portal.errors import ValidationFailed
+from portal.jobs import commit
+from portal.routes.api import api_user, bp, json_body
+
+
+def _int(body: dict, key: str, *, required: bool = False) -> int | None:
+    value = body.get(key)
+    if value is None:
+        if required:
+            raise ValidationFailed(f"{key} is required")
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationFailed(f"{key} must be an integer")
+    return value
+
+
+def _bool(body: dict, key: str, default: bool) -> bool:
+    value = body.get(key, default)
+    if not isinstance(value, bool):
+        raise ValidationFailed(f"{key} must be true or false")
+    return value
+
+
+@bp.post("/deliveries")
+def create_delivery():
+    body = json_body()
+    message = body.get("message") or ""
+    if not isinstance(message, str):
+        raise ValidationFailed("message must be a string")
+    sent = services.send(
+        api_user(),
+        services.SendRequest(
+            customer_id=_int(body, "customer_id", required=True),
+            template_id=_int(body, "template_id", required=True),
+            version_policy=body.get("version_policy"),
+            allow_download=_bool(body, "allow_download", True),
+            expires_in_days=_int(body, "expires_in_days"),
+            message=message,
+            send_email=_bool(body, "send_email", False),
+            watermark=_bool(body, "watermark", False),
+        ),
+    )
+    commit()
+    return {
+        "id": sent.delivery.id,
+        "url": sent.url,
+        "portal_url": sent.portal_url,
+        "qr_svg_url": sent.qr_svg_url,
+    }, 201
+
+
+def _delivery_response(delivery):
+    from portal.tracking.readtime import delivery_stats
+
+    stats = delivery_stats([delivery.id]).get(delivery.id)
+    return delivery_json(delivery, services.sent_view(delivery), stats)
+
+
+@bp.post("/deliveries/<int:delivery_id>/revoke")
+def revoke_delivery(delivery_id: int):
+    delivery = services.revoke(api_user(), delivery_id)
+    commit()
+    return _delivery_response(delivery)
+
+
+@bp.get("/deliveries/<int:delivery_id>")
+def get_delivery(delivery_id: int):
+    return _delivery_response(services.get_delivery(api_user(), delivery_id))

@@ -1,0 +1,210 @@
+"""What customers open: their portal home, the document viewer and its pages, file, links, QR.
+
+Customers have no account; a signed token in the URL is their key (portal.delivery.viewer
+resolves it). Pages follow the browser's language. Every failure is a small friendly page in
+that language (templates/customer/gone.html): 404 for an unknown or tampered token, 410 for an
+expired or withdrawn one, nothing more said.
+"""
+
+from __future__ import annotations
+
+import io
+
+from flask import (
+    Blueprint,
+    Response,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
+from flask_babel import force_locale
+from flask_babel import gettext as _
+from flask_wtf import FlaskForm
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import BuildError
+from wtforms import IntegerField, TextAreaField
+from wtforms.validators import InputRequired
+
+from portal import i18n, jobs
+from portal.delivery import comments as comment_service
+from portal.delivery import portal_home as portal_service
+from portal.delivery import viewer as viewer_service
+from portal.delivery.comments import MAX_COMMENT_LENGTH
+from portal.errors import NotFound, PortalError, ValidationFailed
+from portal.extensions import db, limiter
+from portal.tracking import links
+
+bp = Blueprint("customer", __name__)
+
+COLLECT_URL = "/t/r"  # the ingest endpoint's public path (DESIGN.md), if its route is missing
+PAGE_MAX_AGE = 24 * 3600  # page images carry their version in the URL (?v=), so they may stay
+QR_MAX_AGE = 3600
+
+
+class CommentForm(FlaskForm):
+    delivery_id = IntegerField(validators=[InputRequired()])
+    text = TextAreaField(validators=[InputRequired()])
+
+
+def _render(template: str, status: int = 200, **context) -> Response:
+    """Render in the browser's language (never a staff member's saved choice)."""
+    with force_locale(i18n.browser_locale()):
+        response = make_response(render_template(template, **context), status)
+    return response
+
+
+def _in_wechat() -> bool:
+    return "MicroMessenger" in (request.user_agent.string or "")
+
+
+def _collect_url() -> str:
+    try:
+        return url_for("tracking.collect")
+    except BuildError:
+        return COLLECT_URL
+
+
+# --- errors: one friendly page, no detail ---------------------------------------------------
+
+
+def _error_page(status: int) -> Response:
+    db.session.rollback()
+    back_url = None
+    if status == 403 and request.endpoint == "customer.download" and request.view_args:
+        back_url = url_for(".viewer", token=request.view_args["token"])
+    return _render("customer/gone.html", status=status, status_code=status, back_url=back_url)
+
+
+@bp.errorhandler(PortalError)
+def _portal_error(exc: PortalError) -> Response:
+    return _error_page(exc.status)
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(exc: HTTPException) -> Response:
+    return _error_page(exc.code or 500)
+
+
+@bp.after_request
+def _private(response: Response) -> Response:
+    # Tokens live in these URLs: never hand them to another site, a search engine or a cache.
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["X-Robots-Tag"] = "noindex, nofollow"
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    if "Cache-Control" not in response.headers or response.mimetype == "text/html":
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+# --- portal home ----------------------------------------------------------------------------
+
+
+@bp.get("/p/<token>")
+def portal_home(token: str) -> Response:
+    customer = viewer_service.resolve_portal(token)
+    page = portal_service.visit_portal(customer)
+    response = _render(
+        "customer/portal.html",
+        page=page,
+        token=token,
+        form=CommentForm(),
+        max_comment=MAX_COMMENT_LENGTH,
+        in_wechat=_in_wechat(),
+    )
+    jobs.commit()  # after rendering: committing expires every loaded row
+    return response
+
+
+@bp.post("/p/<token>/comments")
+@limiter.limit("30/hour;10/minute")
+def comment(token: str) -> Response:
+    customer = viewer_service.resolve_portal(token)
+    form = CommentForm()
+    if not form.validate_on_submit() or form.delivery_id.data is None:
+        raise NotFound("no such delivery")
+    delivery_id = form.delivery_id.data
+    try:
+        comment_service.add_customer_comment(customer.id, delivery_id, form.text.data)
+    except ValidationFailed as exc:
+        db.session.rollback()
+        with force_locale(i18n.browser_locale()):
+            if exc.code == "comment_too_long":
+                flash(_("Comments can be at most %(num)d characters.", num=MAX_COMMENT_LENGTH))
+            else:
+                flash(_("Write your comment first."))
+        return redirect(url_for(".portal_home", token=token, _anchor=f"doc-{delivery_id}"))
+    jobs.commit()
+    with force_locale(i18n.browser_locale()):
+        flash(_("Thank you. Your comment has been sent."))
+    return redirect(url_for(".portal_home", token=token, _anchor=f"doc-{delivery_id}"))
+
+
+# --- the document viewer ----------------------------------------------------------------------
+
+
+@bp.get("/d/<token>")
+def viewer(token: str) -> Response:
+    delivery = viewer_service.resolve_doc(token)
+    opened = viewer_service.open_delivery(
+        delivery, user_agent=request.user_agent.string, ip=request.remote_addr
+    )
+    response = _render(
+        "customer/viewer.html",
+        opened=opened,
+        token=token,
+        collect_url=_collect_url(),
+        in_wechat=_in_wechat(),
+    )
+    jobs.commit()
+    return response
+
+
+@bp.get("/d/<token>/pages/<int:page>.png")
+def page_image(token: str, page: int) -> Response:
+    delivery = viewer_service.resolve_doc(token)
+    image, _version = viewer_service.page_image(delivery, page)
+    response = make_response(image)
+    response.mimetype = "image/png"
+    response.headers["Cache-Control"] = f"private, max-age={PAGE_MAX_AGE}"
+    response.add_etag()
+    return response.make_conditional(request)
+
+
+@bp.get("/d/<token>/download")
+def download(token: str) -> Response:
+    delivery = viewer_service.resolve_doc(token)
+    file = viewer_service.download(delivery)
+    jobs.commit()
+    response = send_file(
+        io.BytesIO(file.data),
+        mimetype="application/pdf",
+        as_attachment=True,
+        download_name=file.filename,
+        max_age=0,
+    )
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@bp.get("/d/<token>/go", endpoint="redirect")
+def redirect_link(token: str) -> Response:
+    delivery = viewer_service.resolve_doc(token)
+    href = viewer_service.follow_link(
+        delivery, request.args.get("u"), request.args.get("p", type=int)
+    )
+    jobs.commit()
+    return redirect(href, code=302)
+
+
+@bp.get("/d/<token>/qr.svg")
+def qr_svg(token: str) -> Response:
+    viewer_service.resolve_doc(token)
+    url = links.external_url(url_for(".viewer", token=token))
+    response = make_response(viewer_service.qr_svg(url))
+    response.mimetype = "image/svg+xml"
+    response.headers["Cache-Control"] = f"private, max-age={QR_MAX_AGE}"
+    return response

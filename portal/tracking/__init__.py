@@ -1,0 +1,1 @@
+"""Tracking: signed links, view sessions, events and read time."""

@@ -1,0 +1,409 @@
+"""Read-time reports from the viewer: checked, capped at the wall clock, stored once.
+
+The viewer script posts batches to /t/r (see portal.routes.tracking):
+
+    {"s": "<ingest token>", "reports": [
+        {"k": "<client uuid>", "type": "page.viewed", "page": 2, "ms": 10000,
+         "at": <client epoch ms>, "final": false}, ...]}
+
+A batch is validated as a whole before anything is written: a malformed or absurd batch is
+refused with nothing stored. An accepted batch is one transaction and one commit (a 2xx means
+committed): the session row is locked, the new reports are credited against the session's
+wall-clock budget, stored through the one event path (portal.tracking.events.record_many) in one
+multi-row INSERT, and the session's `doc.read` summary row is created or updated.
+
+The budget: a batch may be credited no more than the wall-clock time since the session's previous
+batch, plus a small carry for network jitter. The carry is what the previous batch left unspent,
+at most CARRY_MAX_MS, so it cannot grow by sending many batches; and the session total never
+exceeds the wall-clock time since the session began. Each report is credited min(claim,
+MAX_REPORT_MS, what is left of the budget), in the order sent; the claim is kept in
+`properties.claimed_ms`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
+
+from portal import jobs
+from portal.db_types import utcnow
+from portal.delivery.models import Delivery
+from portal.errors import NotFound, PayloadTooLarge, PortalError, ValidationFailed
+from portal.extensions import db
+from portal.library.models import TemplateVersion
+from portal.tracking import links
+from portal.tracking.events import NewEvent, record_many
+from portal.tracking.models import Event, EventType, Link, LinkPurpose, ViewSession
+from portal.tracking.sessions import INGEST_SALT
+
+MAX_BODY_BYTES = 64 * 1024
+MAX_REPORTS = 100
+MAX_REPORT_MS = 600_000  # one report never credits more than 10 minutes
+ABSURD_MS = 24 * 3600 * 1000  # a claim beyond a day is refused, not clamped
+CARRY_MAX_MS = 1_500  # unspent budget one batch may pass to the next (network jitter)
+UNKNOWN_PAGE_COUNT_MAX = 500  # pages accepted when the version's page count is unknown
+MAX_SECTION_LENGTH = 80
+MAX_EPOCH_MS = 4_102_444_800_000  # 2100-01-01: beyond it `at` is not a timestamp
+CLIENT_TYPES = frozenset({EventType.PAGE_VIEWED.value})
+KEY_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+ATTEMPTS = 3  # a batch that lost a race (duplicate key, concurrent batch) is retried
+
+
+class MalformedBatch(PortalError):
+    status = 400
+    code = "malformed_batch"
+
+
+class InvalidReport(ValidationFailed):
+    code = "invalid_report"
+
+
+class SessionNotFound(NotFound):
+    code = "session_not_found"
+
+
+class SessionGone(PortalError):
+    status = 410
+    code = "gone"
+
+
+class IngestBusy(PortalError):
+    """The batch kept losing races with concurrent batches; nothing was stored, retry it."""
+
+    status = 503
+    code = "busy"
+
+
+class _Conflict(Exception):
+    """Another batch of the session committed between our read and our write."""
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    accepted: int  # reports stored by this batch
+    duplicates: int  # reports dropped as already stored (acknowledged all the same)
+    credited_ms: int  # read time credited by this batch
+    session_credited_ms: int  # the session's total after this batch
+
+    def as_json(self) -> dict[str, int]:
+        return {
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "credited_ms": self.credited_ms,
+        }
+
+
+@dataclass(frozen=True)
+class Report:
+    index: int
+    key: str
+    type: str
+    page: int | None
+    section: str | None
+    ms: int
+    at: int | None
+    final: bool
+
+
+def clock() -> datetime:
+    """The server's time; tests freeze it by monkeypatching this function."""
+    return utcnow()
+
+
+# -- parsing and validation (no database) ---------------------------------------------------------
+
+
+def parse_body(raw: bytes | str) -> Any:
+    """The JSON of a request body, whatever its Content-Type (sendBeacon sends text/plain)."""
+    if len(raw) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"the body is larger than {MAX_BODY_BYTES} bytes")
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        return json.loads(text)
+    except UnicodeDecodeError as exc:
+        raise MalformedBatch("the body is not UTF-8 text") from exc
+    except (ValueError, RecursionError) as exc:
+        raise MalformedBatch(f"the body is not valid JSON: {exc}") from exc
+
+
+def token_of(payload: Any) -> Any:
+    """The ingest token a parsed body carries (`s`), if any; checked by ingest_batch."""
+    return payload.get("s") if isinstance(payload, dict) else None
+
+
+def _integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _describe(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _report(index: int, item: Any) -> Report:
+    where = f"reports[{index}]"
+    if not isinstance(item, dict):
+        raise MalformedBatch(f"{where} must be an object")
+
+    def refuse(field: str, rule: str) -> InvalidReport:
+        got = _describe(item.get(field)) if field in item else "nothing"
+        return InvalidReport(f"{where}.{field} {rule} (got {got})")
+
+    key = item.get("k")
+    if not isinstance(key, str) or not KEY_PATTERN.fullmatch(key):
+        raise refuse("k", "must be 1 to 64 characters of A-Z, a-z, 0-9, _ or -")
+    kind = item.get("type")
+    if kind not in CLIENT_TYPES:
+        raise refuse("type", f"must be one of: {', '.join(sorted(CLIENT_TYPES))}")
+    ms = item.get("ms")
+    if not _integer(ms) or not 0 <= ms <= ABSURD_MS:
+        raise refuse("ms", f"must be a whole number of milliseconds from 0 to {ABSURD_MS}")
+    page = item.get("page")
+    if page is not None and (not _integer(page) or page < 1):
+        raise refuse("page", "must be a page number from 1")
+    section = item.get("section")
+    if section is not None and (
+        not isinstance(section, str) or not 0 < len(section) <= MAX_SECTION_LENGTH
+    ):
+        raise refuse("section", f"must be text of 1 to {MAX_SECTION_LENGTH} characters")
+    if page is None and section is None:
+        raise refuse("page", "is required (or a section)")
+    at = item.get("at")
+    if at is not None and (not _integer(at) or not 0 < at < MAX_EPOCH_MS):
+        raise refuse("at", "must be the client's time in milliseconds since 1970")
+    final = item.get("final", False)
+    if not isinstance(final, bool):
+        raise refuse("final", "must be true or false")
+    return Report(index, key, kind, page, section, ms, at, final)
+
+
+def validate(token: Any, payload: Any) -> list[Report]:
+    """The batch's reports, or the first reason it is refused (400, 413 or 422)."""
+    if not isinstance(payload, dict):
+        raise MalformedBatch('the body must be a JSON object {"s": ..., "reports": [...]}')
+    if not isinstance(token, str) or not token:
+        raise MalformedBatch("s (the session token) must be a non-empty string")
+    items = payload.get("reports")
+    if not isinstance(items, list):
+        raise MalformedBatch("reports must be a list")
+    if len(items) > MAX_REPORTS:
+        raise PayloadTooLarge(
+            f"at most {MAX_REPORTS} reports per batch (got {len(items)})",
+            code="too_many_reports",
+        )
+    return [_report(i, item) for i, item in enumerate(items)]
+
+
+# -- the write path -------------------------------------------------------------------------------
+
+
+def ingest_batch(token: str, payload: Any, now: datetime | None = None) -> IngestResult:
+    """Validate, credit and store one batch in one transaction; the result is committed.
+
+    Raises MalformedBatch (400), SessionNotFound (404), SessionGone (410), PayloadTooLarge
+    (413), InvalidReport (422) with nothing stored; IngestBusy (503) if concurrent batches
+    kept winning the race (nothing stored either: the client retries).
+    """
+    now = now or clock()
+    reports = validate(token, payload)
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            result = _apply(token, reports, now)
+            jobs.commit()
+            return result
+        except (IntegrityError, _Conflict):
+            # A concurrent batch stored the same keys or spent the budget first: start over,
+            # seeing what it committed.
+            db.session.rollback()
+            if attempt == ATTEMPTS:
+                raise IngestBusy("the session is busy; send the batch again") from None
+        except BaseException:
+            db.session.rollback()
+            raise
+    raise AssertionError("unreachable")
+
+
+@dataclass
+class _Target:
+    session: ViewSession
+    page_max: int
+
+
+def _load(token: str, now: datetime) -> _Target:
+    """The session behind token, locked, with what the checks need: one query."""
+    session_id = links.unsign(token, INGEST_SALT)
+    if not _integer(session_id):
+        session_id = -1  # still query: an unknown token costs what a real one does
+    rows = db.session.execute(
+        select(
+            ViewSession,
+            Delivery.revoked_at,
+            Delivery.expires_at,
+            TemplateVersion.page_count,
+            Link,
+        )
+        .join(Delivery, Delivery.id == ViewSession.delivery_id)
+        .outerjoin(
+            TemplateVersion,
+            and_(
+                TemplateVersion.template_id == Delivery.template_id,
+                TemplateVersion.number == ViewSession.version_number,
+            ),
+        )
+        .outerjoin(
+            Link, and_(Link.delivery_id == Delivery.id, Link.purpose == LinkPurpose.DOC.value)
+        )
+        .where(ViewSession.id == session_id)
+        .with_for_update(of=ViewSession)  # PostgreSQL: concurrent batches of a session queue up
+    ).all()
+    if not rows:
+        raise SessionNotFound("unknown tracking session")
+    session, revoked_at, expires_at, page_count, _ = rows[0]
+    doc_links = [row.Link for row in rows if row.Link is not None]
+    if (
+        revoked_at is not None
+        or (expires_at is not None and expires_at <= now)
+        or (doc_links and all(links.is_gone(link, now) for link in doc_links))
+    ):
+        raise SessionGone("this document link has expired or was revoked")
+    return _Target(session, page_count or UNKNOWN_PAGE_COUNT_MAX)
+
+
+def _ms_between(start: datetime, end: datetime) -> int:
+    return max(0, int((end - start) / timedelta(milliseconds=1)))
+
+
+def _apply(token: str, reports: list[Report], now: datetime) -> IngestResult:
+    target = _load(token, now)
+    session = target.session
+    for report in reports:
+        if report.page is not None and report.page > target.page_max:
+            raise InvalidReport(
+                f"reports[{report.index}].page must be a page of this document, "
+                f"1 to {target.page_max} (got {report.page})"
+            )
+
+    prefix = f"s{session.id}:"
+    summary_key = f"{prefix}{EventType.DOC_READ.value}"
+    wanted = {prefix + r.key for r in reports} | {summary_key}
+    existing = db.session.scalars(select(Event).where(Event.idempotency_key.in_(wanted))).all()
+    summary = next((e for e in existing if e.idempotency_key == summary_key), None)
+    seen = {event.idempotency_key for event in existing}
+    fresh: list[Report] = []
+    for report in reports:  # drops keys stored before and repeats within the batch
+        key = prefix + report.key
+        if key not in seen:
+            seen.add(key)
+            fresh.append(report)
+    duplicates = len(reports) - len(fresh)
+    if not fresh:
+        return IngestResult(0, duplicates, 0, session.credited_ms)
+
+    # The budget: the wall clock since the previous batch plus the carry it left, never more
+    # than the wall clock since the session began.
+    summary_props = dict(summary.properties or {}) if summary is not None else {}
+    carry = min(CARRY_MAX_MS, max(0, int(summary_props.get("carry_ms", 0))))
+    since_previous = _ms_between(session.last_seen_at, now)
+    since_start = _ms_between(session.started_at, now)
+    budget = max(0, min(since_previous + carry, since_start - session.credited_ms))
+    remaining = budget
+    newest = _newest_stamp(fresh)
+    pages: dict[str, int] = dict(summary_props.get("pages", {}))
+    sections: dict[str, int] = dict(summary_props.get("sections", {}))
+    new_events: list[NewEvent] = []
+    for report in fresh:
+        credit = min(report.ms, MAX_REPORT_MS, remaining)
+        remaining -= credit
+        properties: dict[str, Any] = {"claimed_ms": report.ms}
+        if report.at is not None:
+            properties["client_at"] = report.at
+        if report.final:
+            properties["final"] = True
+        new_events.append(
+            NewEvent(
+                customer_id=session.customer_id,
+                type=report.type,
+                delivery_id=session.delivery_id,
+                session_id=session.id,
+                page=report.page,
+                section=report.section,
+                duration_ms=credit,
+                occurred_at=_occurred_at(report, newest, session.started_at, now),
+                idempotency_key=prefix + report.key,
+                properties=properties,
+            )
+        )
+        if report.page is not None:
+            pages[str(report.page)] = pages.get(str(report.page), 0) + credit
+        if report.section is not None:
+            sections[report.section] = sections.get(report.section, 0) + credit
+    credited = budget - remaining
+    _advance(session, now, credited)
+
+    summary_props = {"pages": pages, "carry_ms": min(CARRY_MAX_MS, remaining)}
+    if sections:
+        summary_props["sections"] = sections
+    if summary is None:
+        new_events.append(
+            NewEvent(
+                customer_id=session.customer_id,
+                type=EventType.DOC_READ.value,
+                delivery_id=session.delivery_id,
+                session_id=session.id,
+                duration_ms=session.credited_ms,
+                occurred_at=session.started_at,
+                idempotency_key=summary_key,
+                properties=summary_props,
+            )
+        )
+    else:  # the summary row is updated in place: record_many would drop it as a duplicate
+        summary.duration_ms = session.credited_ms
+        summary.properties = summary_props
+    record_many(new_events)
+    return IngestResult(len(fresh), duplicates, credited, session.credited_ms)
+
+
+def _advance(session: ViewSession, now: datetime, credited: int) -> None:
+    """Spend the budget: move last_seen_at and the total, only if nobody did meanwhile.
+
+    On PostgreSQL the row is already locked (FOR UPDATE), so this always matches. SQLite runs
+    the earlier SELECTs outside the write lock; the compare-and-set catches a concurrent batch
+    that committed in between, and the whole batch is retried.
+    """
+    last_seen_at = max(session.last_seen_at, now)
+    total = session.credited_ms + credited
+    result = db.session.execute(
+        update(ViewSession)
+        .where(
+            ViewSession.id == session.id,
+            ViewSession.last_seen_at == session.last_seen_at,
+            ViewSession.credited_ms == session.credited_ms,
+        )
+        .values(last_seen_at=last_seen_at, credited_ms=total)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        raise _Conflict
+    # Handlers that run on the new events see the session as it now is.
+    set_committed_value(session, "last_seen_at", last_seen_at)
+    set_committed_value(session, "credited_ms", total)
+
+
+def _newest_stamp(reports: list[Report]) -> int | None:
+    return max((r.at for r in reports if r.at is not None), default=None)
+
+
+def _occurred_at(report: Report, newest: int | None, started_at: datetime, now: datetime):
+    """When the report's reading ended, on the server's clock: the batch's newest report is
+    taken as sent just now, the others as long before it as the client's clock says. Clamped
+    to the session, so a client clock that is off cannot move a report outside it."""
+    if report.at is None or newest is None:
+        return now
+    return min(max(now - timedelta(milliseconds=newest - report.at), started_at), now)

@@ -1,0 +1,96 @@
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.db_types import JSONType, UTCDateTime, utcnow
+from portal.extensions import db
+
+
+class LinkPurpose(enum.StrEnum):
+    PORTAL = "portal"  # a customer's home: everything sent to them
+    DOC = "doc"  # one delivery
+
+
+class Link(db.Model):
+    """What a signed token points at. The token carries only this row's id (and its purpose
+    as the signing salt); expiry and revocation are decided here, on every request."""
+
+    __tablename__ = "links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(10))
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    delivery_id: Mapped[int | None] = mapped_column(
+        ForeignKey("deliveries.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class EventType(enum.StrEnum):
+    LINK_OPENED = "link.opened"
+    PAGE_VIEWED = "page.viewed"
+    DOC_READ = "doc.read"
+    DOC_DOWNLOADED = "doc.downloaded"
+    LINK_CLICKED = "link.clicked"
+    PORTAL_VISITED = "portal.visited"
+    COMMENT_CREATED = "comment.created"
+    REPLY_RECEIVED = "reply.received"
+    FORM_SUBMITTED = "form.submitted"
+    EMAIL_OPENED = "email.opened"
+
+
+class ViewSession(db.Model):
+    """One open of one delivery, from the first page load to the last report."""
+
+    __tablename__ = "view_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True)
+    delivery_id: Mapped[int] = mapped_column(
+        ForeignKey("deliveries.id", ondelete="CASCADE"), index=True
+    )
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    version_number: Mapped[int]
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Wall-clock budget: credited read time never exceeds the time since the session began.
+    credited_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+    user_agent: Mapped[str] = mapped_column(String(400), default="")
+    ip_hash: Mapped[str] = mapped_column(String(64), default="")
+
+
+class Event(db.Model):
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_customer_occurred", "customer_id", "occurred_at"),)
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(db.Integer, "sqlite"), primary_key=True
+    )
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    delivery_id: Mapped[int | None] = mapped_column(
+        ForeignKey("deliveries.id", ondelete="CASCADE"), index=True
+    )
+    session_id: Mapped[int | None] = mapped_column(
+        ForeignKey("view_sessions.id", ondelete="CASCADE"), index=True
+    )
+    type: Mapped[str] = mapped_column(String(40), index=True)
+    page: Mapped[int | None]
+    section: Mapped[str | None] = mapped_column(String(80))
+    duration_ms: Mapped[int | None] = mapped_column(BigInteger)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    idempotency_key: Mapped[str | None] = mapped_column(String(120), unique=True)
+    properties: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+    session: Mapped[ViewSession | None] = relationship()

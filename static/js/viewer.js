@@ -1,0 +1,332 @@
+/* Portal document viewer: how long each page is read, reported to the ingest endpoint.
+ *
+ * Vanilla ES2017, no dependencies (WeChat's in-app WebView, old Android WebViews).
+ * Config comes from the viewer element: data-collect-url, data-ingest-token, data-page-count.
+ *
+ * - The current page is the page image most visible in the viewport (IntersectionObserver).
+ * - Time accrues to the current page only while the tab is visible AND the reader is active:
+ *   some input (scroll, touch, mouse, key, click) within the last 60 s.
+ * - Reports ({k, type: "page.viewed", page, ms, at, final}) go out every 10 s while reading,
+ *   at once when the page changes or the tab hides, and as a beacon on `pagehide` (final).
+ * - Reports are queued and POSTed as {"s": token, "reports": [...]}; network errors, 429 and
+ *   5xx keep them queued and retry with backoff (2 s, 4 s, ... 60 s); another 4xx drops them
+ *   (410: the link is gone, stop). Every report has its own uuid `k`, so a retry or a beacon
+ *   repeating an in-flight request is counted once by the server.
+ */
+(() => {
+  "use strict";
+
+  const root = document.querySelector("[data-viewer]");
+  if (!root) return;
+
+  const HEARTBEAT_MS = 10000;
+  const IDLE_MS = 60000;
+  const BACKOFF_MIN_MS = 2000;
+  const BACKOFF_MAX_MS = 60000;
+  const MAX_BATCH = 50;
+  const INPUT_EVENTS = ["scroll", "touchstart", "touchmove", "mousemove", "keydown", "click"];
+
+  const collectUrl = root.getAttribute("data-collect-url");
+  const token = root.getAttribute("data-ingest-token");
+  const pageCount = parseInt(root.getAttribute("data-page-count"), 10) || 0;
+  const pages = Array.prototype.slice.call(root.querySelectorAll("[data-page]"));
+  const indicator = document.querySelector("[data-page-now]");
+  if (!collectUrl || !token || !pages.length) return;
+
+  const clock = () =>
+    window.performance && typeof performance.now === "function" ? performance.now() : Date.now();
+
+  function uuid() {
+    const c = window.crypto;
+    if (c && typeof c.randomUUID === "function") {
+      try {
+        return c.randomUUID();
+      } catch (e) {
+        /* not a secure context: fall through */
+      }
+    }
+    const b = new Uint8Array(16);
+    if (c && typeof c.getRandomValues === "function") c.getRandomValues(b);
+    else for (let i = 0; i < 16; i++) b[i] = Math.floor(Math.random() * 256);
+    b[6] = (b[6] & 0x0f) | 0x40; // version 4
+    b[8] = (b[8] & 0x3f) | 0x80; // RFC 4122 variant
+    const h = Array.prototype.map.call(b, (x) => (x + 0x100).toString(16).slice(1)).join("");
+    return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+  }
+
+  // --- reading time -----------------------------------------------------------------------
+
+  let current = 1;
+  let visible = document.visibilityState !== "hidden";
+  let lastInput = clock(); // opening the document counts as activity
+  let lastTick = lastInput; // accrued time is settled up to here
+  let accrued = {}; // page -> ms read and not yet reported
+
+  /* Credit the time since the last settle to the current page, but only while visible and
+     only up to 60 s after the last input. */
+  function settle(t) {
+    if (visible) {
+      const end = Math.min(t, lastInput + IDLE_MS);
+      if (end > lastTick) accrued[current] = (accrued[current] || 0) + (end - lastTick);
+    }
+    lastTick = t;
+  }
+
+  function onInput() {
+    const t = clock();
+    if (t - lastInput >= IDLE_MS) settle(t); // the idle gap must not count
+    lastInput = t;
+  }
+
+  // --- the queue and its delivery -----------------------------------------------------------
+
+  let queue = [];
+  let inflight = false;
+  let retryTimer = null;
+  let attempt = 0;
+  let stopped = false;
+  const stats = { reports: 0, posts: 0, accepted: 0, failures: 0, beacons: 0, lastStatus: null };
+
+  function report(page, final) {
+    const ms = Math.round(accrued[page] || 0);
+    delete accrued[page];
+    if (ms <= 0 && !final) return null;
+    const item = { k: uuid(), type: "page.viewed", page, ms, at: Date.now(), final: !!final };
+    if (!stopped) {
+      queue.push(item);
+      stats.reports++;
+    }
+    return item;
+  }
+
+  function drop(batch) {
+    queue = queue.filter((item) => batch.indexOf(item) < 0);
+  }
+
+  function stop() {
+    stopped = true;
+    queue = [];
+    if (retryTimer) clearTimeout(retryTimer);
+    retryTimer = null;
+  }
+
+  function post(body) {
+    if (typeof window.fetch === "function") {
+      return window.fetch(collectUrl, {
+        method: "POST",
+        keepalive: true,
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/json" },
+        body,
+      });
+    }
+    return new Promise((resolve, reject) => {
+      const xhr = new XMLHttpRequest();
+      xhr.open("POST", collectUrl, true);
+      xhr.setRequestHeader("Content-Type", "application/json");
+      xhr.onload = () => resolve({ ok: xhr.status >= 200 && xhr.status < 300, status: xhr.status });
+      xhr.onerror = () => reject(new Error("network"));
+      xhr.send(body);
+    });
+  }
+
+  function scheduleRetry() {
+    const delay = Math.min(BACKOFF_MIN_MS * Math.pow(2, attempt), BACKOFF_MAX_MS);
+    attempt++;
+    if (retryTimer) clearTimeout(retryTimer);
+    retryTimer = setTimeout(() => {
+      retryTimer = null;
+      flush();
+    }, delay);
+  }
+
+  /* Send the queue's head. `urgent` (the tab is hiding) does not wait for a pending retry. */
+  function flush(urgent) {
+    if (stopped || inflight || !queue.length) return;
+    if (retryTimer) {
+      if (!urgent) return;
+      clearTimeout(retryTimer);
+      retryTimer = null;
+    }
+    const batch = queue.slice(0, MAX_BATCH);
+    inflight = true;
+    stats.posts++;
+    let request;
+    try {
+      request = post(JSON.stringify({ s: token, reports: batch }));
+    } catch (e) {
+      request = Promise.reject(e);
+    }
+    request.then(
+      (response) => {
+        inflight = false;
+        stats.lastStatus = response.status;
+        if (response.ok) {
+          stats.accepted += batch.length;
+          attempt = 0;
+          drop(batch);
+          flush();
+        } else if (response.status === 429 || response.status >= 500) {
+          stats.failures++;
+          scheduleRetry();
+        } else {
+          drop(batch); // the server will never take these
+          if (response.status === 410) stop();
+          else flush();
+        }
+      },
+      () => {
+        inflight = false;
+        stats.failures++;
+        scheduleRetry();
+      },
+    );
+  }
+
+  /* The page is going away: everything queued (in-flight requests included: duplicates are
+     dropped by `k`) goes by sendBeacon, which outlives the page. */
+  function beacon() {
+    if (stopped || !queue.length) return;
+    while (queue.length) {
+      const batch = queue.slice(0, MAX_BATCH);
+      const body = JSON.stringify({ s: token, reports: batch });
+      let sent = false;
+      try {
+        sent = typeof navigator.sendBeacon === "function" && navigator.sendBeacon(collectUrl, body);
+      } catch (e) {
+        sent = false;
+      }
+      if (!sent) {
+        inflight = false;
+        flush(true); // fetch with keepalive also outlives the page
+        return;
+      }
+      stats.beacons++;
+      drop(batch);
+    }
+  }
+
+  // --- the current page ---------------------------------------------------------------------
+
+  const visibleHeight = {};
+
+  function setCurrent(page) {
+    if (page === current) return;
+    settle(clock());
+    const previous = current;
+    current = page;
+    if (indicator) indicator.textContent = String(page);
+    if (report(previous, false)) flush();
+  }
+
+  function pickCurrent() {
+    let best = current;
+    let bestHeight = 0;
+    for (const el of pages) {
+      const n = parseInt(el.getAttribute("data-page"), 10);
+      const h = visibleHeight[n] || 0;
+      if (h > bestHeight) {
+        best = n;
+        bestHeight = h;
+      }
+    }
+    if (bestHeight > 0) setCurrent(best);
+  }
+
+  if ("IntersectionObserver" in window) {
+    const thresholds = [];
+    for (let i = 0; i <= 20; i++) thresholds.push(i / 20);
+    const observer = new IntersectionObserver(
+      (entries) => {
+        for (const entry of entries) {
+          const n = parseInt(entry.target.getAttribute("data-page"), 10);
+          visibleHeight[n] = entry.isIntersecting ? entry.intersectionRect.height : 0;
+        }
+        pickCurrent();
+      },
+      { threshold: thresholds },
+    );
+    pages.forEach((el) => observer.observe(el));
+  } else {
+    let scheduled = false;
+    const measure = () => {
+      scheduled = false;
+      const viewport = window.innerHeight || document.documentElement.clientHeight;
+      for (const el of pages) {
+        const r = el.getBoundingClientRect();
+        const n = parseInt(el.getAttribute("data-page"), 10);
+        visibleHeight[n] = Math.max(0, Math.min(r.bottom, viewport) - Math.max(r.top, 0));
+      }
+      pickCurrent();
+    };
+    const onScroll = () => {
+      if (!scheduled) {
+        scheduled = true;
+        (window.requestAnimationFrame || setTimeout)(measure);
+      }
+    };
+    window.addEventListener("scroll", onScroll, { passive: true });
+    window.addEventListener("resize", onScroll, { passive: true });
+    measure();
+  }
+
+  // --- events -------------------------------------------------------------------------------
+
+  INPUT_EVENTS.forEach((type) =>
+    window.addEventListener(type, onInput, { passive: true, capture: true }),
+  );
+
+  setInterval(() => {
+    if (!visible || stopped) return;
+    settle(clock());
+    if (report(current, false)) flush();
+  }, HEARTBEAT_MS);
+
+  document.addEventListener("visibilitychange", () => {
+    const t = clock();
+    if (document.visibilityState === "hidden") {
+      settle(t);
+      visible = false;
+      report(current, false);
+      flush(true);
+    } else {
+      visible = true;
+      lastTick = t;
+      lastInput = t; // coming back to the tab is activity
+    }
+  });
+
+  window.addEventListener("pagehide", () => {
+    settle(clock());
+    visible = false;
+    for (const page of Object.keys(accrued)) {
+      const n = parseInt(page, 10);
+      if (n !== current) report(n, false);
+    }
+    report(current, true);
+    beacon();
+  });
+
+  window.addEventListener("pageshow", (event) => {
+    if (!event.persisted) return; // restored from the back/forward cache: reading again
+    visible = document.visibilityState !== "hidden";
+    lastTick = clock();
+    lastInput = lastTick;
+  });
+
+  // For tests and debugging only: a read-only snapshot and a way to send now.
+  window.PortalViewer = Object.freeze({
+    pageCount,
+    snapshot: () => ({
+      current,
+      visible,
+      active: clock() - lastInput < IDLE_MS,
+      queued: queue.length,
+      inflight,
+      stopped,
+      accrued: Object.assign({}, accrued),
+      stats: Object.assign({}, stats),
+    }),
+    flush: () => flush(true),
+  });
+})();
