@@ -44,6 +44,7 @@ def _init_extensions(app: Flask) -> None:
     from portal import i18n, models  # noqa: F401  (models: register every table)
     from portal.accounts.models import User
     from portal.delivery import reactions  # noqa: F401  (event handlers register on import)
+    from portal.engagement import scoring  # noqa: F401  (scores every stored event)
     from portal.extensions import babel, csrf, db, limiter, login_manager, migrate
     from portal.library import storage
 
@@ -80,6 +81,10 @@ def _register_blueprints(app: Flask) -> None:
 def _register_cli(app: Flask) -> None:
     from portal.accounts.cli import users_cli
     from portal.demo.cli import demo_command
+    from portal.engagement.cli import scores_cli
+    from portal.worker import worker_command
 
     app.cli.add_command(users_cli)
     app.cli.add_command(demo_command)
+    app.cli.add_command(scores_cli)
+    app.cli.add_command(worker_command)

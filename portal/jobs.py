@@ -25,7 +25,9 @@ QUEUE_NAME = "portal"
 
 def defer(func: Callable[..., Any], *args: Any) -> None:
     """Run func(*args) once the current transaction has committed."""
-    db.session().info.setdefault(_PENDING, []).append((func, args))
+    session = db.session()
+    session.connection()  # begin the transaction now, so that its rollback drops the job
+    session.info.setdefault(_PENDING, []).append((func, args))
 
 
 @event.listens_for(Session, "after_rollback")
@@ -49,8 +51,7 @@ def dispatch(func: Callable[..., Any], *args: Any) -> None:
         return
     try:
         func(*args)
-        if db.session().info.get(_PENDING):
-            commit()  # a job may defer follow-up jobs of its own
+        commit()  # the job's own writes, and any follow-up jobs it deferred
     except Exception:
         db.session.rollback()
         log.exception("inline job %s%r failed", func.__qualname__, args)
@@ -64,6 +65,12 @@ def _queue(redis_url: str):
 
 
 _worker_app: Flask | None = None
+
+
+def use_app_for_jobs(app: Flask) -> None:
+    """The app whose configuration queued jobs run with (the worker command's own app)."""
+    global _worker_app
+    _worker_app = app
 
 
 def run_job(func_path: str, *args: Any) -> Any:

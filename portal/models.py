@@ -3,6 +3,7 @@
 from portal.accounts.models import ApiToken, Role, User
 from portal.customers.models import Customer
 from portal.delivery.models import Comment, CommentAuthor, Delivery, RenderStatus
+from portal.engagement.models import ScoreEntry, ScoringRule, ScoringRuleRevision
 from portal.library.models import (
     AccessAxis,
     Template,
@@ -29,6 +30,9 @@ __all__ = [
     "Notification",
     "RenderStatus",
     "Role",
+    "ScoreEntry",
+    "ScoringRule",
+    "ScoringRuleRevision",
     "Template",
     "TemplateAccess",
     "TemplateFormat",

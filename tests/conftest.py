@@ -187,3 +187,20 @@ def api_headers(app: Flask):
         return {"Authorization": f"Bearer {token}"}
 
     return headers
+
+
+@pytest.fixture
+def world(make_user):
+    """A supervisor, their rep with a customer, marketing, and a 2-page quote template."""
+    from tests.delivery.helpers import World, make_customer, make_template
+
+    supervisor = make_user("supervisor", email="boss@example.com")
+    rep = make_user("rep", email="rep@example.com", supervisor="boss@example.com")
+    marketing = make_user("marketing")
+    return World(
+        marketing=marketing,
+        rep=rep,
+        supervisor=supervisor,
+        customer=make_customer(rep),
+        template=make_template(marketing),
+    )

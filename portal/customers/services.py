@@ -9,6 +9,7 @@ from sqlalchemy import ColumnElement, select
 from portal.accounts.models import Role, User
 from portal.accounts.services import get_user_by_email, normalize_email
 from portal.customers.models import Customer
+from portal.engagement import ledger
 from portal.errors import NotFound, ValidationFailed
 from portal.extensions import db
 
@@ -78,9 +79,6 @@ def get_customer(user: User, customer_id: int) -> Customer:
 
 
 def score_breakdown(customer: Customer) -> list[dict]:
-    """The ledger rows behind customer.score: [{"rule", "points", "event_id", "at"}].
-
-    Scoring rules arrive with the engagement engine; until then no points have been given and
-    the breakdown is honestly empty (score 0, grade C).
-    """
-    return []
+    """The ledger rows behind customer.score, newest first:
+    [{"rule", "points", "event_id", "at", "rule_version"}] (portal.engagement.ledger)."""
+    return ledger.breakdown(customer.id)

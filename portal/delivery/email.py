@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import current_app, render_template, url_for
+from flask import current_app, render_template
 from flask_babel import force_locale, gettext
 
 from portal.db_types import utcnow
@@ -17,7 +17,7 @@ PIXEL_SALT = "pixel"
 
 def pixel_url(delivery: Delivery) -> str:
     token = links.sign(delivery.id, PIXEL_SALT)
-    return links.external_url(url_for("mail.open_pixel", token=token))
+    return links.external_url("mail.open_pixel", token=token)
 
 
 def delivery_for_pixel(token: str) -> int | None:

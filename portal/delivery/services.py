@@ -6,7 +6,6 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
-from flask import url_for
 from sqlalchemy import select
 
 from portal import jobs
@@ -105,9 +104,9 @@ def sent_view(delivery: Delivery, doc_link: Link | None = None) -> Sent:
     portal_token = links.token_for(links.portal_link(delivery.customer))
     return Sent(
         delivery=delivery,
-        url=links.external_url(url_for("customer.viewer", token=token)),
-        portal_url=links.external_url(url_for("customer.portal_home", token=portal_token)),
-        qr_svg_url=links.external_url(url_for("customer.qr_svg", token=token)),
+        url=links.external_url("customer.viewer", token=token),
+        portal_url=links.external_url("customer.portal_home", token=portal_token),
+        qr_svg_url=links.external_url("customer.qr_svg", token=token),
     )
 
 

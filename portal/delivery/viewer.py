@@ -44,6 +44,27 @@ PAGE_IMAGE_WIDTH = 1000  # portal.library.rendering.pdf.PAGE_PNG_WIDTH
 _UNSAFE_FILENAME = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]+')
 
 
+# Link previews, mail scanners and scripts fetch customer links too; they are not the customer
+# reading. They get the same pages, but nothing is recorded and the delivery is not marked seen.
+_AUTOMATED_UA = re.compile(
+    r"bot\b|bot/|spider|crawl|slurp|preview|scanner|facebookexternalhit|whatsapp|telegram|"
+    r"skypeuripreview|curl/|wget/|python-|httpx|go-http-client|java/|okhttp|"
+    r"libwww|axios/|node-fetch|microsoft office|ms-office",
+    re.IGNORECASE,
+)
+
+
+def is_a_reader(method: str, user_agent: str | None) -> bool:
+    """Whether a request is (probably) a person reading: a GET from a browser.
+
+    HEAD requests, an empty User-Agent and known robots (previews, scanners, scripts) are not:
+    their visits are served but never recorded."""
+    if method != "GET":
+        return False
+    agent = (user_agent or "").strip()
+    return bool(agent) and not _AUTOMATED_UA.search(agent)
+
+
 class ViewerState:
     READY = "ready"
     PREPARING = "preparing"
@@ -163,12 +184,15 @@ def watermark_text(delivery: Delivery) -> str | None:
     return " · ".join(part for part in (customer.name, customer.company) if part)
 
 
-def open_delivery(delivery: Delivery, *, user_agent: str, ip: str | None) -> OpenedDelivery:
+def open_delivery(
+    delivery: Delivery, *, user_agent: str, ip: str | None, record: bool = True
+) -> OpenedDelivery:
     """The customer opens the viewer: a view session starts, `link.opened` is recorded and
     the delivery remembers when it was opened and which version the customer saw.
 
     While the copy is still being prepared (or could not be), nothing is recorded: the
-    "preparing" page reloads itself and the open counts once the document shows."""
+    "preparing" page reloads itself and the open counts once the document shows. Without
+    `record` (not a reader: see is_a_reader) the pages are shown and nothing is recorded."""
     opened = OpenedDelivery(
         delivery=delivery,
         state=readiness(delivery),
@@ -186,6 +210,11 @@ def open_delivery(delivery: Delivery, *, user_agent: str, ip: str | None) -> Ope
     if not pages:
         opened.state = ViewerState.FAILED
         return opened
+    opened.version = version
+    opened.pages = pages
+    opened.watermark = watermark_text(delivery)
+    if not record:
+        return opened
     session = sessions.start_session(delivery, version.number, user_agent, ip)
     now = utcnow()
     events.record(
@@ -201,11 +230,8 @@ def open_delivery(delivery: Delivery, *, user_agent: str, ip: str | None) -> Ope
     delivery.first_opened_at = delivery.first_opened_at or now
     delivery.last_opened_at = now
     delivery.seen_version_number = version.number
-    opened.version = version
-    opened.pages = pages
     opened.session = session
     opened.ingest_token = sessions.ingest_token(session)
-    opened.watermark = watermark_text(delivery)
     return opened
 
 
@@ -234,12 +260,18 @@ def download_filename(name: str) -> str:
     return f"{base[:120]}.pdf"
 
 
-def download(delivery: Delivery) -> DownloadFile:
+def download(delivery: Delivery, *, record: bool = True) -> DownloadFile:
     """The personalised PDF; records `doc.downloaded`. PermissionDenied when not allowed."""
     if not delivery.allow_download:
         raise PermissionDenied("downloading this document is not allowed")
     version = current_version(delivery)
     data = render_version_pdf(version, variables_for(delivery))
+    if record:
+        _record_download(delivery, version)
+    return DownloadFile(data, download_filename(delivery.template.name), version.number)
+
+
+def _record_download(delivery: Delivery, version: TemplateVersion) -> None:
     events.record(
         events.NewEvent(
             customer_id=delivery.customer_id,
@@ -248,16 +280,19 @@ def download(delivery: Delivery) -> DownloadFile:
             properties={"version": version.number},
         )
     )
-    return DownloadFile(data, download_filename(delivery.template.name), version.number)
 
 
-def follow_link(delivery: Delivery, signed_target: str | None, page: int | None) -> str:
+def follow_link(
+    delivery: Delivery, signed_target: str | None, page: int | None, *, record: bool = True
+) -> str:
     """Where a link inside the document goes; records `link.clicked`.
 
     Only targets this server signed are followed (never an open redirect); NotFound else."""
     href = document_links.unsign_target(signed_target)
     if href is None:
         raise NotFound("unknown link")
+    if not record:
+        return href
     version = current_version(delivery)
     if page is not None and not (1 <= page <= (version.page_count or page)):
         page = None

@@ -6,12 +6,26 @@ from flask import Flask
 
 
 def register_blueprints(app: Flask) -> None:
-    from portal.routes import api, auth, customer, errors, library, mail, main, tracking, ui
+    from portal.routes import (
+        api,
+        auth,
+        customer,
+        customers,
+        errors,
+        library,
+        mail,
+        main,
+        notifications,
+        tracking,
+        ui,
+    )
 
     app.register_blueprint(api.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(main.bp)
     app.register_blueprint(library.bp)
+    app.register_blueprint(customers.bp)
+    app.register_blueprint(notifications.bp)
     app.register_blueprint(tracking.bp)
     app.register_blueprint(customer.bp)
     app.register_blueprint(mail.bp)

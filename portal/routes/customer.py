@@ -9,6 +9,7 @@ expired or withdrawn one, nothing more said.
 from __future__ import annotations
 
 import io
+import logging
 
 from flask import (
     Blueprint,
@@ -24,7 +25,7 @@ from flask import (
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.routing import BuildError
 from wtforms import IntegerField, TextAreaField
 from wtforms.validators import InputRequired
@@ -38,6 +39,7 @@ from portal.errors import NotFound, PortalError, ValidationFailed
 from portal.extensions import db, limiter
 from portal.tracking import links
 
+log = logging.getLogger(__name__)
 bp = Blueprint("customer", __name__)
 
 COLLECT_URL = "/t/r"  # the ingest endpoint's public path (DESIGN.md), if its route is missing
@@ -47,7 +49,7 @@ QR_MAX_AGE = 3600
 
 class CommentForm(FlaskForm):
     delivery_id = IntegerField(validators=[InputRequired()])
-    text = TextAreaField(validators=[InputRequired()])
+    text = TextAreaField()  # checked by the service (1 to 2000 characters)
 
 
 def _render(template: str, status: int = 200, **context) -> Response:
@@ -59,6 +61,10 @@ def _render(template: str, status: int = 200, **context) -> Response:
 
 def _in_wechat() -> bool:
     return "MicroMessenger" in (request.user_agent.string or "")
+
+
+def _is_reader() -> bool:
+    return viewer_service.is_a_reader(request.method, request.user_agent.string)
 
 
 def _collect_url() -> str:
@@ -86,7 +92,11 @@ def _portal_error(exc: PortalError) -> Response:
 
 @bp.errorhandler(HTTPException)
 def _http_error(exc: HTTPException) -> Response:
-    return _error_page(exc.code or 500)
+    status = exc.code or 500
+    if status >= 500:
+        cause = exc.original_exception if isinstance(exc, InternalServerError) else None
+        log.error("%s on %s %s", status, request.method, request.path, exc_info=cause)
+    return _error_page(status)
 
 
 @bp.after_request
@@ -106,7 +116,7 @@ def _private(response: Response) -> Response:
 @bp.get("/p/<token>")
 def portal_home(token: str) -> Response:
     customer = viewer_service.resolve_portal(token)
-    page = portal_service.visit_portal(customer)
+    page = portal_service.visit_portal(customer, record=_is_reader())
     response = _render(
         "customer/portal.html",
         page=page,
@@ -150,7 +160,10 @@ def comment(token: str) -> Response:
 def viewer(token: str) -> Response:
     delivery = viewer_service.resolve_doc(token)
     opened = viewer_service.open_delivery(
-        delivery, user_agent=request.user_agent.string, ip=request.remote_addr
+        delivery,
+        user_agent=request.user_agent.string,
+        ip=request.remote_addr,
+        record=_is_reader(),
     )
     response = _render(
         "customer/viewer.html",
@@ -177,7 +190,7 @@ def page_image(token: str, page: int) -> Response:
 @bp.get("/d/<token>/download")
 def download(token: str) -> Response:
     delivery = viewer_service.resolve_doc(token)
-    file = viewer_service.download(delivery)
+    file = viewer_service.download(delivery, record=_is_reader())
     jobs.commit()
     response = send_file(
         io.BytesIO(file.data),
@@ -194,7 +207,7 @@ def download(token: str) -> Response:
 def redirect_link(token: str) -> Response:
     delivery = viewer_service.resolve_doc(token)
     href = viewer_service.follow_link(
-        delivery, request.args.get("u"), request.args.get("p", type=int)
+        delivery, request.args.get("u"), request.args.get("p", type=int), record=_is_reader()
     )
     jobs.commit()
     return redirect(href, code=302)
@@ -203,7 +216,7 @@ def redirect_link(token: str) -> Response:
 @bp.get("/d/<token>/qr.svg")
 def qr_svg(token: str) -> Response:
     viewer_service.resolve_doc(token)
-    url = links.external_url(url_for(".viewer", token=token))
+    url = links.external_url(".viewer", token=token)
     response = make_response(viewer_service.qr_svg(url))
     response.mimetype = "image/svg+xml"
     response.headers["Cache-Control"] = f"private, max-age={QR_MAX_AGE}"

@@ -281,52 +281,112 @@ def _ms_between(start: datetime, end: datetime) -> int:
 
 
 def _apply(token: str, reports: list[Report], now: datetime) -> IngestResult:
+    """One batch inside the current transaction (the caller commits)."""
     target = _load(token, now)
     session = target.session
+    _check_pages(reports, target.page_max)
+    summary, fresh = _unseen(session, reports)
+    duplicates = len(reports) - len(fresh)
+    if not fresh:
+        return IngestResult(0, duplicates, 0, session.credited_ms)
+    tally = _Tally.of(summary)
+    budget = _budget(session, tally.carry_ms, now)
+    new_events = _credit(session, fresh, budget, tally, now)
+    credited = sum(e.duration_ms or 0 for e in new_events)
+    _advance(session, now, credited)
+    tally.carry_ms = min(CARRY_MAX_MS, budget - credited)
+    if summary is None:
+        new_events.append(_summary_event(session, tally))
+    else:  # updated in place: record_many would drop it as a duplicate
+        summary.duration_ms = session.credited_ms
+        summary.properties = tally.properties()
+    record_many(new_events)
+    return IngestResult(len(fresh), duplicates, credited, session.credited_ms)
+
+
+def _check_pages(reports: list[Report], page_max: int) -> None:
     for report in reports:
-        if report.page is not None and report.page > target.page_max:
+        if report.page is not None and report.page > page_max:
             raise InvalidReport(
                 f"reports[{report.index}].page must be a page of this document, "
-                f"1 to {target.page_max} (got {report.page})"
+                f"1 to {page_max} (got {report.page})"
             )
 
-    prefix = f"s{session.id}:"
-    summary_key = f"{prefix}{EventType.DOC_READ.value}"
-    wanted = {prefix + r.key for r in reports} | {summary_key}
+
+def _key(session: ViewSession, name: str) -> str:
+    return f"s{session.id}:{name}"
+
+
+def _unseen(session: ViewSession, reports: list[Report]) -> tuple[Event | None, list[Report]]:
+    """The session's doc.read summary row (if any) and the reports not stored before, without
+    repeats within the batch: one query."""
+    summary_key = _key(session, EventType.DOC_READ.value)
+    wanted = {_key(session, r.key) for r in reports} | {summary_key}
     existing = db.session.scalars(select(Event).where(Event.idempotency_key.in_(wanted))).all()
     summary = next((e for e in existing if e.idempotency_key == summary_key), None)
     seen = {event.idempotency_key for event in existing}
     fresh: list[Report] = []
-    for report in reports:  # drops keys stored before and repeats within the batch
-        key = prefix + report.key
+    for report in reports:
+        key = _key(session, report.key)
         if key not in seen:
             seen.add(key)
             fresh.append(report)
-    duplicates = len(reports) - len(fresh)
-    if not fresh:
-        return IngestResult(0, duplicates, 0, session.credited_ms)
+    return summary, fresh
 
-    # The budget: the wall clock since the previous batch plus the carry it left, never more
-    # than the wall clock since the session began.
-    summary_props = dict(summary.properties or {}) if summary is not None else {}
-    carry = min(CARRY_MAX_MS, max(0, int(summary_props.get("carry_ms", 0))))
+
+@dataclass
+class _Tally:
+    """What the doc.read summary row carries besides the total: credited ms per page and per
+    section, and the budget the last batch left unspent (at most CARRY_MAX_MS)."""
+
+    pages: dict[str, int]
+    sections: dict[str, int]
+    carry_ms: int
+
+    @classmethod
+    def of(cls, summary: Event | None) -> _Tally:
+        props = (summary.properties if summary is not None else None) or {}
+        carry = min(CARRY_MAX_MS, max(0, int(props.get("carry_ms", 0))))
+        return cls(dict(props.get("pages", {})), dict(props.get("sections", {})), carry)
+
+    def add(self, report: Report, credit: int) -> None:
+        if report.page is not None:
+            self.pages[str(report.page)] = self.pages.get(str(report.page), 0) + credit
+        if report.section is not None:
+            self.sections[report.section] = self.sections.get(report.section, 0) + credit
+
+    def properties(self) -> dict[str, Any]:
+        props: dict[str, Any] = {"pages": self.pages, "carry_ms": self.carry_ms}
+        if self.sections:
+            props["sections"] = self.sections
+        return props
+
+
+def _budget(session: ViewSession, carry_ms: int, now: datetime) -> int:
+    """What this batch may credit: the wall clock since the previous batch plus the carry it
+    left, and never more than the wall clock since the session began."""
     since_previous = _ms_between(session.last_seen_at, now)
     since_start = _ms_between(session.started_at, now)
-    budget = max(0, min(since_previous + carry, since_start - session.credited_ms))
+    return max(0, min(since_previous + carry_ms, since_start - session.credited_ms))
+
+
+def _credit(
+    session: ViewSession, reports: list[Report], budget: int, tally: _Tally, now: datetime
+) -> list[NewEvent]:
+    """The page.viewed events, each credited min(claim, MAX_REPORT_MS, what is left)."""
     remaining = budget
-    newest = _newest_stamp(fresh)
-    pages: dict[str, int] = dict(summary_props.get("pages", {}))
-    sections: dict[str, int] = dict(summary_props.get("sections", {}))
-    new_events: list[NewEvent] = []
-    for report in fresh:
+    newest = _newest_stamp(reports)
+    events: list[NewEvent] = []
+    for report in reports:
         credit = min(report.ms, MAX_REPORT_MS, remaining)
         remaining -= credit
+        tally.add(report, credit)
         properties: dict[str, Any] = {"claimed_ms": report.ms}
         if report.at is not None:
             properties["client_at"] = report.at
         if report.final:
             properties["final"] = True
-        new_events.append(
+        events.append(
             NewEvent(
                 customer_id=session.customer_id,
                 type=report.type,
@@ -336,38 +396,25 @@ def _apply(token: str, reports: list[Report], now: datetime) -> IngestResult:
                 section=report.section,
                 duration_ms=credit,
                 occurred_at=_occurred_at(report, newest, session.started_at, now),
-                idempotency_key=prefix + report.key,
+                idempotency_key=_key(session, report.key),
                 properties=properties,
             )
         )
-        if report.page is not None:
-            pages[str(report.page)] = pages.get(str(report.page), 0) + credit
-        if report.section is not None:
-            sections[report.section] = sections.get(report.section, 0) + credit
-    credited = budget - remaining
-    _advance(session, now, credited)
+    return events
 
-    summary_props = {"pages": pages, "carry_ms": min(CARRY_MAX_MS, remaining)}
-    if sections:
-        summary_props["sections"] = sections
-    if summary is None:
-        new_events.append(
-            NewEvent(
-                customer_id=session.customer_id,
-                type=EventType.DOC_READ.value,
-                delivery_id=session.delivery_id,
-                session_id=session.id,
-                duration_ms=session.credited_ms,
-                occurred_at=session.started_at,
-                idempotency_key=summary_key,
-                properties=summary_props,
-            )
-        )
-    else:  # the summary row is updated in place: record_many would drop it as a duplicate
-        summary.duration_ms = session.credited_ms
-        summary.properties = summary_props
-    record_many(new_events)
-    return IngestResult(len(fresh), duplicates, credited, session.credited_ms)
+
+def _summary_event(session: ViewSession, tally: _Tally) -> NewEvent:
+    """The session's one doc.read row: its total read time, from when it began."""
+    return NewEvent(
+        customer_id=session.customer_id,
+        type=EventType.DOC_READ.value,
+        delivery_id=session.delivery_id,
+        session_id=session.id,
+        duration_ms=session.credited_ms,
+        occurred_at=session.started_at,
+        idempotency_key=_key(session, EventType.DOC_READ.value),
+        properties=tally.properties(),
+    )
 
 
 def _advance(session: ViewSession, now: datetime, credited: int) -> None:

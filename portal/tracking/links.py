@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import current_app
+from flask import current_app, url_for
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select
 
@@ -87,6 +87,10 @@ def portal_link(customer: Customer) -> Link:
     return link
 
 
-def external_url(path: str) -> str:
-    """An absolute URL on PORTAL_BASE_URL, for links that leave the app (chat, e-mail, QR)."""
+def external_url(endpoint: str, **values: object) -> str:
+    """An absolute URL on PORTAL_BASE_URL, for links that leave the app (chat, e-mail, QR).
+
+    Built from the path alone, so it is the same inside a request, a job or the CLI.
+    """
+    path = url_for(endpoint, _external=False, **values)
     return current_app.config["BASE_URL"].rstrip("/") + path

@@ -18,7 +18,6 @@ from portal.accounts.models import User
 from portal.customers.models import Customer
 from portal.customers.services import CustomerFields, create_customer
 from portal.delivery import services as delivery_services
-from portal.delivery.models import Delivery
 from portal.extensions import db
 from portal.library.models import Template, TemplateVersion
 from portal.library.services import TemplateFields, add_version, create_template
@@ -147,7 +146,3 @@ def shop(app, make_user) -> Shop:
     )
     jobs.commit()
     return Shop(marketing, rep, customer)
-
-
-def delivery_of(sent: delivery_services.Sent) -> Delivery:
-    return sent.delivery

@@ -262,3 +262,19 @@ def test_unknown_and_gone_tokens_do_the_same_work(client, shop, sent, doc_token)
     with statements() as for_gone:
         assert client.get(f"/d/{doc_token}").status_code == 410
     assert len(for_unknown) == len(for_tampered) == len(for_gone)
+
+
+def test_an_unexpected_error_is_a_friendly_customer_page(app, client, doc_token, monkeypatch):
+    from portal.delivery import viewer
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("storage exploded at s3://secret-bucket")
+
+    monkeypatch.setattr(viewer, "open_delivery", broken)
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    response = client.get(f"/d/{doc_token}", headers={"Accept-Language": "zh-CN"})
+    assert response.status_code == 500
+    text = visible_text(response)
+    assert "出错了" in text
+    assert "secret-bucket" not in response.get_data(as_text=True)
+    assert "customer.css" in response.get_data(as_text=True)

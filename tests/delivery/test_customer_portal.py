@@ -205,7 +205,8 @@ def test_a_staff_reply_is_scoped_to_the_reps_customers(shop, make_user):
 
 
 @pytest.mark.parametrize(
-    ("text", "message"), [("   ", "请先填写留言内容"), ("长" * 2001, "留言最多 2000 个字符")]
+    ("text", "message"),
+    [("", "请先填写留言内容"), ("   ", "请先填写留言内容"), ("长" * 2001, "留言最多 2000 个字符")],
 )
 def test_an_empty_or_too_long_comment_is_refused(client, shop, text, message):
     sent = shop.send(shop.template())

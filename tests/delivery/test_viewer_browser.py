@@ -10,6 +10,7 @@ on each page within ±3 s, and the session's doc.read total must match their sum
 from __future__ import annotations
 
 import os
+import re
 import socket
 import threading
 import time
@@ -95,9 +96,7 @@ def chromium():
 def _events(delivery_id: int) -> list[Event]:
     db.session.rollback()  # a fresh read; and never hold a transaction the server waits on
     rows = list(
-        db.session.scalars(
-            select(Event).where(Event.delivery_id == delivery_id).order_by(Event.id)
-        )
+        db.session.scalars(select(Event).where(Event.delivery_id == delivery_id).order_by(Event.id))
     )
     db.session.rollback()
     return rows
@@ -179,3 +178,186 @@ def test_read_time_per_page_reaches_the_server(live_server, shop, chromium):
     assert abs(summary.duration_ms - (on_page_1 + on_page_2)) <= TOLERANCE_MS, report
     # The summary was brought up to date by the final report, sent after the tab closed.
     assert summary.properties["pages"] == {"1": per_page[1], "2": per_page[2]}
+
+
+# --- the script's rules, on a fake clock and a fake collect endpoint ---------------------------
+
+
+class FakeCollect:
+    """Answers the viewer's POSTs to /t/r from a script of statuses (then 202), and keeps them."""
+
+    def __init__(self, page, statuses: list[int] | None = None) -> None:
+        self.statuses = list(statuses or [])
+        self.bodies: list[dict] = []
+        page.route("**/t/r", self._handle)
+
+    def _handle(self, route) -> None:
+        import json
+
+        self.bodies.append(json.loads(route.request.post_data or "{}"))
+        status = self.statuses.pop(0) if self.statuses else 202
+        route.fulfill(status=status, content_type="application/json", body="{}")
+
+    @property
+    def reports(self) -> list[dict]:
+        return [r for body in self.bodies for r in body["reports"]]
+
+
+START = 1_800_000_000_000  # the fake clock's epoch ms
+
+
+def _settle(page, until, timeout: float = 5.0):
+    """Let the browser and the route handler run (real time) until until() holds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        page.evaluate("() => 0")  # lets Playwright dispatch pending route callbacks
+        if until():
+            return
+        time.sleep(0.05)
+    raise AssertionError("timed out")
+
+
+@pytest.fixture
+def viewer_page(live_server, shop, chromium):
+    """open() -> a page showing a 2-page delivery, on a fake clock, before any report."""
+    sent = shop.send(shop.template("智能工厂产品手册"))
+    url = live_server + path_of(sent.url)
+    db.session.rollback()
+    context = chromium.new_context(viewport={"width": 1280, "height": 800})
+
+    def open_page(statuses: list[int] | None = None):
+        page = context.new_page()
+        page.clock.install(time=START)
+        page.clock.pause_at(START + 1_000)  # from here on, time moves only when told to
+        collect = FakeCollect(page, statuses)
+        page.goto(url, wait_until="load")
+        page.wait_for_function("() => window.PortalViewer")
+        return page, collect
+
+    yield open_page
+    context.close()
+
+
+def _snapshot(page) -> dict:
+    return page.evaluate("() => window.PortalViewer.snapshot()")
+
+
+def test_heartbeats_report_every_10s_and_an_idle_reader_stops_counting(viewer_page):
+    page, collect = viewer_page()
+    page.clock.run_for(10_000)
+    _settle(page, lambda: len(collect.bodies) == 1)
+    [first] = collect.reports
+    assert first["type"] == "page.viewed" and first["page"] == 1 and first["final"] is False
+    assert 9_500 <= first["ms"] <= 10_000
+    assert isinstance(first["at"], int)
+    assert re.fullmatch(r"[0-9a-f-]{36}", first["k"])
+    assert collect.bodies[0]["s"]
+
+    # No input since the page opened: time counts for 60 s, then stops.
+    page.clock.run_for(120_000)
+    _settle(page, lambda: _snapshot(page)["queued"] == 0)
+    total = sum(r["ms"] for r in collect.reports)
+    assert 59_000 <= total <= 60_000, collect.reports
+    posts = len(collect.bodies)
+    page.clock.run_for(30_000)
+    page.evaluate("() => 0")
+    assert len(collect.bodies) == posts  # idle: no heartbeats
+
+    # Input again: counting resumes, the idle gap never counts.
+    page.mouse.move(300, 300)
+    page.clock.run_for(20_000)
+    _settle(page, lambda: sum(r["ms"] for r in collect.reports) >= total + 19_000)
+    assert sum(r["ms"] for r in collect.reports) <= total + 20_000
+    assert len({r["k"] for r in collect.reports}) == len(collect.reports)
+
+
+def test_changing_page_reports_the_previous_page_at_once(viewer_page):
+    page, collect = viewer_page()
+    page.clock.run_for(4_000)
+    page.evaluate("() => document.getElementById('page-2').scrollIntoView()")
+    _settle(page, lambda: len(collect.reports) == 1)
+    [report] = collect.reports
+    assert report["page"] == 1
+    assert 3_500 <= report["ms"] <= 4_100
+    assert _snapshot(page)["current"] == 2
+    assert page.text_content("[data-page-now]") == "2"
+    page.clock.run_for(10_000)
+    _settle(page, lambda: len(collect.reports) == 2)
+    assert collect.reports[1]["page"] == 2
+
+
+def test_hiding_the_tab_reports_at_once_and_stops_the_clock(viewer_page):
+    page, collect = viewer_page()
+    page.clock.run_for(3_000)
+    page.evaluate(
+        """() => {
+          Object.defineProperty(document, 'visibilityState', {value: 'hidden', configurable: true});
+          document.dispatchEvent(new Event('visibilitychange'));
+        }"""
+    )
+    _settle(page, lambda: len(collect.reports) == 1)
+    assert 2_500 <= collect.reports[0]["ms"] <= 3_100
+    page.clock.run_for(30_000)
+    page.evaluate("() => 0")
+    assert len(collect.reports) == 1  # hidden: nothing accrues, no heartbeat
+
+
+def test_failed_posts_are_retried_with_backoff_and_the_same_keys(viewer_page):
+    page, collect = viewer_page(statuses=[503, 429, 202])
+    page.clock.run_for(10_000)
+    _settle(page, lambda: len(collect.bodies) == 1)
+    page.clock.run_for(1_900)
+    page.evaluate("() => 0")
+    assert len(collect.bodies) == 1  # the first retry waits 2 s
+    page.clock.run_for(200)
+    _settle(page, lambda: len(collect.bodies) == 2)
+    page.clock.run_for(3_800)
+    page.evaluate("() => 0")
+    assert len(collect.bodies) == 2  # the second waits 4 s
+    page.clock.run_for(300)
+    _settle(page, lambda: len(collect.bodies) == 3)
+    keys = [[r["k"] for r in body["reports"]] for body in collect.bodies]
+    assert keys[0] == keys[1] == keys[2][: len(keys[0])]  # the same reports, same keys
+    _settle(page, lambda: _snapshot(page)["queued"] == 0)
+    assert _snapshot(page)["stats"]["accepted"] >= 1
+
+
+def test_network_errors_are_retried_and_4xx_dropped(viewer_page):
+    page, collect = viewer_page()
+    failures = {"left": 1}
+
+    def flaky(route):
+        if failures["left"]:
+            failures["left"] -= 1
+            route.abort("connectionreset")
+        else:
+            route.fallback()
+
+    page.route("**/t/r", flaky)  # registered last: runs first
+    page.clock.run_for(10_000)
+    _settle(page, lambda: _snapshot(page)["stats"]["failures"] == 1)
+    assert collect.bodies == []
+    page.clock.run_for(2_100)
+    _settle(page, lambda: len(collect.bodies) == 1)
+    assert _snapshot(page)["queued"] == 0
+
+    collect.statuses = [422]  # a report the server will never take: dropped, not retried
+    page.clock.run_for(10_000)
+    _settle(page, lambda: len(collect.bodies) == 2)
+    _settle(page, lambda: _snapshot(page)["queued"] == 0)
+    dropped = {r["k"] for r in collect.bodies[1]["reports"]}
+    page.clock.run_for(10_000)  # the next heartbeat carries only its own report
+    _settle(page, lambda: len(collect.bodies) == 3)
+    assert not dropped & {r["k"] for r in collect.bodies[2]["reports"]}
+    assert not _snapshot(page)["stopped"]
+
+
+def test_a_gone_session_stops_reporting(viewer_page):
+    page, collect = viewer_page(statuses=[410])
+    page.clock.run_for(10_000)
+    _settle(page, lambda: _snapshot(page)["stopped"])
+    page.clock.run_for(60_000)
+    page.mouse.move(100, 100)
+    page.clock.run_for(30_000)
+    page.evaluate("() => 0")
+    assert len(collect.bodies) == 1

@@ -342,3 +342,43 @@ def test_the_qr_code_is_an_svg_of_the_absolute_viewer_url(client, linked):
     assert response.data == qr_svg(f"http://portal.test/d/{doc}")
     assert "private" in response.headers["Cache-Control"]
     assert not db.session.scalars(select(Event)).all()  # no event for the QR image
+
+
+# --- robots and previews are served but not counted --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "user_agent",
+    [
+        "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)",
+        "WhatsApp/2.23.20.0",
+        "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+        "curl/8.5.0",
+        "python-requests/2.32",
+        "",
+    ],
+)
+def test_link_previews_and_scripts_are_not_counted_as_reading(client, linked, user_agent):
+    doc = token_of(linked.url)
+    headers = {"User-Agent": user_agent}
+    viewer = client.get(f"/d/{doc}", headers=headers)
+    assert viewer.status_code == 200
+    assert "/static/js/viewer.js" not in viewer.get_data(as_text=True)
+    assert client.get(f"/d/{doc}/download", headers=headers).status_code == 200
+    assert client.get(path_of(linked.portal_url), headers=headers).status_code == 200
+    target = sign_target("https://example.com/pricing")
+    assert client.get(f"/d/{doc}/go?u={target}&p=1", headers=headers).status_code == 302
+    assert db.session.scalars(select(Event)).all() == []
+    assert db.session.scalars(select(ViewSession)).all() == []
+    assert fresh(linked.delivery.id).seen_version_number is None
+
+
+def test_head_requests_are_not_counted(client, linked):
+    doc = token_of(linked.url)
+    assert client.head(f"/d/{doc}").status_code == 200
+    assert client.head(path_of(linked.portal_url)).status_code == 200
+    assert db.session.scalars(select(Event)).all() == []
+    assert fresh(linked.delivery.id).first_opened_at is None
+    # A real browser afterwards is counted.
+    client.get(f"/d/{doc}", headers={"User-Agent": "Mozilla/5.0 (iPhone) MicroMessenger/8.0"})
+    assert len(events_of(EventType.LINK_OPENED)) == 1

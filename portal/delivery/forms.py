@@ -1,0 +1,148 @@
+"""Staff web forms of deliveries: send a material, reply to a comment, withdraw a link.
+
+They parse and describe input; the rules (who may send what, expiry limits, e-mail needs an
+address) live in portal.delivery.services and portal.delivery.comments, whose errors are put
+on the field they concern by `attach_error`.
+"""
+
+from __future__ import annotations
+
+import re
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, IntegerField, SelectField, TextAreaField
+from wtforms.validators import InputRequired, Optional
+
+from portal.delivery.comments import MAX_COMMENT_LENGTH
+from portal.delivery.services import MAX_EXPIRY_DAYS, MAX_MESSAGE_LENGTH, SendRequest
+from portal.errors import PortalError
+from portal.library.forms import POLICY_LABELS, choices
+from portal.library.models import Template
+from portal.routes.service_errors import attach as attach_generic
+
+
+def _template_id(value: object) -> int | None:
+    if value in (None, ""):
+        return None
+    return int(value)  # type: ignore[arg-type]  (WTForms turns a ValueError into an error)
+
+
+class SendForm(FlaskForm):
+    template_id = SelectField(
+        _l("Material"),
+        coerce=_template_id,
+        validate_choice=False,  # the service decides what this user may send (404 otherwise)
+        validators=[InputRequired(_l("Choose what to send."))],
+    )
+    message = TextAreaField(
+        _l("Message to the customer"),
+        validators=[Optional()],
+        description=_l("Optional. Shown above the document and in the e-mail."),
+        render_kw={"rows": 2, "maxlength": MAX_MESSAGE_LENGTH},
+    )
+    send_email = BooleanField(_l("Also send it by e-mail"))
+    version_policy = SelectField(
+        _l("Customer sees"),
+        choices=choices(POLICY_LABELS, first=("", _l("As the template is set up"))),
+        default="",
+        description=_l("Quotes usually keep the version that was sent."),
+    )
+    expires_in_days = IntegerField(
+        _l("Link expires after (days)"),
+        validators=[Optional()],
+        description=_l(
+            "Empty: the link does not expire. At most %(num)d days.", num=MAX_EXPIRY_DAYS
+        ),
+        render_kw={"inputmode": "numeric", "min": 1, "max": MAX_EXPIRY_DAYS},
+    )
+    allow_download = BooleanField(_l("Allow downloading the PDF"), default=True)
+    watermark = BooleanField(_l("Watermark the pages with the customer's name"))
+
+    def set_templates(self, templates: list[Template]) -> None:
+        self.template_id.choices = [("", _l("Choose a material…"))] + [
+            (t.id, t.name) for t in templates
+        ]
+
+    def to_request(self, customer_id: int) -> SendRequest:
+        return SendRequest(
+            customer_id=customer_id,
+            template_id=self.template_id.data or 0,
+            version_policy=self.version_policy.data or None,
+            allow_download=bool(self.allow_download.data),
+            expires_in_days=self.expires_in_days.data,
+            message=self.message.data or "",
+            send_email=bool(self.send_email.data),
+            watermark=bool(self.watermark.data),
+        )
+
+
+class ReplyForm(FlaskForm):
+    """A reply to a delivery's comments (one per delivery: prefix "reply-<id>")."""
+
+    text = TextAreaField(
+        _l("Your reply"),
+        validators=[InputRequired(_l("Write your reply first."))],
+        render_kw={"rows": 2, "maxlength": MAX_COMMENT_LENGTH},
+    )
+
+
+class DeliveryActionForm(FlaskForm):
+    """Withdraw a link: a button and the CSRF token."""
+
+
+# --- service errors on the form ----------------------------------------------------------------
+
+# (code or message pattern, field, what to tell the user)
+_ERRORS: list[tuple[str | re.Pattern[str], str | None, object]] = [
+    ("comment_empty", "text", _l("Write your reply first.")),
+    (
+        "comment_too_long",
+        "text",
+        _l("A reply may be at most %(num)d characters.", num=MAX_COMMENT_LENGTH),
+    ),
+    (
+        re.compile(r"^template not found"),
+        "template_id",
+        _l("This material is not available to you. Choose one from the list."),
+    ),
+    (
+        re.compile(r"^this template has no published version"),
+        "template_id",
+        _l("This material has no published version yet."),
+    ),
+    (
+        re.compile(r"^version_policy"),
+        "version_policy",
+        _l("Choose what the customer sees from the list."),
+    ),
+    (
+        re.compile(r"^expires_in_days"),
+        "expires_in_days",
+        _l("Enter a number of days from 1 to %(num)d, or leave it empty.", num=MAX_EXPIRY_DAYS),
+    ),
+    (
+        re.compile(r"^the message is longer"),
+        "message",
+        _l("The message may be at most %(num)d characters.", num=MAX_MESSAGE_LENGTH),
+    ),
+    (
+        re.compile(r"^this customer has no e-mail"),
+        "send_email",
+        _l(
+            "This customer has no e-mail address. Untick “Also send it by e-mail” and "
+            "copy the link into your chat instead."
+        ),
+    ),
+]
+
+
+def attach_error(form: FlaskForm, exc: PortalError) -> None:
+    """Put a delivery service error on the field it concerns, in the reader's language."""
+    for key, name, text in _ERRORS:
+        matched = key.match(exc.message) if isinstance(key, re.Pattern) else key == exc.code
+        field = form._fields.get(name) if name else None
+        if matched and field is not None:
+            field.errors = [*list(field.errors or []), str(text)]
+            return
+    attach_generic(form, exc)

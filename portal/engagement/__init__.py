@@ -1,0 +1,1 @@
+"""Engagement: lead scoring (rules, ledger, scores) applied to every stored event."""

@@ -1,0 +1,284 @@
+"""The rep's customers: the list, a new customer, one customer's page, sending and following up.
+
+Every look-up goes through the services, which scope it to the signed-in user: a customer (or
+delivery) outside their scope is a 404, exactly like one that does not exist. Sending, revoking
+and replying each run one service call and commit through portal.jobs.commit (rendering and
+e-mail run after the commit).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from babel.dates import format_timedelta
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import format_datetime, get_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+
+from portal import jobs
+from portal.accounts.models import Role
+from portal.customers import overview
+from portal.customers.forms import CustomerFilterForm, CustomerForm
+from portal.customers.forms import attach_error as attach_customer_error
+from portal.customers.services import create_customer, get_customer
+from portal.db_types import utcnow
+from portal.delivery import comments as comment_service
+from portal.delivery import services as delivery_services
+from portal.delivery.forms import DeliveryActionForm, ReplyForm, SendForm
+from portal.delivery.forms import attach_error as attach_delivery_error
+from portal.delivery.models import Delivery
+from portal.delivery.viewer import delivery_is_gone
+from portal.errors import NotFound, PortalError
+from portal.extensions import db
+
+bp = Blueprint("customers", __name__, url_prefix="/customers")
+
+RECENT_DAYS = 7  # "3 hours ago" within a week, a date beyond
+NO_EMAIL_HINT = _l("No e-mail address on file: send the link in your chat instead.")
+
+
+@bp.before_request
+def require_login():
+    if not current_user.is_authenticated:
+        return current_app.login_manager.unauthorized()
+    return None
+
+
+# --- helpers every staff page can use ------------------------------------------------------------
+
+
+@bp.app_context_processor
+def _nav() -> dict[str, Any]:
+    signed_in = bool(current_user and current_user.is_authenticated)
+    return {"can_see_customers": signed_in and overview.may_have_customers(current_user)}
+
+
+@bp.app_template_filter("duration")
+def duration(seconds: int | float | None) -> str:
+    """12 s, 3 min 5 s, 1 h 20 min, in the reader's language."""
+    total = max(0, round(seconds or 0))
+    if total < 60:
+        text = _("%(s)d s", s=total)
+    elif total < 3600:
+        minutes, secs = divmod(total, 60)
+        text = _("%(m)d min %(s)d s", m=minutes, s=secs) if secs else _("%(m)d min", m=minutes)
+    else:
+        hours, minutes = divmod(total // 60, 60)
+        text = _("%(h)d h %(m)d min", h=hours, m=minutes)
+    return text.replace(" ", "\u00a0")  # never broken across lines
+
+
+@bp.app_template_filter("ago")
+def ago(value: datetime | None) -> str:
+    """Like "3 minutes ago" within a week, else the date and time."""
+    if value is None:
+        return ""
+    delta = utcnow() - value
+    if delta < timedelta(0):
+        delta = timedelta(0)
+    if delta < timedelta(seconds=45):
+        return _("just now")
+    if delta < timedelta(days=RECENT_DAYS):
+        return format_timedelta(
+            -delta, add_direction=True, threshold=0.9, format="short", locale=get_locale()
+        )
+    return format_datetime(value, "yyyy-MM-dd HH:mm")
+
+
+@bp.app_template_global("path_of")
+def path_of(url: str | None) -> str:
+    """The path of one of our absolute URLs, for <img> and download links on this host."""
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def _may_have_customers() -> None:
+    if not overview.may_have_customers(current_user):
+        abort(403)
+
+
+# --- the list and a new customer -----------------------------------------------------------------
+
+
+@bp.get("/")
+def index():
+    form = CustomerFilterForm(formdata=request.args)
+    picks_owner = current_user.role in (Role.SUPERVISOR, Role.ADMIN)
+    owners = overview.assignable_owners(current_user) if picks_owner else []
+    form.set_owners(owners)
+    rows = []
+    if overview.may_have_customers(current_user):
+        rows = overview.list_customers(current_user, form.q.data, form.owner_id)
+    return render_template(
+        "customers/index.html",
+        form=form,
+        rows=rows,
+        show_owner=picks_owner,
+        limit=overview.LIST_LIMIT,
+    )
+
+
+@bp.route("/new", methods=["GET", "POST"])
+def new():
+    _may_have_customers()
+    form = CustomerForm()
+    picks_owner = current_user.role != Role.REP
+    form.set_owners(overview.assignable_owners(current_user), choose=picks_owner)
+    status = 200
+    if form.is_submitted():
+        status = 422
+        if form.validate():
+            try:
+                customer = create_customer(current_user, form.to_fields(), form.owner_email())
+            except PortalError as exc:
+                db.session.rollback()
+                attach_customer_error(form, exc)
+                status = exc.status
+            else:
+                jobs.commit()
+                flash(_("Customer “%(name)s” added.", name=customer.name), "success")
+                return redirect(url_for(".detail", customer_id=customer.id))
+    return render_template("customers/new.html", form=form, picks_owner=picks_owner), status
+
+
+# --- one customer ------------------------------------------------------------------------------
+
+
+def _send_form(templates: list, formdata: Any = None) -> SendForm:
+    form = SendForm() if formdata is None else SendForm(formdata=formdata)
+    form.set_templates(templates)
+    return form
+
+
+def _render_detail(
+    customer_id: int,
+    *,
+    send_form: SendForm | None = None,
+    reply_form: tuple[int, ReplyForm] | None = None,
+    status: int = 200,
+):
+    page = overview.customer_page(current_user, customer_id)
+    templates = overview.sendable_templates(current_user)
+    if send_form is None:
+        send_form = _send_form(templates, formdata=None)
+        wanted = request.args.get("template", type=int)
+        if wanted and any(t.id == wanted for t in templates):
+            send_form.template_id.data = wanted
+    if not page.customer.email:
+        send_form.send_email.render_kw = {"disabled": True}
+        send_form.send_email.description = NO_EMAIL_HINT
+    elif not send_form.send_email.description:
+        send_form.send_email.description = _("To %(email)s", email=page.customer.email)
+    replies = {
+        view.id: ReplyForm(formdata=None, prefix=f"reply-{view.id}")
+        for view in page.deliveries
+        if view.comments
+    }
+    if reply_form is not None:
+        replies[reply_form[0]] = reply_form[1]
+    html = render_template(
+        "customers/detail.html",
+        page=page,
+        customer=page.customer,
+        send_form=send_form,
+        has_templates=bool(templates),
+        reply_forms=replies,
+        action_form=DeliveryActionForm(formdata=None),
+    )
+    jobs.commit()  # after rendering (committing expires every loaded row): the portal link
+    return html, status
+
+
+@bp.get("/<int:customer_id>")
+def detail(customer_id: int):
+    return _render_detail(customer_id)
+
+
+@bp.post("/<int:customer_id>/send")
+def send(customer_id: int):
+    customer = get_customer(current_user, customer_id)  # 404 before anything else
+    form = _send_form(overview.sendable_templates(current_user))
+    if not form.validate():
+        return _render_detail(customer_id, send_form=form, status=422)
+    try:
+        sent = delivery_services.send(current_user, form.to_request(customer.id))
+    except PortalError as exc:
+        db.session.rollback()
+        attach_delivery_error(form, exc)
+        return _render_detail(customer_id, send_form=form, status=exc.status)
+    delivery_id = sent.delivery.id
+    jobs.commit()
+    return redirect(url_for(".sent", customer_id=customer_id, delivery_id=delivery_id))
+
+
+def _delivery_of(customer_id: int, delivery_id: int) -> Delivery:
+    """A delivery of this customer that the user may see; 404 otherwise."""
+    delivery = delivery_services.get_delivery(current_user, delivery_id)
+    if delivery.customer_id != customer_id:
+        raise NotFound("delivery not found")
+    return delivery
+
+
+@bp.get("/<int:customer_id>/sent/<int:delivery_id>")
+def sent(customer_id: int, delivery_id: int):
+    delivery = _delivery_of(customer_id, delivery_id)
+    view = delivery_services.sent_view(delivery)
+    html = render_template(
+        "customers/sent.html",
+        delivery=delivery,
+        customer=delivery.customer,
+        sent=view,
+        revoked=delivery.revoked_at is not None,
+        gone=delivery_is_gone(delivery),
+    )
+    jobs.commit()  # the portal link may have been created for the page
+    return html
+
+
+@bp.post("/<int:customer_id>/deliveries/<int:delivery_id>/revoke")
+def revoke(customer_id: int, delivery_id: int):
+    _delivery_of(customer_id, delivery_id)
+    form = DeliveryActionForm()
+    if not form.validate():
+        abort(400)
+    delivery = delivery_services.revoke(current_user, delivery_id)
+    name = delivery.template.name
+    jobs.commit()
+    flash(_("“%(name)s” is withdrawn: its link no longer opens.", name=name), "success")
+    return redirect(url_for(".detail", customer_id=customer_id, _anchor=f"d{delivery_id}"))
+
+
+@bp.post("/<int:customer_id>/deliveries/<int:delivery_id>/reply")
+def reply(customer_id: int, delivery_id: int):
+    delivery = _delivery_of(customer_id, delivery_id)
+    form = ReplyForm(prefix=f"reply-{delivery_id}")
+    status = 422
+    if form.validate():
+        try:
+            comment_service.add_staff_reply(current_user, delivery, form.text.data)
+        except PortalError as exc:
+            db.session.rollback()
+            attach_delivery_error(form, exc)
+            status = exc.status
+        else:
+            jobs.commit()
+            flash(_("Reply sent. The customer sees it on their page."), "success")
+            return redirect(
+                url_for(".detail", customer_id=customer_id, _anchor=f"thread-{delivery_id}")
+            )
+    return _render_detail(customer_id, reply_form=(delivery_id, form), status=status)

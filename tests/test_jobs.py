@@ -1,0 +1,84 @@
+"""Background jobs: deferred until the commit, inline by default, on RQ/Redis when configured."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from portal import jobs
+from portal.delivery.models import Delivery
+from portal.extensions import db
+from tests.delivery.helpers import make_delivery
+from tests.support import skip_or_fail
+
+calls: list[tuple] = []
+
+
+def remember(*args) -> None:
+    calls.append(args)
+
+
+@pytest.fixture(autouse=True)
+def _reset_calls():
+    calls.clear()
+
+
+def test_a_deferred_job_runs_only_after_the_commit(app):
+    jobs.defer(remember, 1)
+    assert calls == []
+    jobs.commit()
+    assert calls == [(1,)]
+
+
+def test_a_rollback_drops_the_deferred_jobs(app):
+    jobs.defer(remember, 2)
+    db.session.rollback()
+    jobs.commit()
+    assert calls == []
+
+
+def test_a_failing_inline_job_does_not_break_the_commit(app):
+    def boom(_):
+        raise RuntimeError("boom")
+
+    jobs.defer(boom, 1)
+    jobs.defer(remember, 3)
+    jobs.commit()
+    assert calls == [(3,)]
+
+
+@pytest.fixture
+def redis_queue():
+    from redis import Redis
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    url = "redis://127.0.0.1:6379/0"
+    try:
+        Redis.from_url(url).ping()
+    except RedisConnectionError as exc:
+        skip_or_fail(f"Redis at {url} unreachable: {exc}")
+    return url
+
+
+def test_with_redis_the_render_runs_in_the_rq_worker(app, world, redis_queue, monkeypatch):
+    from redis import Redis
+    from rq import Queue, SimpleWorker
+
+    queue_name = f"portal-test-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setattr(jobs, "QUEUE_NAME", queue_name)
+    monkeypatch.setitem(app.config, "REDIS_URL", redis_queue)
+    sent = make_delivery(world.rep, world.customer, world.template)
+    delivery_id = sent.delivery.id
+    assert db.session.get(Delivery, delivery_id).render_status == "pending"  # queued, not run
+    connection = Redis.from_url(redis_queue)
+    queue = Queue(queue_name, connection=connection)
+    assert queue.count == 1
+    jobs.use_app_for_jobs(app)
+    try:
+        SimpleWorker([queue], connection=connection).work(burst=True)
+    finally:
+        jobs.use_app_for_jobs(None)
+        queue.delete(delete_jobs=True)
+    db.session.expire_all()
+    assert db.session.get(Delivery, delivery_id).render_status == "ready"
