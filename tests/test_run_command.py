@@ -42,9 +42,7 @@ def _wait_until_up(url: str, process: subprocess.Popen, timeout: float = 240) ->
 def served(tmp_path: Path):
     port = _free_port()
     env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("PORTAL_", "FLASK_"))
+        key: value for key, value in os.environ.items() if not key.startswith(("PORTAL_", "FLASK_"))
     } | {"PORT": str(port), "PORTAL_INSTANCE_PATH": str(tmp_path / "instance")}
     log = (tmp_path / "run.log").open("w")
     process = subprocess.Popen(
