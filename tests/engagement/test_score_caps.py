@@ -68,7 +68,6 @@ def test_a_repeated_viewer_report_is_stored_and_scored_once(shop, buyer, clock):
 
 def test_a_thousand_comments_in_one_batch_stop_at_the_cap(shop, buyer):
     delivery = make_delivery(shop.rep, buyer, shop.brochure).delivery
-    started = time.perf_counter()
     stored = record_many(
         NewEvent(
             customer_id=buyer.id,
@@ -79,7 +78,6 @@ def test_a_thousand_comments_in_one_batch_stop_at_the_cap(shop, buyer):
         for n in range(1000)
     )
     jobs.commit()
-    elapsed = time.perf_counter() - started
 
     assert len(stored) == 1000
     points = points_by_rule(buyer)
@@ -92,7 +90,6 @@ def test_a_thousand_comments_in_one_batch_stop_at_the_cap(shop, buyer):
     )
     assert rows == 3
     assert score_of(buyer)[0] == 15 + 10 + 45 + 10
-    assert elapsed < 30, f"1,000 events took {elapsed:.1f} s"
 
 
 def test_a_thousand_opens_one_at_a_time_on_a_thousand_days_stop_at_every_cap(shop, buyer, clock):
