@@ -47,6 +47,8 @@ def _init_extensions(app: Flask) -> None:
     from portal.engagement import scoring  # noqa: F401  (scores every stored event)
     from portal.extensions import babel, csrf, db, limiter, login_manager, migrate
     from portal.library import storage
+    from portal.tasks import handlers  # noqa: F401  (the task rules; after scoring)
+    from portal.webhooks import hooks  # noqa: F401  (queues webhook payloads)
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
@@ -82,9 +84,16 @@ def _register_cli(app: Flask) -> None:
     from portal.accounts.cli import users_cli
     from portal.demo.cli import demo_command
     from portal.engagement.cli import scores_cli
+    from portal.recommendations.cli import keywords_cli
+    from portal.tasks.cli import tasks_cli, tick_command
+    from portal.webhooks.cli import webhooks_cli
     from portal.worker import worker_command
 
     app.cli.add_command(users_cli)
     app.cli.add_command(demo_command)
     app.cli.add_command(scores_cli)
     app.cli.add_command(worker_command)
+    app.cli.add_command(keywords_cli)
+    app.cli.add_command(webhooks_cli)
+    app.cli.add_command(tick_command)
+    app.cli.add_command(tasks_cli)

@@ -14,7 +14,10 @@ from portal.library.models import (
     VersionPolicy,
 )
 from portal.notifications.models import Notification
+from portal.recommendations.models import KeywordRule
+from portal.tasks.models import SolutionPack, Task, TaskRule
 from portal.tracking.models import Event, EventType, Link, LinkPurpose, ViewSession
+from portal.webhooks.models import Webhook, WebhookDelivery
 
 __all__ = [
     "AccessAxis",
@@ -25,6 +28,7 @@ __all__ = [
     "Delivery",
     "Event",
     "EventType",
+    "KeywordRule",
     "Link",
     "LinkPurpose",
     "Notification",
@@ -33,6 +37,9 @@ __all__ = [
     "ScoreEntry",
     "ScoringRule",
     "ScoringRuleRevision",
+    "SolutionPack",
+    "Task",
+    "TaskRule",
     "Template",
     "TemplateAccess",
     "TemplateFormat",
@@ -41,4 +48,6 @@ __all__ = [
     "User",
     "VersionPolicy",
     "ViewSession",
+    "Webhook",
+    "WebhookDelivery",
 ]

@@ -24,4 +24,5 @@ def worker_command(burst: bool) -> None:
         )
     jobs.use_app_for_jobs(current_app._get_current_object())
     connection = Redis.from_url(redis_url)
-    Worker([jobs.QUEUE_NAME], connection=connection).work(burst=burst)
+    # with_scheduler: jobs queued with enqueue_in (webhook retries) run when they are due
+    Worker([jobs.QUEUE_NAME], connection=connection).work(burst=burst, with_scheduler=True)

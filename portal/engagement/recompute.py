@@ -11,7 +11,9 @@ customers, no Python arithmetic):
   reported late with an earlier time (ingest API, queued viewer reports) and could then pay a
   different event, or a cap to a different rule. So with unchanged rules and customer profiles
   a recompute gives back the same score and the same breakdown (rule, points, event, time);
-  after a rule edit it applies the new points everywhere (at the new rule version).
+  after a rule edit it applies the new points everywhere (at the new rule version). Rows of
+  the clock's rules (no_reply_3d, applied by `flask tick`) are kept: they record time windows
+  that no event replay can rebuild.
 * `--ledger-only`: only the UPDATE, trusting the ledger (repairs a score changed by hand).
 
 Customers are rebuilt in groups, one transaction each, with their rows locked like the live
@@ -28,7 +30,7 @@ from sqlalchemy import delete, func, select
 from portal.customers.models import Customer
 from portal.engagement.ledger import refresh_scores
 from portal.engagement.models import ScoreEntry
-from portal.engagement.rules import active_rules
+from portal.engagement.rules import CLOCK_RULES, active_rules
 from portal.engagement.scoring import score_events
 from portal.extensions import db
 from portal.tracking.models import Event
@@ -59,7 +61,13 @@ def recompute(
         return result
     for group in _groups(customer_ids):
         _lock(group)
-        db.session.execute(delete(ScoreEntry).where(ScoreEntry.customer_id.in_(group)))
+        # Rows the clock wrote (no_reply_3d) are facts about time windows, not about events:
+        # replaying events cannot rebuild them, so they are kept as they are.
+        db.session.execute(
+            delete(ScoreEntry).where(
+                ScoreEntry.customer_id.in_(group), ScoreEntry.rule_key.not_in(CLOCK_RULES)
+            )
+        )
         rules = active_rules()
         for chunk in _event_chunks(group):
             score_events(chunk, rules=rules, refresh=False)

@@ -28,7 +28,37 @@ MESSAGES = {
         document=p.get("document", ""),
         excerpt=p.get("excerpt", ""),
     ),
+    "task.created": lambda p: gettext(
+        "New task for %(customer)s: %(task)s",
+        customer=p.get("customer", ""),
+        task=_task_title(p),
+    ),
+    "task.overdue": lambda p: gettext(
+        "Overdue: “%(task)s” for %(customer)s (owner %(owner)s)",
+        task=_task_title(p),
+        customer=p.get("customer", ""),
+        owner=p.get("owner", ""),
+    ),
+    "grade.a": lambda p: gettext(
+        "%(customer)s reached grade A (%(score)s points): exclusive service channel opened "
+        "for %(owner)s",
+        customer=p.get("customer", ""),
+        score=p.get("score", ""),
+        owner=p.get("owner", ""),
+    ),
+    "solution_pack.sent": lambda p: gettext(
+        "%(customer)s viewed a case study: the solution pack “%(document)s” was delivered "
+        "to their portal",
+        customer=p.get("customer", ""),
+        document=p.get("document", ""),
+    ),
 }
+
+
+def _task_title(params: dict[str, Any]) -> str:
+    from portal.tasks.rules import title_for  # the task texts live with the task rules
+
+    return title_for(params.get("rule", ""))
 
 
 def describe(notification: Notification) -> str:

@@ -16,6 +16,7 @@ def register_blueprints(app: Flask) -> None:
         mail,
         main,
         notifications,
+        tasks,
         tracking,
         ui,
     )
@@ -26,6 +27,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(library.bp)
     app.register_blueprint(customers.bp)
     app.register_blueprint(notifications.bp)
+    app.register_blueprint(tasks.bp)
     app.register_blueprint(tracking.bp)
     app.register_blueprint(customer.bp)
     app.register_blueprint(mail.bp)

@@ -16,8 +16,12 @@ The budget: a batch may be credited no more than the wall-clock time since the s
 batch, plus a small carry for network jitter. The carry is what the previous batch left unspent,
 at most CARRY_MAX_MS, so it cannot grow by sending many batches; and the session total never
 exceeds the wall-clock time since the session began. Each report is credited min(claim,
-MAX_REPORT_MS, what is left of the budget), in the order sent; the claim is kept in
-`properties.claimed_ms`.
+MAX_REPORT_MS, what is left of the budget), in the order sent: Event.duration_ms is what was
+credited, `properties.claimed_ms` what the client said.
+
+The doc.read row (one per session, key "s<id>:doc.read") holds the session total in duration_ms
+and in its properties `pages` {"<page>": ms}, `sections` {"<section>": ms} (when any) and
+`carry_ms` (the budget left for the next batch).
 """
 
 from __future__ import annotations
@@ -426,15 +430,15 @@ def _advance(session: ViewSession, now: datetime, credited: int) -> None:
     """
     last_seen_at = max(session.last_seen_at, now)
     total = session.credited_ms + credited
+    table = ViewSession.__table__  # a Core UPDATE: the ORM's bulk-update machinery is not needed
     result = db.session.execute(
-        update(ViewSession)
+        update(table)
         .where(
-            ViewSession.id == session.id,
-            ViewSession.last_seen_at == session.last_seen_at,
-            ViewSession.credited_ms == session.credited_ms,
+            table.c.id == session.id,
+            table.c.last_seen_at == session.last_seen_at,
+            table.c.credited_ms == session.credited_ms,
         )
         .values(last_seen_at=last_seen_at, credited_ms=total)
-        .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:
         raise _Conflict

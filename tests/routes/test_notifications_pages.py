@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from portal.delivery.comments import add_customer_comment
 from portal.extensions import db
@@ -67,7 +67,11 @@ def test_comments_notify_and_mark_all_read_clears_the_badge(team, login, client,
         add_customer_comment(team.customer.id, sent.delivery.id, text)
         commit()
     login(team.rep)
-    assert _badge(client.get("/").get_data(as_text=True)) == "2"
+    unread = select(func.count()).select_from(Notification)
+    unread = unread.where(Notification.user_id == team.rep.id, Notification.read_at.is_(None))
+    count = db.session.scalar(unread)
+    assert count >= 2  # one per comment (other rules may add theirs, e.g. a task)
+    assert _badge(client.get("/").get_data(as_text=True)) == str(count)
     html = client.get("/notifications/").get_data(as_text=True)
     assert "&lt;b&gt;交期&lt;/b&gt;多久？" in html
     assert "<b>交期</b>" not in html

@@ -66,4 +66,12 @@ def http_error(exc: HTTPException):
     return error_response(exc.code or 500, code, exc.description or exc.name)
 
 
-from portal.routes.api import customers, deliveries, openapi, templates  # noqa: E402, F401  (register the routes)
+from portal.routes.api import (  # noqa: E402, F401  (register the routes)
+    customers,
+    deliveries,
+    inbound_events,
+    openapi,
+    recommendations,
+    tasks,
+    templates,
+)

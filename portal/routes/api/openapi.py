@@ -55,6 +55,33 @@ _TIME = {"type": ["string", "null"], "format": "date-time"}
 
 _EXTRA_SCHEMAS: dict[str, Any] = {
     "IdOnly": {"type": "object", "required": ["id"], "properties": {"id": _INT}},
+    "Task": {
+        "type": "object",
+        "properties": {
+            "id": _INT,
+            "customer_id": _INT,
+            "customer_name": _STR,
+            "owner_email": _STR,
+            "rule": _STR,
+            "title": _STR,
+            "reason": {"type": "object"},
+            "reason_text": _STR,
+            "priority": {"type": "string", "enum": ["normal", "high"]},
+            "status": {"type": "string", "enum": ["open", "snoozed", "done"]},
+            "overdue": {"type": "boolean"},
+            "due_at": _TIME,
+            "snoozed_until": _TIME,
+            "created_at": _TIME,
+            "done_at": _TIME,
+            "escalated_at": _TIME,
+            "event_ids": {"type": "array", "items": _INT},
+            "url": _STR,
+        },
+    },
+    "TaskList": {
+        "type": "object",
+        "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Task"}}},
+    },
     "CustomerInput": {
         "type": "object",
         "required": ["name"],
@@ -101,6 +128,64 @@ _EXTRA_SCHEMAS: dict[str, Any] = {
                         "type": _STR,
                         "at": _TIME,
                         "delivery_id": {"type": ["integer", "null"]},
+                    },
+                },
+            }
+        },
+    },
+    "InboundEvent": {
+        "type": "object",
+        "required": ["type", "occurred_at", "idempotency_key"],
+        "properties": {
+            "customer_id": {"type": "integer", "description": "or customer_email"},
+            "customer_email": {"type": "string", "description": "or customer_id"},
+            "type": {
+                "type": "string",
+                "description": "reply.received, form.submitted or external.<name> "
+                "(lower-case dotted, at most 40 characters)",
+            },
+            "occurred_at": {
+                "type": "string",
+                "format": "date-time",
+                "description": "ISO 8601 with an offset; not over 5 min ahead, not over a year ago",
+            },
+            "idempotency_key": {"type": "string", "maxLength": 116},
+            "properties": {"type": "object", "description": "at most 8 KB as JSON"},
+        },
+    },
+    "InboundEventAccepted": {
+        "type": "object",
+        "required": ["id", "duplicate"],
+        "properties": {
+            "id": {"type": ["integer", "null"]},
+            "duplicate": {"type": "boolean"},
+            "customer_id": _INT,
+        },
+    },
+    "RecommendationInput": {
+        "type": "object",
+        "required": ["customer_id", "text"],
+        "properties": {
+            "customer_id": _INT,
+            "text": {"type": "string", "maxLength": 5000, "description": "the customer's message"},
+        },
+    },
+    "Recommendations": {
+        "type": "object",
+        "required": ["items"],
+        "properties": {
+            "items": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["template_id", "name", "reason"],
+                    "properties": {
+                        "template_id": _INT,
+                        "name": _STR,
+                        "reason": {"type": "string", "description": "the matched words"},
+                        "matched": {"type": "array", "items": _STR},
+                        "kind": _STR,
+                        "industry": _STR,
                     },
                 },
             }
@@ -328,6 +413,52 @@ def build_spec(server_url: str) -> dict[str, Any]:
                     "summary": "A delivery with opens, read time and seconds per page",
                     "parameters": [_path_id("delivery_id")],
                     "responses": {"200": _json("Delivery"), **_ERRORS},
+                }
+            },
+            "/events": {
+                "post": {
+                    "summary": "Record an event from another channel (forms, WeChat Work, ads)",
+                    "description": "Idempotent by idempotency_key: a repeat answers 202 with "
+                    '"duplicate": true and "id": null. The customer must be one of the '
+                    "caller's; any other is 422 unknown_customer.",
+                    "requestBody": _json_body("InboundEvent"),
+                    "responses": {
+                        "202": _json("InboundEventAccepted", "Accepted"),
+                        "422": _error("Unknown customer, bad type, time, key or properties"),
+                        **_ERRORS,
+                    },
+                }
+            },
+            "/recommendations": {
+                "post": {
+                    "summary": "Templates to send for a customer's chat message, with reasons",
+                    "requestBody": _json_body("RecommendationInput"),
+                    "responses": {
+                        "200": _json("Recommendations"),
+                        "422": _error("Bad field"),
+                        **_ERRORS,
+                    },
+                }
+            },
+            "/tasks": {
+                "get": {
+                    "summary": "The caller's tasks (a supervisor: their team's and their own)",
+                    "parameters": [
+                        {
+                            "name": "status",
+                            "in": "query",
+                            "schema": {
+                                "type": "string",
+                                "enum": ["open", "due", "overdue", "snoozed", "done"],
+                                "default": "open",
+                            },
+                        }
+                    ],
+                    "responses": {
+                        "200": _json("TaskList"),
+                        "422": _error("Unknown status"),
+                        **_ERRORS,
+                    },
                 }
             },
             "/deliveries/{delivery_id}/revoke": {

@@ -1,0 +1,154 @@
+"""Validate an inbound event and store it through the one event path (record_many).
+
+The customer is found by id or e-mail among the caller's customers only; an unknown customer and
+one outside the caller's scope get the same 422 ("unknown customer"). The stored idempotency key
+is "api:<key>", apart from the viewer's keys.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from portal.accounts.models import User
+from portal.accounts.services import normalize_email
+from portal.customers.models import Customer
+from portal.customers.services import visible_to
+from portal.db_types import utcnow
+from portal.errors import ValidationFailed
+from portal.extensions import db
+from portal.tracking.events import NewEvent, record_many
+from portal.tracking.models import Event, EventType
+
+KEY_PREFIX = "api:"
+MAX_KEY = 120 - len(KEY_PREFIX)
+MAX_PROPERTIES_BYTES = 8 * 1024
+MAX_FUTURE = timedelta(minutes=5)
+MAX_AGE = timedelta(days=365)
+# Activity of the customer: sets Customer.last_inbound_at.
+INBOUND_TYPES = frozenset({EventType.REPLY_RECEIVED.value, EventType.FORM_SUBMITTED.value})
+EXTERNAL_RE = re.compile(r"^external(\.[a-z0-9_]+)+$")
+
+
+@dataclass
+class Ingested:
+    event: Event | None  # None: a duplicate of an earlier key
+    customer: Customer
+
+    @property
+    def duplicate(self) -> bool:
+        return self.event is None
+
+
+def validate_type(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValidationFailed("type is required")
+    if value in INBOUND_TYPES:
+        return value
+    if len(value) <= 40 and EXTERNAL_RE.match(value):
+        return value
+    raise ValidationFailed(
+        "type must be reply.received, form.submitted or external.<name> "
+        "(lower-case dotted name, at most 40 characters)"
+    )
+
+
+def parse_occurred_at(value: Any, now: datetime) -> datetime:
+    if not isinstance(value, str) or not value:
+        raise ValidationFailed("occurred_at is required (ISO 8601 with an offset)")
+    try:
+        text = value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValidationFailed(f"occurred_at {value!r} is not an ISO 8601 date-time") from None
+    if at.tzinfo is None:
+        raise ValidationFailed("occurred_at needs a UTC offset, e.g. 2026-03-01T10:00:00+08:00")
+    if at > now + MAX_FUTURE:
+        raise ValidationFailed("occurred_at is in the future")
+    if at < now - MAX_AGE:
+        raise ValidationFailed("occurred_at is more than a year ago")
+    return at
+
+
+def validate_key(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationFailed("idempotency_key is required")
+    if len(value) > MAX_KEY:
+        raise ValidationFailed(f"idempotency_key is longer than {MAX_KEY} characters")
+    return value
+
+
+def validate_properties(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValidationFailed("properties must be a JSON object")
+    size = len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
+    if size > MAX_PROPERTIES_BYTES:
+        raise ValidationFailed(f"properties are over {MAX_PROPERTIES_BYTES} bytes")
+    return value
+
+
+def find_customer(user: User, customer_id: Any, customer_email: Any) -> Customer:
+    unknown = ValidationFailed("unknown customer", code="unknown_customer")
+    if customer_id is not None:
+        if isinstance(customer_id, bool) or not isinstance(customer_id, int):
+            raise ValidationFailed("customer_id must be an integer")
+        customer = db.session.scalar(
+            select(Customer).where(Customer.id == customer_id, visible_to(user))
+        )
+        if customer is None:
+            raise unknown
+        return customer
+    if customer_email is None:
+        raise ValidationFailed("customer_id or customer_email is required")
+    if not isinstance(customer_email, str):
+        raise ValidationFailed("customer_email must be a string")
+    email = normalize_email(customer_email)
+    found = list(
+        db.session.scalars(
+            select(Customer)
+            .where(Customer.email == email, visible_to(user))
+            .order_by(Customer.id)
+            .limit(2)
+        )
+    )
+    if not found:
+        raise unknown
+    if len(found) > 1:
+        raise ValidationFailed(
+            "several of your customers have this e-mail address; send customer_id instead",
+            code="ambiguous_customer",
+        )
+    return found[0]
+
+
+def ingest(user: User, body: dict[str, Any]) -> Ingested:
+    """Store one inbound event (the caller commits with portal.jobs.commit)."""
+    now = utcnow()
+    event_type = validate_type(body.get("type"))
+    occurred_at = parse_occurred_at(body.get("occurred_at"), now)
+    key = validate_key(body.get("idempotency_key"))
+    properties = validate_properties(body.get("properties"))
+    customer = find_customer(user, body.get("customer_id"), body.get("customer_email"))
+    stored = record_many(
+        [
+            NewEvent(
+                customer_id=customer.id,
+                type=event_type,
+                occurred_at=occurred_at,
+                idempotency_key=KEY_PREFIX + key,
+                properties=properties,
+            )
+        ]
+    )
+    event = stored[0] if stored else None
+    later = customer.last_inbound_at is None or customer.last_inbound_at < occurred_at
+    if event is not None and event_type in INBOUND_TYPES and later:
+        customer.last_inbound_at = occurred_at
+    return Ingested(event=event, customer=customer)

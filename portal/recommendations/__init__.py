@@ -1,0 +1,1 @@
+"""Template recommendations from a customer's chat message (keyword rules an admin edits)."""

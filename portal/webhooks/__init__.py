@@ -1,0 +1,1 @@
+"""Outbound webhooks: signed JSON POSTs to URLs an admin registered, retried with backoff."""

@@ -1,0 +1,31 @@
+"""Fixtures of the recommendations, inbound events and webhooks tests."""
+
+from __future__ import annotations
+
+import pytest
+
+from portal import jobs
+from portal.recommendations import keywords
+from tests.engagement_io.io_support import start_receiver
+
+
+@pytest.fixture
+def default_keywords(app):
+    """The keywords migration 0005 seeds (the test fixtures empty every table first)."""
+    keywords.install_defaults()
+    jobs.commit()
+
+
+@pytest.fixture
+def receiver_factory():
+    servers = []
+
+    def start(plan: list[int] | None = None):
+        receiver, server = start_receiver(plan)
+        servers.append(server)
+        return receiver
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
