@@ -370,3 +370,24 @@ def test_the_portal_query_count_does_not_grow_with_the_deliveries(client, shop):
     assert html.count("条留言") >= 200
     assert many == few, f"{few} statements for 5 deliveries, {many} for 200"
     assert few <= 12, few
+
+
+def test_a_portal_comment_reaches_the_reps_page_and_the_api_timeline(
+    client, shop, login, api_headers
+):
+    sent = shop.send(shop.template("产品手册"))
+    portal = token_of(sent.portal_url)
+    evil = "<img src=x onerror=alert(1)>能开发票吗？"
+    client.post(f"/p/{portal}/comments", data={"delivery_id": sent.delivery.id, "text": evil})
+
+    timeline = client.get(
+        f"/api/v1/customers/{shop.customer.id}/timeline", headers=api_headers(shop.rep)
+    ).json["items"]
+    [item] = [i for i in timeline if i["type"] == "comment.created"]
+    assert item["text"] == evil
+    assert item["delivery_id"] == sent.delivery.id
+
+    login(shop.rep)
+    page = client.get(f"/customers/{shop.customer.id}").get_data(as_text=True)
+    assert "&lt;img src=x onerror=alert(1)&gt;能开发票吗？" in page
+    assert "<img src=x onerror" not in page

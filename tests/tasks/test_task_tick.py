@@ -165,3 +165,27 @@ def test_scores_recompute_keeps_the_clocks_penalties(app, team):
     assert customer.score == before
     # and the window stays paid: the next tick does not charge it again
     assert tick(T0 + timedelta(days=5)).penalized == 0
+
+
+def test_a_reply_posted_to_the_api_resets_the_window(app, client, api_headers, team):
+    base = utcnow() - timedelta(days=10)
+    customer = make_customer(
+        team.rep, name="吴用", title="", industry="零售", email="wu.yong@example.com"
+    )
+    sent_at(team.rep, customer, team.quote, base)
+    response = client.post(
+        "/api/v1/events",
+        json={
+            "customer_email": customer.email,
+            "type": "reply.received",
+            "occurred_at": (base + timedelta(days=2)).isoformat(),
+            "idempotency_key": "wechat-msg-1",
+            "properties": {"channel": "wechat_work"},
+        },
+        headers=api_headers(team.rep),
+    )
+    assert response.status_code == 202, response.json
+    assert tick(base + timedelta(days=3, minutes=1)).penalized == 0
+    assert tick(base + timedelta(days=4, hours=23)).penalized == 0
+    assert tick(base + timedelta(days=5, minutes=1)).penalized == 0  # no send since the reply
+    assert penalties(customer) == []
