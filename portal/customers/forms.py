@@ -10,7 +10,7 @@ import re
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import SelectField, StringField
+from wtforms import SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from portal.accounts.models import User
@@ -123,6 +123,21 @@ _ERRORS: list[tuple[re.Pattern[str], str | None, object]] = [
         _l("Choose one of your reps as the owner."),
     ),
 ]
+
+
+class RecommendForm(FlaskForm):
+    """The customer's chat message, pasted by the rep, for template recommendations."""
+
+    text = TextAreaField(
+        _l("The customer's message"),
+        validators=[
+            DataRequired(_l("Paste the customer's message first.")),
+            Length(max=5000, message=_l("At most %(max)d characters.")),
+        ],
+        filters=[_strip],
+        description=_l("Paste what the customer wrote in your chat: we suggest materials."),
+        render_kw={"rows": 3, "maxlength": 5000},
+    )
 
 
 def attach_error(form: FlaskForm, exc: PortalError) -> None:

@@ -7,6 +7,7 @@ from flask import Flask
 
 def register_blueprints(app: Flask) -> None:
     from portal.routes import (
+        admin,
         api,
         auth,
         customer,
@@ -31,5 +32,6 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(tracking.bp)
     app.register_blueprint(customer.bp)
     app.register_blueprint(mail.bp)
+    app.register_blueprint(admin.bp)
     errors.register(app)
     ui.register(app)

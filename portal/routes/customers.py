@@ -30,8 +30,8 @@ from flask_login import current_user
 
 from portal import jobs
 from portal.accounts.models import Role
-from portal.customers import overview
-from portal.customers.forms import CustomerFilterForm, CustomerForm
+from portal.customers import overview, score_view
+from portal.customers.forms import CustomerFilterForm, CustomerForm, RecommendForm
 from portal.customers.forms import attach_error as attach_customer_error
 from portal.customers.services import create_customer, get_customer
 from portal.db_types import utcnow
@@ -43,6 +43,8 @@ from portal.delivery.models import Delivery
 from portal.delivery.viewer import delivery_is_gone
 from portal.errors import NotFound, PortalError
 from portal.extensions import db
+from portal.recommendations import keywords as keyword_map
+from portal.recommendations.service import recommend as recommend_templates
 
 bp = Blueprint("customers", __name__, url_prefix="/customers")
 
@@ -170,6 +172,8 @@ def _render_detail(
     *,
     send_form: SendForm | None = None,
     reply_form: tuple[int, ReplyForm] | None = None,
+    recommend_form: RecommendForm | None = None,
+    suggestions: dict[str, Any] | None = None,
     status: int = 200,
 ):
     page = overview.customer_page(current_user, customer_id)
@@ -199,6 +203,9 @@ def _render_detail(
         has_templates=bool(templates),
         reply_forms=replies,
         action_form=DeliveryActionForm(formdata=None),
+        score=score_view.score_view(page.customer.id),
+        recommend_form=recommend_form or RecommendForm(formdata=None),
+        suggestions=suggestions,
     )
     jobs.commit()  # after rendering (committing expires every loaded row): the portal link
     return html, status
@@ -224,6 +231,19 @@ def send(customer_id: int):
     delivery_id = sent.delivery.id
     jobs.commit()
     return redirect(url_for(".sent", customer_id=customer_id, delivery_id=delivery_id))
+
+
+@bp.post("/<int:customer_id>/recommend")
+def recommend(customer_id: int):
+    """Templates for the customer's pasted chat message, each with the words that matched."""
+    customer = get_customer(current_user, customer_id)
+    form = RecommendForm()
+    if not form.validate():
+        return _render_detail(customer_id, recommend_form=form, status=422)
+    items = recommend_templates(current_user, customer, form.text.data)
+    understood = [] if items else sorted(keyword_map.load_map())
+    suggestions = {"found": items, "keywords": understood}
+    return _render_detail(customer_id, recommend_form=form, suggestions=suggestions)
 
 
 def _delivery_of(customer_id: int, delivery_id: int) -> Delivery:

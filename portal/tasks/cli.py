@@ -14,12 +14,11 @@ import time
 import click
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
-from sqlalchemy import select
 
 from portal import jobs
+from portal.errors import PortalError
 from portal.extensions import db
-from portal.library.models import Template
-from portal.tasks.models import SolutionPack
+from portal.tasks import packs
 from portal.tasks.tick import run_tick
 
 
@@ -57,22 +56,17 @@ tasks_cli = AppGroup("tasks", help="Task rules settings: the solution packs.")
 @click.argument("template_id", type=int)
 def set_pack(industry: str, template_id: int) -> None:
     """Deliver template TEMPLATE_ID when a customer of INDUSTRY views a case study."""
-    industry = industry.strip()
-    if not industry:
-        raise click.ClickException("the industry is empty")
-    if db.session.get(Template, template_id) is None:
-        raise click.ClickException(f"no template {template_id}")
-    pack = db.session.scalar(select(SolutionPack).where(SolutionPack.industry == industry))
-    if pack is None:
-        db.session.add(SolutionPack(industry=industry, template_id=template_id))
-    else:
-        pack.template_id = template_id
+    try:
+        packs.set_pack(industry, template_id)
+    except PortalError as exc:
+        db.session.rollback()
+        raise click.ClickException(exc.message) from None
     jobs.commit()
-    click.echo(f"solution pack for {industry}: template {template_id}")
+    click.echo(f"solution pack for {industry.strip()}: template {template_id}")
 
 
 @tasks_cli.command("packs")
 def list_packs() -> None:
     """List the solution packs."""
-    for pack in db.session.scalars(select(SolutionPack).order_by(SolutionPack.industry)):
+    for pack in packs.list_packs():
         click.echo(f"{pack.industry}\t{pack.template_id}")

@@ -1,0 +1,1 @@
+"""The admin settings pages: scoring rules, keyword map, webhooks, solution packs."""

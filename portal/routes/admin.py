@@ -1,0 +1,346 @@
+"""Admin settings: scoring rules, the keyword map, outbound webhooks, solution packs.
+
+Administrators only; everyone else (signed in) gets the 403 page. Each change is one service
+call in a transaction; a service error lands on the form, with what the admin typed kept.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    url_for,
+)
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from sqlalchemy import func, select
+from wtforms import SelectChoice
+
+from portal import jobs
+from portal.accounts.models import Role, User
+from portal.admin.forms import (
+    EVENT_LABELS,
+    ActionForm,
+    KeywordForm,
+    RuleForm,
+    SolutionPackForm,
+    WebhookForm,
+)
+from portal.engagement import rules
+from portal.engagement.labels import rule_label
+from portal.errors import PortalError
+from portal.extensions import db
+from portal.library.forms import CONTENT_TAG_LABELS
+from portal.library.models import Template
+from portal.recommendations import keywords
+from portal.recommendations.models import KeywordRule
+from portal.tasks import packs
+from portal.webhooks import service as webhooks
+from portal.webhooks.models import WebhookDelivery
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+@bp.before_request
+def admins_only():
+    if not current_user.is_authenticated:
+        return current_app.login_manager.unauthorized()
+    if current_user.role != Role.ADMIN:
+        abort(403)
+    return None
+
+
+@bp.app_context_processor
+def admin_nav() -> dict[str, Any]:
+    signed_in = current_user and current_user.is_authenticated
+    return {"is_admin": bool(signed_in and current_user.role == Role.ADMIN)}
+
+
+# Which field a service's validation message belongs to, and what to say in Chinese.
+_FIELD_OF = (
+    ("points", "points", _l("Points must be a whole number from -1000 to 1000.")),
+    ("cap", "cap", _l("The cap must be a whole number from 0.")),
+    ("keyword", "keyword", _l("A keyword is 1 to 60 characters.")),
+    ("target", "target", _l("Choose what the keyword recommends from the list.")),
+    ("the url", "url", _l("Enter an http:// or https:// URL with a host.")),
+    ("only http", "url", _l("Enter an http:// or https:// URL with a host.")),
+    ("events", "events", _l("Choose events from the list.")),
+    ("the industry", "industry", _l("The industry must be 1 to 80 characters.")),
+    ("no template", "template_id", _l("Choose a solution template from the list.")),
+)
+
+
+def _attach(form: FlaskForm, exc: PortalError, default_field: str | None = None) -> None:
+    message = exc.message
+    name, summary = default_field, None
+    for prefix, field_name, text in _FIELD_OF:
+        if message.lower().startswith(prefix):
+            name, summary = field_name, text
+            break
+    english = message[:1].upper() + message[1:]
+    if str(get_locale()).startswith("en"):
+        shown = english
+    elif summary is not None:
+        shown = str(summary)
+    else:
+        shown = _("The value is not valid (%(detail)s).", detail=english)
+    field = form._fields.get(name) if name else None
+    if field is not None:
+        field.errors = [*list(field.errors or []), shown]
+    else:
+        form.form_errors.append(shown)
+
+
+def _attempt(
+    form: FlaskForm, action: Callable[[], Any], default_field: str | None = None
+) -> tuple[bool, Any, int]:
+    """(ok, value, status) of validating the form and running action in a transaction."""
+    if not form.validate_on_submit():
+        return False, None, 422 if form.is_submitted() else 200
+    try:
+        value = action()
+    except PortalError as exc:
+        db.session.rollback()
+        _attach(form, exc, default_field)
+        return False, None, exc.status if exc.status != 400 else 422
+    jobs.commit()
+    return True, value, 200
+
+
+@bp.get("/")
+def index():
+    return redirect(url_for(".scoring"))
+
+
+# --- scoring rules ---------------------------------------------------------------------------
+
+
+def _ordered_rules():
+    order = {d.key: i for i, d in enumerate(rules.DEFAULT_RULES)}
+    return sorted(rules.load_rules().values(), key=lambda r: (order.get(r.key, 99), r.key))
+
+
+@bp.get("/scoring")
+def scoring():
+    return render_template("admin/scoring.html", rules=_ordered_rules(), rule_label=rule_label)
+
+
+@bp.route("/scoring/<key>", methods=["GET", "POST"])
+def scoring_rule(key: str):
+    rule = rules.get_rule(key)
+    form = RuleForm()
+    if not form.is_submitted():
+        form.fill(rule)
+
+    def save():
+        return rules.update_rule(
+            key,
+            by=current_user,
+            points=form.points.data,
+            cap=form.cap.data,
+            repeatable=bool(form.repeatable.data),
+            enabled=bool(form.enabled.data),
+            params=form.parsed_params,
+        )
+
+    before = rule.version
+    ok, saved, status = _attempt(form, save, default_field="params")
+    if ok:
+        if saved.version != before:
+            flash(
+                _(
+                    "Rule “%(name)s” saved as version %(version)d.",
+                    name=rule_label(key),
+                    version=saved.version,
+                ),
+                "success",
+            )
+        else:
+            flash(_("Nothing changed."), "info")
+        return redirect(url_for(".scoring_rule", key=key))
+    rule = rules.get_rule(key)
+    history = list(reversed(rules.revisions(key)))
+    user_ids = {r.by_id for r in history if r.by_id}
+    users = (
+        {u.id: u for u in db.session.scalars(select(User).where(User.id.in_(user_ids)))}
+        if user_ids
+        else {}
+    )
+    return render_template(
+        "admin/scoring_rule.html",
+        rule=rule,
+        name=rule_label(key),
+        form=form,
+        history=history,
+        users=users,
+        allowed_params=sorted(rules.PARAMS.get(key, {})),
+        as_json=lambda v: json.dumps(v or {}, ensure_ascii=False, sort_keys=True),
+    ), status
+
+
+# --- keyword map -----------------------------------------------------------------------------
+
+
+def _keyword_form() -> KeywordForm:
+    form = KeywordForm()
+    tags = set(CONTENT_TAG_LABELS)
+    tags.update(
+        r.target.partition(":")[2] for r in keywords.list_rules() if r.target.startswith("tag:")
+    )
+    form.set_targets(sorted(tags))
+    return form
+
+
+def _render_keywords(form: KeywordForm, status: int = 200):
+    return render_template(
+        "admin/keywords.html",
+        form=form,
+        keyword_rules=keywords.list_rules(),
+        action_form=ActionForm(formdata=None),
+    ), status
+
+
+@bp.get("/keywords")
+def keywords_page():
+    return _render_keywords(_keyword_form())
+
+
+@bp.post("/keywords")
+def add_keyword():
+    form = _keyword_form()
+    ok, rule, status = _attempt(
+        form, lambda: keywords.add_rule(form.keyword.data, form.target.data), "keyword"
+    )
+    if ok:
+        flash(_("Keyword “%(keyword)s” added.", keyword=rule.keyword), "success")
+        return redirect(url_for(".keywords_page"))
+    return _render_keywords(form, status)
+
+
+@bp.post("/keywords/<int:rule_id>/remove")
+def remove_keyword(rule_id: int):
+    form = ActionForm()
+    if not form.validate_on_submit():
+        abort(400)
+    rule = db.session.get(KeywordRule, rule_id)
+    if rule is None:
+        abort(404)
+    word = rule.keyword
+    keywords.remove_rule(rule.keyword, rule.target)
+    jobs.commit()
+    flash(_("Keyword “%(keyword)s” removed.", keyword=word), "success")
+    return redirect(url_for(".keywords_page"))
+
+
+# --- webhooks --------------------------------------------------------------------------------
+
+
+def _last_deliveries() -> dict[int, WebhookDelivery]:
+    latest = select(func.max(WebhookDelivery.id)).group_by(WebhookDelivery.webhook_id)
+    rows = db.session.scalars(select(WebhookDelivery).where(WebhookDelivery.id.in_(latest)))
+    return {row.webhook_id: row for row in rows}
+
+
+def _render_webhooks(form: WebhookForm, status: int = 200):
+    return render_template(
+        "admin/webhooks.html",
+        form=form,
+        hooks=webhooks.list_webhooks(),
+        last=_last_deliveries(),
+        event_labels=EVENT_LABELS,
+        action_form=ActionForm(formdata=None),
+    ), status
+
+
+@bp.get("/webhooks")
+def webhooks_page():
+    return _render_webhooks(WebhookForm(formdata=None))
+
+
+@bp.post("/webhooks")
+def add_webhook():
+    form = WebhookForm()
+    ok, hook, status = _attempt(
+        form,
+        lambda: webhooks.create_webhook(form.url.data, form.events.data, by=current_user),
+        "url",
+    )
+    if not ok:
+        return _render_webhooks(form, status)
+    # The only time the secret is shown: this answer, never cached, never stored elsewhere.
+    response = current_app.make_response(
+        render_template("admin/webhook_created.html", hook=hook, event_labels=EVENT_LABELS)
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.post("/webhooks/<int:webhook_id>/remove")
+def remove_webhook(webhook_id: int):
+    form = ActionForm()
+    if not form.validate_on_submit():
+        abort(400)
+    if not webhooks.remove_webhook(webhook_id):
+        abort(404)
+    jobs.commit()
+    flash(_("Webhook removed."), "success")
+    return redirect(url_for(".webhooks_page"))
+
+
+# --- solution packs --------------------------------------------------------------------------
+
+
+def _pack_form() -> SolutionPackForm:
+    form = SolutionPackForm()
+    form.template_id.choices = [SelectChoice(t.id, t.name) for t in packs.solution_templates()]
+    return form
+
+
+def _render_packs(form: SolutionPackForm, status: int = 200):
+    return render_template(
+        "admin/solution_packs.html",
+        form=form,
+        packs=packs.list_packs(),
+        names={t.id: t.name for t in db.session.scalars(select(Template))},
+        action_form=ActionForm(formdata=None),
+    ), status
+
+
+@bp.get("/solution-packs")
+def solution_packs():
+    return _render_packs(_pack_form())
+
+
+@bp.post("/solution-packs")
+def set_solution_pack():
+    form = _pack_form()
+    ok, pack, status = _attempt(
+        form, lambda: packs.set_pack(form.industry.data, form.template_id.data), "industry"
+    )
+    if ok:
+        flash(_("Solution pack for “%(industry)s” saved.", industry=pack.industry), "success")
+        return redirect(url_for(".solution_packs"))
+    return _render_packs(form, status)
+
+
+@bp.post("/solution-packs/<int:pack_id>/remove")
+def remove_solution_pack(pack_id: int):
+    form = ActionForm()
+    if not form.validate_on_submit():
+        abort(400)
+    if not packs.remove_pack(pack_id):
+        abort(404)
+    jobs.commit()
+    flash(_("Solution pack removed."), "success")
+    return redirect(url_for(".solution_packs"))
