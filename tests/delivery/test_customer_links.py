@@ -5,13 +5,12 @@ never reaches another customer's data."""
 from __future__ import annotations
 
 import re
-from contextlib import contextmanager
 from datetime import timedelta
 
 import customer_side_support as support
 import pytest
 from customer_side_support import LINK_HTML, token_of, visible_text
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from portal import jobs
 from portal.db_types import utcnow
@@ -21,6 +20,7 @@ from portal.delivery.models import Comment, Delivery
 from portal.extensions import db
 from portal.tracking import links
 from portal.tracking.models import Event, EventType, Link, LinkPurpose
+from tests.support import counted_queries
 
 GONE_ZH = "此链接已失效"
 NOT_FOUND_ZH = "找不到这个链接"
@@ -237,29 +237,15 @@ def test_error_pages_are_friendly_and_in_the_browsers_language(client, shop, sen
     assert gone.headers["Referrer-Policy"] == "no-referrer"
 
 
-@contextmanager
-def statements():
-    seen: list[str] = []
-
-    def listener(conn, cursor, statement, parameters, context, executemany):
-        seen.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", listener)
-    try:
-        yield seen
-    finally:
-        event.remove(db.engine, "before_cursor_execute", listener)
-
-
 def test_unknown_and_gone_tokens_do_the_same_work(client, shop, sent, doc_token):
     unknown = links.sign(987654, LinkPurpose.DOC.value)
-    with statements() as for_unknown:
+    with counted_queries() as for_unknown:
         assert client.get(f"/d/{unknown}").status_code == 404
-    with statements() as for_tampered:
+    with counted_queries() as for_tampered:
         assert client.get(f"/d/{_tamper(doc_token)}").status_code == 404
     delivery_services.revoke(shop.rep, sent.delivery.id)
     jobs.commit()
-    with statements() as for_gone:
+    with counted_queries() as for_gone:
         assert client.get(f"/d/{doc_token}").status_code == 410
     assert len(for_unknown) == len(for_tampered) == len(for_gone)
 

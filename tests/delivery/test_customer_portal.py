@@ -4,13 +4,12 @@ and a comment thread per document, in a constant number of queries."""
 from __future__ import annotations
 
 import re
-from contextlib import contextmanager
 from datetime import timedelta
 
 import customer_side_support as support
 import pytest
 from customer_side_support import path_of, token_of, visible_text
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from portal import jobs
 from portal.db_types import utcnow
@@ -21,6 +20,7 @@ from portal.extensions import db
 from portal.library.rendering import render_version_page_png, render_version_pdf
 from portal.tracking import links
 from portal.tracking.models import Event, EventType, Link, LinkPurpose
+from tests.support import counted_queries
 
 ZH = {"Accept-Language": "zh-CN,zh;q=0.9"}
 EN = {"Accept-Language": "en-US,en;q=0.9"}
@@ -288,20 +288,6 @@ def test_the_portal_speaks_the_browsers_language(client, shop):
 # --- the query count does not grow with the number of deliveries ---------------------------------
 
 
-@contextmanager
-def counted_statements():
-    seen: list[str] = []
-
-    def listener(conn, cursor, statement, parameters, context, executemany):
-        seen.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", listener)
-    try:
-        yield seen
-    finally:
-        event.remove(db.engine, "before_cursor_execute", listener)
-
-
 def _bulk_deliveries(shop, templates, count: int) -> None:
     """count deliveries (ready, with their doc links and a comment each), inserted directly:
     what matters here is how the page reads them, not how they were sent."""
@@ -343,7 +329,7 @@ def _bulk_deliveries(shop, templates, count: int) -> None:
 
 def _portal_statements(client, portal_path: str) -> tuple[int, str]:
     db.session.expire_all()
-    with counted_statements() as seen:
+    with counted_queries() as seen:
         response = client.get(portal_path)
     assert response.status_code == 200
     return len(seen), response.get_data(as_text=True)

@@ -8,19 +8,16 @@ from __future__ import annotations
 
 import re
 import uuid
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event
 
 from portal import jobs
 from portal.accounts.models import User
 from portal.customers.models import Customer
 from portal.delivery.models import Delivery
 from portal.delivery.services import Sent
-from portal.extensions import db
 from portal.library.models import Template
 from portal.tracking import ingest, sessions
 from portal.tracking.models import ViewSession
@@ -80,20 +77,6 @@ def read_pages(delivery: Delivery, pages: dict[int, int], minutes_ago: int = 5) 
     ]
     ingest.ingest_batch(token, {"s": token, "reports": reports})
     return session
-
-
-@contextmanager
-def counted_queries():
-    statements: list[str] = []
-
-    def count(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count)
 
 
 def csrf_token(html: str, prefix: str = "") -> str:

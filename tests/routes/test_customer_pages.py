@@ -12,10 +12,10 @@ from portal.delivery.comments import add_customer_comment
 from portal.extensions import db
 from portal.jobs import commit
 from tests.routes.rep_support import (
-    counted_queries,
     read_pages,
     team_fixture,  # noqa: F401  (the `team` fixture)
 )
+from tests.support import counted_queries
 
 
 def _customer_links(html: str) -> set[int]:

@@ -19,10 +19,10 @@ from portal.recommendations import keywords
 from portal.tracking.models import Event
 from tests.delivery.helpers import make_customer, make_template
 from tests.routes.rep_support import (
-    counted_queries,
     csrf_token,
     team_fixture,  # noqa: F401  (the `team` fixture)
 )
+from tests.support import counted_queries
 
 ASK = "你好,能发一下报价和类似客户的案例吗?"
 

@@ -13,9 +13,9 @@ from portal.jobs import commit
 from portal.notifications.models import Notification
 from portal.notifications.services import notify
 from tests.routes.rep_support import (
-    counted_queries,
     team_fixture,  # noqa: F401  (the `team` fixture)
 )
+from tests.support import counted_queries
 
 
 def _badge(html: str) -> str | None:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
-from sqlalchemy import event
 from test_ingest import (
     batch,
     deliver,
@@ -13,23 +10,9 @@ from test_ingest import (
     world_fixture,  # noqa: F401  (the `world` fixture)
 )
 
-from portal.extensions import db
 from portal.tracking.ingest import ingest_batch
 from portal.tracking.readtime import DeliveryStats, delivery_stats
-
-
-@contextmanager
-def counted_queries():
-    statements: list[str] = []
-
-    def count(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count)
+from tests.support import counted_queries
 
 
 def test_stats_add_up_sessions_and_pages_per_delivery(world):
