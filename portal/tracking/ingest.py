@@ -32,9 +32,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm.attributes import set_committed_value
 
 from portal import jobs
 from portal.db_types import utcnow
@@ -234,50 +233,115 @@ def ingest_batch(token: str, payload: Any, now: datetime | None = None) -> Inges
     raise AssertionError("unreachable")
 
 
-@dataclass
-class _Target:
-    session: ViewSession
-    page_max: int
-
-
-def _load(token: str, now: datetime) -> _Target:
-    """The session behind token, locked, with what the checks need: one query."""
-    session_id = links.unsign(token, INGEST_SALT)
-    if not _integer(session_id):
-        session_id = -1  # still query: an unknown token costs what a real one does
-    rows = db.session.execute(
-        select(
-            ViewSession,
-            Delivery.revoked_at,
-            Delivery.expires_at,
-            TemplateVersion.page_count,
-            Link,
-        )
-        .join(Delivery, Delivery.id == ViewSession.delivery_id)
+# The statements of the write path, built once: building a statement per request costs more
+# than running it. Core tables, no ORM entities: the rows are only read, and written back by id.
+_sessions = ViewSession.__table__
+_events = Event.__table__
+_LOAD = (
+    select(
+        _sessions.c.id,
+        _sessions.c.customer_id,
+        _sessions.c.delivery_id,
+        _sessions.c.started_at,
+        _sessions.c.last_seen_at,
+        _sessions.c.credited_ms,
+        Delivery.__table__.c.revoked_at.label("delivery_revoked_at"),
+        Delivery.__table__.c.expires_at.label("delivery_expires_at"),
+        TemplateVersion.__table__.c.page_count,
+        Link.__table__.c.id.label("link_id"),
+        Link.__table__.c.revoked_at.label("link_revoked_at"),
+        Link.__table__.c.expires_at.label("link_expires_at"),
+    )
+    .select_from(
+        _sessions.join(Delivery.__table__, Delivery.__table__.c.id == _sessions.c.delivery_id)
         .outerjoin(
-            TemplateVersion,
+            TemplateVersion.__table__,
             and_(
-                TemplateVersion.template_id == Delivery.template_id,
-                TemplateVersion.number == ViewSession.version_number,
+                TemplateVersion.__table__.c.template_id == Delivery.__table__.c.template_id,
+                TemplateVersion.__table__.c.number == _sessions.c.version_number,
             ),
         )
         .outerjoin(
-            Link, and_(Link.delivery_id == Delivery.id, Link.purpose == LinkPurpose.DOC.value)
+            Link.__table__,
+            and_(
+                Link.__table__.c.delivery_id == Delivery.__table__.c.id,
+                Link.__table__.c.purpose == LinkPurpose.DOC.value,
+            ),
         )
-        .where(ViewSession.id == session_id)
-        .with_for_update(of=ViewSession)  # PostgreSQL: concurrent batches of a session queue up
-    ).all()
+    )
+    .where(_sessions.c.id == bindparam("session_id"))
+    .with_for_update(of=_sessions)  # PostgreSQL: concurrent batches of a session queue up
+)
+_STORED = select(_events.c.id, _events.c.idempotency_key, _events.c.properties).where(
+    _events.c.idempotency_key.in_(bindparam("keys", expanding=True))
+)
+_ADVANCE = (
+    update(_sessions)
+    .where(
+        _sessions.c.id == bindparam("session_id"),
+        _sessions.c.last_seen_at == bindparam("seen_before"),
+        _sessions.c.credited_ms == bindparam("credited_before"),
+    )
+    .values(last_seen_at=bindparam("seen_now"), credited_ms=bindparam("credited_now"))
+)
+_UPDATE_SUMMARY = (
+    update(_events)
+    .where(_events.c.id == bindparam("summary_id"))
+    .values(
+        duration_ms=bindparam("total_ms"),
+        properties=bindparam("summary_properties", type_=_events.c.properties.type),
+    )
+)
+
+
+@dataclass
+class _Session:
+    """The view session a batch reports on, as loaded (and locked) for it."""
+
+    id: int
+    customer_id: int
+    delivery_id: int
+    started_at: datetime
+    last_seen_at: datetime
+    credited_ms: int
+    page_max: int  # the pages of the version it shows
+
+
+@dataclass
+class _Summary:
+    id: int
+    properties: dict[str, Any]
+
+
+def _load(token: str, now: datetime) -> _Session:
+    """The session behind token, locked, checked live, with its page count: one query."""
+    session_id = links.unsign(token, INGEST_SALT)
+    if not _integer(session_id):
+        session_id = -1  # still query: an unknown token costs what a real one does
+    rows = db.session.execute(_LOAD, {"session_id": session_id}).all()
     if not rows:
         raise SessionNotFound("unknown tracking session")
-    session, revoked_at, expires_at, page_count, _ = rows[0]
-    doc_links = [row.Link for row in rows if row.Link is not None]
+    row = rows[0]
+    doc_links = [
+        Link(revoked_at=r.link_revoked_at, expires_at=r.link_expires_at)
+        for r in rows
+        if r.link_id is not None
+    ]
     if (
-        revoked_at is not None
-        or (expires_at is not None and expires_at <= now)
+        row.delivery_revoked_at is not None
+        or (row.delivery_expires_at is not None and row.delivery_expires_at <= now)
         or (doc_links and all(links.is_gone(link, now) for link in doc_links))
     ):
         raise SessionGone("this document link has expired or was revoked")
-    return _Target(session, page_count or UNKNOWN_PAGE_COUNT_MAX)
+    return _Session(
+        row.id,
+        row.customer_id,
+        row.delivery_id,
+        row.started_at,
+        row.last_seen_at,
+        row.credited_ms,
+        row.page_count or UNKNOWN_PAGE_COUNT_MAX,
+    )
 
 
 def _ms_between(start: datetime, end: datetime) -> int:
@@ -286,9 +350,8 @@ def _ms_between(start: datetime, end: datetime) -> int:
 
 def _apply(token: str, reports: list[Report], now: datetime) -> IngestResult:
     """One batch inside the current transaction (the caller commits)."""
-    target = _load(token, now)
-    session = target.session
-    _check_pages(reports, target.page_max)
+    session = _load(token, now)
+    _check_pages(reports, session.page_max)
     summary, fresh = _unseen(session, reports)
     duplicates = len(reports) - len(fresh)
     if not fresh:
@@ -302,8 +365,14 @@ def _apply(token: str, reports: list[Report], now: datetime) -> IngestResult:
     if summary is None:
         new_events.append(_summary_event(session, tally))
     else:  # updated in place: record_many would drop it as a duplicate
-        summary.duration_ms = session.credited_ms
-        summary.properties = tally.properties()
+        db.session.execute(
+            _UPDATE_SUMMARY,
+            {
+                "summary_id": summary.id,
+                "total_ms": session.credited_ms,
+                "summary_properties": tally.properties(),
+            },
+        )
     record_many(new_events)
     return IngestResult(len(fresh), duplicates, credited, session.credited_ms)
 
@@ -317,18 +386,25 @@ def _check_pages(reports: list[Report], page_max: int) -> None:
             )
 
 
-def _key(session: ViewSession, name: str) -> str:
+def _key(session: _Session, name: str) -> str:
     return f"s{session.id}:{name}"
 
 
-def _unseen(session: ViewSession, reports: list[Report]) -> tuple[Event | None, list[Report]]:
+def _unseen(session: _Session, reports: list[Report]) -> tuple[_Summary | None, list[Report]]:
     """The session's doc.read summary row (if any) and the reports not stored before, without
     repeats within the batch: one query."""
     summary_key = _key(session, EventType.DOC_READ.value)
-    wanted = {_key(session, r.key) for r in reports} | {summary_key}
-    existing = db.session.scalars(select(Event).where(Event.idempotency_key.in_(wanted))).all()
-    summary = next((e for e in existing if e.idempotency_key == summary_key), None)
-    seen = {event.idempotency_key for event in existing}
+    wanted = sorted({_key(session, r.key) for r in reports} | {summary_key})
+    existing = db.session.execute(_STORED, {"keys": wanted}).all()
+    summary = next(
+        (
+            _Summary(row.id, row.properties or {})
+            for row in existing
+            if row.idempotency_key == summary_key
+        ),
+        None,
+    )
+    seen = {row.idempotency_key for row in existing}
     fresh: list[Report] = []
     for report in reports:
         key = _key(session, report.key)
@@ -348,8 +424,8 @@ class _Tally:
     carry_ms: int
 
     @classmethod
-    def of(cls, summary: Event | None) -> _Tally:
-        props = (summary.properties if summary is not None else None) or {}
+    def of(cls, summary: _Summary | None) -> _Tally:
+        props = summary.properties if summary is not None else {}
         carry = min(CARRY_MAX_MS, max(0, int(props.get("carry_ms", 0))))
         return cls(dict(props.get("pages", {})), dict(props.get("sections", {})), carry)
 
@@ -366,7 +442,7 @@ class _Tally:
         return props
 
 
-def _budget(session: ViewSession, carry_ms: int, now: datetime) -> int:
+def _budget(session: _Session, carry_ms: int, now: datetime) -> int:
     """What this batch may credit: the wall clock since the previous batch plus the carry it
     left, and never more than the wall clock since the session began."""
     since_previous = _ms_between(session.last_seen_at, now)
@@ -375,7 +451,7 @@ def _budget(session: ViewSession, carry_ms: int, now: datetime) -> int:
 
 
 def _credit(
-    session: ViewSession, reports: list[Report], budget: int, tally: _Tally, now: datetime
+    session: _Session, reports: list[Report], budget: int, tally: _Tally, now: datetime
 ) -> list[NewEvent]:
     """The page.viewed events, each credited min(claim, MAX_REPORT_MS, what is left)."""
     remaining = budget
@@ -407,7 +483,7 @@ def _credit(
     return events
 
 
-def _summary_event(session: ViewSession, tally: _Tally) -> NewEvent:
+def _summary_event(session: _Session, tally: _Tally) -> NewEvent:
     """The session's one doc.read row: its total read time, from when it began."""
     return NewEvent(
         customer_id=session.customer_id,
@@ -421,7 +497,7 @@ def _summary_event(session: ViewSession, tally: _Tally) -> NewEvent:
     )
 
 
-def _advance(session: ViewSession, now: datetime, credited: int) -> None:
+def _advance(session: _Session, now: datetime, credited: int) -> None:
     """Spend the budget: move last_seen_at and the total, only if nobody did meanwhile.
 
     On PostgreSQL the row is already locked (FOR UPDATE), so this always matches. SQLite runs
@@ -430,21 +506,19 @@ def _advance(session: ViewSession, now: datetime, credited: int) -> None:
     """
     last_seen_at = max(session.last_seen_at, now)
     total = session.credited_ms + credited
-    table = ViewSession.__table__  # a Core UPDATE: the ORM's bulk-update machinery is not needed
     result = db.session.execute(
-        update(table)
-        .where(
-            table.c.id == session.id,
-            table.c.last_seen_at == session.last_seen_at,
-            table.c.credited_ms == session.credited_ms,
-        )
-        .values(last_seen_at=last_seen_at, credited_ms=total)
+        _ADVANCE,
+        {
+            "session_id": session.id,
+            "seen_before": session.last_seen_at,
+            "credited_before": session.credited_ms,
+            "seen_now": last_seen_at,
+            "credited_now": total,
+        },
     )
     if result.rowcount != 1:
         raise _Conflict
-    # Handlers that run on the new events see the session as it now is.
-    set_committed_value(session, "last_seen_at", last_seen_at)
-    set_committed_value(session, "credited_ms", total)
+    session.last_seen_at, session.credited_ms = last_seen_at, total
 
 
 def _newest_stamp(reports: list[Report]) -> int | None:

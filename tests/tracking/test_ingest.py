@@ -25,6 +25,7 @@ from portal.library.services import TemplateFields, create_template
 from portal.tracking import events, ingest, sessions
 from portal.tracking.ingest import CARRY_MAX_MS, ingest_batch
 from portal.tracking.models import Event, EventType, ViewSession
+from tests.support import counted_queries
 
 PAGE_BREAK = '<p style="page-break-after: always">'
 THREE_PAGES = (
@@ -581,24 +582,16 @@ def test_a_batch_runs_the_same_statements_for_1_or_100_reports(opened, monkeypat
     cannot match RETURNING rows to parameters otherwise; no round trips are involved.)
     The event handlers (scores, notifications) are left out: their queries are their own."""
     monkeypatch.setattr(events, "_handlers", [])
-    statements: list[str] = []
-
-    def count(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
 
     def run(n: int, at: float) -> tuple[int, int]:
-        statements.clear()
-        ingest_batch(opened.token, batch(opened, *[report(ms=10) for _ in range(n)]), now=at)
+        with counted_queries() as statements:
+            ingest_batch(opened.token, batch(opened, *[report(ms=10) for _ in range(n)]), now=at)
         inserts = sum(s.startswith("INSERT") for s in statements)
         return len(statements) - inserts, inserts
 
-    event.listen(db.engine, "before_cursor_execute", count)
-    try:
-        first = run(1, opened.at(5))  # creates the doc.read summary
-        one = run(1, opened.at(10))
-        hundred = run(100, opened.at(20))
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count)
+    first = run(1, opened.at(5))  # creates the doc.read summary
+    one = run(1, opened.at(10))
+    hundred = run(100, opened.at(20))
     # session (locked) + known keys, UPDATE session, record_many's key check; then the summary
     # row is an INSERT on the first batch and an UPDATE on later ones.
     assert first[0] == 4
