@@ -8,10 +8,11 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
+from portal import jobs
 from portal.accounts.models import User
 from portal.accounts.services import create_user, get_user_by_email
 from portal.customers.services import CustomerFields, create_customer
-from portal.demo import dataset
+from portal.demo import activity, dataset
 from portal.extensions import db
 from portal.library import services as library
 
@@ -111,9 +112,10 @@ def load() -> dict[str, int]:
                 region=region,
             ),
         )
-    db.session.flush()
+    jobs.commit()
     return {
         "users": len(dataset.USERS),
         "templates": len(dataset.TEMPLATES),
         "customers": len(dataset.CUSTOMERS),
+        "deliveries": activity.load(),
     }

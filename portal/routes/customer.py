@@ -216,7 +216,7 @@ def redirect_link(token: str) -> Response:
 @bp.get("/d/<token>/qr.svg")
 def qr_svg(token: str) -> Response:
     viewer_service.resolve_doc(token)
-    url = links.external_url(".viewer", token=token)
+    url = links.external_url("customer.viewer", token=token)
     response = make_response(viewer_service.qr_svg(url))
     response.mimetype = "image/svg+xml"
     response.headers["Cache-Control"] = f"private, max-age={QR_MAX_AGE}"

@@ -8,8 +8,9 @@ tells an attacker nothing.
 from __future__ import annotations
 
 from datetime import datetime
+from urllib.parse import urlsplit
 
-from flask import current_app, url_for
+from flask import current_app
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select
 
@@ -90,7 +91,13 @@ def portal_link(customer: Customer) -> Link:
 def external_url(endpoint: str, **values: object) -> str:
     """An absolute URL on PORTAL_BASE_URL, for links that leave the app (chat, e-mail, QR).
 
-    Built from the path alone, so it is the same inside a request, a job or the CLI.
+    Built from BASE_URL alone, so it is the same inside a request, an RQ job or the CLI (none
+    of which needs SERVER_NAME) and never follows a request's Host header.
     """
-    path = url_for(endpoint, _external=False, **values)
-    return current_app.config["BASE_URL"].rstrip("/") + path
+    base = urlsplit(current_app.config["BASE_URL"])
+    adapter = current_app.url_map.bind(
+        base.netloc or "localhost",
+        script_name=base.path.rstrip("/") or "/",
+        url_scheme=base.scheme or "https",
+    )
+    return adapter.build(endpoint, values, force_external=True)

@@ -7,9 +7,11 @@ from sqlalchemy import func, select
 from portal.accounts.models import ApiToken, User
 from portal.accounts.services import authenticate, user_for_token
 from portal.customers.models import Customer
+from portal.delivery.models import Delivery
 from portal.extensions import db
 from portal.library.models import Template
 from portal.library.rendering import render_version_pdf, sample_variables
+from portal.tracking.models import Event
 
 
 def count(model) -> int:
@@ -89,6 +91,12 @@ def test_demo_loads_every_role_templates_and_customers(runner):
     industries = set(db.session.scalars(select(Customer.industry)))
     regions = set(db.session.scalars(select(Customer.region)))
     assert len(industries) >= 3 and len(regions) >= 3
+    deliveries = db.session.scalars(select(Delivery)).all()
+    assert len(deliveries) == 5
+    assert {d.render_status for d in deliveries} == {"ready"}
+    read = db.session.scalars(select(Event).where(Event.type == "page.viewed")).all()
+    assert {(e.page, e.duration_ms) for e in read} >= {(1, 40_000), (2, 95_000)}
+    assert db.session.scalars(select(Event).where(Event.type == "link.opened")).all()
     pdf = render_version_pdf(quote.latest_version, sample_variables())
     assert pdf.startswith(b"%PDF-")
     # a second run refuses; --if-empty skips quietly
