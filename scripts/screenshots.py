@@ -309,14 +309,21 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the temp instance folder")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    instance = Path(tempfile.mkdtemp(prefix="portal-shots-"))
-    try:
+    with scratch_instance("portal-shots-", keep=args.keep) as instance:
         env, users = prepare(instance)
         with server(env) as base:
             for path in shoot(base, args.out, args.lang, users):
                 print(path)
+
+
+@contextlib.contextmanager
+def scratch_instance(prefix: str, *, keep: bool) -> Iterator[Path]:
+    """A temporary instance folder, removed afterwards unless keep (for a look inside)."""
+    instance = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield instance
     finally:
-        if args.keep:
+        if keep:
             print(f"instance kept in {instance}")
         else:
             shutil.rmtree(instance, ignore_errors=True)

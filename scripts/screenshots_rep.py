@@ -19,10 +19,8 @@ is touched; the server is stopped at the end.
 from __future__ import annotations
 
 import argparse
-import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -244,8 +242,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the temp instance folder")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    instance = Path(tempfile.mkdtemp(prefix="portal-shots-rep-"))
-    try:
+    with base.scratch_instance("portal-shots-rep-", keep=args.keep) as instance:
         env, users = base.prepare(instance)
         if users != base.DEMO_USERS:
             raise SystemExit("`flask demo` is needed for these screenshots")
@@ -254,11 +251,6 @@ def main() -> None:
         with base.server(env) as url:
             for path in shoot(url, args.out, args.lang):
                 print(path)
-    finally:
-        if args.keep:
-            print(f"instance kept in {instance}")
-        else:
-            shutil.rmtree(instance, ignore_errors=True)
 
 
 if __name__ == "__main__":
