@@ -26,17 +26,17 @@ scores_cli = AppGroup("scores", help="Lead scores: rebuild them, see and change 
 @click.option(
     "--ledger-only",
     is_flag=True,
-    help="Only set score and grade from the existing ledger (no replay of events).",
+    help="Only set score and grade from the existing ledger (the events are not read).",
 )
 def recompute_command(customer_ids: tuple[int, ...], ledger_only: bool) -> None:
-    """Rebuild scores and grades: replay events through the rules, then sum the ledger."""
+    """Rebuild scores and grades from the events (set-based SQL), then sum the ledger."""
     result = recompute_service.recompute(list(customer_ids) or None, from_events=not ledger_only)
     if ledger_only:
         click.echo(f"scores recomputed from the ledger: {result.customers} customers")
     else:
         click.echo(
-            f"scores recomputed: {result.customers} customers, {result.events} events "
-            f"replayed, {result.entries} ledger rows"
+            f"scores recomputed: {result.customers} customers, {result.events} events, "
+            f"{result.entries} ledger rows"
         )
 
 

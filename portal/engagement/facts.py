@@ -2,9 +2,9 @@
 
 Events are scored in the order they were stored (ascending id). "Before" an event means the
 customer's events with a smaller id: the facts are loaded as they stood before the batch's
-first event, then `observe` moves them forward one event at a time. The same code serves the
-live handler (a batch of new events) and the recompute (a customer's events replayed in
-chunks), so both reach the same ledger.
+first event, then `observe` moves them forward one event at a time. `scores recompute` asks
+the same questions of all events at once in SQL (portal.engagement.rebuild_rules); a test
+checks that both reach the same ledger.
 """
 
 from __future__ import annotations

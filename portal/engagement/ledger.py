@@ -126,15 +126,22 @@ class Ledger:
         return changed
 
 
-def refresh_scores(customer_ids: Iterable[int] | None = None) -> dict[int, tuple[int, str]]:
-    """Set score (the sum of the ledger) and grade of these customers (None: all) in one UPDATE;
-    their new (score, grade) by id (empty when customer_ids is None: nothing returned)."""
+def refresh_scores(
+    customer_ids: Iterable[int] | None = None, *, id_range: tuple[int, int] | None = None
+) -> dict[int, tuple[int, str]]:
+    """Set score (the sum of the ledger) and grade of these customers (None: all; or those
+    whose id is in id_range, both ends included) in one UPDATE; their new (score, grade) by id
+    (empty when customer_ids is None: nothing returned)."""
     total = (
         select(func.coalesce(func.sum(ScoreEntry.points), 0))
         .where(ScoreEntry.customer_id == Customer.id)
         .scalar_subquery()
     )
     statement = update(Customer.__table__).values(score=total, grade=grade_case(total))
+    if id_range is not None:
+        db.session.execute(statement.where(Customer.id.between(*id_range)))
+        _expire_loaded(None)
+        return {}
     if customer_ids is None:
         db.session.execute(statement)
         _expire_loaded(None)
