@@ -1,6 +1,7 @@
 """Every model, imported in one place so Alembic and the app see the whole schema."""
 
 from portal.accounts.models import ApiToken, Role, User
+from portal.audit.models import AuditEntry
 from portal.customers.models import Customer
 from portal.delivery.models import Comment, CommentAuthor, Delivery, RenderStatus
 from portal.engagement.models import ScoreEntry, ScoringRule, ScoringRuleRevision
@@ -22,6 +23,7 @@ from portal.webhooks.models import Webhook, WebhookDelivery
 __all__ = [
     "AccessAxis",
     "ApiToken",
+    "AuditEntry",
     "Comment",
     "CommentAuthor",
     "Customer",

@@ -48,6 +48,32 @@ def create_user(
     click.echo(f"created {user.role} {user.email} (id {user.id})")
 
 
+@users_cli.command("set")
+@click.argument("email")
+@click.option("--role", type=click.Choice([r.value for r in Role]))
+@click.option("--team", help='"" clears it.')
+@click.option("--region", help='"" clears it.')
+@click.option("--active/--inactive", default=None, help="Re-enable or deactivate the account.")
+def change_user(
+    email: str, role: str | None, team: str | None, region: str | None, active: bool | None
+) -> None:
+    """Change a staff account's role, team, region or whether it may sign in."""
+    user = services.get_user_by_email(email)
+    if user is None:
+        raise click.ClickException(f"no user with e-mail {email}")
+    try:
+        changes = services.change_user(
+            user, by=None, role=role, team=team, region=region, active=active
+        )
+    except PortalError as exc:
+        db.session.rollback()
+        raise click.ClickException(exc.message) from None
+    db.session.commit()
+    click.echo(
+        ", ".join(f"{k}: {old} -> {new}" for k, (old, new) in changes.items()) or "unchanged"
+    )
+
+
 @users_cli.command("token")
 @click.argument("email")
 @click.option("--name", default="cli", help="A label to recognise the token by.")

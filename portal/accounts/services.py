@@ -10,6 +10,7 @@ from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from portal.accounts.models import ApiToken, Role, User
+from portal.audit import service as audit
 from portal.db_types import utcnow
 from portal.errors import ValidationFailed
 from portal.extensions import db
@@ -38,6 +39,7 @@ def create_user(
     supervisor_email: str | None = None,
     team: str | None = None,
     region: str | None = None,
+    by: User | None = None,
 ) -> User:
     email = normalize_email(email)
     if role not in {r.value for r in Role}:
@@ -66,7 +68,41 @@ def create_user(
     )
     db.session.add(user)
     db.session.flush()
+    audit.record(
+        "user.created",
+        user,
+        by=by,
+        summary=user.email,
+        details={"role": user.role, "team": user.team, "region": user.region},
+    )
     return user
+
+
+def change_user(
+    user: User,
+    *,
+    by: User | None,
+    role: str | None = None,
+    team: str | None = None,
+    region: str | None = None,
+    active: bool | None = None,
+) -> dict[str, list]:
+    """Change what is given (None: keep; "" clears team or region); {field: [old, new]}."""
+    if role is not None and role not in {r.value for r in Role}:
+        raise ValidationFailed(f"role must be one of {', '.join(r.value for r in Role)}")
+    wanted = {"role": role, "team": team, "region": region, "active": active}
+    changes: dict[str, list] = {}
+    for name, value in wanted.items():
+        if value is None:
+            continue
+        value = (value.strip() or None) if isinstance(value, str) else value
+        if getattr(user, name) != value:
+            changes[name] = [getattr(user, name), value]
+            setattr(user, name, value)
+    if changes:
+        db.session.flush()
+        audit.record("user.changed", user, by=by, summary=user.email, details=changes)
+    return changes
 
 
 def authenticate(email: str, password: str) -> User | None:
@@ -87,11 +123,19 @@ def _hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def issue_api_token(user: User, name: str = "") -> str:
-    """Create a token for user and return it; only its hash is kept."""
+def issue_api_token(user: User, name: str = "", by: User | None = None) -> str:
+    """Create a token for user and return it; only its hash is kept (and never audited)."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    db.session.add(ApiToken(user=user, token_hash=_hash_token(token), prefix=token[:10], name=name))
+    row = ApiToken(user=user, token_hash=_hash_token(token), prefix=token[:10], name=name)
+    db.session.add(row)
     db.session.flush()
+    audit.record(
+        "api_token.created",
+        row,
+        by=by,
+        summary=f"{user.email}: {name}",
+        details={"for": user.email},
+    )
     return token
 
 

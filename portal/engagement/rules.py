@@ -14,6 +14,7 @@ from typing import Any, Final
 from sqlalchemy import select
 
 from portal.accounts.models import Role, User
+from portal.audit import service as audit
 from portal.db_types import utcnow
 from portal.engagement.models import ScoringRule, ScoringRuleRevision
 from portal.errors import NotFound, PermissionDenied, ValidationFailed
@@ -201,6 +202,13 @@ def update_rule(
     rule.updated_by_id = by.id if by else None
     db.session.add(_revision(rule, now, by))
     db.session.flush()
+    audit.record(
+        "scoring_rule.changed",
+        rule,
+        by=by,
+        summary=f"{rule.key} v{rule.version}",
+        details={"version": rule.version, "changes": changes},
+    )
     return rule
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 
 from portal.accounts.models import Role, User
+from portal.audit import service as audit
 from portal.db_types import utcnow
 from portal.errors import NotFound, PermissionDenied, ValidationFailed
 from portal.extensions import db
@@ -91,6 +92,10 @@ def split_list(value: str | Iterable[str] | None) -> list[str]:
 def _require_keeper(user: User) -> None:
     if not permissions.can_manage_library(user):
         raise PermissionDenied("only marketing and admins can change the library")
+
+
+def _access_of(template: Template) -> list[str]:
+    return sorted(f"{r.axis}:{r.value}" for r in template.access_rules)
 
 
 def _set_access(template: Template, fields: TemplateFields) -> None:
@@ -227,7 +232,19 @@ def _store_version(
     except Exception:
         storage.delete(key)  # nothing half-stored: the row failed, so the blob goes too
         raise
+    if publish:
+        _audit_published(version, author)
     return version
+
+
+def _audit_published(version: TemplateVersion, by: User) -> None:
+    audit.record(
+        "template.published",
+        version.template,
+        by=by,
+        summary=f"{version.template.name} v{version.number}",
+        details={"version": version.number, "sha256": version.sha256},
+    )
 
 
 def _format_of(source_type: str) -> str:
@@ -242,6 +259,7 @@ def publish_version(version: TemplateVersion, user: User) -> TemplateVersion:
     version.published_at = utcnow()
     version.template.format = _format_of(version.source_type)
     version.template.updated_at = version.published_at
+    _audit_published(version, user)
     return version
 
 
@@ -263,7 +281,18 @@ def set_content_tags(version: TemplateVersion, user: User, raw: str | dict | Non
 
 def update_template(template: Template, user: User, fields: TemplateFields) -> Template:
     _require_keeper(user)
+    before = _access_of(template)
     _apply_fields(template, fields)
+    after = _access_of(template)
+    if after != before:
+        db.session.flush()
+        audit.record(
+            "template.access_changed",
+            template,
+            by=user,
+            summary=template.name,
+            details={"before": before, "after": after},
+        )
     return template
 
 

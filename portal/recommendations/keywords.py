@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
+from portal.accounts.models import User
+from portal.audit import service as audit
 from portal.errors import ValidationFailed
 from portal.extensions import db
 from portal.library.models import TemplateKind
@@ -106,8 +108,8 @@ def list_rules() -> list[KeywordRule]:
     )
 
 
-def add_rule(keyword: str, target: str) -> KeywordRule:
-    """Add keyword -> target (or re-enable it when it exists)."""
+def add_rule(keyword: str, target: str, by: User | None = None) -> KeywordRule:
+    """Add keyword -> target (or re-enable it when it exists); `by` None: the CLI."""
     word = normalize_keyword(keyword)
     if not word or len(word) > 60:
         raise ValidationFailed("keyword must be 1 to 60 characters")
@@ -120,16 +122,18 @@ def add_rule(keyword: str, target: str) -> KeywordRule:
         db.session.add(rule)
     rule.enabled = True
     db.session.flush()
+    audit.record("keyword_rule.added", rule, by=by, summary=f"{rule.keyword} → {rule.target}")
     return rule
 
 
-def remove_rule(keyword: str, target: str | None = None) -> int:
+def remove_rule(keyword: str, target: str | None = None, by: User | None = None) -> int:
     """Delete keyword's rules (only the one for target, when given); how many were deleted."""
     query = select(KeywordRule).where(KeywordRule.keyword == normalize_keyword(keyword))
     if target:
         query = query.where(KeywordRule.target == target.strip().lower())
     rules = list(db.session.scalars(query))
     for rule in rules:
+        audit.record("keyword_rule.removed", rule, by=by, summary=f"{rule.keyword} → {rule.target}")
         db.session.delete(rule)
     db.session.flush()
     return len(rules)

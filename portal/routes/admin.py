@@ -1,4 +1,5 @@
-"""Admin settings: scoring rules, the keyword map, outbound webhooks, solution packs.
+"""Admin settings: scoring rules, the keyword map, outbound webhooks, solution packs; the
+audit log.
 
 Administrators only; everyone else (signed in) gets the 403 page. Each change is one service
 call in a transaction; a service error lands on the form, with what the admin typed kept.
@@ -17,6 +18,7 @@ from flask import (
     flash,
     redirect,
     render_template,
+    request,
     url_for,
 )
 from flask_babel import get_locale
@@ -37,6 +39,9 @@ from portal.admin.forms import (
     SolutionPackForm,
     WebhookForm,
 )
+from portal.audit import service as audit
+from portal.audit.forms import AuditFilterForm
+from portal.audit.labels import action_label, detail_text
 from portal.engagement import rules
 from portal.engagement.labels import rule_label
 from portal.errors import PortalError
@@ -78,6 +83,8 @@ _FIELD_OF = (
     ("events", "events", _l("Choose events from the list.")),
     ("the industry", "industry", _l("The industry must be 1 to 80 characters.")),
     ("no template", "template_id", _l("Choose a solution template from the list.")),
+    ("since", "since", _l("Enter a date as YYYY-MM-DD.")),
+    ("until", "until", _l("Enter a date as YYYY-MM-DD.")),
 )
 
 
@@ -220,7 +227,9 @@ def keywords_page():
 def add_keyword():
     form = _keyword_form()
     ok, rule, status = _attempt(
-        form, lambda: keywords.add_rule(form.keyword.data, form.target.data), "keyword"
+        form,
+        lambda: keywords.add_rule(form.keyword.data, form.target.data, by=current_user),
+        "keyword",
     )
     if ok:
         flash(_("Keyword “%(keyword)s” added.", keyword=rule.keyword), "success")
@@ -237,7 +246,7 @@ def remove_keyword(rule_id: int):
     if rule is None:
         abort(404)
     word = rule.keyword
-    keywords.remove_rule(rule.keyword, rule.target)
+    keywords.remove_rule(rule.keyword, rule.target, by=current_user)
     jobs.commit()
     flash(_("Keyword “%(keyword)s” removed.", keyword=word), "success")
     return redirect(url_for(".keywords_page"))
@@ -291,7 +300,7 @@ def remove_webhook(webhook_id: int):
     form = ActionForm()
     if not form.validate_on_submit():
         abort(400)
-    if not webhooks.remove_webhook(webhook_id):
+    if not webhooks.remove_webhook(webhook_id, by=current_user):
         abort(404)
     jobs.commit()
     flash(_("Webhook removed."), "success")
@@ -344,3 +353,28 @@ def remove_solution_pack(pack_id: int):
     jobs.commit()
     flash(_("Solution pack removed."), "success")
     return redirect(url_for(".solution_packs"))
+
+
+# --- audit log -------------------------------------------------------------------------------
+
+
+@bp.get("/audit")
+def audit_log():
+    form = AuditFilterForm(formdata=request.args)
+    try:
+        found, status = audit.search(current_user, audit.AuditQuery.parse(request.args)), 200
+    except PortalError as exc:
+        _attach(form, exc)
+        found, status = None, 422
+
+    def page_url(page: int) -> str:
+        return url_for(".audit_log", **{**request.args.to_dict(), "page": page})
+
+    return render_template(
+        "admin/audit.html",
+        form=form,
+        found=found,
+        action_label=action_label,
+        detail_text=detail_text,
+        page_url=page_url,
+    ), status

@@ -27,6 +27,7 @@ from sqlalchemy import select
 
 from portal import jobs
 from portal.accounts.models import User
+from portal.audit import service as audit
 from portal.db_types import utcnow
 from portal.errors import ValidationFailed
 from portal.extensions import db
@@ -83,6 +84,10 @@ def create_webhook(url: str, events: list[str] | str, by: User | None = None) ->
     )
     db.session.add(webhook)
     db.session.flush()
+    # The secret stays out of the log: it is shown once, to the admin who made the hook.
+    audit.record(
+        "webhook.created", webhook, by=by, summary=webhook.url, details={"events": webhook.events}
+    )
     return webhook
 
 
@@ -90,10 +95,11 @@ def list_webhooks() -> list[Webhook]:
     return list(db.session.scalars(select(Webhook).order_by(Webhook.id)))
 
 
-def remove_webhook(webhook_id: int) -> bool:
+def remove_webhook(webhook_id: int, by: User | None = None) -> bool:
     webhook = db.session.get(Webhook, webhook_id)
     if webhook is None:
         return False
+    audit.record("webhook.removed", webhook, by=by, summary=webhook.url)
     db.session.delete(webhook)
     db.session.flush()
     return True
