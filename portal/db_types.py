@@ -10,6 +10,15 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
+# The largest INTEGER on PostgreSQL: a larger id cannot name a row, and sending it to the
+# database is an error (SQLite: OverflowError), so it is refused before any query.
+MAX_ID = 2**31 - 1
+
+
+def is_row_id(value: Any) -> bool:
+    """An int (not a bool) that could be a row id."""
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ID
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)

@@ -19,7 +19,7 @@ from portal.accounts.models import User
 from portal.accounts.services import normalize_email
 from portal.customers.models import Customer
 from portal.customers.services import visible_to
-from portal.db_types import utcnow
+from portal.db_types import is_row_id, utcnow
 from portal.errors import ValidationFailed
 from portal.extensions import db
 from portal.tracking.events import NewEvent, record_many
@@ -99,6 +99,8 @@ def find_customer(user: User, customer_id: Any, customer_email: Any) -> Customer
     if customer_id is not None:
         if isinstance(customer_id, bool) or not isinstance(customer_id, int):
             raise ValidationFailed("customer_id must be an integer")
+        if not is_row_id(customer_id):
+            raise unknown
         customer = db.session.scalar(
             select(Customer).where(Customer.id == customer_id, visible_to(user))
         )

@@ -3,6 +3,16 @@
 from __future__ import annotations
 
 from flask import Flask
+from werkzeug.routing import IntegerConverter
+
+from portal.db_types import MAX_ID
+
+
+class RowIdConverter(IntegerConverter):
+    """`<int:…>` in every route: digits up to MAX_ID; a larger number matches no route (404)."""
+
+    def __init__(self, map, fixed_digits: int = 0, min=None, max=MAX_ID, signed: bool = False):
+        super().__init__(map, fixed_digits, min, max, signed)
 
 
 def register_blueprints(app: Flask) -> None:
@@ -13,6 +23,7 @@ def register_blueprints(app: Flask) -> None:
         customer,
         customers,
         errors,
+        input_guard,
         library,
         mail,
         main,
@@ -22,6 +33,8 @@ def register_blueprints(app: Flask) -> None:
         ui,
     )
 
+    app.url_map.converters["int"] = RowIdConverter  # before any route is added
+    input_guard.init_app(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(main.bp)

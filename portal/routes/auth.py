@@ -12,8 +12,8 @@ from portal import i18n
 from portal.accounts import services
 from portal.accounts.forms import LanguageForm, LoginForm, LogoutForm
 from portal.accounts.models import User
-from portal.extensions import limiter
 from portal.library import permissions
+from portal.routes import rate_limits
 
 bp = Blueprint("auth", __name__)
 
@@ -41,7 +41,13 @@ def landing_url(user: User) -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit("10 per minute", methods=["POST"])
+@rate_limits.limit("LOGIN_RATE_LIMIT", rate_limits.address, methods=["POST"])
+@rate_limits.limit(
+    "LOGIN_ACCOUNT_RATE_LIMIT",
+    rate_limits.login_account,
+    methods=["POST"],
+    deduct_when=rate_limits.failed_sign_in,
+)
 def login():
     if current_user.is_authenticated:
         return redirect(safe_next(request.args.get("next")) or landing_url(current_user))

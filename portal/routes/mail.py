@@ -9,6 +9,7 @@ from flask import Blueprint, Response
 from portal.delivery.email import delivery_for_pixel
 from portal.delivery.opens import record_email_open
 from portal.jobs import commit
+from portal.routes import rate_limits
 
 bp = Blueprint("mail", __name__)
 
@@ -17,6 +18,7 @@ _PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBR
 
 
 @bp.get("/e/<token>.gif")
+@rate_limits.limit("PIXEL_RATE_LIMIT", rate_limits.path_token_and_address)
 def open_pixel(token: str) -> Response:
     delivery_id = delivery_for_pixel(token)
     if delivery_id is not None and record_email_open(delivery_id):

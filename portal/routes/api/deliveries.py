@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from portal.db_types import MAX_ID, is_row_id
 from portal.delivery import services
 from portal.delivery.serializers import delivery_json
 from portal.errors import ValidationFailed
@@ -15,6 +16,8 @@ def _int(body: dict, key: str, *, required: bool = False) -> int | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValidationFailed(f"{key} must be an integer")
+    if required and not is_row_id(value):
+        raise ValidationFailed(f"{key} must be an id from 1 to {MAX_ID}")
     return value
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import url_for
 
+from portal.db_types import MAX_ID
 from portal.library.models import TemplateKind
 from portal.routes.api import bp
 
@@ -18,6 +19,9 @@ def _error(description: str) -> dict[str, Any]:
 
 
 _ERRORS = {
+    "400": _error(
+        "Malformed request: a body that is not a JSON object, or text with NUL characters"
+    ),
     "401": _error("No or bad API token"),
     "404": _error("Not found, or outside the caller's scope"),
 }
@@ -45,7 +49,9 @@ def _json_body(schema_ref: str) -> dict[str, Any]:
 
 
 def _path_id(name: str) -> dict[str, Any]:
-    return {"name": name, "in": "path", "required": True, "schema": {"type": "integer"}}
+    """An id in the path; a larger one than any row can have answers 404 (no such route)."""
+    schema = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+    return {"name": name, "in": "path", "required": True, "schema": schema}
 
 
 _STR = {"type": "string"}
@@ -55,6 +61,31 @@ _TIME = {"type": ["string", "null"], "format": "date-time"}
 
 _EXTRA_SCHEMAS: dict[str, Any] = {
     "IdOnly": {"type": "object", "required": ["id"], "properties": {"id": _INT}},
+    "AuditEntry": {
+        "type": "object",
+        "required": ["id", "at", "actor", "action", "object_type", "object_id"],
+        "properties": {
+            "id": _INT,
+            "at": {"type": "string", "format": "date-time"},
+            "actor_id": {"type": ["integer", "null"], "description": "null: the CLI or system"},
+            "actor": {"type": "string", "description": "the actor's e-mail, `cli` or `system`"},
+            "action": {"type": "string", "example": "template.published"},
+            "object_type": _STR,
+            "object_id": _STR,
+            "summary": _STR,
+            "details": {"type": "object"},
+        },
+    },
+    "AuditPage": {
+        "type": "object",
+        "required": ["items", "page", "per_page", "total"],
+        "properties": {
+            "items": {"type": "array", "items": {"$ref": "#/components/schemas/AuditEntry"}},
+            "page": _INT,
+            "per_page": _INT,
+            "total": _INT,
+        },
+    },
     "Task": {
         "type": "object",
         "properties": {
@@ -257,12 +288,7 @@ def build_spec(server_url: str) -> dict[str, Any]:
         "content_tags": {"type": "string", "example": "2:pricing; 3:case"},
         "file": {"type": "string", "format": "binary", "description": ".html, .zip or .pdf"},
     }
-    template_id = {
-        "name": "template_id",
-        "in": "path",
-        "required": True,
-        "schema": {"type": "integer"},
-    }
+    template_id = _path_id("template_id")
     return {
         "openapi": "3.1.0",
         "info": {
@@ -335,12 +361,7 @@ def build_spec(server_url: str) -> dict[str, Any]:
                     "summary": "A published version's file, byte for byte as uploaded",
                     "parameters": [
                         template_id,
-                        {
-                            "name": "number",
-                            "in": "path",
-                            "required": True,
-                            "schema": {"type": "integer"},
-                        },
+                        _path_id("number"),
                     ],
                     "responses": {"200": {"description": "The file"}, **_ERRORS},
                 }
@@ -457,6 +478,44 @@ def build_spec(server_url: str) -> dict[str, Any]:
                     "responses": {
                         "200": _json("TaskList"),
                         "422": _error("Unknown status"),
+                        **_ERRORS,
+                    },
+                }
+            },
+            "/audit": {
+                "get": {
+                    "summary": "The audit log of staff actions, newest first (admins only)",
+                    "parameters": [
+                        {"name": "action", "in": "query", "schema": _STR},
+                        {
+                            "name": "actor",
+                            "in": "query",
+                            "description": "part of the actor's e-mail, or cli / system",
+                            "schema": _STR,
+                        },
+                        *(
+                            {
+                                "name": n,
+                                "in": "query",
+                                "schema": {"type": "string", "format": "date"},
+                            }
+                            for n in ("since", "until")
+                        ),
+                        {
+                            "name": "page",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 100_000},
+                        },
+                        {
+                            "name": "per_page",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 200},
+                        },
+                    ],
+                    "responses": {
+                        "200": _json("AuditPage"),
+                        "403": _error("The caller is not an admin"),
+                        "422": _error("Bad date, page or per_page"),
                         **_ERRORS,
                     },
                 }

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from portal.customers.services import get_customer
+from portal.db_types import is_row_id
 from portal.errors import ValidationFailed
 from portal.recommendations.service import MAX_TEXT, recommend
 from portal.routes.api import api_user, bp, json_body
@@ -10,8 +11,8 @@ from portal.routes.api import api_user, bp, json_body
 def recommendations():
     body = json_body()
     customer_id = body.get("customer_id")
-    if isinstance(customer_id, bool) or not isinstance(customer_id, int):
-        raise ValidationFailed("customer_id is required (an integer)")
+    if not is_row_id(customer_id):
+        raise ValidationFailed("customer_id is required (an integer id)")
     text = body.get("text")
     if not isinstance(text, str) or not text.strip():
         raise ValidationFailed("text is required (the customer's message)")

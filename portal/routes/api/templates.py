@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from flask import Response, request
 
-from portal.errors import ValidationFailed
+from portal.db_types import is_row_id
+from portal.errors import NotFound, ValidationFailed
 from portal.extensions import db
 from portal.library import services
 from portal.library.serializers import template_summary, version_summary
@@ -102,6 +103,8 @@ def version_file(template_id: int, number: int):
 @bp.get("/templates/<int:template_id>/preview.pdf")
 def preview(template_id: int):
     number = request.args.get("version", type=int)
+    if number is not None and not is_row_id(number):
+        raise NotFound("no such version")
     version, pdf = services.preview_pdf(api_user(), template_id, number)
     return Response(
         pdf,
