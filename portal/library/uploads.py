@@ -562,7 +562,10 @@ def _read_all(
         parts: list[bytes] | None = [] if info.filename == keep else None
         produced = 0
         crc = 0
+        head = b""
         for chunk in _expand(display, info, view[start:end]):
+            if len(head) < 16:
+                head += chunk[: 16 - len(head)]
             produced += len(chunk)
             expanded += len(chunk)
             if produced > info.file_size:
@@ -586,9 +589,50 @@ def _read_all(
             )
         if crc != info.CRC:
             raise _corrupt(display, f"CRC check failed for entry {_shown(name)}")
+        if not info.is_dir():
+            _check_asset_content(name, head)
         if parts is not None:
             kept = b"".join(parts)
     return kept
+
+
+# What the bytes of a binary asset start with, by extension (the renderer's image and font
+# parsers then only ever see these formats; a renamed TIFF, EPS or PDF is refused).
+_ASSET_MAGIC: dict[str, tuple[tuple[bytes, ...], str]] = {
+    ".png": ((b"\x89PNG\r\n\x1a\n",), "a PNG image"),
+    ".jpg": ((b"\xff\xd8\xff",), "a JPEG image"),
+    ".jpeg": ((b"\xff\xd8\xff",), "a JPEG image"),
+    ".gif": ((b"GIF87a", b"GIF89a"), "a GIF image"),
+    ".webp": ((b"RIFF",), "a WebP image"),
+    ".woff": ((b"wOFF",), "a WOFF font"),
+    ".woff2": ((b"wOF2",), "a WOFF2 font"),
+    ".ttf": ((b"\x00\x01\x00\x00", b"true", b"ttcf"), "a TrueType font"),
+    ".otf": ((b"OTTO", b"\x00\x01\x00\x00"), "an OpenType font"),
+}
+
+
+def _check_asset_content(name: str, head: bytes) -> None:
+    """A zip entry's content must be what its extension says (text stays text)."""
+    extension = posixpath.splitext(name.lower())[1]
+    expected = _ASSET_MAGIC.get(extension)
+    if expected is None:  # .html, .htm, .css, .svg: text, not a renamed binary
+        what = _sniff(head)
+        if what is not None:
+            raise UploadRejected(
+                f"zip entry {_shown(name)} is named like a text file, but it is {what}; "
+                "give every file the extension of its content.",
+                code="unsupported_zip_entry",
+            )
+        return
+    magics, label = expected
+    webp_ok = extension != ".webp" or head[8:12] == b"WEBP"
+    if not (head.startswith(magics) and webp_ok):
+        what = _sniff(head) or "something else"
+        raise UploadRejected(
+            f"zip entry {_shown(name)} is named like {label}, but it is {what}; "
+            "give every file the extension of its content.",
+            code="unsupported_zip_entry",
+        )
 
 
 def _expand(display: str, info: zipfile.ZipInfo, raw: memoryview):

@@ -22,6 +22,8 @@ from portal.library.bundle import TemplateBundle
 BUNDLE_SCHEME = "https"  # urljoin only resolves relative URLs for the schemes it knows
 BUNDLE_HOST = "bundle.portal.invalid"  # .invalid never resolves (RFC 6761)
 BUNDLE_ORIGIN = f"{BUNDLE_SCHEME}://{BUNDLE_HOST}/"
+# A data: URL is decoded in memory; beyond this it is not an inline image but a payload.
+MAX_DATA_URL_CHARS = 4 * 1024 * 1024  # below the 5,000,000 characters a render may output
 
 
 class RefusedURL(ValueError):
@@ -69,6 +71,9 @@ class BundleURLFetcher(URLFetcher):
         return URLFetcherResponse(url, body=data, headers={"Content-Type": content_type})
 
     def _fetch_data(self, url: str) -> URLFetcherResponse:
+        if len(url) > MAX_DATA_URL_CHARS:
+            self.refused.append(url[:64] + "…")
+            raise RefusedURL(f"a data: URL of {len(url):,} characters is too large")
         # The stdlib data: parser only decodes the URL itself (checked above: data:); it opens
         # nothing.
         response: Any = request.DataHandler().data_open(request.Request(url))  # noqa: S310
