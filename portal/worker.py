@@ -1,4 +1,9 @@
-"""`flask --app wsgi worker`: the RQ worker that runs background jobs when Redis is configured."""
+"""`flask --app wsgi worker`: the RQ worker that runs background jobs when Redis is configured.
+
+Besides the queued jobs (rendering, e-mail, webhooks), every worker takes part in the tick's
+schedule (portal.tasks.schedule): once every PORTAL_TICK_INTERVAL seconds (default 300, 0 turns
+it off) one of the running workers enqueues `tick`, however many there are.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +12,19 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from portal import jobs
+from portal.tasks.schedule import TickScheduler
 
 
 @click.command("worker")
 @click.option("--burst", is_flag=True, help="Run the queued jobs, then exit.")
+@click.option(
+    "--no-tick",
+    is_flag=True,
+    help="Do not take part in the tick's schedule (only run queued jobs).",
+)
 @with_appcontext
-def worker_command(burst: bool) -> None:
-    """Run background jobs (rendering, e-mail) from the Redis queue."""
+def worker_command(burst: bool, no_tick: bool) -> None:
+    """Run background jobs (rendering, e-mail, webhooks, the scheduled tick) from Redis."""
     from redis import Redis
     from rq import Worker
 
@@ -24,5 +35,14 @@ def worker_command(burst: bool) -> None:
         )
     jobs.use_app_for_jobs(current_app._get_current_object())
     connection = Redis.from_url(redis_url)
-    # with_scheduler: jobs queued with enqueue_in (webhook retries) run when they are due
-    Worker([jobs.QUEUE_NAME], connection=connection).work(burst=burst, with_scheduler=True)
+    interval = int(current_app.config.get("TICK_INTERVAL") or 0)
+    scheduler = None
+    if interval > 0 and not burst and not no_tick:
+        scheduler = TickScheduler(redis_url, interval)
+        scheduler.start()
+    try:
+        # with_scheduler: jobs queued with enqueue_in (webhook retries) run when they are due
+        Worker([jobs.QUEUE_NAME], connection=connection).work(burst=burst, with_scheduler=True)
+    finally:
+        if scheduler is not None:
+            scheduler.stop()

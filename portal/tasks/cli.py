@@ -1,15 +1,20 @@
 """`flask --app wsgi tick` (the clock's rules) and `flask --app wsgi tasks …` (settings).
 
-Scheduling: `flask --app wsgi tick` runs once and exits, for cron or a systemd timer (e.g. every
-5 minutes). `flask --app wsgi tick --every 300` stays up and fires every 300 s: with
-PORTAL_REDIS_URL set, each run is enqueued on the RQ queue and the `worker` runs it; without
-Redis it runs in-process. (rq-scheduler is not installed and the worker does not run RQ's own
-scheduler, so the interval loop is the scheduler.) Running tick twice is harmless: idempotent.
+Scheduling: with PORTAL_REDIS_URL set, the workers schedule the tick themselves: once every
+PORTAL_TICK_INTERVAL seconds (default 300) one of them enqueues it (portal.tasks.schedule), so
+nothing else is needed. Without Redis, `flask --app wsgi tick` runs once and exits, for cron or
+a systemd timer, or `flask --app wsgi tick --every 300` stays up and runs it every 300 s in its
+own process (with Redis, `--every N` claims slots as the workers do: with N equal to
+PORTAL_TICK_INTERVAL it never adds a second tick to an interval).
+`flask --app wsgi tick --history` lists the latest scheduled runs. Running tick twice is harmless:
+it is idempotent.
 """
 
 from __future__ import annotations
 
+import json
 import time
+from datetime import UTC, datetime
 
 import click
 from flask import current_app
@@ -18,7 +23,7 @@ from flask.cli import AppGroup, with_appcontext
 from portal import jobs
 from portal.errors import PortalError
 from portal.extensions import db
-from portal.tasks import packs
+from portal.tasks import packs, schedule
 from portal.tasks.tick import run_tick
 
 
@@ -30,9 +35,14 @@ def tick_job() -> dict[str, int]:
 
 @click.command("tick")
 @click.option("--every", type=int, default=0, help="Keep running: fire every N seconds.")
+@click.option("--history", is_flag=True, help="List the latest scheduled runs (Redis) and exit.")
 @with_appcontext
-def tick_command(every: int) -> None:
+def tick_command(every: int, history: bool) -> None:
     """Apply the time rules once (no_reply_3d, snoozes, overdue escalation)."""
+    redis_url = current_app.config.get("REDIS_URL")
+    if history:
+        _print_history(redis_url)
+        return
     if every <= 0:
         result = run_tick()
         jobs.commit()
@@ -41,11 +51,29 @@ def tick_command(every: int) -> None:
             f"{result.escalated} overdue tasks escalated"
         )
         return
-    queued = bool(current_app.config.get("REDIS_URL")) and not current_app.config.get("JOBS_INLINE")
+    queued = bool(redis_url) and not current_app.config.get("JOBS_INLINE")
     click.echo(f"tick every {every} s ({'on the RQ queue' if queued else 'in-process'})")
     while True:
-        jobs.dispatch(tick_job)
-        time.sleep(every)
+        if queued:
+            schedule.claim_and_enqueue(
+                redis_url, every, schedule.slot_of(time.time(), every), "tick --every"
+            )
+        else:
+            jobs.dispatch(tick_job)
+        time.sleep(every - time.time() % every if queued else every)
+
+
+def _print_history(redis_url: str | None) -> None:
+    if not redis_url:
+        raise click.ClickException("PORTAL_REDIS_URL is not set: ticks are not scheduled")
+    runs = schedule.recent_runs(redis_url, limit=20)
+    if not runs:
+        click.echo("no scheduled tick has run yet")
+    for run in runs:
+        started = datetime.fromtimestamp(run["started_at"], UTC).isoformat(timespec="seconds")
+        seconds = max(0.0, run["finished_at"] - run["started_at"])
+        detail = run.get("error") or json.dumps(run.get("result") or {})
+        click.echo(f"{started}\tslot {run['slot']}\t{run['outcome']}\t{seconds:.1f} s\t{detail}")
 
 
 tasks_cli = AppGroup("tasks", help="Task rules settings: the solution packs.")

@@ -1,4 +1,5 @@
-"""The clock's rules, run by `flask --app wsgi tick` (and on a schedule, see portal.tasks.cli).
+"""The clock's rules, run by `flask --app wsgi tick` (with Redis, on a schedule by the workers:
+see portal.tasks.schedule).
 
 `run_tick(now)`:
 - no_reply_3d (the scoring rule): a customer with no inbound activity for `days` days after
@@ -12,6 +13,14 @@
 - overdue_escalation: an open task past its due time is escalated once (escalated_at set by
   one conditional UPDATE, so two ticks never notify twice): the owner's supervisor is notified
   (the owner, when they have none).
+
+Return-visit windows (回访, the rep's follow-up call, not the customer's `return_visit` scoring
+rule): a callback_24h task ("24小时内回访") is due 24 h after the long read that caused it; that
+is its window. The overdue escalation above is what closes it: the first tick after the 24 h
+have passed with the task still open (or snoozed past it and woken) finds it overdue (due_at <
+now: the inbox's "overdue" tab shows it from then on), sets escalated_at and notifies the
+owner's supervisor, once. Every task rule's due time works the same way (comment_followup: one
+business day).
 
 Idempotent: running it twice at the same `now` changes nothing the second time. The caller
 commits (jobs.commit), so deferred e-mails leave only after the commit.

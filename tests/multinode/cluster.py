@@ -1,0 +1,338 @@
+"""Real Portal processes for tests: app nodes (gunicorn), RQ workers, CLI commands.
+
+Import as `from tests.multinode.cluster import …`. Every process gets its environment from
+`portal_env` (database, Redis, storage, a shared secret key), logs to a file of its own, and is
+stopped by its pid when the test ends.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+
+from tests.support import skip_or_fail
+
+ROOT = Path(__file__).resolve().parents[2]
+VENV_BIN = Path(sys.executable).parent
+REDIS_BASE = os.environ.get("PORTAL_TEST_REDIS_URL", "redis://127.0.0.1:6379")
+CLAIM_KEY = "portal-test:claimed-by"
+T = TypeVar("T")
+
+
+def wait_until(check: Callable[[], T], timeout: float, what: str, every: float = 0.2) -> T:
+    """Poll check() until it returns something truthy (bounded); fail saying what never came."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up after {timeout:.0f} s waiting for {what}")
+        time.sleep(every)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def private_redis() -> Iterator[str]:
+    """A Redis database (1-15) no other test run uses: claimed with SET NX, flushed after.
+
+    RQ's keys have a fixed prefix and the worker's queue a fixed name, so processes under test
+    get a database of their own rather than a key prefix."""
+    from redis import Redis
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    owner = f"{socket.gethostname()}:{os.getpid()}:{time.time()}"
+    for number in range(15, 0, -1):
+        url = f"{REDIS_BASE}/{number}"
+        connection = Redis.from_url(url)
+        try:
+            if connection.dbsize() == 0 and connection.set(CLAIM_KEY, owner, nx=True, ex=3600):
+                break
+        except RedisConnectionError as exc:
+            skip_or_fail(f"Redis at {REDIS_BASE} unreachable: {exc}")
+        connection.close()
+    else:
+        skip_or_fail(f"no free Redis database (1-15) at {REDIS_BASE}")
+    try:
+        yield url
+    finally:
+        connection.flushdb()
+        connection.close()
+
+
+@contextmanager
+def private_schema(base_url: str, name: str) -> Iterator[str]:
+    """A PostgreSQL schema of its own (search_path in the URL, as tests/conftest.py does)."""
+    engine = sa.create_engine(base_url)
+    schema = f"portal_{name}_{os.getpid()}_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    except sa.exc.OperationalError as exc:
+        engine.dispose()
+        skip_or_fail(f"database {base_url} unreachable: {exc.orig}")
+    separator = "&" if "?" in base_url else "?"
+    try:
+        yield f"{base_url}{separator}options=-csearch_path%3D{schema}"
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        engine.dispose()
+
+
+def portal_env(
+    workdir: Path,
+    *,
+    database_url: str,
+    redis_url: str | None = None,
+    secret_key: str = "multinode-test-secret-key-shared-by-every-node",
+    storage: dict[str, str] | None = None,
+    **extra: str,
+) -> dict[str, str]:
+    """The environment of one Portal process. Each gets its own instance folder, so nothing can
+    be shared through it: whatever the nodes share must come from the database, S3 or Redis."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
+    instance = workdir / f"instance-{len(list(workdir.glob('instance-*')))}"
+    env.update(
+        {
+            "PORTAL_INSTANCE_PATH": str(instance),
+            "PORTAL_DATABASE_URL": database_url,
+            "PORTAL_SECRET_KEY": secret_key,
+            "PYTHONUNBUFFERED": "1",
+            "PATH": f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
+        }
+    )
+    if redis_url:
+        env["PORTAL_REDIS_URL"] = redis_url
+    env.update(storage or {"PORTAL_STORAGE": "local", "PORTAL_STORAGE_PATH": str(instance / "st")})
+    env.update(extra)
+    return env
+
+
+def flask_cli(env: dict[str, str], *args: str, timeout: float = 120) -> str:
+    """Run `flask --app wsgi ARGS…` and return its output; fail with the output on an error."""
+    result = subprocess.run(
+        [str(VENV_BIN / "flask"), "--app", "wsgi", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert result.returncode == 0, f"flask {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+class Proc:
+    """A long-running process (app node or worker), logging to a file, stopped by its pid."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_dir: Path):
+        self.name = name
+        self.log_path = log_dir / f"{name}.log"
+        self._log = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            argv, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT
+        )
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def terminate(self) -> None:
+        if self.alive():
+            self.process.send_signal(signal.SIGTERM)
+
+    def stop(self, timeout: float = 15) -> None:
+        if self.alive():
+            self.terminate()
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout)
+        self._log.close()
+
+
+def start_worker(name: str, env: dict[str, str], log_dir: Path, *args: str) -> Proc:
+    return Proc(name, [str(VENV_BIN / "flask"), "--app", "wsgi", "worker", *args], env, log_dir)
+
+
+def start_node(name: str, env: dict[str, str], log_dir: Path) -> tuple[Proc, str]:
+    """An app node on a free port: gunicorn (gthread) when installed, else `flask run`.
+    Returns the process and its base URL once it answers."""
+    import urllib3
+
+    port = free_port()
+    gunicorn = shutil.which("gunicorn", path=str(VENV_BIN))
+    if gunicorn:
+        # The project's gunicorn.conf.py (when there is one) with this node's address; two
+        # processes of four threads each, so one node is already more than one process.
+        argv = [
+            gunicorn,
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "2",
+            "--threads",
+            "4",
+            "--worker-class",
+            "gthread",
+            "--graceful-timeout",  # idle keep-alive connections need not hold the stop up
+            "5",
+            "wsgi:app",
+        ]
+    else:
+        argv = [str(VENV_BIN / "flask"), "--app", "wsgi", "run", "--port", str(port)]
+    proc = Proc(name, argv, env, log_dir)
+    base = f"http://127.0.0.1:{port}"
+    http = urllib3.PoolManager()
+
+    def answers() -> bool:
+        if not proc.alive():
+            raise AssertionError(f"{name} exited:\n{proc.log()[-3000:]}")
+        try:
+            return http.request("GET", f"{base}/login", retries=False, timeout=2).status == 200
+        except urllib3.exceptions.HTTPError:
+            return False
+
+    wait_until(answers, 60, f"{name} to answer on {base}")
+    return proc, base
+
+
+def stop_all(procs: list[Proc]) -> None:
+    """SIGTERM to all at once, then wait for each (SIGKILL after 15 s)."""
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        proc.stop()
+
+
+# -- S3 -------------------------------------------------------------------------------------------
+
+START_S3 = ROOT.parent / "shared" / "s3" / "start-s3.sh"
+S3_NAMES = ("S3_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")
+
+
+def s3_settings() -> dict[str, str]:
+    """The shared S3 server's endpoint and credentials (`start-s3.sh env`), started if needed."""
+    if not START_S3.is_file():
+        skip_or_fail(f"S3 server script not found: {START_S3}")
+    found: dict[str, str] = {}
+    for args in ([], ["env"]):
+        try:
+            result = subprocess.run(
+                ["bash", str(START_S3), *args],
+                capture_output=True,
+                text=True,
+                timeout=600,
+                stdin=subprocess.DEVNULL,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            skip_or_fail(f"S3 server: `{START_S3} {' '.join(args)}` did not finish in 600 s")
+        if result.returncode != 0:
+            skip_or_fail(f"S3 server: `{START_S3} {' '.join(args)}` failed: {result.stderr[-500:]}")
+    for line in result.stdout.splitlines():
+        name, sep, value = line.removeprefix("export ").partition("=")
+        if sep and name in S3_NAMES:
+            found[name] = value.strip().strip("'\"")
+    if set(found) != set(S3_NAMES):
+        skip_or_fail(f"S3 server: `start-s3.sh env` printed only {sorted(found)}")
+    return found
+
+
+def s3_storage_env(settings: dict[str, str], bucket: str) -> dict[str, str]:
+    return {
+        "PORTAL_STORAGE": "s3",
+        "PORTAL_S3_BUCKET": bucket,
+        "PORTAL_S3_ENDPOINT_URL": settings["S3_ENDPOINT_URL"],
+        "AWS_ACCESS_KEY_ID": settings["AWS_ACCESS_KEY_ID"],
+        "AWS_SECRET_ACCESS_KEY": settings["AWS_SECRET_ACCESS_KEY"],
+        "AWS_DEFAULT_REGION": settings["AWS_DEFAULT_REGION"],
+    }
+
+
+def drop_bucket(settings: dict[str, str], bucket: str) -> None:
+    """Delete every key one by one (Swift's DeleteObjects wants Content-MD5), then the bucket."""
+    import boto3
+    from botocore.config import Config
+    from botocore.exceptions import ClientError
+
+    client = boto3.client(
+        "s3",
+        endpoint_url=settings["S3_ENDPOINT_URL"],
+        region_name=settings["AWS_DEFAULT_REGION"],
+        aws_access_key_id=settings["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=settings["AWS_SECRET_ACCESS_KEY"],
+        config=Config(s3={"addressing_style": "path"}),
+    )
+    try:
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+            for item in page.get("Contents", []):
+                client.delete_object(Bucket=bucket, Key=item["Key"])
+        client.delete_bucket(Bucket=bucket)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] not in {"NoSuchBucket", "404"}:
+            raise
+
+
+# -- HTTP -----------------------------------------------------------------------------------------
+
+BROWSER_UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/124.0 Safari/537.36"
+
+
+class Browser:
+    """An HTTP client with a cookie jar of its own (no redirects followed).
+
+    Cookies are kept by name, whichever node set them, as a browser does for one site behind a
+    load balancer: a session begun on one node is sent to the other."""
+
+    def __init__(self, user_agent: str = BROWSER_UA, headers: dict[str, str] | None = None):
+        import urllib3
+
+        self.http = urllib3.PoolManager(retries=False, timeout=60)
+        self.cookies: dict[str, str] = {}
+        self.headers = {"User-Agent": user_agent, **(headers or {})}
+
+    def request(self, method: str, url: str, **kwargs: Any):
+        from http.cookies import SimpleCookie
+
+        headers = {**self.headers, **kwargs.pop("headers", {})}
+        if self.cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        response = self.http.request(method, url, headers=headers, redirect=False, **kwargs)
+        for raw in response.headers.getlist("Set-Cookie"):
+            jar = SimpleCookie()
+            jar.load(raw)
+            for name, morsel in jar.items():
+                if morsel["max-age"] == "0" or "1970" in morsel["expires"]:
+                    self.cookies.pop(name, None)
+                else:
+                    self.cookies[name] = morsel.value
+        return response
+
+    def get(self, url: str, **kwargs: Any):
+        return self.request("GET", url, **kwargs)
+
+    def post(self, url: str, **kwargs: Any):
+        return self.request("POST", url, **kwargs)
