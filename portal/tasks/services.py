@@ -8,6 +8,7 @@ from typing import Any, Final
 
 from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 
 from portal.accounts.models import Role, User
 from portal.customers.models import Customer
@@ -150,9 +151,16 @@ def list_tasks(
     now: datetime | None = None,
     limit: int = LIST_LIMIT,
 ) -> list[Task]:
-    """The tasks user may see in one tab: open ones by due time, done ones newest first."""
+    """The tasks user may see in one tab: open ones by due time, done ones newest first.
+
+    Each task comes with its customer and owner (the inbox shows both): one statement, not one
+    per row."""
     now = now or utcnow()
-    query = select(Task).where(scope_of(user), _tab_filter(tab, now))
+    query = (
+        select(Task)
+        .options(joinedload(Task.customer, innerjoin=True), joinedload(Task.owner, innerjoin=True))
+        .where(scope_of(user), _tab_filter(tab, now))
+    )
     if owner_ids is not None:
         query = query.where(Task.owner_id.in_(owner_ids))
     if tab == "done":

@@ -1,0 +1,114 @@
+"""P1: a tracked document download vs `send_file` of the same bytes from a bare route.
+
+The figure: GET /d/<token>/download (signature check, link and delivery checks, the
+doc.downloaded event and what reacts to it, the file from storage) rotating over one
+delivery per customer, against GET /_bench/file/<name> (Flask's send_file of the same PDF from
+the instance folder), both under gunicorn with the same wrk load and script. Requests per
+second; the median of the runs, baseline and figure interleaved.
+"""
+
+from __future__ import annotations
+
+import logging
+import urllib.request
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from bench import documents, seed, wrk
+from bench.report import Figure, median, spread
+from bench.settings import Settings
+from bench.stack import Stack
+
+log = logging.getLogger("bench")
+FILE_NAME = "bench-p1.pdf"
+BROWSER = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) MicroMessenger/8.0.40"
+
+
+def _prepare(stack: Stack, settings: Settings) -> tuple[list[str], bytes]:
+    data = documents.noise_pdf()
+    app = stack.app()
+    with app.app_context():
+        staff = seed.staff("p1")
+        brochure = seed.template(
+            staff.marketing, name="产品手册", kind="brochure", filename="brochure.pdf", data=data
+        )
+        people = seed.customers(staff.rep, settings.p1_customers, "p1")
+        paths = [
+            seed.send_to(staff.rep, customer.id, brochure.id) + "/download" for customer in people
+        ]
+    Path(stack.env["PORTAL_INSTANCE_PATH"], FILE_NAME).write_bytes(data)
+    return paths, data
+
+
+def _check(url: str, size: int) -> str:
+    """What one request answers (status, type, length): a download must really be the file."""
+    request = urllib.request.Request(url, headers={"User-Agent": BROWSER})
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        body = answer.read()
+        kind = answer.headers.get("Content-Type", "")
+        if answer.status != 200 or len(body) != size:
+            raise RuntimeError(f"{url}: {answer.status} {kind}, {len(body)} bytes, not {size}")
+        return f"{answer.status} {kind} {len(body)} B"
+
+
+def _downloads(stack: Stack) -> int:
+    from portal.extensions import db
+    from portal.tracking.models import Event, EventType
+
+    with stack.app().app_context():
+        count = db.session.scalar(
+            select(func.count(Event.id)).where(Event.type == EventType.DOC_DOWNLOADED.value)
+        )
+        db.session.remove()
+        return count or 0
+
+
+def measure(stack: Stack, settings: Settings) -> list[Figure]:
+    paths, data = _prepare(stack, settings)
+    base = stack.server()
+    subject_file = stack.workdir / "p1-paths.txt"
+    subject_file.write_text("\n".join(paths) + "\n")
+    baseline_file = stack.workdir / "p1-baseline.txt"
+    baseline_file.write_text(f"/_bench/file/{FILE_NAME}\n")
+    log.info("P1: %s", _check(base + paths[0], len(data)))
+    log.info("P1: baseline %s", _check(f"{base}/_bench/file/{FILE_NAME}", len(data)))
+    warm = wrk.Load(settings.load.threads, settings.load.connections, settings.warmup)
+    wrk.run(base, warm, "paths.lua", [str(baseline_file)])
+    wrk.run(base, warm, "paths.lua", [str(subject_file)])
+    before = _downloads(stack)
+    subject, baseline, bad = [], [], 0
+    for run in range(settings.runs):
+        plain = wrk.run(base, settings.load, "paths.lua", [str(baseline_file)])
+        tracked = wrk.run(base, settings.load, "paths.lua", [str(subject_file)])
+        bad += plain.non_2xx + tracked.non_2xx + plain.socket_errors + tracked.socket_errors
+        baseline.append(plain.rps)
+        subject.append(tracked.rps)
+        log.info(
+            "P1 run %d: download %.0f req/s (%.0f MiB/s), send_file %.0f req/s (%.0f MiB/s)",
+            run + 1,
+            tracked.rps,
+            tracked.transfer_per_sec / 2**20,
+            plain.rps,
+            plain.transfer_per_sec / 2**20,
+        )
+    recorded = _downloads(stack) - before
+    size_mib = len(data) / 2**20
+    return [
+        Figure(
+            key="P1",
+            name=f"P1 tracked download of a {size_mib:.1f} MiB PDF req/s",
+            value=median(subject),
+            baseline=median(baseline),
+            measures=(
+                f"`GET /d/<token>/download`, {len(paths)} customers' links in turn "
+                "(token, link checks, doc.downloaded recorded, PDF from storage), req/s"
+            ),
+            baseline_is="send_file of the same bytes from `/_bench/file`, same app and load",
+            goal="ratio ≥ 0.85",
+            note=(
+                f"download {spread(subject)}; send_file {spread(baseline)}; "
+                f"{recorded} doc.downloaded events recorded; non-2xx/socket errors: {bad}"
+            ),
+        )
+    ]

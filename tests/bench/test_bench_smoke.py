@@ -1,0 +1,81 @@
+"""`python -m bench --quick` runs end to end and prints figure lines that parse (not timed).
+
+P5 (SQL statements per page at a small and a larger size) must be flat, and P3's repeat opens
+must render nothing. Timings are printed but never asserted. The harness runs on the suite's
+database (its own schema on PostgreSQL, a file on SQLite), with local storage and inline jobs,
+so that it needs nothing the rest of the suite does not.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from bench.report import parse_line
+from tests.support import skip_or_fail
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.bench
+
+
+def test_quick_bench_prints_parsable_figures_p5_flat_and_no_repeat_renders(tmp_path: Path):
+    url = os.environ.get("PORTAL_TEST_DATABASE_URL") or f"sqlite:///{tmp_path / 'bench.sqlite3'}"
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect():
+            pass
+    except sa.exc.OperationalError as exc:
+        skip_or_fail(f"database {url} unreachable: {exc.orig}")
+    finally:
+        engine.dispose()
+    env = {**os.environ, "PORTAL_INSTANCE_PATH": str(tmp_path / "instance")}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "--quick",
+            "--only",
+            "P5,P3",
+            "--storage",
+            "local",
+            "--redis-url",
+            "none",
+            "--database-url",
+            url,
+            "--markdown",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = [line for line in done.stdout.splitlines() if line.startswith("P")]
+    figures = {
+        name: (value, baseline, ratio) for name, value, baseline, ratio in map(parse_line, lines)
+    }
+    assert len(figures) == 5, done.stdout
+
+    p5 = {name: figure for name, figure in figures.items() if name.startswith("P5")}
+    assert len(p5) == 3, figures
+    for name, (value, baseline, ratio) in p5.items():
+        assert value > 0, name
+        assert value == baseline, f"{name}: {value} statements vs {baseline} (not flat)"
+        assert ratio == 1.0, name
+
+    renders = [figure for name, figure in figures.items() if name.startswith("P3 renders")]
+    assert len(renders) == 1, figures
+    repeat, first, _ = renders[0]
+    assert first >= 1, "the send and first open should have rendered"
+    assert repeat == 0, f"{repeat} renders on repeat opens"
+
+    assert "| figure | what | value |" in done.stdout  # --markdown
