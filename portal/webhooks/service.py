@@ -31,6 +31,7 @@ from portal.audit import service as audit
 from portal.db_types import utcnow
 from portal.errors import ValidationFailed
 from portal.extensions import db
+from portal.webhooks import addresses
 from portal.webhooks.models import Webhook, WebhookDelivery
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,7 @@ def validate_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValidationFailed("only http:// and https:// URLs with a host are allowed")
+    addresses.check_literal(parts.hostname)
     return url
 
 
@@ -151,6 +153,9 @@ def sign(secret: str, body: bytes) -> str:
 
 def _post(url: str, body: bytes, headers: dict[str, str]) -> int:
     validate_url(url)  # http(s) only, checked again at send time
+    parts = urlsplit(url)
+    default_port = 443 if parts.scheme == "https" else 80
+    addresses.check_resolved(parts.hostname or "", parts.port or default_port)
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310
     try:
         with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:  # noqa: S310

@@ -17,6 +17,12 @@ def default_keywords(app):
 
 
 @pytest.fixture
+def app_config(app_config: dict) -> dict:
+    """The webhook receivers of these tests listen on loopback, a private address."""
+    return {**app_config, "WEBHOOK_ALLOW_PRIVATE": True}
+
+
+@pytest.fixture
 def receiver_factory():
     servers = []
 
