@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from datetime import timedelta
+from typing import Any, TypeVar
 
 from flask import Flask, current_app
 from sqlalchemy import event
@@ -21,6 +22,7 @@ from portal.extensions import db
 log = logging.getLogger(__name__)
 _PENDING = "portal.pending_jobs"
 QUEUE_NAME = "portal"
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def defer(func: Callable[..., Any], *args: Any) -> None:
@@ -44,10 +46,29 @@ def commit() -> None:
         dispatch(func, *args)
 
 
+# A retried job runs again this long after a failure, or after its work-horse died (killed,
+# out of memory): RQ's retry, which the worker applies to a job whose horse ended abnormally.
+RETRY_INTERVALS = [2, 30, 120]
+_RETRIED = "_portal_retried"
+
+
+def retried(func: F) -> F:
+    """Mark a job as safe to run again: on RQ it is retried (RETRY_INTERVALS) when it fails or
+    its worker is killed mid-run, instead of being dropped into the failed registry."""
+    setattr(func, _RETRIED, True)
+    return func
+
+
 def dispatch(func: Callable[..., Any], *args: Any) -> None:
     redis_url = current_app.config.get("REDIS_URL")
     if redis_url and not current_app.config.get("JOBS_INLINE"):
-        _queue(redis_url).enqueue(run_job, f"{func.__module__}:{func.__qualname__}", *args)
+        from rq import Retry
+
+        retry = None
+        if getattr(func, _RETRIED, False):
+            retry = Retry(max=len(RETRY_INTERVALS), interval=RETRY_INTERVALS)
+        path = f"{func.__module__}:{func.__qualname__}"
+        _queue(redis_url).enqueue(run_job, path, *args, retry=retry)
         return
     try:
         func(*args)
@@ -62,6 +83,40 @@ def _queue(redis_url: str):
     from rq import Queue
 
     return Queue(QUEUE_NAME, connection=Redis.from_url(redis_url))
+
+
+_REDIS = "portal.redis"
+
+
+def redis_connection():
+    """The app's shared Redis client (one connection pool per app), None without Redis.
+
+    For paths that talk to Redis on every request: a client per request would open a new
+    connection each time."""
+    redis_url = current_app.config.get("REDIS_URL")
+    if not redis_url:
+        return None
+    cached = current_app.extensions.get(_REDIS)
+    if cached is None or cached[0] != redis_url:
+        from redis import Redis
+
+        cached = (redis_url, Redis.from_url(redis_url))
+        current_app.extensions[_REDIS] = cached
+    return cached[1]
+
+
+def enqueue_now(func: Callable[..., Any], *args: Any, retries: int = 0, delay: int = 0) -> None:
+    """Queue func(*args) on RQ right away (not tied to a transaction), `delay` seconds from
+    now. With retries, RQ runs it again if it fails, or if its worker dies (an abandoned job)."""
+    from rq import Queue, Retry
+
+    queue = Queue(QUEUE_NAME, connection=redis_connection())
+    path = f"{func.__module__}:{func.__qualname__}"
+    retry = Retry(max=retries, interval=max(1, delay)) if retries else None
+    if delay:
+        queue.enqueue_in(timedelta(seconds=delay), run_job, path, *args, retry=retry)
+    else:
+        queue.enqueue(run_job, path, *args, retry=retry)
 
 
 _worker_app: Flask | None = None

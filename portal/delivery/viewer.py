@@ -231,7 +231,7 @@ def open_delivery(
     delivery.last_opened_at = now
     delivery.seen_version_number = version.number
     opened.session = session
-    opened.ingest_token = sessions.ingest_token(session)
+    opened.ingest_token = sessions.ingest_token(session, len(pages))  # this copy's pages
     return opened
 
 

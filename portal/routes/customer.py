@@ -8,7 +8,6 @@ expired or withdrawn one, nothing more said.
 
 from __future__ import annotations
 
-import io
 import logging
 
 from flask import (
@@ -33,10 +32,12 @@ from wtforms.validators import InputRequired
 from portal import i18n, jobs
 from portal.delivery import comments as comment_service
 from portal.delivery import portal_home as portal_service
+from portal.delivery import served_files
 from portal.delivery import viewer as viewer_service
 from portal.delivery.comments import MAX_COMMENT_LENGTH
 from portal.errors import NotFound, PortalError, ValidationFailed
-from portal.extensions import db, limiter
+from portal.extensions import db
+from portal.routes import rate_limits
 from portal.tracking import links
 
 log = logging.getLogger(__name__)
@@ -130,7 +131,7 @@ def portal_home(token: str) -> Response:
 
 
 @bp.post("/p/<token>/comments")
-@limiter.limit("30/hour;10/minute")
+@rate_limits.limit("COMMENT_RATE_LIMIT", rate_limits.address)
 def comment(token: str) -> Response:
     customer = viewer_service.resolve_portal(token)
     form = CommentForm()
@@ -178,26 +179,23 @@ def viewer(token: str) -> Response:
 
 @bp.get("/d/<token>/pages/<int:page>.png")
 def page_image(token: str, page: int) -> Response:
-    delivery = viewer_service.resolve_doc(token)
-    image, _version = viewer_service.page_image(delivery, page)
-    response = make_response(image)
-    response.mimetype = "image/png"
+    image = served_files.page_image(token, page)
+    response = send_file(image.path, mimetype="image/png", max_age=PAGE_MAX_AGE, etag=image.name)
     response.headers["Cache-Control"] = f"private, max-age={PAGE_MAX_AGE}"
-    response.add_etag()
-    return response.make_conditional(request)
+    return response
 
 
 @bp.get("/d/<token>/download")
 def download(token: str) -> Response:
-    delivery = viewer_service.resolve_doc(token)
-    file = viewer_service.download(delivery, record=_is_reader())
-    jobs.commit()
+    file = served_files.download(token, record=_is_reader())
+    jobs.commit()  # the event, when it is recorded here (without Redis)
     response = send_file(
-        io.BytesIO(file.data),
+        file.path,
         mimetype="application/pdf",
         as_attachment=True,
-        download_name=file.filename,
+        download_name=file.name,
         max_age=0,
+        etag=False,
     )
     response.headers["Cache-Control"] = "private, no-store"
     return response

@@ -1,7 +1,9 @@
 """POST /t/r: the viewer's read-time reports (fetch while reading, sendBeacon on close).
 
 No login and no CSRF token: the ingest token in the body is the credential, and it is good for
-one view session only. Answers are JSON: 202 with what was stored, or {"error": {...}}.
+one view session only. Answers are JSON, or {"error": {...}}: 202 with what was stored (direct
+path: {"accepted", "duplicates", "credited_ms"}), or, with Redis, 202 {"queued": n} once the
+batch is safely queued (portal.tracking.ingest_queue). The viewer script reads only the status.
 """
 
 from __future__ import annotations
@@ -9,21 +11,22 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 from flask_limiter.util import get_remote_address
 from werkzeug.exceptions import HTTPException
 
 from portal.errors import PortalError
-from portal.extensions import csrf, db, limiter
+from portal.extensions import csrf, db
+from portal.routes import rate_limits
 from portal.routes.api import error_response
 from portal.tracking import ingest
+from portal.tracking.ingest_queue import RateLimited
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("tracking", __name__)
 csrf.exempt(bp)
 
-DEFAULT_RATE_LIMIT = "120/minute"  # per session token and address; a reader sends ~6/minute
 _BODY = "portal.tracking.body"
 
 
@@ -41,10 +44,6 @@ def _body() -> Any:
     return body
 
 
-def _rate_limit() -> str:
-    return current_app.config.get("TRACKING_RATE_LIMIT", DEFAULT_RATE_LIMIT)
-
-
 def _rate_limit_key() -> str:
     try:
         token = ingest.token_of(_body())
@@ -54,12 +53,17 @@ def _rate_limit_key() -> str:
 
 
 @bp.post("/t/r")
-@limiter.limit(_rate_limit, key_func=_rate_limit_key)
+# A reader sends ~6/minute. Queued (Redis), the same limit is counted in the enqueue's own
+# round trip to Redis (portal.tracking.ingest_queue) instead of Flask-Limiter's.
+@rate_limits.limit("TRACKING_RATE_LIMIT", _rate_limit_key, exempt_when=ingest.queued)
 def collect():
     body = _body()
-    result = ingest.ingest_batch(ingest.token_of(body), body)
-    response = jsonify(result.as_json())
-    response.status_code = 202
+    token = ingest.token_of(body)
+    rate_key = _rate_limit_key() if ingest.queued() else None
+    answer, status, headers = ingest.receive(token, body, rate_key)
+    response = jsonify(answer)
+    response.status_code = status
+    response.headers.update(headers)
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -67,7 +71,10 @@ def collect():
 @bp.errorhandler(PortalError)
 def _portal_error(exc: PortalError):
     db.session.rollback()
-    return error_response(exc.status, exc.code, exc.message)
+    response = error_response(exc.status, exc.code, exc.message)
+    if isinstance(exc, RateLimited):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 @bp.errorhandler(HTTPException)

@@ -6,18 +6,28 @@ The viewer script posts batches to /t/r (see portal.routes.tracking):
         {"k": "<client uuid>", "type": "page.viewed", "page": 2, "ms": 10000,
          "at": <client epoch ms>, "final": false}, ...]}
 
-A batch is validated as a whole before anything is written: a malformed or absurd batch is
-refused with nothing stored. An accepted batch is one transaction and one commit (a 2xx means
-committed): the session row is locked, the new reports are credited against the session's
-wall-clock budget, stored through the one event path (portal.tracking.events.record_many) in one
-multi-row INSERT, and the session's `doc.read` summary row is created or updated.
+A batch is validated as a whole before anything is written (portal.tracking.ingest_checks): a
+malformed or absurd batch is refused with nothing stored. Then one of two paths:
+
+- direct (no Redis, the embedded default): the batch is applied in one transaction and committed
+  before the answer (a 2xx means committed); the session, its delivery and links are read live.
+- queued (PORTAL_REDIS_URL): the batch is appended to a Redis stream and acknowledged; an RQ job
+  applies what the stream holds, many batches per transaction (portal.tracking.ingest_queue).
+
+Both apply batches with apply_batches() below: the session rows are locked, the new reports are
+credited against each session's wall-clock budget, stored through the one event path
+(portal.tracking.events.record_many, one call for all the batches: scoring and task handlers run
+set-based in the same transaction), and each session's `doc.read` summary row is created or
+updated. Applying is idempotent: a report whose key is stored already is a duplicate, credits
+nothing and leaves the summary alone, so a batch applied twice (a re-claimed queue entry) counts
+once.
 
 The budget: a batch may be credited no more than the wall-clock time since the session's previous
-batch, plus a small carry for network jitter. The carry is what the previous batch left unspent,
-at most CARRY_MAX_MS, so it cannot grow by sending many batches; and the session total never
-exceeds the wall-clock time since the session began. Each report is credited min(claim,
-MAX_REPORT_MS, what is left of the budget), in the order sent: Event.duration_ms is what was
-credited, `properties.claimed_ms` what the client said.
+batch (the times are when the server received them), plus a small carry for network jitter. The
+carry is what the previous batch left unspent, at most CARRY_MAX_MS, so it cannot grow by sending
+many batches; and the session total never exceeds the wall-clock time since the session began.
+Each report is credited min(claim, MAX_REPORT_MS, what is left of the budget), in the order sent:
+Event.duration_ms is what was credited, `properties.claimed_ms` what the client said.
 
 The doc.read row (one per session, key "s<id>:doc.read") holds the session total in duration_ms
 and in its properties `pages` {"<page>": ms}, `sections` {"<section>": ms} (when any) and
@@ -26,62 +36,80 @@ and in its properties `pages` {"<page>": ms}, `sections` {"<section>": ms} (when
 
 from __future__ import annotations
 
-import json
-import re
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, select, update
+from flask import current_app
+from sqlalchemy import Integer, String, and_, any_, bindparam, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 
 from portal import jobs
 from portal.db_types import utcnow
 from portal.delivery.models import Delivery
-from portal.errors import NotFound, PayloadTooLarge, PortalError, ValidationFailed
 from portal.extensions import db
 from portal.library.models import TemplateVersion
-from portal.tracking import links
 from portal.tracking.events import NewEvent, record_many
+from portal.tracking.ingest_checks import (
+    ABSURD_MS,
+    CLIENT_TYPES,
+    KEY_PATTERN,
+    MAX_BODY_BYTES,
+    MAX_EPOCH_MS,
+    MAX_REPORTS,
+    MAX_SECTION_LENGTH,
+    UNKNOWN_PAGE_COUNT_MAX,
+    IngestBusy,
+    InvalidReport,
+    MalformedBatch,
+    Report,
+    SessionGone,
+    SessionNotFound,
+    check_live,
+    check_pages,
+    claims,
+    parse_body,
+    token_of,
+    validate,
+)
 from portal.tracking.models import Event, EventType, Link, LinkPurpose, ViewSession
-from portal.tracking.sessions import INGEST_SALT
 
-MAX_BODY_BYTES = 64 * 1024
-MAX_REPORTS = 100
+__all__ = [
+    "ABSURD_MS",
+    "CARRY_MAX_MS",
+    "CLIENT_TYPES",
+    "KEY_PATTERN",
+    "MAX_BODY_BYTES",
+    "MAX_EPOCH_MS",
+    "MAX_REPORTS",
+    "MAX_REPORT_MS",
+    "MAX_SECTION_LENGTH",
+    "UNKNOWN_PAGE_COUNT_MAX",
+    "Batch",
+    "IngestBusy",
+    "IngestResult",
+    "InvalidReport",
+    "MalformedBatch",
+    "Report",
+    "SessionGone",
+    "SessionNotFound",
+    "apply_batches",
+    "clock",
+    "ingest_batch",
+    "parse_body",
+    "receive",
+    "token_of",
+    "validate",
+]
+
+log = logging.getLogger(__name__)
+
 MAX_REPORT_MS = 600_000  # one report never credits more than 10 minutes
-ABSURD_MS = 24 * 3600 * 1000  # a claim beyond a day is refused, not clamped
 CARRY_MAX_MS = 1_500  # unspent budget one batch may pass to the next (network jitter)
-UNKNOWN_PAGE_COUNT_MAX = 500  # pages accepted when the version's page count is unknown
-MAX_SECTION_LENGTH = 80
-MAX_EPOCH_MS = 4_102_444_800_000  # 2100-01-01: beyond it `at` is not a timestamp
-CLIENT_TYPES = frozenset({EventType.PAGE_VIEWED.value})
-KEY_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 ATTEMPTS = 3  # a batch that lost a race (duplicate key, concurrent batch) is retried
-
-
-class MalformedBatch(PortalError):
-    status = 400
-    code = "malformed_batch"
-
-
-class InvalidReport(ValidationFailed):
-    code = "invalid_report"
-
-
-class SessionNotFound(NotFound):
-    code = "session_not_found"
-
-
-class SessionGone(PortalError):
-    status = 410
-    code = "gone"
-
-
-class IngestBusy(PortalError):
-    """The batch kept losing races with concurrent batches; nothing was stored, retry it."""
-
-    status = 503
-    code = "busy"
+KEYS_PER_QUERY = 5_000  # idempotency keys looked up per statement
 
 
 class _Conflict(Exception):
@@ -104,15 +132,13 @@ class IngestResult:
 
 
 @dataclass(frozen=True)
-class Report:
-    index: int
-    key: str
-    type: str
-    page: int | None
-    section: str | None
-    ms: int
-    at: int | None
-    final: bool
+class Batch:
+    """One accepted batch of one session, as received."""
+
+    session_id: int
+    reports: list[Report]
+    received_at: datetime  # the server's clock when the batch arrived: what the budget counts
+    page_count: int | None = None  # the pages of the copy shown, when the token says
 
 
 def clock() -> datetime:
@@ -120,91 +146,34 @@ def clock() -> datetime:
     return utcnow()
 
 
-# -- parsing and validation (no database) ---------------------------------------------------------
+def queued() -> bool:
+    """Whether batches go through the Redis queue (Redis configured, jobs not run inline)."""
+    config = current_app.config
+    return bool(
+        config.get("REDIS_URL")
+        and not config.get("JOBS_INLINE")
+        and config.get("INGEST_QUEUE", True)
+    )
 
 
-def parse_body(raw: bytes | str) -> Any:
-    """The JSON of a request body, whatever its Content-Type (sendBeacon sends text/plain)."""
-    if len(raw) > MAX_BODY_BYTES:
-        raise PayloadTooLarge(f"the body is larger than {MAX_BODY_BYTES} bytes")
-    try:
-        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
-        return json.loads(text)
-    except UnicodeDecodeError as exc:
-        raise MalformedBatch("the body is not UTF-8 text") from exc
-    except (ValueError, RecursionError) as exc:
-        raise MalformedBatch(f"the body is not valid JSON: {exc}") from exc
+def receive(
+    token: Any, payload: Any, rate_key: str | None = None
+) -> tuple[dict[str, int], int, dict[str, str]]:
+    """Take one batch from the viewer: the JSON answer, its status (202) and extra headers.
+
+    Raises what validate / the path raise: MalformedBatch (400), SessionNotFound (404),
+    SessionGone (410), PayloadTooLarge (413), InvalidReport (422), IngestBusy (503); queued,
+    also RateLimited (429): there the tracking rate limit for rate_key is counted in the same
+    Redis round trip as the enqueue (the direct path leaves it to Flask-Limiter)."""
+    if queued():
+        from portal.tracking import ingest_queue
+
+        done = ingest_queue.enqueue(token, payload, clock(), rate_key)
+        return {"queued": done.reports}, 202, done.headers
+    return ingest_batch(token, payload).as_json(), 202, {}
 
 
-def token_of(payload: Any) -> Any:
-    """The ingest token a parsed body carries (`s`), if any; checked by ingest_batch."""
-    return payload.get("s") if isinstance(payload, dict) else None
-
-
-def _integer(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _describe(value: Any) -> str:
-    text = json.dumps(value, ensure_ascii=False)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-def _report(index: int, item: Any) -> Report:
-    where = f"reports[{index}]"
-    if not isinstance(item, dict):
-        raise MalformedBatch(f"{where} must be an object")
-
-    def refuse(field: str, rule: str) -> InvalidReport:
-        got = _describe(item.get(field)) if field in item else "nothing"
-        return InvalidReport(f"{where}.{field} {rule} (got {got})")
-
-    key = item.get("k")
-    if not isinstance(key, str) or not KEY_PATTERN.fullmatch(key):
-        raise refuse("k", "must be 1 to 64 characters of A-Z, a-z, 0-9, _ or -")
-    kind = item.get("type")
-    if kind not in CLIENT_TYPES:
-        raise refuse("type", f"must be one of: {', '.join(sorted(CLIENT_TYPES))}")
-    ms = item.get("ms")
-    if not _integer(ms) or not 0 <= ms <= ABSURD_MS:
-        raise refuse("ms", f"must be a whole number of milliseconds from 0 to {ABSURD_MS}")
-    page = item.get("page")
-    if page is not None and (not _integer(page) or page < 1):
-        raise refuse("page", "must be a page number from 1")
-    section = item.get("section")
-    if section is not None and (
-        not isinstance(section, str) or not 0 < len(section) <= MAX_SECTION_LENGTH
-    ):
-        raise refuse("section", f"must be text of 1 to {MAX_SECTION_LENGTH} characters")
-    if page is None and section is None:
-        raise refuse("page", "is required (or a section)")
-    at = item.get("at")
-    if at is not None and (not _integer(at) or not 0 < at < MAX_EPOCH_MS):
-        raise refuse("at", "must be the client's time in milliseconds since 1970")
-    final = item.get("final", False)
-    if not isinstance(final, bool):
-        raise refuse("final", "must be true or false")
-    return Report(index, key, kind, page, section, ms, at, final)
-
-
-def validate(token: Any, payload: Any) -> list[Report]:
-    """The batch's reports, or the first reason it is refused (400, 413 or 422)."""
-    if not isinstance(payload, dict):
-        raise MalformedBatch('the body must be a JSON object {"s": ..., "reports": [...]}')
-    if not isinstance(token, str) or not token:
-        raise MalformedBatch("s (the session token) must be a non-empty string")
-    items = payload.get("reports")
-    if not isinstance(items, list):
-        raise MalformedBatch("reports must be a list")
-    if len(items) > MAX_REPORTS:
-        raise PayloadTooLarge(
-            f"at most {MAX_REPORTS} reports per batch (got {len(items)})",
-            code="too_many_reports",
-        )
-    return [_report(i, item) for i, item in enumerate(items)]
-
-
-# -- the write path -------------------------------------------------------------------------------
+# -- the direct path ------------------------------------------------------------------------------
 
 
 def ingest_batch(token: str, payload: Any, now: datetime | None = None) -> IngestResult:
@@ -216,9 +185,25 @@ def ingest_batch(token: str, payload: Any, now: datetime | None = None) -> Inges
     """
     now = now or clock()
     reports = validate(token, payload)
+    found = claims(token)
+    if found is not None:
+        check_live(found, now)
+        check_pages(reports, found.page_count)  # page_count None: checked once loaded
+    if found is None:
+        batch = Batch(-1, reports, now)  # still query: an unknown token costs what a real one does
+    else:
+        batch = Batch(found.session_id, reports, now, found.page_count)
+    [result] = with_retries(lambda: apply_batches([batch], strict=True))
+    assert result is not None  # strict: a missing session raised SessionNotFound
+    return result
+
+
+def with_retries(apply):
+    """apply() in a transaction, committed; started over when it lost a race with a concurrent
+    writer (a duplicate key, the session's budget spent meanwhile). IngestBusy at the end."""
     for attempt in range(1, ATTEMPTS + 1):
         try:
-            result = _apply(token, reports, now)
+            result = apply()
             jobs.commit()
             return result
         except (IntegrityError, _Conflict):
@@ -233,11 +218,33 @@ def ingest_batch(token: str, payload: Any, now: datetime | None = None) -> Inges
     raise AssertionError("unreachable")
 
 
-# The statements of the write path, built once: building a statement per request costs more
-# than running it. Core tables, no ORM entities: the rows are only read, and written back by id.
+# -- applying batches (both paths) ----------------------------------------------------------------
+
+# The statements, built once: building a statement per request costs more than running it. Core
+# tables, no ORM entities: the rows are only read, and written back by id.
 _sessions = ViewSession.__table__
 _events = Event.__table__
-_LOAD = (
+_deliveries = Delivery.__table__
+_versions = TemplateVersion.__table__
+_links = Link.__table__
+
+
+def _in_list(column, name: str, item_type) -> dict[str, Any]:
+    """`column IN (the list bound as name)` per backend: PostgreSQL gets `= ANY(array)`, one
+    parameter and the same SQL text for any length (a long IN list is slow to send and to
+    parse, and its text is new every time)."""
+    return {
+        "postgresql": column == any_(bindparam(name, type_=ARRAY(item_type))),
+        "other": column.in_(bindparam(name, expanding=True)),
+    }
+
+
+def _by_dialect(statements: dict[str, Any]) -> Any:
+    name = db.engine.dialect.name
+    return statements["postgresql" if name == "postgresql" else "other"]
+
+
+_LOAD_COLUMNS = (
     select(
         _sessions.c.id,
         _sessions.c.customer_id,
@@ -245,36 +252,42 @@ _LOAD = (
         _sessions.c.started_at,
         _sessions.c.last_seen_at,
         _sessions.c.credited_ms,
-        Delivery.__table__.c.revoked_at.label("delivery_revoked_at"),
-        Delivery.__table__.c.expires_at.label("delivery_expires_at"),
-        TemplateVersion.__table__.c.page_count,
-        Link.__table__.c.id.label("link_id"),
-        Link.__table__.c.revoked_at.label("link_revoked_at"),
-        Link.__table__.c.expires_at.label("link_expires_at"),
+        _deliveries.c.created_at.label("delivery_created_at"),
+        _deliveries.c.revoked_at.label("delivery_revoked_at"),
+        _deliveries.c.expires_at.label("delivery_expires_at"),
+        _versions.c.page_count,
+        _links.c.id.label("link_id"),
+        _links.c.revoked_at.label("link_revoked_at"),
+        _links.c.expires_at.label("link_expires_at"),
     )
     .select_from(
-        _sessions.join(Delivery.__table__, Delivery.__table__.c.id == _sessions.c.delivery_id)
+        _sessions.join(_deliveries, _deliveries.c.id == _sessions.c.delivery_id)
         .outerjoin(
-            TemplateVersion.__table__,
+            _versions,
             and_(
-                TemplateVersion.__table__.c.template_id == Delivery.__table__.c.template_id,
-                TemplateVersion.__table__.c.number == _sessions.c.version_number,
+                _versions.c.template_id == _deliveries.c.template_id,
+                _versions.c.number == _sessions.c.version_number,
             ),
         )
         .outerjoin(
-            Link.__table__,
+            _links,
             and_(
-                Link.__table__.c.delivery_id == Delivery.__table__.c.id,
-                Link.__table__.c.purpose == LinkPurpose.DOC.value,
+                _links.c.delivery_id == _deliveries.c.id,
+                _links.c.purpose == LinkPurpose.DOC.value,
             ),
         )
     )
-    .where(_sessions.c.id == bindparam("session_id"))
+    .order_by(_sessions.c.id)  # concurrent appliers lock sessions in one order: no deadlock
     .with_for_update(of=_sessions)  # PostgreSQL: concurrent batches of a session queue up
 )
-_STORED = select(_events.c.id, _events.c.idempotency_key, _events.c.properties).where(
-    _events.c.idempotency_key.in_(bindparam("keys", expanding=True))
-)
+_LOAD = {
+    dialect: _LOAD_COLUMNS.where(where)
+    for dialect, where in _in_list(_sessions.c.id, "session_ids", Integer).items()
+}
+_STORED = {
+    dialect: select(_events.c.id, _events.c.idempotency_key, _events.c.properties).where(where)
+    for dialect, where in _in_list(_events.c.idempotency_key, "keys", String).items()
+}
 _ADVANCE = (
     update(_sessions)
     .where(
@@ -295,123 +308,9 @@ _UPDATE_SUMMARY = (
 
 
 @dataclass
-class _Session:
-    """The view session a batch reports on, as loaded (and locked) for it."""
-
-    id: int
-    customer_id: int
-    delivery_id: int
-    started_at: datetime
-    last_seen_at: datetime
-    credited_ms: int
-    page_max: int  # the pages of the version it shows
-
-
-@dataclass
 class _Summary:
     id: int
     properties: dict[str, Any]
-
-
-def _load(token: str, now: datetime) -> _Session:
-    """The session behind token, locked, checked live, with its page count: one query."""
-    session_id = links.unsign(token, INGEST_SALT)
-    if not _integer(session_id):
-        session_id = -1  # still query: an unknown token costs what a real one does
-    rows = db.session.execute(_LOAD, {"session_id": session_id}).all()
-    if not rows:
-        raise SessionNotFound("unknown tracking session")
-    row = rows[0]
-    doc_links = [
-        Link(revoked_at=r.link_revoked_at, expires_at=r.link_expires_at)
-        for r in rows
-        if r.link_id is not None
-    ]
-    if (
-        row.delivery_revoked_at is not None
-        or (row.delivery_expires_at is not None and row.delivery_expires_at <= now)
-        or (doc_links and all(links.is_gone(link, now) for link in doc_links))
-    ):
-        raise SessionGone("this document link has expired or was revoked")
-    return _Session(
-        row.id,
-        row.customer_id,
-        row.delivery_id,
-        row.started_at,
-        row.last_seen_at,
-        row.credited_ms,
-        row.page_count or UNKNOWN_PAGE_COUNT_MAX,
-    )
-
-
-def _ms_between(start: datetime, end: datetime) -> int:
-    return max(0, int((end - start) / timedelta(milliseconds=1)))
-
-
-def _apply(token: str, reports: list[Report], now: datetime) -> IngestResult:
-    """One batch inside the current transaction (the caller commits)."""
-    session = _load(token, now)
-    _check_pages(reports, session.page_max)
-    summary, fresh = _unseen(session, reports)
-    duplicates = len(reports) - len(fresh)
-    if not fresh:
-        return IngestResult(0, duplicates, 0, session.credited_ms)
-    tally = _Tally.of(summary)
-    budget = _budget(session, tally.carry_ms, now)
-    new_events = _credit(session, fresh, budget, tally, now)
-    credited = sum(e.duration_ms or 0 for e in new_events)
-    _advance(session, now, credited)
-    tally.carry_ms = min(CARRY_MAX_MS, budget - credited)
-    if summary is None:
-        new_events.append(_summary_event(session, tally))
-    else:  # updated in place: record_many would drop it as a duplicate
-        db.session.execute(
-            _UPDATE_SUMMARY,
-            {
-                "summary_id": summary.id,
-                "total_ms": session.credited_ms,
-                "summary_properties": tally.properties(),
-            },
-        )
-    record_many(new_events)
-    return IngestResult(len(fresh), duplicates, credited, session.credited_ms)
-
-
-def _check_pages(reports: list[Report], page_max: int) -> None:
-    for report in reports:
-        if report.page is not None and report.page > page_max:
-            raise InvalidReport(
-                f"reports[{report.index}].page must be a page of this document, "
-                f"1 to {page_max} (got {report.page})"
-            )
-
-
-def _key(session: _Session, name: str) -> str:
-    return f"s{session.id}:{name}"
-
-
-def _unseen(session: _Session, reports: list[Report]) -> tuple[_Summary | None, list[Report]]:
-    """The session's doc.read summary row (if any) and the reports not stored before, without
-    repeats within the batch: one query."""
-    summary_key = _key(session, EventType.DOC_READ.value)
-    wanted = sorted({_key(session, r.key) for r in reports} | {summary_key})
-    existing = db.session.execute(_STORED, {"keys": wanted}).all()
-    summary = next(
-        (
-            _Summary(row.id, row.properties or {})
-            for row in existing
-            if row.idempotency_key == summary_key
-        ),
-        None,
-    )
-    seen = {row.idempotency_key for row in existing}
-    fresh: list[Report] = []
-    for report in reports:
-        key = _key(session, report.key)
-        if key not in seen:
-            seen.add(key)
-            fresh.append(report)
-    return summary, fresh
 
 
 @dataclass
@@ -440,6 +339,172 @@ class _Tally:
         if self.sections:
             props["sections"] = self.sections
         return props
+
+
+@dataclass
+class _Session:
+    """A view session the batches report on, as loaded (and locked), and what they change."""
+
+    id: int
+    customer_id: int
+    delivery_id: int
+    started_at: datetime
+    last_seen_at: datetime
+    credited_ms: int
+    page_count: int | None  # the version's sample render (for tokens that carry none)
+    gone: bool  # the delivery is revoked or expired, or all its doc links are
+    delivery_created_at: datetime
+    loaded_seen_at: datetime = field(init=False)
+    loaded_credited_ms: int = field(init=False)
+    summary: _Summary | None = None
+    tally: _Tally | None = None
+
+    def __post_init__(self) -> None:
+        self.loaded_seen_at, self.loaded_credited_ms = self.last_seen_at, self.credited_ms
+
+    @property
+    def changed(self) -> bool:
+        return self.tally is not None
+
+    def key(self, name: str) -> str:
+        return f"s{self.id}:{name}"
+
+    @property
+    def summary_key(self) -> str:
+        return self.key(EventType.DOC_READ.value)
+
+
+def _load(session_ids: list[int], now: datetime) -> dict[int, _Session]:
+    """The sessions, locked, with their delivery's live state and page count: one query."""
+    rows = db.session.execute(_by_dialect(_LOAD), {"session_ids": session_ids}).all()
+    grouped: dict[int, list] = {}
+    for row in rows:
+        grouped.setdefault(row.id, []).append(row)
+    loaded: dict[int, _Session] = {}
+    for session_id, group in grouped.items():
+        row = group[0]
+        doc_links = [r for r in group if r.link_id is not None]
+        gone = _ended(row.delivery_revoked_at, row.delivery_expires_at, now) or bool(
+            doc_links and all(_ended(r.link_revoked_at, r.link_expires_at, now) for r in doc_links)
+        )
+        loaded[session_id] = _Session(
+            row.id,
+            row.customer_id,
+            row.delivery_id,
+            row.started_at,
+            row.last_seen_at,
+            row.credited_ms,
+            row.page_count,
+            gone,
+            row.delivery_created_at,
+        )
+    return loaded
+
+
+def _ended(revoked_at: datetime | None, expires_at: datetime | None, now: datetime) -> bool:
+    """A delivery's or link's row is gone: revoked, or expired (as links.is_gone says)."""
+    return revoked_at is not None or (expires_at is not None and expires_at <= now)
+
+
+def _stored(keys: set[str]) -> dict[str, Any]:
+    """The stored events among these idempotency keys, by key."""
+    ordered = sorted(keys)
+    found: dict[str, Any] = {}
+    for start in range(0, len(ordered), KEYS_PER_QUERY):
+        chunk = ordered[start : start + KEYS_PER_QUERY]
+        for row in db.session.execute(_by_dialect(_STORED), {"keys": chunk}):
+            found[row.idempotency_key] = row
+    return found
+
+
+def apply_batches(
+    batches: list[Batch],
+    *,
+    strict: bool = False,
+    gone: set[tuple[int, datetime]] | None = None,
+    extra: list[NewEvent] | None = None,
+) -> list[IngestResult | None]:
+    """Apply batches (in the order given) inside the current transaction; the caller commits.
+
+    strict (the direct path: one batch, not yet acknowledged) refuses a batch whose session is
+    unknown (SessionNotFound), gone (SessionGone) or whose pages the version lacks
+    (InvalidReport). Otherwise (the queue: batches already acknowledged) nothing is refused: a
+    batch of a session that does not exist (deleted with its customer since) gets None, for the
+    caller to set aside, and the budget caps what a late batch credits. `gone` collects
+    (id, created_at) of the deliveries found revoked or expired. `extra` events (queued by
+    other paths: downloads) are stored by the same record_many call."""
+    if not batches:
+        if extra:
+            record_many(extra)
+        return []
+    sessions = _load(sorted({b.session_id for b in batches}), batches[-1].received_at)
+    if gone is not None:
+        gone.update((s.delivery_id, s.delivery_created_at) for s in sessions.values() if s.gone)
+    if strict:
+        for batch in batches:
+            session = sessions.get(batch.session_id)
+            if session is None:
+                raise SessionNotFound("unknown tracking session")
+            if session.gone:
+                raise SessionGone("this document link has expired or was revoked")
+            check_pages(batch.reports, batch.page_count or session.page_count)
+    wanted = {s.summary_key for s in sessions.values()}
+    for batch in batches:
+        if batch.session_id in sessions:
+            session = sessions[batch.session_id]
+            wanted.update(session.key(r.key) for r in batch.reports)
+    stored = _stored(wanted)
+    for session in sessions.values():
+        row = stored.get(session.summary_key)
+        session.summary = _Summary(row.id, row.properties or {}) if row is not None else None
+    seen = set(stored)
+    results: list[IngestResult | None] = []
+    new_events: list[NewEvent] = list(extra or [])
+    for batch in batches:
+        session = sessions.get(batch.session_id)
+        if session is None:
+            results.append(None)
+            continue
+        results.append(_apply_one(session, batch, seen, new_events))
+    changed = [s for s in sessions.values() if s.changed]
+    _advance(changed)
+    for session in changed:
+        if session.summary is None:
+            new_events.append(_summary_event(session))
+    _update_summaries([s for s in changed if s.summary is not None])
+    if new_events:
+        record_many(new_events)
+    return results
+
+
+def _apply_one(
+    session: _Session, batch: Batch, seen: set[str], new_events: list[NewEvent]
+) -> IngestResult:
+    """Credit one batch's new reports against its session (in memory)."""
+    fresh: list[Report] = []
+    for report in batch.reports:
+        key = session.key(report.key)
+        if key not in seen:
+            seen.add(key)
+            fresh.append(report)
+    duplicates = len(batch.reports) - len(fresh)
+    if not fresh:
+        return IngestResult(0, duplicates, 0, session.credited_ms)
+    if session.tally is None:
+        session.tally = _Tally.of(session.summary)
+    now = batch.received_at
+    budget = _budget(session, session.tally.carry_ms, now)
+    events = _credit(session, fresh, budget, session.tally, now)
+    credited = sum(e.duration_ms or 0 for e in events)
+    session.last_seen_at = max(session.last_seen_at, now)
+    session.credited_ms += credited
+    session.tally.carry_ms = min(CARRY_MAX_MS, budget - credited)
+    new_events.extend(events)
+    return IngestResult(len(fresh), duplicates, credited, session.credited_ms)
+
+
+def _ms_between(start: datetime, end: datetime) -> int:
+    return max(0, int((end - start) / timedelta(milliseconds=1)))
 
 
 def _budget(session: _Session, carry_ms: int, now: datetime) -> int:
@@ -476,15 +541,16 @@ def _credit(
                 section=report.section,
                 duration_ms=credit,
                 occurred_at=_occurred_at(report, newest, session.started_at, now),
-                idempotency_key=_key(session, report.key),
+                idempotency_key=session.key(report.key),
                 properties=properties,
             )
         )
     return events
 
 
-def _summary_event(session: _Session, tally: _Tally) -> NewEvent:
+def _summary_event(session: _Session) -> NewEvent:
     """The session's one doc.read row: its total read time, from when it began."""
+    assert session.tally is not None
     return NewEvent(
         customer_id=session.customer_id,
         type=EventType.DOC_READ.value,
@@ -492,33 +558,55 @@ def _summary_event(session: _Session, tally: _Tally) -> NewEvent:
         session_id=session.id,
         duration_ms=session.credited_ms,
         occurred_at=session.started_at,
-        idempotency_key=_key(session, EventType.DOC_READ.value),
-        properties=tally.properties(),
+        idempotency_key=session.summary_key,
+        properties=session.tally.properties(),
     )
 
 
-def _advance(session: _Session, now: datetime, credited: int) -> None:
-    """Spend the budget: move last_seen_at and the total, only if nobody did meanwhile.
+def _update_summaries(sessions: list[_Session]) -> None:
+    """Existing summaries are updated in place (record_many would drop them as duplicates)."""
+    if not sessions:
+        return
+    db.session.execute(
+        _UPDATE_SUMMARY,
+        [
+            {
+                "summary_id": s.summary.id,
+                "total_ms": s.credited_ms,
+                "summary_properties": s.tally.properties(),
+            }
+            for s in sessions
+            if s.summary is not None and s.tally is not None
+        ],
+    )
 
-    On PostgreSQL the row is already locked (FOR UPDATE), so this always matches. SQLite runs
+
+def _advance(sessions: list[_Session]) -> None:
+    """Spend the budgets: move last_seen_at and the totals, only if nobody did meanwhile.
+
+    On PostgreSQL the rows are already locked (FOR UPDATE), so this always matches. SQLite runs
     the earlier SELECTs outside the write lock; the compare-and-set catches a concurrent batch
-    that committed in between, and the whole batch is retried.
+    that committed in between, and the whole apply is retried.
     """
-    last_seen_at = max(session.last_seen_at, now)
-    total = session.credited_ms + credited
-    result = db.session.execute(
-        _ADVANCE,
+    if not sessions:
+        return
+    params = [
         {
-            "session_id": session.id,
-            "seen_before": session.last_seen_at,
-            "credited_before": session.credited_ms,
-            "seen_now": last_seen_at,
-            "credited_now": total,
-        },
-    )
-    if result.rowcount != 1:
+            "session_id": s.id,
+            "seen_before": s.loaded_seen_at,
+            "credited_before": s.loaded_credited_ms,
+            "seen_now": s.last_seen_at,
+            "credited_now": s.credited_ms,
+        }
+        for s in sessions
+    ]
+    if len(params) == 1 or not db.engine.dialect.supports_sane_multi_rowcount:
+        for one in params:
+            if db.session.execute(_ADVANCE, one).rowcount != 1:
+                raise _Conflict
+        return
+    if db.session.execute(_ADVANCE, params).rowcount != len(params):
         raise _Conflict
-    session.last_seen_at, session.credited_ms = last_seen_at, total
 
 
 def _newest_stamp(reports: list[Report]) -> int | None:

@@ -1,20 +1,37 @@
-"""View sessions: one open of one delivery, and the token its viewer reports with."""
+"""View sessions: one open of one delivery, and the token its viewer reports with.
+
+The ingest token is signed (salt "ingest", good for nothing else) and carries what the read-time
+endpoint needs to check a report without the database:
+
+    [session id, page count of the copy shown, delivery id, delivery expiry (epoch ms, 0: none),
+     delivery created_at (epoch ms: with the id, it names the delivery's revocation tombstone)]
+
+The page count is the customer's actual render (known when the viewer opens), not the sample
+render's count on TemplateVersion: a personalised copy may have more pages. The delivery's expiry
+is fixed when it is sent (nothing changes it later), so carrying it is as good as reading it;
+revocation is not, and is checked live (portal.tracking.revocations). The token also expires on
+its own after INGEST_MAX_AGE: a session's reports come while the page is open.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from flask import current_app
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import select
 
 from portal.db_types import utcnow
 from portal.delivery.models import Delivery
 from portal.extensions import db
-from portal.tracking import links
+from portal.library.models import TemplateVersion
 from portal.tracking.models import ViewSession
 
 INGEST_SALT = "ingest"
+INGEST_MAX_AGE = 24 * 3600  # seconds a viewer may keep reporting with one token
 
 
 def ip_hash(ip: str | None) -> str:
@@ -43,13 +60,97 @@ def start_session(
     return session
 
 
-def ingest_token(session: ViewSession) -> str:
-    """What the viewer's script sends with each report; good for this session only."""
-    return links.sign(session.id, INGEST_SALT)
+@dataclass(frozen=True)
+class IngestClaims:
+    """What a valid ingest token says (see the module docstring)."""
+
+    session_id: int
+    page_count: int | None  # None: unknown (a token from before page counts were carried)
+    delivery_id: int | None
+    expires_at: datetime | None
+    delivery_created_at: datetime | None = None
+
+    def expired(self, now: datetime) -> bool:
+        return self.expires_at is not None and self.expires_at <= now
+
+
+class TokenExpired(Exception):
+    """A genuine ingest token, older than INGEST_MAX_AGE."""
+
+
+_serializers: dict[tuple[str, str], URLSafeTimedSerializer] = {}
+
+
+def _serializer() -> URLSafeTimedSerializer:
+    # Built once per key: building one per request derives the signing key every time.
+    secret = current_app.config["SECRET_KEY"]
+    serializer = _serializers.get((secret, INGEST_SALT))
+    if serializer is None:
+        serializer = URLSafeTimedSerializer(secret, salt=INGEST_SALT)
+        _serializers[(secret, INGEST_SALT)] = serializer
+    return serializer
+
+
+def _epoch(moment: datetime | None) -> int:
+    return round(moment.timestamp() * 1000) if moment is not None else 0
+
+
+def ingest_token(session: ViewSession, page_count: int | None = None) -> str:
+    """What the viewer's script sends with each report; good for this session only.
+
+    page_count is the number of pages of the copy the viewer shows; without it, the page count
+    of the version's sample render is used (scripts and tests that open sessions directly)."""
+    delivery = db.session.get(Delivery, session.delivery_id)
+    if page_count is None and delivery is not None:
+        page_count = db.session.scalar(
+            select(TemplateVersion.page_count).where(
+                TemplateVersion.template_id == delivery.template_id,
+                TemplateVersion.number == session.version_number,
+            )
+        )
+    expires_at = delivery.expires_at if delivery is not None else None
+    created_at = delivery.created_at if delivery is not None else None
+    return _serializer().dumps(
+        [session.id, page_count or 0, session.delivery_id, _epoch(expires_at), _epoch(created_at)]
+    )
+
+
+def _moment(epoch_ms: int) -> datetime | None:
+    return datetime.fromtimestamp(epoch_ms / 1000, UTC) if epoch_ms else None
+
+
+def _whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def claims_of(token: str, max_age: int = INGEST_MAX_AGE) -> IngestClaims | None:
+    """The claims of a good token; None for an unknown or tampered one; TokenExpired when it
+    is genuine but too old."""
+    try:
+        value = _serializer().loads(token, max_age=max_age)
+    except SignatureExpired as exc:
+        raise TokenExpired(str(exc)) from None
+    except BadSignature:
+        return None
+    if _whole(value):  # the older form: the session id alone
+        return IngestClaims(value, None, None, None)
+    if (
+        isinstance(value, list)
+        and len(value) == 5
+        and all(_whole(v) for v in value)
+        and value[0] > 0
+    ):
+        session_id, pages, delivery_id, expires, created = value
+        return IngestClaims(
+            session_id, pages or None, delivery_id, _moment(expires), _moment(created)
+        )
+    return None
 
 
 def session_for_token(token: str) -> ViewSession | None:
-    session_id = links.unsign(token, INGEST_SALT)
-    if not isinstance(session_id, int):
-        session_id = -1
+    try:
+        claims = claims_of(token)
+    except TokenExpired:
+        claims = None
+    session_id = claims.session_id if claims is not None else -1
     return db.session.scalar(select(ViewSession).where(ViewSession.id == session_id))

@@ -246,7 +246,11 @@ def test_links_in_the_document_become_overlays(client, linked):
         targets[links.unsign(query["u"][0], REDIRECT_SALT)] = href
     assert set(targets) == {"https://example.com/pricing", "mailto:sales@example.com"}
     # Placed as percentages of the page, inside it.
-    styles = re.findall(r'class="v-link"[^>]*style="([^"]+)"', html)
+    # (in the page's nonce'd <style>, one rule per overlay id: no style attributes under the CSP)
+    ids = re.findall(r'class="v-link"[^>]*id="([^"]+)"', html)
+    rules = dict(re.findall(r"#(vl-\d+-\d+)\{([^}]+)\}", html))
+    styles = [rules[overlay] for overlay in ids]
+    assert len(styles) == 2
     for style in styles:
         values = [float(v) for v in re.findall(r"([\d.]+)%", style)]
         assert len(values) == 4

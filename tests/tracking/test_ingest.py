@@ -408,9 +408,12 @@ def test_occurred_at_follows_the_client_order_on_the_server_clock(opened):
     assert second.properties["client_at"] == client_now
 
 
-def test_pages_are_accepted_up_to_500_when_the_page_count_is_unknown(world, opened):
+def test_pages_are_accepted_up_to_500_when_the_page_count_is_unknown(world):
+    """The token carries the page count when the viewer opens; unknown then, 500 pages pass."""
+    delivery = deliver(world)
     world.version.page_count = None
     jobs.commit()
+    opened = open_session(delivery)
     assert ingest_batch(opened.token, batch(opened, report(page=500)), now=opened.at(5)).accepted
     with pytest.raises(ingest.InvalidReport, match="1 to 500"):
         ingest_batch(opened.token, batch(opened, report(page=501)), now=opened.at(6))

@@ -1,0 +1,219 @@
+"""The customer's file and page images: one query, a local file, sendfile.
+
+GET /d/<token>/download and the viewer's page images are the busiest customer URLs. Each one
+resolves the link with a single query (the link, its delivery, the version the customer sees
+now, and the customer's and rep's fields that name the rendered copy), checks it live
+(revoked or expired: refused on the very next request, on every node, since the database
+decides), and hands Flask a path on local disk (portal.delivery.local_files) so the bytes go out
+with sendfile. The download's `doc.downloaded` event goes through the ingest queue when Redis
+is configured (portal.tracking.ingest_queue.record_event): stored by the applier, with the
+scoring and task rules, after the answer.
+
+A copy that is not rendered yet (a first open racing its background job) takes the full path
+(portal.delivery.viewer), which renders it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from sqlalchemy import and_, bindparam, case, func, select
+
+from portal.accounts.models import User
+from portal.customers.models import Customer
+from portal.db_types import utcnow
+from portal.delivery import copy_cache, local_files
+from portal.delivery.models import Delivery
+from portal.errors import NotFound, PermissionDenied
+from portal.extensions import db
+from portal.library.models import Template, TemplateVersion, VersionPolicy
+from portal.library.rendering import customer_variables, pdf_cache_key, png_cache_key
+from portal.library.rendering.variables import CUSTOMER_FIELDS, REP_FIELDS
+from portal.tracking import links
+from portal.tracking.events import NewEvent
+from portal.tracking.links import LinkGone, LinkNotFound
+from portal.tracking.models import EventType, Link, LinkPurpose
+
+_links = Link.__table__
+_deliveries = Delivery.__table__
+_templates = Template.__table__
+_versions = TemplateVersion.__table__
+_customers = Customer.__table__
+_users = User.__table__
+_newest = _versions.alias("newest")
+
+# The version the customer sees now: the newest published one (policy `latest`), else the one
+# sent (as portal.delivery.services.current_version decides).
+_CURRENT = case(
+    (
+        _deliveries.c.policy == VersionPolicy.LATEST.value,
+        func.coalesce(
+            select(_newest.c.id)
+            .where(_newest.c.template_id == _deliveries.c.template_id, _newest.c.published)
+            .order_by(_newest.c.number.desc())
+            .limit(1)
+            .scalar_subquery(),
+            _deliveries.c.version_id,
+        ),
+    ),
+    else_=_deliveries.c.version_id,
+)
+_RESOLVE = (
+    select(
+        _links.c.customer_id.label("link_customer_id"),
+        _links.c.revoked_at.label("link_revoked_at"),
+        _links.c.expires_at.label("link_expires_at"),
+        _deliveries.c.id.label("delivery_id"),
+        _deliveries.c.customer_id,
+        _deliveries.c.template_id,
+        _deliveries.c.sender_id,
+        _deliveries.c.allow_download,
+        _deliveries.c.revoked_at,
+        _deliveries.c.expires_at,
+        _deliveries.c.created_at,
+        _templates.c.name.label("template_name"),
+        _versions.c.number.label("version_number"),
+        _versions.c.sha256,
+        _versions.c.source_type,
+        _versions.c.storage_key,
+        *[_customers.c[name].label(f"customer_{name}") for name in CUSTOMER_FIELDS],
+        *[_users.c[name].label(f"rep_{name}") for name in REP_FIELDS],
+    )
+    .select_from(
+        _links.join(_deliveries, _deliveries.c.id == _links.c.delivery_id)
+        .join(_templates, _templates.c.id == _deliveries.c.template_id)
+        .join(_versions, _versions.c.id == _CURRENT)
+        .join(_customers, _customers.c.id == _deliveries.c.customer_id)
+        .join(_users, _users.c.id == _deliveries.c.sender_id)
+    )
+    .where(and_(_links.c.id == bindparam("link_id"), _links.c.purpose == LinkPurpose.DOC.value))
+)
+
+
+@dataclass(frozen=True)
+class CustomerCopy:
+    """A live doc link's delivery, as the customer sees it now."""
+
+    delivery_id: int
+    customer_id: int
+    allow_download: bool
+    template_name: str
+    version: Any  # number, sha256, source_type, storage_key (what the cache keys need)
+    variables: dict[str, Any]
+
+    def pdf_key(self) -> str:
+        if self.version.source_type == "pdf":
+            return self.version.storage_key  # shown as uploaded
+        return pdf_cache_key(self.version, self.variables)
+
+    def page_key(self, page: int) -> str:
+        return png_cache_key(self.version, self.variables, page)
+
+
+def resolve(token: str, *, record: bool = False) -> tuple[CustomerCopy, bool]:
+    """The copy a doc token opens, and whether its `doc.downloaded` event was queued with the
+    look-up (record, Redis, cached: one round trip does both). LinkNotFound (404) or LinkGone
+    (410) as viewer.resolve_doc says."""
+    link_id = links.unsign(token or "", LinkPurpose.DOC.value)
+    if not isinstance(link_id, int) or isinstance(link_id, bool):
+        link_id = -1  # still query: the same work as for a real token
+    cached = copy_cache.lookup(link_id, record=record) if copy_cache.enabled() else None
+    if cached is not None:
+        entry, recorded = cached
+        copy = CustomerCopy(
+            delivery_id=entry["d"],
+            customer_id=entry["c"],
+            allow_download=entry["dl"],
+            template_name=entry["n"],
+            version=copy_cache.version_of(entry),
+            variables=entry["vars"],
+        )
+        return copy, recorded
+    row = db.session.execute(_RESOLVE, {"link_id": link_id}).first()
+    if row is None or row.customer_id != row.link_customer_id:
+        raise LinkNotFound("link not found")
+    now = utcnow()
+    if any(
+        revoked is not None or (expires is not None and expires <= now)
+        for revoked, expires in (
+            (row.link_revoked_at, row.link_expires_at),
+            (row.revoked_at, row.expires_at),
+        )
+    ):
+        raise LinkGone("link expired or revoked")
+    customer = SimpleNamespace(**{n: getattr(row, f"customer_{n}") for n in CUSTOMER_FIELDS})
+    rep = SimpleNamespace(**{n: getattr(row, f"rep_{n}") for n in REP_FIELDS})
+    version = SimpleNamespace(
+        number=row.version_number,
+        sha256=row.sha256,
+        source_type=row.source_type,
+        storage_key=row.storage_key,
+    )
+    copy = CustomerCopy(
+        delivery_id=row.delivery_id,
+        customer_id=row.customer_id,
+        allow_download=row.allow_download,
+        template_name=row.template_name,
+        version=version,
+        # as portal.delivery.services.variables_for: the send date names the copy
+        variables=customer_variables(customer, rep, today=row.created_at.date()),
+    )
+    if copy_cache.enabled():
+        copy_cache.store(link_id, row, copy)
+    return copy, False
+
+
+@dataclass(frozen=True)
+class ServedFile:
+    path: Path
+    name: str  # the download's file name; a page image's ETag
+
+
+def download(token: str, *, record: bool) -> ServedFile:
+    """The customer's PDF as a local file; `doc.downloaded` recorded (queued with Redis; the
+    caller commits otherwise). PermissionDenied when downloads are off for this delivery."""
+    from portal.delivery import viewer
+    from portal.tracking.ingest_queue import record_event
+
+    copy, recorded = resolve(token, record=record)
+    if not copy.allow_download:
+        raise PermissionDenied("downloading this document is not allowed")
+    path = local_files.local_path(copy.pdf_key())
+    if path is None:  # not rendered yet: render it the full way
+        viewer.download(viewer.resolve_doc(token), record=False)
+        path = local_files.local_path(copy.pdf_key())
+        if path is None:
+            raise NotFound("the document is not available")
+    if record and not recorded:
+        record_event(
+            NewEvent(
+                customer_id=copy.customer_id,
+                type=EventType.DOC_DOWNLOADED,
+                delivery_id=copy.delivery_id,
+                properties={"version": copy.version.number},
+            )
+        )
+    return ServedFile(path, viewer.download_filename(copy.template_name))
+
+
+def page_image(token: str, page: int) -> ServedFile:
+    """Page `page` of the customer's current copy, as a local PNG file (its file name: an
+    ETag, the same on every node, since the key names the content); NotFound past the last
+    page."""
+    from portal.delivery import viewer
+
+    copy, _recorded = resolve(token)
+    if isinstance(page, bool) or page < 1:
+        raise NotFound("page not found")
+    path = local_files.local_path(copy.page_key(page))
+    if path is None:  # not rendered yet
+        viewer.page_image(viewer.resolve_doc(token), page)
+        path = local_files.local_path(copy.page_key(page))
+        if path is None:
+            raise NotFound("page not found")
+    key = copy.page_key(page)
+    return ServedFile(path, hashlib.blake2b(key.encode(), digest_size=12).hexdigest())

@@ -1,0 +1,478 @@
+"""Queued read-time ingest (with Redis): acknowledge after a durable enqueue, apply in bulk.
+
+The request (enqueue):
+    Everything that can refuse a batch runs first, without the database
+    (portal.tracking.ingest_checks: shape, values, pages, token signature, age and expiry). Then
+    one Lua script, one round trip: refuse if the delivery's revocation tombstone exists
+    (portal.tracking.revocations), else XADD the batch to the stream and SET the drain flag NX
+    with a short TTL. The answer is 202 {"queued": n} once Redis has the entry: from then on
+    the batch will be stored (nothing after this point refuses it), exactly once (report keys
+    are unique). When the script set the flag, the request also queues a drain job on RQ.
+
+    Durability is Redis's: run it with appendonly yes (appendfsync everysec loses at most a
+    second of acknowledged reports if the Redis host itself dies; `always` loses none).
+
+The drain (an RQ job, `drain`):
+    Reads the stream as consumer group GROUP, up to READ_COUNT entries at a time, applies them
+    in one transaction (portal.tracking.ingest.apply_batches: budgets, doc.read summaries, one
+    record_many for all, so scoring and task handlers run set-based), commits, then XACKs and
+    XDELs them. It loops until the stream is empty, then clears the flag and looks once more
+    (an entry added between its last read and the clear found the flag still set and queued no
+    job: this second look catches it; one added after the clear sets the flag and queues a job).
+
+Why nothing is stranded:
+    - The flag has a TTL (FLAG_TTL_MS), refreshed by a live drain on every round. A drain job
+      that is killed stops refreshing it: at most FLAG_TTL_MS later the next report sets the
+      flag again and queues a new drain.
+    - Entries a killed drain had read but not acknowledged stay pending in the group. Every
+      drain first re-claims (XAUTOCLAIM) entries pending longer than CLAIM_IDLE_MS (well above
+      the time one round takes) and applies them again. Re-applying is harmless: a report
+      whose key is stored is a duplicate and credits nothing, and the doc.read summary only
+      moves with new reports, so a round that committed but died before its XACK counts once.
+    - A drain that leaves entries pending (owned by a dead consumer, not idle long enough yet)
+      queues a follow-up drain for when they will be, so they are stored even if no report
+      ever comes again. The drain job itself is queued with retries: RQ re-runs a job whose
+      worker died (its abandoned-job cleanup), which re-claims in turn.
+    - A round that fails (database down) leaves its entries pending and fails the job (RQ
+      retries it). An entry that fails alone, with the database up, is a bug, not load: after
+      POISON_DELIVERIES attempts it moves to the DEAD stream (kept, logged) instead of blocking
+      every report behind it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import socket
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+
+from flask import current_app
+from redis.exceptions import ResponseError
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from portal import jobs
+from portal.db_types import utcnow
+from portal.errors import PortalError
+from portal.tracking import revocations
+from portal.tracking.events import NewEvent, record
+from portal.tracking.ingest_checks import (
+    Report,
+    SessionGone,
+    check_live,
+    check_pages,
+    claims,
+    validate,
+)
+
+log = logging.getLogger(__name__)
+
+GROUP = "appliers"
+FLAG_TTL_MS = 5_000
+CLAIM_IDLE_MS = 30_000
+READ_COUNT = 1_000
+POISON_DELIVERIES = 5
+
+# One round trip for everything the request needs from Redis.
+# KEYS: the delivery's tombstone, the stream, the drain flag, then one counter per rate limit.
+# ARGV: the entry ("" for an empty batch: nothing to add), the flag's TTL (ms), then per rate
+# limit its amount and window (ms). Returns {outcome, count, ttl (ms), count, ttl, ...}: outcome
+# -2 (over a rate limit: nothing added), -1 (revoked: nothing added), 0 (added), 1 (added and the
+# flag set: queue a drain), 2 (empty batch, not revoked).
+_ENQUEUE = """
+local answer = {0}
+local limited = false
+for i = 4, #KEYS do
+  local count = redis.call('INCR', KEYS[i])
+  if count == 1 then redis.call('PEXPIRE', KEYS[i], ARGV[2 * i - 4]) end
+  table.insert(answer, count)
+  table.insert(answer, redis.call('PTTL', KEYS[i]))
+  if count > tonumber(ARGV[2 * i - 5]) then limited = true end
+end
+if limited then answer[1] = -2 return answer end
+if redis.call('EXISTS', KEYS[1]) == 1 then answer[1] = -1 return answer end
+if ARGV[1] == '' then answer[1] = 2 return answer end
+redis.call('XADD', KEYS[2], '*', 'b', ARGV[1])
+if redis.call('SET', KEYS[3], '1', 'NX', 'PX', ARGV[2]) then answer[1] = 1 end
+return answer
+"""
+_SCRIPT = "portal.ingest.enqueue_script"
+
+
+class RateLimited(PortalError):
+    """Over TRACKING_RATE_LIMIT (the same limit Flask-Limiter applies on the direct path)."""
+
+    status = 429
+    code = "too_many_requests"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class Queued:
+    """What the request learnt: the reports queued, and the rate-limit headers to send."""
+
+    reports: int
+    headers: dict[str, str]
+
+
+def _script(redis):
+    cached = current_app.extensions.get(_SCRIPT)
+    if cached is None or cached[0] is not redis:
+        cached = (redis, redis.register_script(_ENQUEUE))
+        current_app.extensions[_SCRIPT] = cached
+    return cached[1]
+
+
+@lru_cache(maxsize=16)
+def _limits(spec: str) -> tuple[tuple[int, int], ...]:
+    """(amount, window seconds) of each limit in a Flask-Limiter string such as "120/minute"."""
+    from limits import parse_many
+
+    return tuple((item.amount, item.get_expiry()) for item in parse_many(spec))
+
+
+def _rate_limits(rate_key: str | None) -> list[tuple[str, int, int]]:
+    """(counter key, amount, window seconds) of each tracking rate limit for this caller: fixed
+    windows, as Flask-Limiter counts them (counted before the batch is looked at further)."""
+    config = current_app.config
+    if rate_key is None or not config.get("RATELIMIT_ENABLED", True):
+        return []
+    digest = hashlib.blake2b(rate_key.encode(), digest_size=12).hexdigest()
+    prefix = revocations.key_prefix()
+    return [
+        (f"{prefix}:rate:{amount}/{window}:{digest}", amount, window)
+        for amount, window in _limits(config["TRACKING_RATE_LIMIT"])
+    ]
+
+
+def deployment() -> str:
+    """A short fingerprint of this deployment (of its SECRET_KEY): an applier sets aside the
+    entries of another deployment that shares its Redis database by mistake, rather than
+    storing them against its own sessions."""
+    secret = current_app.config["SECRET_KEY"]
+    cached = _fingerprints.get(secret)
+    if cached is None:
+        cached = hashlib.blake2b(secret.encode(), digest_size=6, person=b"ingest").hexdigest()
+        _fingerprints[secret] = cached
+    return cached
+
+
+_fingerprints: dict[str, str] = {}
+
+
+def _epoch_ms(moment: datetime) -> int:
+    return round(moment.timestamp() * 1000)
+
+
+def enqueue(token: Any, payload: Any, now: datetime, rate_key: str | None = None) -> Queued:
+    """Check a batch and append it to the stream.
+
+    Raises, with nothing queued: MalformedBatch (400), SessionNotFound (404), SessionGone
+    (410: expired, revoked, or the token too old), PayloadTooLarge (413), InvalidReport (422),
+    RateLimited (429: over TRACKING_RATE_LIMIT for rate_key).
+    """
+    reports = validate(token, payload)
+    found = claims(token)
+    if found is not None and (found.delivery_id is None or found.delivery_created_at is None):
+        # A token from before tokens carried the delivery: check it the direct way.
+        from portal.tracking.ingest import ingest_batch
+
+        ingest_batch(token, payload, now)
+        return Queued(len(reports), {})
+    found = check_live(found, now)
+    check_pages(reports, found.page_count)
+    entry = ""
+    if reports:
+        rows = [r.as_row() for r in reports]
+        entry = json.dumps(
+            {"d": deployment(), "s": found.session_id, "t": _epoch_ms(now), "r": rows},
+            separators=(",", ":"),
+        )
+    keys = _Keys.now()
+    limits = _rate_limits(rate_key)
+    args: list[Any] = [entry, FLAG_TTL_MS]
+    for _key, amount, window in limits:
+        args += [amount, window * 1000]
+    gone = revocations.gone_key(found.delivery_id, found.delivery_created_at)
+    answer = _script(jobs.redis_connection())(
+        keys=[gone, keys.stream, keys.flag, *[key for key, _a, _w in limits]], args=args
+    )
+    outcome, counters = answer[0], answer[1:]
+    headers = _limit_headers(limits, counters, now)
+    if outcome == -2:
+        raise RateLimited(rate_limit_message(), int(headers["Retry-After"]))
+    if outcome == -1:
+        raise SessionGone("this document link has expired or was revoked")
+    if outcome == 1:
+        queue_drain()
+    return Queued(len(reports), headers)
+
+
+def enqueue_event(new: NewEvent) -> None:
+    """Queue one event of another path (a download) for the applier, which stores it through
+    record_many like the reports. It gets an idempotency key now, so that an entry applied
+    twice (re-claimed after a crash) is stored once."""
+    if new.idempotency_key is None:
+        new.idempotency_key = f"q:{uuid.uuid4().hex}"
+    event = {
+        "customer_id": new.customer_id,
+        "type": str(new.type),
+        "delivery_id": new.delivery_id,
+        "session_id": new.session_id,
+        "page": new.page,
+        "section": new.section,
+        "duration_ms": new.duration_ms,
+        "occurred_at": _epoch_ms(new.occurred_at or utcnow()),
+        "idempotency_key": new.idempotency_key,
+        "properties": new.properties,
+    }
+    entry = json.dumps({"d": deployment(), "e": event}, separators=(",", ":"))
+    keys = _Keys.now()
+    answer = _script(jobs.redis_connection())(
+        keys=[f"{keys.stream}:never-gone", keys.stream, keys.flag], args=[entry, FLAG_TTL_MS]
+    )
+    if answer[0] == 1:
+        queue_drain()
+
+
+def record_event(new: NewEvent) -> None:
+    """Record an event: through the queue with Redis (stored by the applier, after the answer),
+    else at once (the caller commits, as with portal.tracking.events.record)."""
+    from portal.tracking.ingest import queued
+
+    if queued():
+        enqueue_event(new)
+    else:
+        record(new)
+
+
+def rate_limit_message() -> str:
+    from portal.routes.rate_limits import TOO_MANY
+
+    return TOO_MANY
+
+
+def _limit_headers(limits: list, counters: list, now: datetime) -> dict[str, str]:
+    """X-RateLimit-* (and Retry-After) of the tightest limit, as Flask-Limiter sends them."""
+    if not limits:
+        return {}
+    stats = []
+    for i, (_key, amount, window) in enumerate(limits):
+        count, ttl_ms = int(counters[2 * i]), int(counters[2 * i + 1])
+        reset_in = max(1, -(-ttl_ms // 1000)) if ttl_ms > 0 else window
+        stats.append((amount - count, amount, reset_in))
+    remaining, amount, reset_in = min(stats)
+    return {
+        "X-RateLimit-Limit": str(amount),
+        "X-RateLimit-Remaining": str(max(0, remaining)),
+        "X-RateLimit-Reset": str(int(now.timestamp()) + reset_in),
+        "Retry-After": str(reset_in),
+    }
+
+
+def queue_drain(delay: int = 0) -> None:
+    """Queue a drain job on RQ (the caller set the drain flag, or a follow-up is due)."""
+    try:
+        jobs.enqueue_now(drain, retries=3, delay=delay)
+    except Exception:
+        # The entry is in the stream: the flag expires and a later report (or the follow-up
+        # of a running drain) queues the job.
+        log.exception("could not queue the ingest drain job")
+
+
+# -- the applier ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Keys:
+    stream: str
+    flag: str
+    dead: str
+
+    @classmethod
+    def now(cls) -> _Keys:
+        prefix = revocations.key_prefix()
+        return cls(f"{prefix}:stream", f"{prefix}:drain", f"{prefix}:dead")
+
+
+def _item(fields: dict[bytes, bytes]):
+    """An entry as the applier takes it: a Batch of reports, or a NewEvent (enqueue_event)."""
+    from portal.tracking.ingest import Batch
+
+    body = json.loads(fields[b"b"])
+    if "e" in body:
+        event = dict(body["e"])
+        event["occurred_at"] = datetime.fromtimestamp(event["occurred_at"] / 1000, UTC)
+        return NewEvent(**event)
+    reports = [Report.from_row(i, row) for i, row in enumerate(body["r"])]
+    received_at = datetime.fromtimestamp(body["t"] / 1000, UTC)
+    return Batch(int(body["s"]), reports, received_at)
+
+
+def _ensure_group(redis, keys: _Keys) -> None:
+    try:
+        # From id 0: entries added before the group existed are applied too.
+        redis.xgroup_create(keys.stream, GROUP, id="0", mkstream=True)
+    except ResponseError as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise
+
+
+def _consumer_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+def drain(max_rounds: int | None = None) -> int:
+    """Apply everything the stream holds; the number of entries applied. (The RQ job.)
+
+    max_rounds limits the rounds (tests use it to stop a drain half-way, as a crash would)."""
+    redis = jobs.redis_connection()
+    keys = _Keys.now()
+    _ensure_group(redis, keys)
+    consumer = _consumer_name()
+    applied = rounds = 0
+    while max_rounds is None or rounds < max_rounds:
+        rounds += 1
+        redis.pexpire(keys.flag, FLAG_TTL_MS)
+        entries = _reclaim(redis, keys, consumer) or _read_new(redis, keys, consumer)
+        if not entries:
+            redis.delete(keys.flag)
+            entries = _read_new(redis, keys, consumer)  # see the module docstring
+            if not entries:
+                break
+            redis.set(keys.flag, 1, px=FLAG_TTL_MS)
+        applied += _apply(redis, keys, entries)
+    if not redis.xpending_range(keys.stream, GROUP, "-", "+", 1, consumername=consumer):
+        redis.xgroup_delconsumer(keys.stream, GROUP, consumer)  # it owns nothing: forget it
+    _follow_up(redis, keys)
+    return applied
+
+
+def _reclaim(redis, keys: _Keys, consumer: str) -> list:
+    """Entries a dead drain read and never acknowledged (pending for CLAIM_IDLE_MS)."""
+    _next, entries, *_deleted = redis.xautoclaim(
+        keys.stream, GROUP, consumer, CLAIM_IDLE_MS, start_id="0-0", count=READ_COUNT
+    )
+    return [(entry_id, fields) for entry_id, fields in entries if fields]
+
+
+def _read_new(redis, keys: _Keys, consumer: str) -> list:
+    answer = redis.xreadgroup(GROUP, consumer, {keys.stream: ">"}, count=READ_COUNT)
+    return answer[0][1] if answer else []
+
+
+def _outage(exc: Exception) -> bool:
+    """A failure of the database itself (not of these entries): try again later."""
+    return isinstance(exc, OperationalError) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated
+    )
+
+
+def _apply(redis, keys: _Keys, entries: list) -> int:
+    """Apply entries in one transaction, then acknowledge them; the number applied.
+
+    When the database is down, raise: the entries stay pending (re-claimed later) and RQ
+    retries the job. When the round fails otherwise, apply its entries one by one, so that one
+    bad entry cannot hold back the others; one that keeps failing goes to the dead stream, as
+    do entries of another deployment and of sessions that do not exist (kept there, logged,
+    never silently dropped)."""
+    foreign = [entry for entry in entries if _is_foreign(entry[1])]
+    if foreign:
+        log.error("%d ingest entries of another deployment share this Redis", len(foreign))
+        _set_aside(redis, keys, foreign)
+        entries = [e for e in entries if e not in foreign]
+        if not entries:
+            return 0
+    try:
+        missing = _commit([fields for _id, fields in entries])
+    except Exception as exc:
+        if _outage(exc):
+            raise
+        if len(entries) > 1:
+            log.warning("a round of %d ingest entries failed; applying one by one", len(entries))
+            return sum(_apply(redis, keys, [entry]) for entry in entries)
+        [(entry_id, _fields)] = entries
+        if _deliveries(redis, keys, entry_id) < POISON_DELIVERIES:
+            log.exception("ingest entry %s failed; it will be tried again", entry_id)
+            return 0
+        log.exception("ingest entry %s keeps failing: moved to %s", entry_id, keys.dead)
+        _set_aside(redis, keys, entries)
+        return 0
+    if missing:
+        log.error("%d ingest entries name view sessions that do not exist", len(missing))
+    aside = [entries[i] for i in missing]
+    _set_aside(redis, keys, aside)
+    applied = [entry_id for i, (entry_id, _f) in enumerate(entries) if i not in set(missing)]
+    _acknowledge(redis, keys, applied)
+    return len(applied)
+
+
+def _is_foreign(fields: dict[bytes, bytes]) -> bool:
+    """Whether an entry was queued by another deployment (see deployment())."""
+    try:
+        body = json.loads(fields[b"b"])
+    except (KeyError, ValueError):
+        return False  # unreadable: applying it fails, and it is set aside as such
+    return isinstance(body, dict) and body.get("d") != deployment()
+
+
+def _commit(entries: list[dict[bytes, bytes]]) -> list[int]:
+    """Apply and commit; the positions of the entries whose session does not exist."""
+    from portal.tracking.ingest import apply_batches, with_retries
+
+    items = [_item(fields) for fields in entries]
+    positions = [i for i, item in enumerate(items) if not isinstance(item, NewEvent)]
+    batches = [items[i] for i in positions]
+    extra = [item for item in items if isinstance(item, NewEvent)]
+    gone: set = set()
+    results = with_retries(lambda: apply_batches(batches, gone=gone, extra=extra))
+    if gone:  # a tombstone Redis missed (see portal.tracking.revocations): write it again
+        revocations.mark_gone(gone)
+    return [positions[i] for i, result in enumerate(results) if result is None]
+
+
+def _set_aside(redis, keys: _Keys, entries: list) -> None:
+    """Move entries to the dead stream (acknowledged in the live one)."""
+    if not entries:
+        return
+    with redis.pipeline(transaction=True) as pipe:
+        for _id, fields in entries:
+            pipe.xadd(keys.dead, fields)
+        pipe.xack(keys.stream, GROUP, *[entry_id for entry_id, _ in entries])
+        pipe.xdel(keys.stream, *[entry_id for entry_id, _ in entries])
+        pipe.execute()
+
+
+def _deliveries(redis, keys: _Keys, entry_id) -> int:
+    pending = redis.xpending_range(keys.stream, GROUP, entry_id, entry_id, 1)
+    return pending[0]["times_delivered"] if pending else 0
+
+
+def _acknowledge(redis, keys: _Keys, entry_ids: list) -> None:
+    if not entry_ids:
+        return
+    with redis.pipeline(transaction=False) as pipe:
+        pipe.xack(keys.stream, GROUP, *entry_ids)
+        pipe.xdel(keys.stream, *entry_ids)
+        pipe.execute()
+
+
+def _follow_up(redis, keys: _Keys) -> None:
+    """Entries still pending (a dead drain's, not yet idle long enough to re-claim): queue a
+    drain for when they will be."""
+    summary = redis.xpending(keys.stream, GROUP)
+    if summary and summary.get("pending"):
+        queue_drain(delay=CLAIM_IDLE_MS // 1000 + 1)
+
+
+def backlog() -> int:
+    """Entries not applied yet (queued, or read and not yet acknowledged)."""
+    return int(jobs.redis_connection().xlen(_Keys.now().stream))

@@ -1,0 +1,266 @@
+"""The tracked download and page images: one lookup, live link checks, the file from local
+disk (a read-through cache for S3), `doc.downloaded` queued with Redis and stored once."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from portal import jobs
+from portal.delivery import services as delivery_services
+from portal.delivery.models import Delivery
+from portal.extensions import db
+from portal.library.rendering import render_version_pdf
+from portal.library.storage import S3Storage
+from portal.tracking import ingest_queue
+from portal.tracking.models import Event, EventType
+from tests.delivery.helpers import make_delivery
+from tests.library.test_storage import _drop_bucket, _raw_client, s3_env  # noqa: F401
+from tests.support import skip_or_fail
+
+BROWSER = {"User-Agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X)"}
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def _path(url: str) -> str:
+    return re.sub(r"^https?://[^/]+", "", url)
+
+
+def downloads() -> int:
+    db.session.expire_all()
+    return db.session.scalar(
+        select(func.count()).select_from(Event).where(Event.type == EventType.DOC_DOWNLOADED)
+    )
+
+
+def expected_pdf(delivery_id: int) -> bytes:
+    delivery = db.session.get(Delivery, delivery_id)
+    return render_version_pdf(
+        delivery_services.current_version(delivery), delivery_services.variables_for(delivery)
+    )
+
+
+@pytest.fixture
+def sent(world):
+    return make_delivery(world.rep, world.customer, world.template)
+
+
+def test_the_download_is_the_customer_copy_and_is_recorded(client, sent):
+    response = client.get(_path(sent.url) + "/download", headers=BROWSER)
+
+    assert response.status_code == 200
+    assert response.mimetype == "application/pdf"
+    assert response.get_data() == expected_pdf(sent.delivery.id)
+    assert response.headers["Cache-Control"] == "private, no-store"
+    assert "attachment" in response.headers["Content-Disposition"]
+    assert downloads() == 1
+    [event] = db.session.scalars(select(Event).where(Event.type == EventType.DOC_DOWNLOADED))
+    assert event.delivery_id == sent.delivery.id
+    assert event.properties == {"version": 1}
+
+
+def test_a_robot_gets_the_file_and_records_nothing(client, sent):
+    response = client.get(_path(sent.url) + "/download", headers={"User-Agent": "curl/8.0"})
+    assert response.status_code == 200
+    assert downloads() == 0
+
+
+def test_a_download_is_refused_at_once_after_the_revoke(client, world, sent):
+    url = _path(sent.url)
+    assert client.get(url + "/download", headers=BROWSER).status_code == 200
+    assert client.get(url + "/pages/1.png", headers=BROWSER).status_code == 200
+    delivery_services.revoke(world.rep, sent.delivery.id)
+    jobs.commit()
+
+    assert client.get(url + "/download", headers=BROWSER).status_code == 410
+    assert client.get(url + "/pages/1.png", headers=BROWSER).status_code == 410
+    assert downloads() == 1
+
+
+def test_a_delivery_without_downloads_answers_403(client, world):
+    sent = make_delivery(world.rep, world.customer, world.template, allow_download=False)
+    assert client.get(_path(sent.url) + "/download", headers=BROWSER).status_code == 403
+    assert downloads() == 0
+
+
+def test_a_page_image_has_a_content_etag_and_answers_304(client, sent):
+    url = _path(sent.url) + "/pages/2.png"
+    first = client.get(url, headers=BROWSER)
+    assert first.status_code == 200
+    assert first.mimetype == "image/png"
+    assert first.get_data().startswith(b"\x89PNG")
+    etag = first.headers["ETag"]
+    again = client.get(url, headers={**BROWSER, "If-None-Match": etag})
+    assert again.status_code == 304
+    other = client.get(_path(sent.url) + "/pages/1.png", headers=BROWSER)
+    assert other.headers["ETag"] != etag
+    assert client.get(_path(sent.url) + "/pages/3.png", headers=BROWSER).status_code == 404
+
+
+def test_a_new_version_is_downloaded_at_once(client, world):
+    """`latest` policy: the file follows the newest published version, no stale copy."""
+    from portal.library import services as library
+
+    sent = make_delivery(world.rep, world.customer, world.template, version_policy="latest")
+
+    before = client.get(_path(sent.url) + "/download", headers=BROWSER).get_data()
+    library.add_version(
+        world.template,
+        world.marketing,
+        filename="doc.html",
+        data=b"<!doctype html><html><body><p>Version two</p></body></html>",
+        changelog="v2",
+    )
+    jobs.commit()
+    after = client.get(_path(sent.url) + "/download", headers=BROWSER)
+    assert after.status_code == 200
+    assert after.get_data() != before
+    assert after.get_data() == expected_pdf(sent.delivery.id)
+
+
+# -- with Redis: the event is queued, stored by the applier once ---------------------------------
+
+
+@pytest.fixture
+def redis_on(app, sent, monkeypatch):
+    from redis import Redis
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    client = Redis.from_url(REDIS_URL)
+    try:
+        client.ping()
+    except RedisConnectionError as exc:
+        skip_or_fail(f"Redis at {REDIS_URL} unreachable: {exc}")
+    prefix = f"portal-test-{uuid.uuid4().hex[:12]}"
+    queue_name = f"portal-test-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setitem(app.config, "INGEST_REDIS_PREFIX", prefix)
+    monkeypatch.setitem(app.config, "REDIS_URL", REDIS_URL)
+    monkeypatch.setattr(jobs, "QUEUE_NAME", queue_name)
+    yield client
+    for pattern in (f"{prefix}:*", f"rq:*{queue_name}*"):
+        for key in client.scan_iter(pattern):
+            client.delete(key)
+
+
+def test_with_redis_the_download_event_is_queued_and_stored_once(
+    app, client, sent, redis_on, monkeypatch
+):
+    url = _path(sent.url) + "/download"
+    assert client.get(url, headers=BROWSER).status_code == 200
+    assert client.get(url, headers=BROWSER).status_code == 200
+    assert downloads() == 0  # queued, not stored yet
+
+    def killed(*_args):
+        raise RuntimeError("worker killed before XACK")
+
+    with pytest.MonkeyPatch.context() as patch, pytest.raises(RuntimeError):
+        patch.setattr(ingest_queue, "_acknowledge", killed)
+        ingest_queue.drain()
+    assert downloads() == 2  # committed, not acknowledged
+    monkeypatch.setattr(ingest_queue, "CLAIM_IDLE_MS", 0)
+    assert ingest_queue.drain() == 2  # re-claimed and applied again...
+    assert downloads() == 2  # ...stored once
+    assert ingest_queue.backlog() == 0
+
+
+# -- S3: a local read-through cache --------------------------------------------------------------
+
+
+class TestS3:
+    @pytest.fixture
+    def app_config(self, app_config, s3_env):  # noqa: F811
+        bucket = f"portal-test-{secrets.token_hex(6)}"
+        yield {
+            **app_config,
+            "STORAGE_BACKEND": "s3",
+            "S3_BUCKET": bucket,
+            "S3_ENDPOINT_URL": s3_env["S3_ENDPOINT_URL"],
+            "S3_REGION": s3_env["AWS_DEFAULT_REGION"],
+        }
+        _drop_bucket(_raw_client(s3_env), bucket)
+
+    def test_the_file_comes_from_s3_once_then_from_the_node_cache(
+        self, app, client, sent, monkeypatch
+    ):
+        fetched: list[str] = []
+        real_get = S3Storage.get
+
+        def counting_get(storage, key):
+            fetched.append(key)
+            return real_get(storage, key)
+
+        monkeypatch.setattr(S3Storage, "get", counting_get)
+        url = _path(sent.url) + "/download"
+        first = client.get(url, headers=BROWSER)
+        second = client.get(url, headers=BROWSER)
+
+        assert first.status_code == second.status_code == 200
+        assert first.get_data() == second.get_data() == expected_pdf(sent.delivery.id)
+        assert len([k for k in fetched if k.endswith(".pdf")]) == 2  # the cache, the check
+        cached = list(Path(app.instance_path).rglob("*.pdf"))
+        assert len(cached) == 1 and cached[0].read_bytes() == first.get_data()
+        assert downloads() == 2
+
+
+# -- with Redis: the resolved copy is cached, its sources' changes seen at once -------------------
+
+
+def test_a_cached_copy_is_served_without_the_database(app, client, sent, redis_on):
+    from tests.support import counted_queries
+
+    url = _path(sent.url) + "/download"
+    first = client.get(url, headers=BROWSER)
+    with counted_queries() as statements:
+        second = client.get(url, headers=BROWSER)
+        image = client.get(_path(sent.url) + "/pages/1.png", headers=BROWSER)
+
+    assert first.status_code == second.status_code == image.status_code == 200
+    assert second.get_data() == first.get_data() == expected_pdf(sent.delivery.id)
+    assert statements == []
+    assert ingest_queue.drain() == 2
+    assert downloads() == 2
+
+
+def test_a_revocation_is_seen_at_once_with_the_cache_warm(client, world, sent, redis_on):
+    url = _path(sent.url)
+    for _ in range(2):
+        assert client.get(url + "/download", headers=BROWSER).status_code == 200
+    delivery_services.revoke(world.rep, sent.delivery.id)
+    jobs.commit()
+    assert client.get(url + "/download", headers=BROWSER).status_code == 410
+    assert client.get(url + "/pages/1.png", headers=BROWSER).status_code == 410
+    ingest_queue.drain()
+    assert downloads() == 2
+
+
+def test_a_new_version_or_a_renamed_customer_is_served_at_once_with_the_cache_warm(
+    app, client, world, redis_on
+):
+    from portal.customers.models import Customer
+    from portal.library import services as library
+
+    sent = make_delivery(world.rep, world.customer, world.template, version_policy="latest")
+    url = _path(sent.url) + "/download"
+    served = [client.get(url, headers=BROWSER).get_data() for _ in range(2)]
+    library.add_version(
+        world.template,
+        world.marketing,
+        filename="doc.html",
+        data=b"<!doctype html><html><body><p>{{ customer.name }}, version two</p></body></html>",
+        changelog="v2",
+    )
+    jobs.commit()
+    served.append(client.get(url, headers=BROWSER).get_data())
+    db.session.get(Customer, world.customer.id).name = "李雷"
+    jobs.commit()
+    served.append(client.get(url, headers=BROWSER).get_data())
+
+    assert served[0] == served[1]
+    assert served[2] != served[1]
+    assert served[3] != served[2]
+    assert served[3] == expected_pdf(sent.delivery.id)
