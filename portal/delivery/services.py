@@ -8,8 +8,9 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from portal import jobs
+from portal import jobs, outages
 from portal.accounts.models import User
+from portal.audit import service as audit
 from portal.customers.models import Customer
 from portal.customers.services import get_customer, visible_to
 from portal.db_types import utcnow
@@ -20,6 +21,7 @@ from portal.library import permissions
 from portal.library import services as library
 from portal.library.models import TemplateVersion, VersionPolicy
 from portal.library.rendering import customer_variables, render_version_page_png, render_version_pdf
+from portal.library.storage import get_storage
 from portal.tracking import links
 from portal.tracking.models import Link, LinkPurpose
 
@@ -68,6 +70,7 @@ def send(sender: User, request: SendRequest) -> Sent:
         raise ValidationFailed(f"the message is longer than {MAX_MESSAGE_LENGTH} characters")
     if request.send_email and not customer.email:
         raise ValidationFailed("this customer has no e-mail address; copy the link instead")
+    _check_storage(version)
     delivery = Delivery(
         customer=customer,
         template=template,
@@ -96,6 +99,20 @@ def send(sender: User, request: SendRequest) -> Sent:
 
         jobs.defer(send_delivery_email, delivery.id)
     return sent_view(delivery, doc_link)
+
+
+def _check_storage(version: TemplateVersion) -> None:
+    """Refuse the send, before anything is written, when storage is down: the copy is rendered
+    from it after the commit, and a delivery whose copy cannot be made is no use to the rep."""
+    try:
+        get_storage().exists(version.storage_key)
+    except Exception as exc:
+        if not outages.is_outage(exc):
+            raise
+        log.warning("send refused: storage is not answering (%s)", exc)
+        raise outages.StorageUnavailable(
+            "document storage is not answering: nothing was sent, try again in a minute"
+        ) from exc
 
 
 def sent_view(delivery: Delivery, doc_link: Link | None = None) -> Sent:
@@ -137,8 +154,13 @@ def variables_for(delivery: Delivery) -> dict:
     return customer_variables(delivery.customer, delivery.sender, today=delivery.created_at.date())
 
 
+@jobs.retried
 def prepare_delivery(delivery_id: int) -> None:
-    """Render the customer's copy and its first page image, so the first open is instant."""
+    """Render the customer's copy and its first page image, so the first open is instant.
+
+    Safe to run again (the render is cached by what determines it). When storage or the
+    database is down the delivery stays pending and the error is raised: on RQ the job is
+    retried; inline, the viewer renders the copy itself once it is back (viewer.readiness)."""
     delivery = db.session.get(Delivery, delivery_id)
     if delivery is None:
         return
@@ -147,6 +169,8 @@ def prepare_delivery(delivery_id: int) -> None:
         render_version_pdf(version, variables_for(delivery))
         render_version_page_png(version, variables_for(delivery), 1)
     except Exception as exc:  # the rep sees "failed" with the reason, the customer a retry
+        if outages.is_outage(exc):
+            raise  # not the template's fault: stays pending, tried again
         log.exception("rendering delivery %s failed", delivery_id)
         delivery.render_status = RenderStatus.FAILED
         delivery.render_error = str(exc)[:500]
@@ -175,4 +199,11 @@ def revoke(user: User, delivery_id: int) -> Delivery:
         delivery.revoked_at = now
         for link in db.session.scalars(select(Link).where(Link.delivery_id == delivery.id)):
             link.revoked_at = link.revoked_at or now
+        audit.record(
+            "delivery.revoked",
+            delivery,
+            by=user,
+            summary=f"#{delivery.id}",
+            details={"customer_id": delivery.customer_id, "template_id": delivery.template_id},
+        )
     return delivery

@@ -7,8 +7,9 @@ import logging
 from flask import Flask, current_app, render_template, request
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, ServiceUnavailable
 
+from portal import outages
 from portal.errors import PortalError
 from portal.extensions import db
 
@@ -43,7 +44,18 @@ PAGES = {
         _l("Something went wrong on our side"),
         _l("The error has been logged. Please try again in a moment."),
     ),
+    503: (
+        _l("Portal is briefly unavailable"),
+        _l("A service it depends on is not answering. Please try again in a minute."),
+    ),
 }
+# What an API client is told when a dependency is down (see portal.outages).
+OUTAGE_MESSAGES = {
+    outages.DATABASE: "the database is not answering: try again in a minute",
+    outages.STORAGE: "document storage is not answering: try again in a minute",
+    outages.REDIS: "the queue (Redis) is not answering: try again in a minute",
+}
+OUTAGE_RETRY_AFTER = 30  # seconds, sent as Retry-After
 CSRF_PAGE = (
     _l("This form has expired"),
     _l("For your safety, forms expire. Reload the page and submit it again."),
@@ -99,3 +111,22 @@ def register(app: Flask) -> None:
         if _is_api():
             return _api_error(exc.status, exc.code, exc.message)
         return _page(exc.status)
+
+    def outage(exc: Exception):
+        """A dependency is down: 503 with Retry-After (JSON under /api/, else the page of the
+        blueprint's own 503 handler), never a 500. Other errors of the same types are bugs."""
+        service = outages.which(exc)
+        if service is None:
+            raise exc  # Flask logs it and answers 500
+        log.warning("%s unavailable on %s %s: %s", service, request.method, request.path, exc)
+        try:
+            db.session.rollback()  # the connection may be dead: the pool replaces it
+        except Exception:
+            log.exception("rollback after a %s outage failed", service)
+        unavailable = ServiceUnavailable(OUTAGE_MESSAGES[service], retry_after=OUTAGE_RETRY_AFTER)
+        response = app.make_response(app.handle_http_exception(unavailable))
+        response.headers.setdefault("Retry-After", str(OUTAGE_RETRY_AFTER))
+        return response
+
+    for exception in outages.EXCEPTIONS:
+        app.register_error_handler(exception, outage)

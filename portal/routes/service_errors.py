@@ -88,6 +88,11 @@ _BY_CODE: dict[str, tuple[str | None, object, bool]] = {
         _l("The template could not be rendered. Check the template code and upload it again."),
         True,
     ),
+    "storage_unavailable": (
+        None,
+        _l("Document storage is not answering. Nothing was sent: try again in a minute."),
+        False,
+    ),
     "forbidden": (None, _l("Only marketing and administrators can change the library."), False),
     "not_found": (None, _l("That template or version was not found."), False),
 }
