@@ -45,6 +45,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--gthreads", type=int, default=4, help="threads per gunicorn worker (4)")
     parser.add_argument("--rq-workers", type=int, default=1, help="RQ worker processes (1)")
     parser.add_argument(
+        "--worker-nice",
+        type=int,
+        default=19,
+        help="nice level of the RQ workers (19: they stand in for worker nodes; 0: share the CPU)",
+    )
+    parser.add_argument(
         "--database-url",
         default=StackOptions.database_url,
         help="PostgreSQL database for the run's own schema (default: the local `test` database)",
@@ -91,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
             gunicorn_workers=args.workers,
             gunicorn_threads=args.gthreads,
             rq_workers=args.rq_workers,
+            worker_nice=args.worker_nice,
             keep=args.keep,
         )
     )

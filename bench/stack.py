@@ -49,6 +49,10 @@ class StackOptions:
     gunicorn_workers: int = 2
     gunicorn_threads: int = 4
     rq_workers: int = 1
+    # The RQ workers' nice level. On this one box they stand in for worker nodes (docs/deploy.md:
+    # workers run apart from the app nodes), so by default they yield the CPU to the request
+    # path while wrk drives it and drain the queue when it is free; 0 shares the CPU evenly.
+    worker_nice: int = 19
     keep: bool = False  # leave the schema, bucket and folder for a look afterwards
 
 
@@ -277,7 +281,17 @@ class Stack:
             logfile = (self.workdir / f"worker-{number}.log").open("wb")
             self._workers.append(
                 subprocess.Popen(
-                    [sys.executable, "-m", "flask", "--app", "wsgi", "worker"],
+                    [
+                        "nice",
+                        "-n",
+                        str(self.options.worker_nice),
+                        sys.executable,
+                        "-m",
+                        "flask",
+                        "--app",
+                        "wsgi",
+                        "worker",
+                    ],
                     cwd=ROOT,
                     env={**os.environ, **self.env},
                     stdout=logfile,

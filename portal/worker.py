@@ -2,7 +2,9 @@
 
 Besides the queued jobs (rendering, e-mail, webhooks), every worker takes part in the tick's
 schedule (portal.tasks.schedule): once every PORTAL_TICK_INTERVAL seconds (default 300, 0 turns
-it off) one of the running workers enqueues `tick`, however many there are.
+it off) one of the running workers enqueues `tick`, however many there are; and every worker
+watches the read-report stream (portal.tracking.ingest_watchdog) so that no acknowledged report
+waits for the next one to be applied.
 """
 
 from __future__ import annotations
@@ -13,6 +15,10 @@ from flask.cli import with_appcontext
 
 from portal import jobs
 from portal.tasks.schedule import TickScheduler
+from portal.tracking import ingest
+from portal.tracking.ingest_watchdog import DrainWatchdog
+
+MAINTENANCE_SECONDS = 60
 
 
 @click.command("worker")
@@ -40,9 +46,19 @@ def worker_command(burst: bool, no_tick: bool) -> None:
     if interval > 0 and not burst and not no_tick:
         scheduler = TickScheduler(redis_url, interval)
         scheduler.start()
+    watchdog = None
+    if not burst and ingest.queued():
+        watchdog = DrainWatchdog(current_app._get_current_object())
+        watchdog.start()
     try:
-        # with_scheduler: jobs queued with enqueue_in (webhook retries) run when they are due
-        Worker([jobs.QUEUE_NAME], connection=connection).work(burst=burst, with_scheduler=True)
+        # with_scheduler: jobs queued with enqueue_in (webhook retries) run when they are due.
+        # maintenance_interval: how soon the jobs of a killed worker are found abandoned and
+        # retried, and a dead worker's scheduler lock taken over (RQ's default: 10 minutes).
+        Worker(
+            [jobs.QUEUE_NAME], connection=connection, maintenance_interval=MAINTENANCE_SECONDS
+        ).work(burst=burst, with_scheduler=True)
     finally:
         if scheduler is not None:
             scheduler.stop()
+        if watchdog is not None:
+            watchdog.stop()

@@ -505,3 +505,29 @@ def test_a_page_the_customer_copy_has_but_the_sample_lacks_is_accepted(
         for key in redis.scan_iter(f"{redis_prefix}:*"):
             redis.delete(key)
     assert db.session.scalar(select(func.count()).select_from(Event).where(Event.page == 3)) == 1
+
+
+# -- the workers' watchdog: no acknowledged report waits for traffic -----------------------------
+
+
+def test_entries_left_by_a_dead_drain_are_drained_without_new_reports(
+    app, client, world, delivery, queued
+):
+    from portal.tracking import ingest_watchdog
+
+    opened = open_session(delivery)
+    sent = report(page=1, ms=1_000)
+    assert post(client, batch(opened, sent)).status_code == 202
+    # The queued drain dies with its worker before it runs: its job is gone, its flag expires.
+    queued.empty()
+    queued.connection.delete(f"{revocations.key_prefix()}:drain")
+    assert stored_keys() == set() and stream_length(queued.connection, app) == 1
+
+    assert ingest_watchdog.kick() is True  # what every worker's watchdog does every 10 s
+    assert ingest_watchdog.kick() is False  # one drain at a time: the flag is set again
+    run_worker(queued)
+
+    assert stored_keys() == {f"s{opened.session_id}:{sent['k']}"}
+    assert stream_length(queued.connection, app) == 0
+    assert ingest_watchdog.kick() is False  # nothing waiting: nothing queued
+    assert queued.count == 0

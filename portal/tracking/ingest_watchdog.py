@@ -1,0 +1,62 @@
+"""Every RQ worker watches the ingest stream, so that no acknowledged report waits for traffic.
+
+A drain job is queued by the request that sets the drain flag. If that drain dies (its worker
+killed) and readers then stop reporting, nothing would queue the next one: the entries would sit
+in the stream until RQ's maintenance found the abandoned job (minutes), or a new report came.
+So each worker checks the stream every WATCH_SECONDS: entries there and no drain flag → it sets
+the flag (SET NX, so one worker of many wins) and queues a drain, which re-claims what the dead
+drain had read (after ingest_queue.CLAIM_IDLE_MS) and applies the rest. A running drain keeps
+the flag set, so a healthy queue sees no extra jobs.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from flask import Flask
+
+from portal import jobs
+from portal.tracking import ingest_queue
+
+log = logging.getLogger(__name__)
+WATCH_SECONDS = 10.0
+
+
+def kick() -> bool:
+    """Queue a drain when the stream holds entries and none is running; whether it did."""
+    redis = jobs.redis_connection()
+    keys = ingest_queue._Keys.now()
+    if not redis.xlen(keys.stream):
+        return False
+    if not redis.set(keys.flag, 1, nx=True, px=ingest_queue.FLAG_TTL_MS):
+        return False  # a drain is running (or was just queued)
+    ingest_queue.queue_drain()
+    return True
+
+
+class DrainWatchdog:
+    """The thread a worker runs beside RQ (it touches Redis only)."""
+
+    def __init__(self, app: Flask, every: float = WATCH_SECONDS):
+        self.app = app
+        self.every = every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="portal-ingest", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._thread.join(timeout)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                with self.app.app_context():
+                    if kick():
+                        log.info("ingest entries were waiting: drain queued")
+            except Exception:  # Redis away for a moment: look again next time
+                log.exception("could not check the ingest stream")
+            self._stop.wait(self.every)
