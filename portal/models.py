@@ -3,6 +3,15 @@
 from portal.accounts.models import ApiToken, Role, User
 from portal.audit.models import AuditEntry
 from portal.customers.models import Customer
+from portal.deals.models import (
+    Deal,
+    DealApproval,
+    DealEvidence,
+    DealNote,
+    DealStageChange,
+    ForecastSnapshot,
+    StageProbability,
+)
 from portal.delivery.models import Comment, CommentAuthor, Delivery, RenderStatus
 from portal.engagement.models import ScoreEntry, ScoringRule, ScoringRuleRevision
 from portal.library.models import (
@@ -27,9 +36,15 @@ __all__ = [
     "Comment",
     "CommentAuthor",
     "Customer",
+    "Deal",
+    "DealApproval",
+    "DealEvidence",
+    "DealNote",
+    "DealStageChange",
     "Delivery",
     "Event",
     "EventType",
+    "ForecastSnapshot",
     "KeywordRule",
     "Link",
     "LinkPurpose",
@@ -40,6 +55,7 @@ __all__ = [
     "ScoringRule",
     "ScoringRuleRevision",
     "SolutionPack",
+    "StageProbability",
     "Task",
     "TaskRule",
     "Template",

@@ -14,6 +14,8 @@ ROLE_LABELS = {
     Role.REP.value: _l("Sales rep"),
     Role.SUPERVISOR.value: _l("Supervisor"),
     Role.ADMIN.value: _l("Administrator"),
+    Role.FINANCE.value: _l("Finance"),
+    Role.LEGAL.value: _l("Legal"),
 }
 
 LANGUAGE_LABELS = {"zh_CN": "中文", "en": "English"}

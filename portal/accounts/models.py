@@ -16,6 +16,8 @@ class Role(enum.StrEnum):
     REP = "rep"
     SUPERVISOR = "supervisor"
     ADMIN = "admin"
+    FINANCE = "finance"  # approves large deals (portal.deals.approvals)
+    LEGAL = "legal"
 
 
 class User(UserMixin, db.Model):

@@ -13,6 +13,8 @@ USERS = [
     ("rep@demo.portal", "李娜", "rep", "supervisor@demo.portal", "华东", "上海"),
     ("rep2@demo.portal", "赵磊", "rep", "supervisor@demo.portal", "华东", "杭州"),
     ("rep.south@demo.portal", "周杰", "rep", "supervisor.south@demo.portal", "华南", "深圳"),
+    ("finance@demo.portal", "孙丽（财务）", "finance", None, None, None),
+    ("legal@demo.portal", "吴涛（法务）", "legal", None, None, None),
 ]
 
 # (file or folder under content/, name, kind, industry, scenario, product line, tags,

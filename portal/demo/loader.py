@@ -12,7 +12,7 @@ from portal import jobs
 from portal.accounts.models import User
 from portal.accounts.services import create_user, get_user_by_email
 from portal.customers.services import CustomerFields, create_customer
-from portal.demo import activity, dataset
+from portal.demo import activity, dataset, deals
 from portal.extensions import db
 from portal.library import services as library
 
@@ -118,4 +118,5 @@ def load() -> dict[str, int]:
         "templates": len(dataset.TEMPLATES),
         "customers": len(dataset.CUSTOMERS),
         "deliveries": activity.load(),
+        "deals": deals.load(),
     }

@@ -35,6 +35,7 @@ from sqlalchemy import func, or_, select, update
 
 from portal.customers.models import Customer
 from portal.db_types import utcnow
+from portal.deals import cli as deals_cli
 from portal.delivery.models import Delivery
 from portal.engagement.facts import EXTERNAL_PREFIX
 from portal.engagement.ledger import Ledger, refresh_scores
@@ -79,6 +80,7 @@ def run_tick(now: datetime | None = None) -> TickResult:
     rule = task_rules.enabled_rule(task_rules.OVERDUE_ESCALATION)
     if rule is not None:
         result.escalated = escalate_overdue(now)
+    deals_cli.snapshot_today(now)  # today's forecast, for forecast vs actual
     result.webhooks_retried = webhooks.retry_due(now)  # commits; runs last
     return result
 

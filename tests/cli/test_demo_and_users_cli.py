@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from portal.accounts.models import ApiToken, User
+from portal.accounts.models import ApiToken, Role, User
 from portal.accounts.services import authenticate, user_for_token
 from portal.customers.models import Customer
 from portal.delivery.models import Delivery
@@ -79,7 +79,7 @@ def test_demo_loads_every_role_templates_and_customers(runner):
     result = runner.invoke(args=["demo"])
     assert result.exit_code == 0, result.output
     roles = set(db.session.scalars(select(User.role)))
-    assert roles == {"admin", "marketing", "supervisor", "rep"}
+    assert roles == {r.value for r in Role}  # users of every role, finance and legal too
     for email in ("admin@demo.portal", "marketing@demo.portal", "rep@demo.portal"):
         assert authenticate(email, "demo1234") is not None
     templates = {t.name: t for t in db.session.scalars(select(Template))}

@@ -162,7 +162,36 @@ def arena_fixture(app: Flask, make_user) -> Arena:
     admin = make_user("admin", email="admin@example.com", name="管理员")
     victim = _camp(make_user, marketing, VICTIM_TEAM, MARKER, "a")
     attacker = _camp(make_user, marketing, ATTACKER_TEAM, "乙方", "b")
-    return Arena(a=victim, b=attacker, marketing=marketing, admin=admin)
+    return Arena(a=victim, b=attacker, marketing=marketing, admin=admin, extra=_deal(victim))
+
+
+def _deal(camp: Camp) -> dict[str, Any]:
+    """Team A's deal in negotiation, above the approval threshold, with an evidence file."""
+    from portal.deals import services as deals
+    from portal.deals.evidence import EvidenceInput, add_evidence
+
+    deal = deals.create_deal(
+        camp.rep,
+        deals.DealFields(
+            customer_id=camp.customer.id,
+            title=f"商机{MARKER}",
+            amount="900000",
+            expected_close=utcnow().date(),
+        ),
+        EvidenceInput(stage="initial_contact", note=f"纪要{MARKER}"),
+    )
+    for stage in ("needs_confirmed", "demo", "negotiation"):
+        evidence = add_evidence(
+            deal,
+            camp.rep,
+            EvidenceInput(
+                stage=stage, note=f"证据{MARKER}", filename="q.txt", data=MARKER.encode()
+            ),
+        )
+        deals.advance(camp.rep, deal)
+    deals.add_note(camp.rep, deal, f"聊天{MARKER}", "chat")
+    jobs.commit()
+    return {"deal_id": deal.id, "evidence_id": evidence.id}
 
 
 @pytest.fixture(name="attack")

@@ -73,9 +73,12 @@ VICTIM_VALUES: dict[str, Callable[[Arena], Any]] = {
     "pack_id": lambda arena: arena.extra["pack_id"],
     "key": lambda arena: "doc_opened",  # a scoring rule
     "filename": lambda arena: "css/portal.css",  # static
+    "deal_id": lambda arena: arena.extra["deal_id"],
+    "evidence_id": lambda arena: arena.extra["evidence_id"],
+    "role": lambda arena: "finance",  # an approval of the victim's deal
 }
 # Variables that are not an object of anyone (a page number, a version number).
-NOT_AN_OBJECT = {"number", "page", "filename"}
+NOT_AN_OBJECT = {"number", "page", "filename", "role"}
 
 
 @dataclass

@@ -1,0 +1,258 @@
+"""A deal's life: creation with meeting notes, advancing through the gated stages, sending
+back, won and lost, and conversation notes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from portal.accounts.models import User
+from portal.customers.services import get_customer
+from portal.db_types import utcnow
+from portal.deals import approvals
+from portal.deals.errors import DealRefused
+from portal.deals.evidence import EvidenceInput, add_evidence, check, has_evidence
+from portal.deals.models import ChangeKind, Deal, DealNote, DealStageChange, NoteSource
+from portal.deals.scope import can_send_back, require_work, visible_to
+from portal.deals.stages import (
+    CLOSED_STAGES,
+    OPEN_STAGES,
+    SPECS,
+    Stage,
+    evidence_in_english,
+    is_open,
+    next_stage,
+    previous_stage,
+)
+from portal.engagement.facts import timezone as local_zone
+from portal.errors import PermissionDenied, ValidationFailed
+from portal.extensions import db
+
+MAX_AMOUNT_MINOR = 10**15
+MAX_TEXT = 20_000
+
+
+@dataclass
+class DealFields:
+    customer_id: int
+    title: str
+    amount: str  # major units, e.g. "680000" or "680000.50"
+    expected_close: date
+    currency: str = "CNY"
+    next_meeting_at: datetime | None = None
+
+
+def parse_amount(value: object) -> int:
+    """Major units (string or number) -> integer minor units."""
+    try:
+        amount = Decimal(str(value).strip().replace(",", ""))
+    except (InvalidOperation, ValueError):
+        raise ValidationFailed("amount must be a number such as 680000 or 680000.50") from None
+    if not amount.is_finite() or amount <= 0 or amount != amount.quantize(Decimal("0.01")):
+        raise ValidationFailed("amount must be positive with at most two decimals")
+    minor = int(amount * 100)
+    if minor > MAX_AMOUNT_MINOR:
+        raise ValidationFailed("amount is too large")
+    return minor
+
+
+def _record(deal: Deal, user: User | None, kind: ChangeKind, to: str, reason: str = "") -> None:
+    db.session.add(
+        DealStageChange(
+            deal_id=deal.id,
+            from_stage=None if kind == ChangeKind.CREATE else deal.stage,
+            to_stage=to,
+            kind=kind.value,
+            by_id=user.id if user else None,
+            reason=reason,
+        )
+    )
+    deal.stage = to
+    deal.stage_entered_at = utcnow()
+
+
+def _require_open(deal: Deal) -> None:
+    if not is_open(deal.stage):
+        raise DealRefused("deal_closed", "this deal is closed (won or lost)")
+
+
+def _reason(reason: str | None) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise DealRefused("reason_required", "a reason is required")
+    if len(reason) > MAX_TEXT:
+        raise ValidationFailed(f"reason is longer than {MAX_TEXT} characters")
+    return reason
+
+
+def create_deal(user: User, fields: DealFields, meeting_notes: EvidenceInput) -> Deal:
+    """A deal starts in initial contact and needs meeting notes to exist at all."""
+    customer = get_customer(user, fields.customer_id)  # NotFound outside the user's scope
+    title = fields.title.strip()
+    if not title or len(title) > 200:
+        raise ValidationFailed("title is required (at most 200 characters)")
+    currency = (fields.currency or "CNY").strip().upper()
+    if len(currency) != 3 or not currency.isalpha() or not currency.isascii():
+        raise ValidationFailed("currency must be a three-letter code such as CNY")
+    meeting_notes.stage = Stage.INITIAL_CONTACT.value
+    if not (meeting_notes.note or "").strip() and not meeting_notes.data:
+        raise DealRefused(
+            "meeting_notes_required",
+            "a deal starts in initial_contact, which needs meeting notes: "
+            "give meeting_notes (text) or a file",
+        )
+    check(meeting_notes)
+    deal = Deal(
+        customer_id=customer.id,
+        owner_id=customer.owner_id,
+        title=title,
+        amount_minor=parse_amount(fields.amount),
+        currency=currency,
+        expected_close=fields.expected_close,
+        stage=Stage.INITIAL_CONTACT.value,
+        next_meeting_at=fields.next_meeting_at,
+    )
+    db.session.add(deal)
+    db.session.flush()
+    _record(deal, user, ChangeKind.CREATE, Stage.INITIAL_CONTACT.value)
+    add_evidence(deal, user, meeting_notes)
+    return deal
+
+
+def advance(user: User, deal: Deal, to_stage: str | None = None) -> Deal:
+    """Move one stage forward; refused when skipping or when the next stage's evidence is
+    missing."""
+    require_work(user, deal)
+    _require_open(deal)
+    target = next_stage(deal.stage)
+    if to_stage and to_stage != target:
+        later = to_stage in CLOSED_STAGES or (
+            to_stage in OPEN_STAGES and OPEN_STAGES.index(to_stage) > OPEN_STAGES.index(deal.stage)
+        )
+        if not later:
+            raise ValidationFailed(f"cannot advance to {to_stage!r}: not a later stage")
+        raise DealRefused(
+            "stage_skipped",
+            f"stages cannot be skipped: from {deal.stage} the next stage is "
+            f"{target or 'won or lost'}, not {to_stage}",
+            stage=deal.stage,
+            next=target or "",
+            wanted=to_stage,
+        )
+    if target is None:
+        raise DealRefused(
+            "last_open_stage", "negotiation is the last open stage: mark the deal won or lost"
+        )
+    spec = SPECS[target]
+    if not has_evidence(deal, target):
+        raise DealRefused(
+            "evidence_missing",
+            f"cannot enter {target}: missing evidence — {evidence_in_english(target)} "
+            f"({spec.evidence}). Add it to the deal first.",
+            stage=target,
+        )
+    _record(deal, user, ChangeKind.ADVANCE, target)
+    if target == Stage.NEGOTIATION:
+        approvals.open_approvals(deal)
+    db.session.flush()
+    return deal
+
+
+def send_back(user: User, deal: Deal, reason: str) -> Deal:
+    """A supervisor of the owner's team moves the deal back one stage, with a reason; the
+    forecast follows at once (it is computed from the stage)."""
+    if not can_send_back(user, deal):
+        raise PermissionDenied("only the owner's supervisor may send a deal back")
+    reason = _reason(reason)
+    _require_open(deal)
+    target = previous_stage(deal.stage)
+    if target is None:
+        raise DealRefused("first_stage", "a deal in initial_contact cannot go back further")
+    _record(deal, user, ChangeKind.SEND_BACK, target, reason)
+    db.session.flush()
+    return deal
+
+
+def mark_won(user: User, deal: Deal) -> Deal:
+    require_work(user, deal)
+    _require_open(deal)
+    if deal.stage != Stage.NEGOTIATION:
+        raise DealRefused(
+            "won_needs_negotiation",
+            "only a deal in negotiation can be won (stages cannot be skipped)",
+        )
+    approvals.check_can_win(deal)
+    _record(deal, user, ChangeKind.WON, Stage.WON.value)
+    deal.closed_at = utcnow()
+    # The real close date replaces the expected one: actuals group by close month.
+    deal.expected_close = deal.closed_at.astimezone(local_zone()).date()
+    db.session.flush()
+    return deal
+
+
+def mark_lost(user: User, deal: Deal, reason: str) -> Deal:
+    require_work(user, deal)
+    reason = _reason(reason)
+    _require_open(deal)
+    _record(deal, user, ChangeKind.LOST, Stage.LOST.value, reason)
+    deal.closed_at = utcnow()
+    deal.lost_reason = reason
+    db.session.flush()
+    return deal
+
+
+def add_note(user: User, deal: Deal, text: str, source: str = "note") -> DealNote:
+    require_work(user, deal)
+    text = (text or "").strip()
+    if not text:
+        raise ValidationFailed("text is required")
+    if len(text) > MAX_TEXT:
+        raise ValidationFailed(f"text is longer than {MAX_TEXT} characters")
+    if source not in (NoteSource.NOTE, NoteSource.CHAT):
+        raise ValidationFailed("source must be 'note' or 'chat'")
+    note = DealNote(deal_id=deal.id, author_id=user.id, text=text, source=source)
+    db.session.add(note)
+    db.session.flush()
+    return note
+
+
+def set_next_meeting(user: User, deal: Deal, when: datetime | None) -> Deal:
+    require_work(user, deal)
+    deal.next_meeting_at = when
+    db.session.flush()
+    return deal
+
+
+def list_deals(user: User, stage: str | None = None, limit: int = 500) -> list[Deal]:
+    query = (
+        select(Deal)
+        .where(visible_to(user))
+        .options(selectinload(Deal.owner), selectinload(Deal.customer))
+    )
+    if stage:
+        if stage not in SPECS:
+            raise ValidationFailed(f"stage must be one of {', '.join(SPECS)}")
+        query = query.where(Deal.stage == stage)
+    return list(db.session.scalars(query.order_by(Deal.expected_close, Deal.id).limit(limit)))
+
+
+def notes_of(deal: Deal) -> list[DealNote]:
+    return list(
+        db.session.scalars(
+            select(DealNote).where(DealNote.deal_id == deal.id).order_by(DealNote.at.desc())
+        )
+    )
+
+
+def history_of(deal: Deal) -> list[DealStageChange]:
+    return list(
+        db.session.scalars(
+            select(DealStageChange)
+            .where(DealStageChange.deal_id == deal.id)
+            .order_by(DealStageChange.at, DealStageChange.id)
+        )
+    )
