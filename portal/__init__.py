@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Flask
 
+from portal import security_headers
 from portal.config import MiB, load_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,6 +35,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     _init_extensions(app)
     _register_blueprints(app)
+    security_headers.init_app(app)
     _register_cli(app)
     return app
 
@@ -78,10 +80,15 @@ def _register_blueprints(app: Flask) -> None:
     from portal.routes import register_blueprints
 
     register_blueprints(app)
+    if app.config.get("BENCH_ROUTES"):
+        from portal.routes import bench  # baselines for `python -m bench`, never in production
+
+        app.register_blueprint(bench.bp)
 
 
 def _register_cli(app: Flask) -> None:
     from portal.accounts.cli import users_cli
+    from portal.deals.cli import deals_cli
     from portal.demo.cli import demo_command
     from portal.engagement.cli import scores_cli
     from portal.recommendations.cli import keywords_cli
@@ -97,3 +104,4 @@ def _register_cli(app: Flask) -> None:
     app.cli.add_command(webhooks_cli)
     app.cli.add_command(tick_command)
     app.cli.add_command(tasks_cli)
+    app.cli.add_command(deals_cli)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import secrets
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -15,17 +18,44 @@ def _instance_path() -> Path:
 
 
 def _secret_key(instance: Path) -> str:
-    """Use PORTAL_SECRET_KEY, else a key generated once into the instance folder."""
+    """Use PORTAL_SECRET_KEY, else a key generated once into the instance folder.
+
+    The file is created atomically (written aside, then linked into place, which fails if it
+    exists), so processes starting together (gunicorn workers, an RQ worker) all end up with
+    the first one's key, never each with its own. The key signs sessions and customer links:
+    processes on other machines cannot read this folder, so with more than one node every app
+    node and worker needs the same PORTAL_SECRET_KEY."""
     key = os.environ.get("PORTAL_SECRET_KEY")
     if key:
         return key
     key_file = instance / "secret_key"
-    if key_file.exists():
-        return key_file.read_text().strip()
-    key = secrets.token_urlsafe(48)
-    key_file.write_text(key)
-    key_file.chmod(0o600)
-    return key
+    if not key_file.exists():
+        fd, spare = tempfile.mkstemp(dir=instance, prefix=".secret_key.")  # mode 0600
+        try:
+            with os.fdopen(fd, "w") as out:
+                out.write(secrets.token_urlsafe(48))
+            with contextlib.suppress(FileExistsError):  # another process was first: use its
+                os.link(spare, key_file)
+        finally:
+            os.unlink(spare)
+    if os.environ.get("PORTAL_REDIS_URL"):
+        logging.getLogger(__name__).warning(
+            "PORTAL_SECRET_KEY is not set: using %s, which only processes on this machine "
+            "share. Sessions and customer links are signed with it: with app nodes or workers "
+            "on other machines, give them all the same PORTAL_SECRET_KEY.",
+            key_file,
+        )
+    return key_file.read_text().strip()
+
+
+def _engine_options(url: str | None) -> dict[str, Any]:
+    """Connection pool per process: a server database gets PORTAL_DB_POOL_SIZE connections
+    (default 10, at least the threads of a gunicorn worker) plus PORTAL_DB_MAX_OVERFLOW."""
+    options: dict[str, Any] = {"pool_pre_ping": True}
+    if url and not url.startswith("sqlite"):
+        options["pool_size"] = int(os.environ.get("PORTAL_DB_POOL_SIZE", "10"))
+        options["max_overflow"] = int(os.environ.get("PORTAL_DB_MAX_OVERFLOW", "5"))
+    return options
 
 
 def load_config() -> dict[str, Any]:
@@ -38,16 +68,25 @@ def load_config() -> dict[str, Any]:
         "SECRET_KEY": _secret_key(instance),
         "SQLALCHEMY_DATABASE_URI": env("PORTAL_DATABASE_URL")
         or f"sqlite:///{instance / 'portal.sqlite3'}",
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "SQLALCHEMY_ENGINE_OPTIONS": _engine_options(env("PORTAL_DATABASE_URL")),
         "STORAGE_BACKEND": env("PORTAL_STORAGE", "local"),
         "STORAGE_LOCAL_PATH": env("PORTAL_STORAGE_PATH") or str(instance / "storage"),
         "S3_BUCKET": env("PORTAL_S3_BUCKET", "portal"),
         "S3_ENDPOINT_URL": env("PORTAL_S3_ENDPOINT_URL"),
         "S3_REGION": env("AWS_DEFAULT_REGION") or env("AWS_REGION") or "us-east-1",
         "REDIS_URL": env("PORTAL_REDIS_URL"),
+        "BENCH_ROUTES": env("PORTAL_BENCH_ROUTES") == "1",  # /_bench/* for `python -m bench`
+        # Seconds between scheduled ticks when Redis is set (portal.tasks.schedule); 0: none.
+        "TICK_INTERVAL": int(env("PORTAL_TICK_INTERVAL", "300")),
         "SMTP_URL": env("PORTAL_SMTP_URL"),
+        # webhooks to loopback/private addresses (receivers on the same private network)
+        "WEBHOOK_ALLOW_PRIVATE": env("PORTAL_WEBHOOK_ALLOW_PRIVATE") == "1",
         "MAIL_FROM": env("PORTAL_MAIL_FROM", "Portal <portal@localhost>"),
         "BASE_URL": env("PORTAL_BASE_URL", "http://127.0.0.1:5000"),
+        # A deal whose amount (in major units of its currency) is above this needs finance and
+        # legal approval before it can be won.
+        "APPROVAL_THRESHOLD": int(env("PORTAL_APPROVAL_THRESHOLD", "500000")),
+        "PROXY_FIX": int(env("PORTAL_PROXY_FIX", "0")),  # proxies in front (X-Forwarded-*)
         "UPLOAD_MAX_BYTES": int(env("PORTAL_UPLOAD_MAX_BYTES", str(25 * MiB))),
         "ZIP_MAX_EXPANDED_BYTES": int(env("PORTAL_ZIP_MAX_EXPANDED_BYTES", str(100 * MiB))),
         "ZIP_MAX_RATIO": int(env("PORTAL_ZIP_MAX_RATIO", "100")),
@@ -61,4 +100,11 @@ def load_config() -> dict[str, Any]:
         "REMEMBER_COOKIE_HTTPONLY": True,
         "RATELIMIT_STORAGE_URI": env("PORTAL_REDIS_URL") or "memory://",
         "RATELIMIT_HEADERS_ENABLED": True,
+        # Abuse limits, Flask-Limiter syntax (portal.routes.rate_limits says who each counts).
+        "LOGIN_RATE_LIMIT": env("PORTAL_LOGIN_RATE_LIMIT", "10/minute;100/hour"),
+        "LOGIN_ACCOUNT_RATE_LIMIT": env("PORTAL_LOGIN_ACCOUNT_RATE_LIMIT", "10/hour"),
+        "TRACKING_RATE_LIMIT": env("PORTAL_TRACKING_RATE_LIMIT", "120/minute"),
+        "EVENTS_RATE_LIMIT": env("PORTAL_EVENTS_RATE_LIMIT", "600/minute"),
+        "COMMENT_RATE_LIMIT": env("PORTAL_COMMENT_RATE_LIMIT", "10/minute;30/hour"),
+        "PIXEL_RATE_LIMIT": env("PORTAL_PIXEL_RATE_LIMIT", "30/minute"),
     }

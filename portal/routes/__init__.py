@@ -22,7 +22,9 @@ def register_blueprints(app: Flask) -> None:
         auth,
         customer,
         customers,
+        deals,
         errors,
+        exchange,
         input_guard,
         library,
         mail,
@@ -40,11 +42,13 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(main.bp)
     app.register_blueprint(library.bp)
     app.register_blueprint(customers.bp)
+    app.register_blueprint(deals.bp)
     app.register_blueprint(notifications.bp)
     app.register_blueprint(tasks.bp)
     app.register_blueprint(tracking.bp)
     app.register_blueprint(customer.bp)
     app.register_blueprint(mail.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(exchange.bp)
     errors.register(app)
     ui.register(app)

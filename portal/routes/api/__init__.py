@@ -69,7 +69,9 @@ def http_error(exc: HTTPException):
 from portal.routes.api import (  # noqa: E402, F401  (register the routes)
     audit,
     customers,
+    deals,
     deliveries,
+    exchange,
     inbound_events,
     openapi,
     recommendations,

@@ -8,7 +8,9 @@ from flask import url_for
 
 from portal.db_types import MAX_ID
 from portal.library.models import TemplateKind
-from portal.routes.api import bp
+from portal.routes.api import bp, deals_spec
+from portal.routes.api.exchange import OPENAPI_PATHS as EXCHANGE_PATHS
+from portal.routes.api.exchange import OPENAPI_SCHEMAS as EXCHANGE_SCHEMAS
 
 
 def _error(description: str) -> dict[str, Any]:
@@ -520,6 +522,7 @@ def build_spec(server_url: str) -> dict[str, Any]:
                     },
                 }
             },
+            **EXCHANGE_PATHS,
             "/deliveries/{delivery_id}/revoke": {
                 "post": {
                     "summary": "Revoke a delivery: its link answers 410 from the next request",
@@ -527,6 +530,7 @@ def build_spec(server_url: str) -> dict[str, Any]:
                     "responses": {"200": _json("Delivery"), **_ERRORS},
                 }
             },
+            **deals_spec.PATHS,
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
@@ -595,6 +599,8 @@ def build_spec(server_url: str) -> dict[str, Any]:
                     },
                 },
                 **_EXTRA_SCHEMAS,
+                **EXCHANGE_SCHEMAS,
+                **deals_spec.SCHEMAS,
                 "TemplateDetail": {
                     "allOf": [
                         {"$ref": "#/components/schemas/Template"},
