@@ -9,33 +9,25 @@ on each page within ±3 s, and the session's doc.read total must match their sum
 
 from __future__ import annotations
 
-import os
 import re
-import socket
-import threading
 import time
-from collections.abc import Iterator
 
 import customer_side_support as support
 import pytest
 from customer_side_support import path_of
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from portal.extensions import db
 from portal.tracking.models import Event, EventType
+from tests.browser_support import (  # noqa: F401 (fixtures)
+    chromium_fixture,
+    live_server_fixture,
+    port_fixture,
+    served_config,
+)
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 READ_SECONDS = 13.0  # per page: longer than one 10 s heartbeat
 TOLERANCE_MS = 3000
 FINAL_TIMEOUT = 20.0
@@ -43,54 +35,9 @@ FINAL_TIMEOUT = 20.0
 shop = support.shop
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
-def port() -> int:
-    return _free_port()
-
-
 @pytest.fixture
 def app_config(app_config: dict, port: int) -> dict:
-    return {
-        **app_config,
-        "SERVER_NAME": f"127.0.0.1:{port}",
-        "BASE_URL": f"http://127.0.0.1:{port}",
-    }
-
-
-@pytest.fixture
-def live_server(app, port) -> Iterator[str]:
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-
-
-@pytest.fixture
-def chromium():
-    if not os.path.exists(CHROMIUM):
-        from tests.conftest import skip_or_fail
-
-        skip_or_fail(f"{CHROMIUM} is not installed (Debian package `chromium`)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
+    return served_config(app_config, port)
 
 
 def _events(delivery_id: int) -> list[Event]:

@@ -14,7 +14,8 @@ import socket
 import subprocess
 from pathlib import Path
 
-from tests.multinode.cluster import START_S3, free_port, wait_until
+from tests.multinode.cluster import free_port, wait_until
+from tests.s3_support import START_S3
 from tests.support import skip_or_fail
 
 

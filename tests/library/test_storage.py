@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import subprocess
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -29,16 +28,7 @@ from portal.library.storage import (
     Storage,
     storage_from_config,
 )
-from tests.support import skip_or_fail
-
-REPO = Path(__file__).resolve().parents[2]
-START_S3 = REPO.parent / "shared" / "s3" / "start-s3.sh"
-S3_ENV_NAMES = (
-    "S3_ENDPOINT_URL",
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_DEFAULT_REGION",
-)
+from tests.s3_support import shared_s3_settings
 
 ALL_BYTES = bytes(range(256))
 INVALID_KEYS = [
@@ -64,38 +54,10 @@ INVALID_KEYS = [
 # ---- fixtures ------------------------------------------------------------------------------
 
 
-def _run_start_s3(*args: str) -> str:
-    try:
-        proc = subprocess.run(
-            ["bash", str(START_S3), *args],
-            capture_output=True,
-            text=True,
-            timeout=600,
-            stdin=subprocess.DEVNULL,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        skip_or_fail(f"S3 server: `bash {START_S3} {' '.join(args)}` did not finish in 600 s")
-    if proc.returncode != 0:
-        output = (proc.stdout + proc.stderr).strip()[-2000:]
-        skip_or_fail(f"S3 server: `bash {START_S3} {' '.join(args)}` failed: {output}")
-    return proc.stdout
-
-
 @pytest.fixture(scope="session")
 def s3_env() -> Iterator[dict[str, str]]:
     """Start the shared S3 server; its endpoint and credentials, exported for the session."""
-    if not START_S3.is_file():
-        skip_or_fail(f"S3 server script not found: {START_S3}")
-    _run_start_s3()
-    env: dict[str, str] = {}
-    for line in _run_start_s3("env").splitlines():
-        name, sep, value = line.removeprefix("export ").partition("=")
-        if sep and name in S3_ENV_NAMES:
-            env[name] = value.strip().strip("'\"")
-    missing = [name for name in S3_ENV_NAMES if name not in env]
-    if missing:
-        skip_or_fail(f"S3 server: `start-s3.sh env` printed no {', '.join(missing)}")
+    env = shared_s3_settings()
     with pytest.MonkeyPatch.context() as mp:
         for name, value in env.items():
             mp.setenv(name, value)

@@ -229,37 +229,6 @@ def stop_all(procs: list[Proc]) -> None:
 
 # -- S3 -------------------------------------------------------------------------------------------
 
-START_S3 = ROOT.parent / "shared" / "s3" / "start-s3.sh"
-S3_NAMES = ("S3_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")
-
-
-def s3_settings() -> dict[str, str]:
-    """The shared S3 server's endpoint and credentials (`start-s3.sh env`), started if needed."""
-    if not START_S3.is_file():
-        skip_or_fail(f"S3 server script not found: {START_S3}")
-    found: dict[str, str] = {}
-    for args in ([], ["env"]):
-        try:
-            result = subprocess.run(
-                ["bash", str(START_S3), *args],
-                capture_output=True,
-                text=True,
-                timeout=600,
-                stdin=subprocess.DEVNULL,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            skip_or_fail(f"S3 server: `{START_S3} {' '.join(args)}` did not finish in 600 s")
-        if result.returncode != 0:
-            skip_or_fail(f"S3 server: `{START_S3} {' '.join(args)}` failed: {result.stderr[-500:]}")
-    for line in result.stdout.splitlines():
-        name, sep, value = line.removeprefix("export ").partition("=")
-        if sep and name in S3_NAMES:
-            found[name] = value.strip().strip("'\"")
-    if set(found) != set(S3_NAMES):
-        skip_or_fail(f"S3 server: `start-s3.sh env` printed only {sorted(found)}")
-    return found
-
 
 def s3_storage_env(settings: dict[str, str], bucket: str) -> dict[str, str]:
     return {

@@ -38,13 +38,13 @@ from tests.multinode.cluster import (
     portal_env,
     private_redis,
     private_schema,
-    s3_settings,
     s3_storage_env,
     start_node,
     start_worker,
     stop_all,
     wait_until,
 )
+from tests.s3_support import shared_s3_settings
 
 pytestmark = [pytest.mark.postgres, pytest.mark.s3]
 
@@ -133,7 +133,7 @@ class Run:
 
 @pytest.fixture(scope="module")
 def s3() -> dict[str, str]:
-    return s3_settings()
+    return shared_s3_settings()
 
 
 @pytest.fixture

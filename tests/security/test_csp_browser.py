@@ -8,22 +8,21 @@ their size and the viewer script must report read time.
 
 from __future__ import annotations
 
-import os
-import socket
-import threading
 import time
-from collections.abc import Iterator
 
 import pytest
-from werkzeug.serving import make_server
 
 from portal.tracking import ingest, sessions  # noqa: F401  (the ingest route is registered)
+from tests.browser_support import (  # noqa: F401 (fixtures)
+    chromium_fixture,
+    live_server_fixture,
+    port_fixture,
+    served_config,
+)
 from tests.security.attack_support import arena_fixture  # noqa: F401  (the `arena` fixture)
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
 WATCH = """
 window.__violations = [];
 document.addEventListener('securitypolicyviolation', function (e) {
@@ -33,44 +32,8 @@ document.addEventListener('securitypolicyviolation', function (e) {
 
 
 @pytest.fixture
-def port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
 def app_config(app_config: dict, port: int) -> dict:
-    base = f"127.0.0.1:{port}"
-    return {**app_config, "SERVER_NAME": base, "BASE_URL": f"http://{base}"}
-
-
-@pytest.fixture
-def live_server(app, port) -> Iterator[str]:
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-
-
-@pytest.fixture
-def browser():
-    if not os.path.exists(CHROMIUM):
-        from tests.support import skip_or_fail
-
-        skip_or_fail(f"{CHROMIUM} is not installed")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    return served_config(app_config, port)
 
 
 def _open(context, url: str):
@@ -87,11 +50,11 @@ def _violations(page, console: list[str]) -> list[str]:
     return found + [m for m in console if "Content Security Policy" in m]
 
 
-def test_the_viewer_runs_under_the_csp(arena, live_server, browser):
+def test_the_viewer_runs_under_the_csp(arena, live_server, chromium):
     from portal.extensions import db
 
     db.session.rollback()
-    context = browser.new_context()
+    context = chromium.new_context()
     collected: list[str] = []
     context.on("request", lambda r: collected.append(r.url) if "/t/r" in r.url else None)
     page, console = _open(context, f"{live_server}/d/{arena.b.doc_token}")
@@ -110,11 +73,11 @@ def test_the_viewer_runs_under_the_csp(arena, live_server, browser):
     assert collected, "the viewer script never reported (blocked?)"
 
 
-def test_staff_pages_run_under_the_csp(arena, live_server, browser):
+def test_staff_pages_run_under_the_csp(arena, live_server, chromium):
     from portal.extensions import db
 
     db.session.rollback()
-    context = browser.new_context()
+    context = chromium.new_context()
     page, console = _open(context, f"{live_server}/login")
     page.fill("input[name=email]", arena.a.rep.email)
     page.fill("input[name=password]", "password123")
