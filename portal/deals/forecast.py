@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -114,6 +114,12 @@ def forecast(user: User, group: str) -> list[ForecastRow]:
         )
     rows.sort(key=lambda r: (r.key if group == "month" else r.label, r.currency))
     return rows
+
+
+def snapshot_today(now: datetime) -> int:
+    """Today's (the portal's time zone) forecast snapshot; running it again replaces it.
+    Called by `flask deals snapshot` and by `tick`."""
+    return take_snapshot(now.astimezone(timezone()).date())
 
 
 def take_snapshot(today: date) -> int:

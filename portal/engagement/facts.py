@@ -49,6 +49,11 @@ def is_interaction(event_type: str) -> bool:
     return event_type in INTERACTION_TYPES or event_type.startswith(EXTERNAL_PREFIX)
 
 
+def interaction_filter(types: frozenset[str] = INTERACTION_TYPES):
+    """The SQL twin of is_interaction (with `types` in place of the interaction types)."""
+    return or_(Event.type.in_(sorted(types)), Event.type.like(f"{EXTERNAL_PREFIX}%"))
+
+
 @dataclass
 class CustomerFacts:
     id: int
@@ -228,10 +233,7 @@ def _previous_interactions(facts: Facts, events: Sequence[Event], first_id: int,
         select(Event.customer_id, Event.occurred_at)
         .where(
             Event.customer_id.in_(sorted({e.customer_id for e in mine})),
-            or_(
-                Event.type.in_(sorted(INTERACTION_TYPES)),
-                Event.type.like(f"{EXTERNAL_PREFIX}%"),
-            ),
+            interaction_filter(),
             Event.occurred_at > since,
             Event.id < first_id,
         )

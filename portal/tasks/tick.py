@@ -31,13 +31,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, select, update
 
 from portal.customers.models import Customer
 from portal.db_types import utcnow
-from portal.deals import cli as deals_cli
+from portal.deals.forecast import snapshot_today
 from portal.delivery.models import Delivery
-from portal.engagement.facts import EXTERNAL_PREFIX
+from portal.engagement.facts import INTERACTION_TYPES, interaction_filter
 from portal.engagement.ledger import Ledger, refresh_scores
 from portal.engagement.rules import load_rules
 from portal.extensions import db
@@ -49,19 +49,8 @@ from portal.tracking.models import Event, EventType
 from portal.webhooks import service as webhooks
 
 NO_REPLY = "no_reply_3d"
-# What the customer does (anything the ingest API receives as external.* too).
-INBOUND_TYPES = frozenset(
-    {
-        EventType.LINK_OPENED.value,
-        EventType.PAGE_VIEWED.value,
-        EventType.DOC_DOWNLOADED.value,
-        EventType.LINK_CLICKED.value,
-        EventType.PORTAL_VISITED.value,
-        EventType.COMMENT_CREATED.value,
-        EventType.REPLY_RECEIVED.value,
-        EventType.FORM_SUBMITTED.value,
-    }
-)
+# What the customer does: the scoring rules' interactions (external.* included), and reading.
+INBOUND_TYPES = INTERACTION_TYPES | {EventType.PAGE_VIEWED.value}
 
 
 @dataclass
@@ -80,13 +69,13 @@ def run_tick(now: datetime | None = None) -> TickResult:
     rule = task_rules.enabled_rule(task_rules.OVERDUE_ESCALATION)
     if rule is not None:
         result.escalated = escalate_overdue(now)
-    deals_cli.snapshot_today(now)  # today's forecast, for forecast vs actual
+    snapshot_today(now)  # today's forecast, for forecast vs actual
     result.webhooks_retried = webhooks.retry_due(now)  # commits; runs last
     return result
 
 
 def _is_inbound():
-    return or_(Event.type.in_(sorted(INBOUND_TYPES)), Event.type.like(f"{EXTERNAL_PREFIX}%"))
+    return interaction_filter(INBOUND_TYPES)
 
 
 def apply_no_reply(now: datetime) -> int:
