@@ -288,6 +288,21 @@ def queue_drain(delay: int = 0) -> None:
         log.exception("could not queue the ingest drain job")
 
 
+def queue_drain_if_waiting() -> bool:
+    """Queue a drain when the stream holds entries and none is running (the drain flag is
+    free: SET NX, so one caller of many wins); whether it did. The workers' watchdog
+    (portal.tracking.ingest_watchdog) calls it, so that entries left by a dead drain never
+    wait for the next report."""
+    redis = jobs.redis_connection()
+    keys = _Keys.now()
+    if not redis.xlen(keys.stream):
+        return False
+    if not redis.set(keys.flag, 1, nx=True, px=FLAG_TTL_MS):
+        return False  # a drain is running (or was just queued)
+    queue_drain()
+    return True
+
+
 # -- the applier ----------------------------------------------------------------------------------
 
 

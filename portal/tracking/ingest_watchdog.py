@@ -16,23 +16,10 @@ import threading
 
 from flask import Flask
 
-from portal import jobs
 from portal.tracking import ingest_queue
 
 log = logging.getLogger(__name__)
 WATCH_SECONDS = 10.0
-
-
-def kick() -> bool:
-    """Queue a drain when the stream holds entries and none is running; whether it did."""
-    redis = jobs.redis_connection()
-    keys = ingest_queue._Keys.now()
-    if not redis.xlen(keys.stream):
-        return False
-    if not redis.set(keys.flag, 1, nx=True, px=ingest_queue.FLAG_TTL_MS):
-        return False  # a drain is running (or was just queued)
-    ingest_queue.queue_drain()
-    return True
 
 
 class DrainWatchdog:
@@ -55,7 +42,7 @@ class DrainWatchdog:
         while not self._stop.is_set():
             try:
                 with self.app.app_context():
-                    if kick():
+                    if ingest_queue.queue_drain_if_waiting():
                         log.info("ingest entries were waiting: drain queued")
             except Exception:  # Redis away for a moment: look again next time
                 log.exception("could not check the ingest stream")

@@ -513,8 +513,6 @@ def test_a_page_the_customer_copy_has_but_the_sample_lacks_is_accepted(
 def test_entries_left_by_a_dead_drain_are_drained_without_new_reports(
     app, client, world, delivery, queued
 ):
-    from portal.tracking import ingest_watchdog
-
     opened = open_session(delivery)
     sent = report(page=1, ms=1_000)
     assert post(client, batch(opened, sent)).status_code == 202
@@ -523,11 +521,15 @@ def test_entries_left_by_a_dead_drain_are_drained_without_new_reports(
     queued.connection.delete(f"{revocations.key_prefix()}:drain")
     assert stored_keys() == set() and stream_length(queued.connection, app) == 1
 
-    assert ingest_watchdog.kick() is True  # what every worker's watchdog does every 10 s
-    assert ingest_watchdog.kick() is False  # one drain at a time: the flag is set again
+    assert (
+        ingest_queue.queue_drain_if_waiting() is True
+    )  # what every worker's watchdog does every 10 s
+    assert (
+        ingest_queue.queue_drain_if_waiting() is False
+    )  # one drain at a time: the flag is set again
     run_worker(queued)
 
     assert stored_keys() == {f"s{opened.session_id}:{sent['k']}"}
     assert stream_length(queued.connection, app) == 0
-    assert ingest_watchdog.kick() is False  # nothing waiting: nothing queued
+    assert ingest_queue.queue_drain_if_waiting() is False  # nothing waiting: nothing queued
     assert queued.count == 0
