@@ -40,6 +40,8 @@ def _drop_pending(session: Session) -> None:
 def commit() -> None:
     """Commit the session, then run or enqueue the jobs deferred during it."""
     session = db.session()
+    if not session.in_transaction() and not (session.new or session.dirty or session.deleted):
+        return  # nothing was read or written: no transaction to commit, no jobs deferred
     session.commit()
     jobs = session.info.pop(_PENDING, [])
     for func, args in jobs:

@@ -8,19 +8,19 @@ batch is safely queued (portal.tracking.ingest_queue). The viewer script reads o
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, Response, request
 from flask_limiter.util import get_remote_address
 from werkzeug.exceptions import HTTPException
 
 from portal.errors import PortalError
-from portal.extensions import csrf, db
-from portal.routes import rate_limits
+from portal.extensions import csrf, db, limiter
 from portal.routes.api import error_response
 from portal.tracking import ingest
-from portal.tracking.ingest_queue import RateLimited
+from portal.tracking.ingest_rate import RateLimited
 
 log = logging.getLogger(__name__)
 
@@ -53,19 +53,18 @@ def _rate_limit_key() -> str:
 
 
 @bp.post("/t/r")
-# A reader sends ~6/minute. Queued (Redis), the same limit is counted in the enqueue's own
-# round trip to Redis (portal.tracking.ingest_queue) instead of Flask-Limiter's.
-@rate_limits.limit("TRACKING_RATE_LIMIT", _rate_limit_key, exempt_when=ingest.queued)
+# A reader sends ~6/minute: TRACKING_RATE_LIMIT is counted by the ingest service itself (queued,
+# in the enqueue's one Redis round trip), not by Flask-Limiter's per-request machinery.
+@limiter.exempt
 def collect():
     body = _body()
-    token = ingest.token_of(body)
-    rate_key = _rate_limit_key() if ingest.queued() else None
-    answer, status, headers = ingest.receive(token, body, rate_key)
-    response = jsonify(answer)
-    response.status_code = status
-    response.headers.update(headers)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    answer, status, headers = ingest.receive(ingest.token_of(body), body, _rate_limit_key())
+    return Response(
+        json.dumps(answer, separators=(",", ":")),
+        status=status,
+        headers={**headers, "Cache-Control": "no-store"},
+        mimetype="application/json",
+    )
 
 
 @bp.errorhandler(PortalError)
@@ -73,7 +72,7 @@ def _portal_error(exc: PortalError):
     db.session.rollback()
     response = error_response(exc.status, exc.code, exc.message)
     if isinstance(exc, RateLimited):
-        response.headers["Retry-After"] = str(exc.retry_after)
+        response.headers.update(exc.headers)
     return response
 
 

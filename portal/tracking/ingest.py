@@ -51,6 +51,7 @@ from portal.db_types import utcnow
 from portal.delivery.models import Delivery
 from portal.extensions import db
 from portal.library.models import TemplateVersion
+from portal.tracking import ingest_rate
 from portal.tracking.events import NewEvent, record_many
 from portal.tracking.ingest_checks import (
     ABSURD_MS,
@@ -162,15 +163,16 @@ def receive(
     """Take one batch from the viewer: the JSON answer, its status (202) and extra headers.
 
     Raises what validate / the path raise: MalformedBatch (400), SessionNotFound (404),
-    SessionGone (410), PayloadTooLarge (413), InvalidReport (422), IngestBusy (503); queued,
-    also RateLimited (429): there the tracking rate limit for rate_key is counted in the same
-    Redis round trip as the enqueue (the direct path leaves it to Flask-Limiter)."""
+    SessionGone (410), PayloadTooLarge (413), InvalidReport (422), IngestBusy (503), and
+    RateLimited (429) when rate_key is over TRACKING_RATE_LIMIT (portal.tracking.ingest_rate:
+    queued, counted in the enqueue's own Redis round trip; direct, before anything else)."""
     if queued():
         from portal.tracking import ingest_queue
 
         done = ingest_queue.enqueue(token, payload, clock(), rate_key)
         return {"queued": done.reports}, 202, done.headers
-    return ingest_batch(token, payload).as_json(), 202, {}
+    headers = ingest_rate.count(rate_key) if rate_key is not None else {}
+    return ingest_batch(token, payload).as_json(), 202, headers
 
 
 # -- the direct path ------------------------------------------------------------------------------

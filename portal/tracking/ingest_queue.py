@@ -49,7 +49,6 @@ import socket
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
 
 from flask import current_app
@@ -58,8 +57,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from portal import jobs
 from portal.db_types import utcnow
-from portal.errors import PortalError
-from portal.tracking import revocations
+from portal.tracking import ingest_rate, revocations
 from portal.tracking.events import NewEvent, record
 from portal.tracking.ingest_checks import (
     Report,
@@ -104,17 +102,6 @@ return answer
 _SCRIPT = "portal.ingest.enqueue_script"
 
 
-class RateLimited(PortalError):
-    """Over TRACKING_RATE_LIMIT (the same limit Flask-Limiter applies on the direct path)."""
-
-    status = 429
-    code = "too_many_requests"
-
-    def __init__(self, message: str, retry_after: int) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
 @dataclass(frozen=True)
 class Queued:
     """What the request learnt: the reports queued, and the rate-limit headers to send."""
@@ -131,25 +118,20 @@ def _script(redis):
     return cached[1]
 
 
-@lru_cache(maxsize=16)
-def _limits(spec: str) -> tuple[tuple[int, int], ...]:
-    """(amount, window seconds) of each limit in a Flask-Limiter string such as "120/minute"."""
-    from limits import parse_many
-
-    return tuple((item.amount, item.get_expiry()) for item in parse_many(spec))
-
-
 def _rate_limits(rate_key: str | None) -> list[tuple[str, int, int]]:
     """(counter key, amount, window seconds) of each tracking rate limit for this caller: fixed
     windows, as Flask-Limiter counts them (counted before the batch is looked at further)."""
-    config = current_app.config
-    if rate_key is None or not config.get("RATELIMIT_ENABLED", True):
+    if rate_key is None or not ingest_rate.enabled():
         return []
     digest = hashlib.blake2b(rate_key.encode(), digest_size=12).hexdigest()
     prefix = revocations.key_prefix()
     return [
-        (f"{prefix}:rate:{amount}/{window}:{digest}", amount, window)
-        for amount, window in _limits(config["TRACKING_RATE_LIMIT"])
+        (
+            f"{prefix}:rate:{item.amount}/{item.get_expiry()}:{digest}",
+            item.amount,
+            item.get_expiry(),
+        )
+        for item in ingest_rate.limits_of(current_app.config["TRACKING_RATE_LIMIT"])
     ]
 
 
@@ -208,7 +190,7 @@ def enqueue(token: Any, payload: Any, now: datetime, rate_key: str | None = None
     outcome, counters = answer[0], answer[1:]
     headers = _limit_headers(limits, counters, now)
     if outcome == -2:
-        raise RateLimited(rate_limit_message(), int(headers["Retry-After"]))
+        raise ingest_rate.RateLimited(ingest_rate.message(), headers)
     if outcome == -1:
         raise SessionGone("this document link has expired or was revoked")
     if outcome == 1:
@@ -254,28 +236,14 @@ def record_event(new: NewEvent) -> None:
         record(new)
 
 
-def rate_limit_message() -> str:
-    from portal.routes.rate_limits import TOO_MANY
-
-    return TOO_MANY
-
-
 def _limit_headers(limits: list, counters: list, now: datetime) -> dict[str, str]:
-    """X-RateLimit-* (and Retry-After) of the tightest limit, as Flask-Limiter sends them."""
-    if not limits:
-        return {}
+    """X-RateLimit-* (and Retry-After) of the tightest limit, from the script's counters."""
     stats = []
     for i, (_key, amount, window) in enumerate(limits):
         count, ttl_ms = int(counters[2 * i]), int(counters[2 * i + 1])
         reset_in = max(1, -(-ttl_ms // 1000)) if ttl_ms > 0 else window
         stats.append((amount - count, amount, reset_in))
-    remaining, amount, reset_in = min(stats)
-    return {
-        "X-RateLimit-Limit": str(amount),
-        "X-RateLimit-Remaining": str(max(0, remaining)),
-        "X-RateLimit-Reset": str(int(now.timestamp()) + reset_in),
-        "Retry-After": str(reset_in),
-    }
+    return ingest_rate.headers(stats, now.timestamp())
 
 
 def queue_drain(delay: int = 0) -> None:

@@ -8,6 +8,7 @@ tells an attacker nothing.
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 from flask import current_app
@@ -31,8 +32,14 @@ class LinkGone(PortalError):
     code = "link_gone"
 
 
+@lru_cache(maxsize=64)
+def _serializer_for(secret: str, salt: str) -> URLSafeTimedSerializer:
+    # One per key and purpose: building one derives the signing key again.
+    return URLSafeTimedSerializer(secret, salt=salt)
+
+
 def _serializer(salt: str) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=salt)
+    return _serializer_for(current_app.config["SECRET_KEY"], salt)
 
 
 def sign(value: int | str, salt: str) -> str:
@@ -42,9 +49,20 @@ def sign(value: int | str, salt: str) -> str:
 
 def unsign(token: str, salt: str) -> int | str | None:
     try:
-        return _serializer(salt).loads(token)
+        return _verified(current_app.config["SECRET_KEY"], salt, token)
     except BadSignature:
         return None
+
+
+@lru_cache(maxsize=8192)
+def _verified(secret: str, salt: str, token: str) -> int | str:
+    """The value of a token with a good signature; BadSignature otherwise.
+
+    One open asks for the viewer, each page image and the download with the same token, so a
+    verified signature is remembered per process (it depends on the token and key alone; the
+    link's state is looked up on every request). Only good tokens are kept: an exception is
+    never cached, so a forged or random token pays the full check every time."""
+    return _serializer_for(secret, salt).loads(token)
 
 
 def token_for(link: Link) -> str:

@@ -17,11 +17,14 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
 
 from flask import current_app
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select
 
 from portal.db_types import utcnow
@@ -81,9 +84,9 @@ class TokenExpired(Exception):
 _serializers: dict[tuple[str, str], URLSafeTimedSerializer] = {}
 
 
-def _serializer() -> URLSafeTimedSerializer:
+def _serializer(secret: str | None = None) -> URLSafeTimedSerializer:
     # Built once per key: building one per request derives the signing key every time.
-    secret = current_app.config["SECRET_KEY"]
+    secret = secret if secret is not None else current_app.config["SECRET_KEY"]
     serializer = _serializers.get((secret, INGEST_SALT))
     if serializer is None:
         serializer = URLSafeTimedSerializer(secret, salt=INGEST_SALT)
@@ -123,19 +126,34 @@ def _whole(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+@lru_cache(maxsize=8192)
+def _verified(secret: str, token: str) -> tuple[Any, int]:
+    """(value, signed at, epoch seconds) of a token whose signature is good; BadSignature else.
+
+    A viewer sends the same token every 10 s while a document is open, so a verified signature
+    is remembered per process: it is a function of the token and the key alone. Only good
+    tokens are kept (an exception is never cached): a forged or random one pays the full HMAC
+    every time. The age is checked by the caller on every use."""
+    value, signed_at = _serializer(secret).loads(token, return_timestamp=True)
+    if isinstance(value, list):
+        value = tuple(value)
+    return value, int(signed_at.timestamp())
+
+
 def claims_of(token: str, max_age: int = INGEST_MAX_AGE) -> IngestClaims | None:
     """The claims of a good token; None for an unknown or tampered one; TokenExpired when it
     is genuine but too old."""
     try:
-        value = _serializer().loads(token, max_age=max_age)
-    except SignatureExpired as exc:
-        raise TokenExpired(str(exc)) from None
+        value, signed_at = _verified(current_app.config["SECRET_KEY"], token)
     except BadSignature:
         return None
+    age = time.time() - signed_at
+    if age > max_age or age < 0:
+        raise TokenExpired(f"token age {age:.0f} s, not within 0..{max_age} s")
     if _whole(value):  # the older form: the session id alone
         return IngestClaims(value, None, None, None)
     if (
-        isinstance(value, list)
+        isinstance(value, tuple)
         and len(value) == 5
         and all(_whole(v) for v in value)
         and value[0] > 0

@@ -616,4 +616,32 @@ class TestRateLimit:
         assert statuses == [202, 202, 202, 429]
         limited = post(client, batch(busy, report(ms=1)))
         assert limited.json["error"]["code"] == "too_many_requests"
-        assert post(client, batch(other, report(ms=1))).status_code == 202
+        assert 0 < int(limited.headers["Retry-After"]) <= 60
+        assert limited.headers["X-RateLimit-Limit"] == "3"
+        assert limited.headers["X-RateLimit-Remaining"] == "0"
+        answer = post(client, batch(other, report(ms=1)))
+        assert answer.status_code == 202
+        assert answer.headers["X-RateLimit-Remaining"] == "2"
+
+    def test_with_limits_off_nothing_is_counted(self, app, client, world):
+        app.config["RATELIMIT_ENABLED"] = False
+        try:
+            opened = open_session(deliver(world))
+            answers = [post(client, batch(opened, report(ms=1))) for _ in range(5)]
+        finally:
+            app.config["RATELIMIT_ENABLED"] = True
+        assert [a.status_code for a in answers] == [202] * 5
+        assert "X-RateLimit-Limit" not in answers[0].headers
+
+
+def test_a_token_already_verified_still_expires_with_its_age(client, world, monkeypatch):
+    """Verified signatures are remembered per process; the age is checked on every use."""
+    opened = open_session(deliver(world))
+    assert post(client, batch(opened, report(ms=1))).status_code == 202  # verified, remembered
+    later = sessions.time.time() + sessions.INGEST_MAX_AGE + 60
+    monkeypatch.setattr(sessions, "time", type("Clock", (), {"time": staticmethod(lambda: later)}))
+
+    response = post(client, batch(opened, report(ms=1)))
+
+    assert response.status_code == 410
+    assert response.json["error"]["code"] == "gone"

@@ -446,6 +446,7 @@ class TestQueuedRateLimit:
         assert 0 < int(answers[-1].headers["Retry-After"]) <= 60
         assert answers[0].headers["X-RateLimit-Limit"] == "3"
         assert answers[0].headers["X-RateLimit-Remaining"] == "2"
+        assert answers[-1].headers["X-RateLimit-Remaining"] == "0"
         assert stream_length(queued.connection, app) == 3  # the refused batch is not queued
         assert post(client, batch(other, report(ms=1))).status_code == 202
 
