@@ -166,6 +166,11 @@ def test_with_redis_the_download_event_is_queued_and_stored_once(
     assert ingest_queue.drain() == 2  # re-claimed and applied again...
     assert downloads() == 2  # ...stored once
     assert ingest_queue.backlog() == 0
+    # The first from the database path, the second queued by the cache's script: the same event.
+    events = db.session.scalars(select(Event).where(Event.type == EventType.DOC_DOWNLOADED))
+    assert [
+        (e.customer_id, e.delivery_id, e.properties, e.idempotency_key[:2]) for e in events
+    ] == [(sent.delivery.customer_id, sent.delivery.id, {"version": 1}, "q:")] * 2
 
 
 # -- S3: a local read-through cache --------------------------------------------------------------
