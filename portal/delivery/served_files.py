@@ -4,8 +4,8 @@ GET /d/<token>/download and the viewer's page images are the busiest customer UR
 resolves the link with a single query (the link, its delivery, the version the customer sees
 now, and the customer's and rep's fields that name the rendered copy), checks it live
 (revoked or expired: refused on the very next request, on every node, since the database
-decides), and hands Flask a path on local disk (portal.delivery.local_files) so the bytes go out
-with sendfile. The download's `doc.downloaded` event goes through the ingest queue when Redis
+decides), and hands Flask a path on local disk (portal.library.storage.node_cache) so the bytes
+go out with sendfile. The download's `doc.downloaded` event goes through the ingest queue when Redis
 is configured (portal.tracking.ingest_queue.record_event): stored by the applier, with the
 scoring and task rules, after the answer.
 
@@ -26,13 +26,14 @@ from sqlalchemy import and_, bindparam, case, func, select
 from portal.accounts.models import User
 from portal.customers.models import Customer
 from portal.db_types import utcnow
-from portal.delivery import copy_cache, local_files
+from portal.delivery import copy_cache
 from portal.delivery.models import Delivery
 from portal.errors import NotFound, PermissionDenied
 from portal.extensions import db
 from portal.library.models import Template, TemplateVersion, VersionPolicy
 from portal.library.rendering import customer_variables, pdf_cache_key, png_cache_key
 from portal.library.rendering.variables import CUSTOMER_FIELDS, REP_FIELDS
+from portal.library.storage import node_cache
 from portal.tracking import links
 from portal.tracking.events import NewEvent
 from portal.tracking.links import LinkGone, LinkNotFound
@@ -182,10 +183,10 @@ def download(token: str, *, record: bool) -> ServedFile:
     copy, recorded = resolve(token, record=record)
     if not copy.allow_download:
         raise PermissionDenied("downloading this document is not allowed")
-    path = local_files.local_path(copy.pdf_key())
+    path = node_cache.local_path(copy.pdf_key())
     if path is None:  # not rendered yet: render it the full way
         viewer.download(viewer.resolve_doc(token), record=False)
-        path = local_files.local_path(copy.pdf_key())
+        path = node_cache.local_path(copy.pdf_key())
         if path is None:
             raise NotFound("the document is not available")
     if record and not recorded:
@@ -209,10 +210,10 @@ def page_image(token: str, page: int) -> ServedFile:
     copy, _recorded = resolve(token)
     if isinstance(page, bool) or page < 1:
         raise NotFound("page not found")
-    path = local_files.local_path(copy.page_key(page))
+    path = node_cache.local_path(copy.page_key(page))
     if path is None:  # not rendered yet
         viewer.page_image(viewer.resolve_doc(token), page)
-        path = local_files.local_path(copy.page_key(page))
+        path = node_cache.local_path(copy.page_key(page))
         if path is None:
             raise NotFound("page not found")
     key = copy.page_key(page)

@@ -201,15 +201,40 @@ class TestS3:
 
         monkeypatch.setattr(S3Storage, "get", counting_get)
         url = _path(sent.url) + "/download"
+        # The render at send time kept a copy on this node (node_cache.remember): served from
+        # disk, nothing fetched.
+        [kept] = list(Path(app.instance_path).rglob("*.pdf"))
+        assert client.get(url, headers=BROWSER).status_code == 200
+        assert fetched == []
+        # Another node (or this one after its cache was trimmed) fetches it once, then keeps it.
+        kept.unlink()
         first = client.get(url, headers=BROWSER)
         second = client.get(url, headers=BROWSER)
 
         assert first.status_code == second.status_code == 200
+        assert len([k for k in fetched if k.endswith(".pdf")]) == 1
         assert first.get_data() == second.get_data() == expected_pdf(sent.delivery.id)
-        assert len([k for k in fetched if k.endswith(".pdf")]) == 2  # the cache, the check
         cached = list(Path(app.instance_path).rglob("*.pdf"))
         assert len(cached) == 1 and cached[0].read_bytes() == first.get_data()
-        assert downloads() == 2
+        assert downloads() == 3
+
+    def test_a_template_source_is_fetched_once_for_every_customer(self, app, world, monkeypatch):
+        from portal.library.rendering import sample_variables
+
+        fetched: list[str] = []
+        real_get = S3Storage.get
+        monkeypatch.setattr(
+            S3Storage, "get", lambda storage, key: fetched.append(key) or real_get(storage, key)
+        )
+        version = world.template.latest_version
+        firsts = []
+        for name in ("甲", "乙", "丙"):
+            variables = sample_variables()
+            variables["customer"]["name"] = name
+            firsts.append(render_version_pdf(version, variables))  # each a first render
+
+        assert len(set(firsts)) == 3
+        assert fetched.count(version.storage_key) <= 1  # then from this node's disk
 
 
 # -- with Redis: the resolved copy is cached, its sources' changes seen at once -------------------

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from portal.library.bundle import load_bundle
 from portal.library.rendering.sandbox import TemplateRenderError, render_html
 from portal.library.rendering.variables import sample_variables, variables_hash
-from portal.library.storage import ObjectNotFound, get_storage
+from portal.library.storage import ObjectNotFound, get_storage, node_cache
 
 if TYPE_CHECKING:
     from portal.library.models import TemplateVersion
@@ -63,8 +63,10 @@ def render_version_pdf(version: TemplateVersion, variables: dict[str, Any]) -> b
         return storage.get(key)
     except ObjectNotFound:
         pass
-    rendered = _render_source(version.source_type, storage.get(version.storage_key), variables)
+    source = node_cache.read_bytes(version.storage_key)  # immutable: from this node's disk
+    rendered = _render_source(version.source_type, source, variables)
     storage.put(key, rendered, "application/pdf")
+    node_cache.remember(key, rendered)  # the open that asked for it is served from disk
     return rendered
 
 

@@ -1,4 +1,5 @@
-"""Stored files as local paths, so downloads and page images go out with sendfile.
+"""Stored objects as files on this node's disk: downloads and page images go out with sendfile,
+and a template's source is read from disk for every customer's first render.
 
 Everything served to customers is immutable under its key: an uploaded version's file never
 changes, and a rendered file's key is the version's sha256 plus the hash of the variables
@@ -9,6 +10,10 @@ changes, and a rendered file's key is the version's sha256 plus the hash of the 
   RENDER_CACHE_PATH), filled on the first request for a key and served from then on.
   Safe with any number of nodes, each with its own cache: a key's bytes never change, so no
   node can serve a stale copy. Bounded by RENDER_CACHE_MAX_BYTES (oldest files go first).
+
+Template sources are immutable in the same way (a version's storage key never gets other bytes),
+so rendering reads them through the same cache (read_bytes), and remembers what it rendered
+(remember), so that the open that asked for it is served without fetching it back.
 
 Why not redirect to a presigned S3 URL: the customer would then talk to S3 itself (the endpoint
 must be public, and the file name, Range requests and `no-store` are up to it), and a presigned
@@ -26,8 +31,7 @@ from pathlib import Path
 
 from flask import current_app
 
-from portal.library.storage import LocalStorage, get_storage
-from portal.library.storage.base import check_key
+from portal.library.storage.base import ObjectNotFound, check_key
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +45,8 @@ def _cache_root() -> Path:
 
 def local_path(key: str) -> Path | None:
     """A local file holding the object stored under key; None when it is not stored."""
+    from portal.library.storage import LocalStorage, get_storage
+
     storage = get_storage()
     if isinstance(storage, LocalStorage):
         path = storage.root / check_key(key)
@@ -48,14 +54,28 @@ def local_path(key: str) -> Path | None:
     path = _cache_root() / check_key(key)
     if path.is_file():
         return path
-    from portal.library.storage import ObjectNotFound
-
     try:
         data = storage.get(key)
     except ObjectNotFound:
         return None
     _write(path, data)
     return path
+
+
+def read_bytes(key: str) -> bytes:
+    """The object stored under key (ObjectNotFound when there is none), from this node's disk."""
+    path = local_path(key)
+    if path is None:
+        raise ObjectNotFound(key)
+    return path.read_bytes()
+
+
+def remember(key: str, data: bytes) -> None:
+    """Keep a copy of what was just stored under key (remote storage only)."""
+    from portal.library.storage import LocalStorage, get_storage
+
+    if not isinstance(get_storage(), LocalStorage):
+        _write(_cache_root() / check_key(key), data)
 
 
 def _write(path: Path, data: bytes) -> None:
