@@ -18,6 +18,7 @@ ACTION_LABELS = {
     "user.created": _l("User created"),
     "user.changed": _l("User changed"),
     "api_token.created": _l("API token created"),
+    "data.imported": _l("Spreadsheet imported"),
 }
 
 

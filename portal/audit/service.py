@@ -36,6 +36,7 @@ ACTIONS = (
     "user.created",
     "user.changed",
     "api_token.created",
+    "data.imported",
 )
 
 
@@ -53,8 +54,8 @@ def record(
     details: dict[str, Any] | None = None,
     summary: str = "",
 ) -> AuditEntry:
-    """Add one entry for `action` on `obj` (a model instance with an id) by `by` (None: CLI
-    or system) to the current transaction."""
+    """Add one entry for `action` on `obj` (a model instance with an id; None for an action on
+    many rows, such as an import) by `by` (None: CLI or system) to the current transaction."""
     if action not in ACTIONS:
         raise ValueError(f"unknown audit action {action!r}")
     entry = AuditEntry(
@@ -62,7 +63,9 @@ def record(
         actor_id=by.id if by is not None else None,
         actor_label=_actor_label(by),
         action=action,
-        object_type=getattr(obj, "__tablename__", type(obj).__name__.lower()),
+        object_type=(
+            getattr(obj, "__tablename__", type(obj).__name__.lower()) if obj is not None else ""
+        ),
         object_id=str(getattr(obj, "id", "") or ""),
         summary=summary[:500],
         details=details or {},

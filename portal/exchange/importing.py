@@ -15,6 +15,7 @@ from typing import Any
 from flask_babel import gettext as _
 
 from portal.accounts.models import User
+from portal.audit import service as audit
 from portal.customers.overview import may_have_customers
 from portal.errors import PermissionDenied, PortalError, ValidationFailed
 from portal.exchange.columns import KINDS, map_headers
@@ -106,6 +107,14 @@ def run_import(user: User, kind: str, data: bytes, *, apply: bool, limits: Sheet
             _apply(plan, row)
         report.rows.append(plan)
         report.errors.extend(plan.errors)
+    if apply and report.has_changes:
+        audit.record(
+            "data.imported",
+            None,
+            by=user,
+            details={"kind": kind, "format": table.format, **report.summary},
+            summary=f"{kind}: {report.count(CREATE)} created, {report.count(UPDATE)} updated",
+        )
     return report
 
 

@@ -122,3 +122,30 @@ def test_english_headers_duplicates_in_the_file_and_a_missing_column(app, in_req
     assert report.errors[0].row == 3 and "第 2 行" in report.errors[0].message
     missing = _import(world.rep, csv_bytes([["Company"], ["Co"]]), apply=False)
     assert missing.rows == [] and missing.errors[0].row == 1
+
+
+def test_an_applied_import_is_in_the_audit_log_and_a_preview_or_a_no_op_is_not(
+    app, in_request, world
+):
+    from portal.audit.models import AuditEntry
+
+    def entries() -> list[AuditEntry]:
+        return list(
+            db.session.scalars(select(AuditEntry).where(AuditEntry.action == "data.imported"))
+        )
+
+    data = xlsx(_rows(world.rep.email))
+    _import(world.rep, data, apply=False)
+    assert entries() == []  # a preview writes nothing
+
+    _import(world.rep, data, apply=True)
+    [entry] = entries()
+    assert (entry.actor_id, entry.details["kind"], entry.details["create"]) == (
+        world.rep.id,
+        "customers",
+        3,
+    )
+    assert entry.summary == "customers: 3 created, 0 updated"
+
+    _import(world.rep, data, apply=True)  # the same sheet again: nothing changed
+    assert len(entries()) == 1
