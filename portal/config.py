@@ -90,6 +90,13 @@ def load_config() -> dict[str, Any]:
         "UPLOAD_MAX_BYTES": int(env("PORTAL_UPLOAD_MAX_BYTES", str(25 * MiB))),
         "ZIP_MAX_EXPANDED_BYTES": int(env("PORTAL_ZIP_MAX_EXPANDED_BYTES", str(100 * MiB))),
         "ZIP_MAX_RATIO": int(env("PORTAL_ZIP_MAX_RATIO", "100")),
+        # Spreadsheet imports (portal.exchange.reading): file size, data rows, and the bytes an
+        # .xlsx may expand to (a zip bomb is refused before it is unpacked).
+        "EXCHANGE_MAX_BYTES": int(env("PORTAL_EXCHANGE_MAX_BYTES", str(5 * MiB))),
+        "EXCHANGE_MAX_ROWS": int(env("PORTAL_EXCHANGE_MAX_ROWS", "5000")),
+        "EXCHANGE_MAX_EXPANDED_BYTES": int(
+            env("PORTAL_EXCHANGE_MAX_EXPANDED_BYTES", str(20 * MiB))
+        ),
         "ZIP_MAX_ENTRIES": int(env("PORTAL_ZIP_MAX_ENTRIES", "500")),
         "BABEL_DEFAULT_LOCALE": "zh_CN",
         "BABEL_DEFAULT_TIMEZONE": env("PORTAL_TIMEZONE", "Asia/Shanghai"),

@@ -123,3 +123,14 @@ def test_dates_and_amounts_in_the_forms_people_type(in_request):
             cells.amount(bad) if bad != "2026-13-01" else cells.day(bad)
     assert cells.text(13800138000.0, 40) == "13800138000"
     assert cells.text("'=SUM(A1)", 40) == "=SUM(A1)"
+
+
+def test_the_limits_come_from_the_environment(monkeypatch):
+    from portal.config import load_config
+
+    monkeypatch.setenv("PORTAL_EXCHANGE_MAX_BYTES", "1000")
+    monkeypatch.setenv("PORTAL_EXCHANGE_MAX_ROWS", "7")
+    monkeypatch.setenv("PORTAL_EXCHANGE_MAX_EXPANDED_BYTES", "3000")
+    assert SheetLimits.from_config(load_config()) == SheetLimits(1000, 7, 3000)
+    monkeypatch.delenv("PORTAL_EXCHANGE_MAX_ROWS")
+    assert SheetLimits.from_config(load_config()).max_rows == SheetLimits().max_rows
