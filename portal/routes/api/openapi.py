@@ -27,6 +27,10 @@ _ERRORS = {
     "401": _error("No or bad API token"),
     "404": _error("Not found, or outside the caller's scope"),
 }
+_UNAVAILABLE = _error(
+    "A service Portal needs (database, object storage or Redis) is down; retry after the "
+    "seconds in Retry-After. Nothing half-done is left behind."
+)
 _UPLOAD_ERRORS = {
     "400": _error("Bad upload (corrupt zip, unsafe entry, zip bomb, empty file)"),
     "403": _error("Only marketing and admins change the library"),
@@ -274,6 +278,16 @@ _EXTRA_SCHEMAS: dict[str, Any] = {
 
 
 def build_spec(server_url: str) -> dict[str, Any]:
+    spec = _spec(server_url)
+    # Any endpoint may find a service it needs down (portal.outages): 503 with Retry-After.
+    for path_item in spec["paths"].values():
+        for operation in path_item.values():
+            if isinstance(operation, dict) and "responses" in operation:
+                operation["responses"].setdefault("503", _UNAVAILABLE)
+    return spec
+
+
+def _spec(server_url: str) -> dict[str, Any]:
     template_fields = {
         "name": {"type": "string"},
         "kind": {"type": "string", "enum": [k.value for k in TemplateKind]},
