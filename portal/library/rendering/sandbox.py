@@ -24,6 +24,7 @@ from typing import Any
 
 from jinja2 import (
     StrictUndefined,
+    Template,
     TemplateNotFound,
     TemplateSyntaxError,
     UndefinedError,
@@ -368,10 +369,17 @@ def _describe(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+@functools.lru_cache(maxsize=64)
+def _compiled(source: str) -> Template:
+    """The template compiled once per process: every customer's first render of a version uses
+    the same source (a template that does not compile raises, and nothing is kept)."""
+    return _ENV.from_string(source)
+
+
 def render_html(source: str, variables: dict[str, Any]) -> str:
     """Render a marketing template with plain-dict variables (customer, rep, today...)."""
     try:
-        template = _ENV.from_string(source)
+        template = _compiled(source)
     except TemplateSyntaxError as exc:
         raise TemplateRenderError(exc.message or str(exc), lineno=exc.lineno) from exc
     except Exception as exc:  # a template the compiler chokes on is still the template's fault
