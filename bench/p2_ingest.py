@@ -116,10 +116,15 @@ def measure(stack: Stack, settings: Settings) -> list[Figure]:
     token_file.write_text("\n".join(tokens) + "\n")
     load = settings.load
 
-    def ingest(tag: str, phase: float) -> wrk.WrkResult:
+    def ingest(tag: str, phase: float, path: str = "/t/r") -> wrk.WrkResult:
         # wrk runs 2 s past the reporting phase: the reports in flight are all answered.
         run_load = wrk.Load(load.threads, load.connections, phase + 2)
-        return wrk.run(base, run_load, "ingest.lua", [str(token_file), str(phase), tag, str(PAGES)])
+        return wrk.run(
+            base, run_load, "ingest.lua", [str(token_file), str(phase), tag, str(PAGES), path]
+        )
+
+    with_redis = bool(stack.env.get("PORTAL_REDIS_URL"))
+    floors: list[float] = []
 
     hello_warm = wrk.Load(load.threads, load.connections, settings.warmup)
     wrk.run(f"{base}/_bench/hello", hello_warm)
@@ -144,9 +149,12 @@ def measure(stack: Stack, settings: Settings) -> list[Figure]:
         failed_total += failed
         drains.append(waited)
         statuses += [s for s in result.extra.get("statuses", []) if s]
+        if with_redis:  # the floor: the same bodies, read, one Redis round trip, 202
+            floor = ingest(f"f{run}", load.duration, "/_bench/ping")
+            floors.append(float(floor.extra.get("rate", 0.0)))
         log.info(
             "P2 run %d: ingest %.0f acked/s (%d acked, %d refused, %d stored, drained in %.1f s)"
-            ", hello %.0f req/s",
+            ", hello %.0f req/s%s",
             run + 1,
             rates[-1],
             acked,
@@ -154,9 +162,10 @@ def measure(stack: Stack, settings: Settings) -> list[Figure]:
             stored,
             waited,
             hello.rps,
+            f", floor {floors[-1]:.0f} req/s" if floors else "",
         )
     refused = f"; refused (non-202): {failed_total} {statuses}" if failed_total else ""
-    return [
+    figures = [
         Figure(
             key="P2",
             name="P2 read-time report ingest req/s",
@@ -185,3 +194,21 @@ def measure(stack: Stack, settings: Settings) -> list[Figure]:
             digits=0,
         ),
     ]
+    if floors:
+        figures.append(
+            Figure(
+                key="P2",
+                name="P2 floor: POST and one Redis round trip req/s",
+                value=median(floors),
+                baseline=median(hellos),
+                measures=(
+                    "`POST /_bench/ping`: the same bodies as the ingest, read, one Redis PING, 202 "
+                    "(no checks, no queue): the most an ingest that answers after a Redis write "
+                    "can reach"
+                ),
+                baseline_is="`GET /_bench/hello`, same app and load",
+                goal="context for P2's goal",
+                note=f"floor {spread(floors)}",
+            )
+        )
+    return figures

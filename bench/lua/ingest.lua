@@ -1,5 +1,6 @@
 -- POST read-time reports to /t/r, one report per batch, rotating over view-session tokens.
--- wrk -s bench/lua/ingest.lua URL -- TOKENS_FILE PHASE_SECONDS RUN_TAG PAGES
+-- wrk -s bench/lua/ingest.lua URL -- TOKENS_FILE PHASE_SECONDS RUN_TAG PAGES [PATH]
+-- (PATH: where to post, /t/r unless given; P2's floor posts the same bodies to /_bench/ping)
 --
 -- Every report has a key of its own, so every acknowledged (202) batch must be stored.
 -- For PHASE_SECONDS from a thread's first request it sends reports; after that only GET
@@ -33,6 +34,7 @@ local index = 0
 local phase = 10
 local tag = "r"
 local pages = 1
+local path = "/t/r"
 local sent = 0
 local started = nil
 local deadline = nil
@@ -53,6 +55,7 @@ function init(args)
   phase = tonumber(args[2])
   tag = args[3]
   pages = tonumber(args[4])
+  path = args[5] or path
   index = ((id or 1) * 7919) % #tokens
   wrk.headers["Content-Type"] = "text/plain;charset=UTF-8" -- what sendBeacon sends
   wrk.headers["User-Agent"] = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120"
@@ -73,7 +76,7 @@ function request()
   local key = tag .. "t" .. id .. "n" .. sent
   local body = '{"s":"' .. tokens[index] .. '","reports":[{"k":"' .. key ..
     '","type":"page.viewed","page":' .. ((sent % pages) + 1) .. ',"ms":10000}]}'
-  return wrk.format("POST", "/t/r", nil, body)
+  return wrk.format("POST", path, nil, body)
 end
 
 function response(status, headers, body)

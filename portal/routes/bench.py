@@ -4,14 +4,19 @@ Registered only when PORTAL_BENCH_ROUTES=1 (config BENCH_ROUTES): never in produ
 what the real routes do minus Portal's own work, so a figure's ratio shows that work's cost:
 /_bench/hello is a hello-world response, /_bench/file/<name> Flask's send_file of a file in the
 instance folder (P1 puts the same bytes there that its tracked download serves).
+
+Two more show what one round trip to Redis costs by itself, the least a request that checks
+shared state or queues durably must pay: POST /_bench/ping reads the body and sends one PING
+(P2's floor), /_bench/file-ping/<name> sends one PING, then the file (P1's floor).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, Response, abort, current_app, send_from_directory
+from flask import Blueprint, Response, abort, current_app, request, send_from_directory
 
+from portal import jobs
 from portal.extensions import csrf, limiter
 
 bp = Blueprint("bench", __name__, url_prefix="/_bench")
@@ -30,3 +35,16 @@ def file(name: str) -> Response:
     if not (folder / name).is_file():
         abort(404)
     return send_from_directory(folder, name, mimetype="application/pdf", max_age=0)
+
+
+@bp.post("/ping")
+def ping() -> Response:
+    request.get_data()
+    jobs.redis_connection().ping()
+    return Response('{"queued":1}', status=202, mimetype="application/json")
+
+
+@bp.get("/file-ping/<name>")
+def file_ping(name: str) -> Response:
+    jobs.redis_connection().ping()
+    return file(name)
