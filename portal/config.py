@@ -90,6 +90,10 @@ def load_config() -> dict[str, Any]:
         "UPLOAD_MAX_BYTES": int(env("PORTAL_UPLOAD_MAX_BYTES", str(25 * MiB))),
         "ZIP_MAX_EXPANDED_BYTES": int(env("PORTAL_ZIP_MAX_EXPANDED_BYTES", str(100 * MiB))),
         "ZIP_MAX_RATIO": int(env("PORTAL_ZIP_MAX_RATIO", "100")),
+        # This node's disk cache of immutable stored files (portal.library.storage.node_cache):
+        # renders and template sources from S3. Default: <instance>/render-cache, 2 GiB.
+        "RENDER_CACHE_PATH": env("PORTAL_RENDER_CACHE_PATH", ""),
+        "RENDER_CACHE_MAX_BYTES": int(env("PORTAL_RENDER_CACHE_MAX_BYTES", str(2 * 1024 * MiB))),
         # Spreadsheet imports (portal.exchange.reading): file size, data rows, and the bytes an
         # .xlsx may expand to (a zip bomb is refused before it is unpacked).
         "EXCHANGE_MAX_BYTES": int(env("PORTAL_EXCHANGE_MAX_BYTES", str(5 * MiB))),

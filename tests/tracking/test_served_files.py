@@ -218,6 +218,17 @@ class TestS3:
         assert len(cached) == 1 and cached[0].read_bytes() == first.get_data()
         assert downloads() == 3
 
+    def test_the_node_cache_stays_under_its_cap_dropping_the_oldest(self, app, tmp_path):
+        from portal.library.storage import node_cache
+
+        app.config["RENDER_CACHE_PATH"] = str(tmp_path / "cache")
+        app.config["RENDER_CACHE_MAX_BYTES"] = 250_000
+        for n in range(5):
+            node_cache.remember(f"renders/cap/{n}.pdf", bytes([n]) * 100_000)
+
+        kept = sorted(p.name for p in (tmp_path / "cache").rglob("*.pdf"))
+        assert kept == ["3.pdf", "4.pdf"]
+
     def test_a_template_source_is_fetched_once_for_every_customer(self, app, world, monkeypatch):
         from portal.library.rendering import sample_variables
 
@@ -294,3 +305,15 @@ def test_a_new_version_or_a_renamed_customer_is_served_at_once_with_the_cache_wa
     assert served[2] != served[1]
     assert served[3] != served[2]
     assert served[3] == expected_pdf(sent.delivery.id)
+
+
+def test_the_node_cache_settings_come_from_the_environment(monkeypatch):
+    from portal.config import load_config
+
+    monkeypatch.setenv("PORTAL_RENDER_CACHE_PATH", "/srv/portal-cache")
+    monkeypatch.setenv("PORTAL_RENDER_CACHE_MAX_BYTES", "123456")
+    config = load_config()
+    assert (config["RENDER_CACHE_PATH"], config["RENDER_CACHE_MAX_BYTES"]) == (
+        "/srv/portal-cache",
+        123456,
+    )
