@@ -16,7 +16,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from bench import documents, seed, wrk
-from bench.report import Figure, median, spread
+from bench.report import Figure, floor_figure, median, spread
 from bench.settings import Settings
 from bench.stack import Stack
 
@@ -120,19 +120,15 @@ def measure(stack: Stack, settings: Settings) -> list[Figure]:
     ]
     if floors:
         figures.append(
-            Figure(
-                key="P1",
-                name="P1 floor: send_file after one Redis round trip req/s",
-                value=median(floors),
-                baseline=median(baseline),
-                measures=(
-                    "`/_bench/file-ping`: one Redis PING, then the same send_file (no token, no "
-                    "checks, nothing recorded): the most a download that asks shared state "
-                    "anything can reach"
-                ),
-                baseline_is="send_file of the same bytes from `/_bench/file`, same app and load",
-                goal="context for P1's goal",
-                note=f"floor {spread(floors)}",
+            floor_figure(
+                "P1",
+                "P1 floor: send_file after one Redis round trip req/s",
+                floors,
+                baseline,
+                "`/_bench/file-ping`: one Redis PING, then the same send_file (no token, no "
+                "checks, nothing recorded): the most a download that asks shared state anything "
+                "can reach",
+                "send_file of the same bytes from `/_bench/file`, same app and load",
             )
         )
     return figures

@@ -16,7 +16,7 @@ import time
 from sqlalchemy import func, select
 
 from bench import documents, seed, wrk
-from bench.report import Figure, median, spread
+from bench.report import Figure, floor_figure, median, spread
 from bench.settings import Settings
 from bench.stack import Stack
 
@@ -196,19 +196,15 @@ def measure(stack: Stack, settings: Settings) -> list[Figure]:
     ]
     if floors:
         figures.append(
-            Figure(
-                key="P2",
-                name="P2 floor: POST and one Redis round trip req/s",
-                value=median(floors),
-                baseline=median(hellos),
-                measures=(
-                    "`POST /_bench/ping`: the same bodies as the ingest, read, one Redis PING, 202 "
-                    "(no checks, no queue): the most an ingest that answers after a Redis write "
-                    "can reach"
-                ),
-                baseline_is="`GET /_bench/hello`, same app and load",
-                goal="context for P2's goal",
-                note=f"floor {spread(floors)}",
+            floor_figure(
+                "P2",
+                "P2 floor: POST and one Redis round trip req/s",
+                floors,
+                hellos,
+                "`POST /_bench/ping`: the same bodies as the ingest, read, one Redis PING, 202 "
+                "(no checks, no queue): the most an ingest that answers after a Redis write can "
+                "reach",
+                "`GET /_bench/hello`, same app and load",
             )
         )
     return figures

@@ -55,6 +55,28 @@ class Figure:
         return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
 
 
+def floor_figure(
+    key: str,
+    name: str,
+    floors: list[float],
+    baselines: list[float],
+    measures: str,
+    baseline_is: str,
+) -> Figure:
+    """A figure's floor: a bare route doing only the round trip the real one cannot avoid, in
+    the same runs and against the same baseline (context for the goal, not a goal)."""
+    return Figure(
+        key=key,
+        name=name,
+        value=median(floors),
+        baseline=median(baselines),
+        measures=measures,
+        baseline_is=baseline_is,
+        goal=f"context for {key}'s goal",
+        note=f"floor {spread(floors)}",
+    )
+
+
 def median(values: Sequence[float]) -> float:
     return statistics.median(values) if values else 0.0
 
