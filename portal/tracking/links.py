@@ -2,7 +2,8 @@
 
 Expiry and revocation live on the row, so they take effect on the next request. An unknown or
 tampered token and a gone one do the same work (a signature check and one query), so timing
-tells an attacker nothing.
+tells an attacker nothing. (A genuine token this process has verified before skips the
+signature check: that tells nothing to anyone who does not already hold the token.)
 """
 
 from __future__ import annotations
