@@ -19,6 +19,7 @@ ACTION_LABELS = {
     "user.changed": _l("User changed"),
     "api_token.created": _l("API token created"),
     "data.imported": _l("Spreadsheet imported"),
+    "deal.changed": _l("Deal changed"),
 }
 
 
@@ -34,7 +35,7 @@ def detail_text(action: str, value: Any) -> str:
     if isinstance(value, dict):
         return "; ".join(f"{k}: {detail_text(action, v)}" for k, v in value.items())
     if isinstance(value, list):
-        if action == "user.changed" and len(value) == 2:
+        if action in ("user.changed", "deal.changed") and len(value) == 2:
             return f"{detail_text(action, value[0])} → {detail_text(action, value[1])}"
         return ", ".join(detail_text(action, v) for v in value)
     return str(value)

@@ -37,6 +37,7 @@ ACTIONS = (
     "user.changed",
     "api_token.created",
     "data.imported",
+    "deal.changed",
 )
 
 

@@ -14,6 +14,7 @@ from portal.accounts.models import User
 from portal.db_types import utcnow
 from portal.deals.errors import DealRefused
 from portal.deals.models import ApprovalRole, ApprovalStatus, Deal, DealApproval
+from portal.deals.stages import Stage
 from portal.errors import NotFound, ValidationFailed
 from portal.extensions import db
 from portal.notifications import services as notifications
@@ -53,24 +54,47 @@ def open_approvals(deal: Deal) -> list[DealApproval]:
         approval = DealApproval(deal_id=deal.id, role=role)
         db.session.add(approval)
         created.append(approval)
-        approvers = db.session.scalars(
-            select(User).where(User.role == role, User.active.is_(True))
-        ).all()
-        for approver in approvers:
-            notifications.notify(
-                approver,
-                "deal.approval_requested",
-                {
-                    "role": role,
-                    "deal": deal.title,
-                    "customer": deal.customer.name,
-                    "amount": f"{deal.amount_minor / 100:,.2f} {deal.currency}",
-                },
-                url=deal_url(deal.id),
-                customer_id=deal.customer_id,
-            )
+        _ask(deal, role)
     db.session.flush()
     return created
+
+
+def terms_changed(deal: Deal) -> list[DealApproval]:
+    """The deal's amount or currency changed: a decision taken on the old terms no longer
+    holds. Each decided approval goes back to pending and its role is asked again; a deal in
+    negotiation that now needs approval gets the approvals it lacks. The reopened ones."""
+    reopened = []
+    for approval in approvals_of(deal):
+        if approval.status == ApprovalStatus.PENDING:
+            continue
+        approval.status = ApprovalStatus.PENDING.value
+        approval.decided_by_id = None
+        approval.decided_at = None
+        approval.note = ""
+        reopened.append(approval)
+        _ask(deal, approval.role)
+    if deal.stage == Stage.NEGOTIATION:
+        open_approvals(deal)
+    db.session.flush()
+    return reopened
+
+
+def _ask(deal: Deal, role: str) -> None:
+    """Notify every active user of `role` that the deal waits for their decision."""
+    approvers = db.session.scalars(select(User).where(User.role == role, User.active.is_(True)))
+    for approver in approvers:
+        notifications.notify(
+            approver,
+            "deal.approval_requested",
+            {
+                "role": role,
+                "deal": deal.title,
+                "customer": deal.customer.name,
+                "amount": f"{deal.amount_minor / 100:,.2f} {deal.currency}",
+            },
+            url=deal_url(deal.id),
+            customer_id=deal.customer_id,
+        )
 
 
 def approvals_of(deal: Deal) -> list[DealApproval]:

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from portal.accounts.models import User
+from portal.audit import service as audit
 from portal.customers.services import get_customer
 from portal.db_types import utcnow
 from portal.deals import approvals
@@ -51,12 +52,16 @@ def parse_amount(value: object) -> int:
     try:
         amount = Decimal(str(value).strip().replace(",", ""))
     except (InvalidOperation, ValueError):
-        raise ValidationFailed("amount must be a number such as 680000 or 680000.50") from None
+        raise DealRefused(
+            "amount_not_a_number", "amount must be a number such as 680000 or 680000.50"
+        ) from None
     if not amount.is_finite() or amount <= 0 or amount != amount.quantize(Decimal("0.01")):
-        raise ValidationFailed("amount must be positive with at most two decimals")
+        raise DealRefused(
+            "amount_not_positive", "amount must be positive with at most two decimals"
+        )
     minor = int(amount * 100)
     if minor > MAX_AMOUNT_MINOR:
-        raise ValidationFailed("amount is too large")
+        raise DealRefused("amount_too_large", "amount is too large")
     return minor
 
 
@@ -89,15 +94,25 @@ def _reason(reason: str | None) -> str:
     return reason
 
 
+def _title(raw: str) -> str:
+    title = raw.strip()
+    if not title or len(title) > 200:
+        raise DealRefused("title_required", "title is required (at most 200 characters)")
+    return title
+
+
+def _currency(raw: str | None) -> str:
+    currency = (raw or "CNY").strip().upper()
+    if len(currency) != 3 or not currency.isalpha() or not currency.isascii():
+        raise DealRefused("currency_code", "currency must be a three-letter code such as CNY")
+    return currency
+
+
 def create_deal(user: User, fields: DealFields, meeting_notes: EvidenceInput) -> Deal:
     """A deal starts in initial contact and needs meeting notes to exist at all."""
     customer = get_customer(user, fields.customer_id)  # NotFound outside the user's scope
-    title = fields.title.strip()
-    if not title or len(title) > 200:
-        raise ValidationFailed("title is required (at most 200 characters)")
-    currency = (fields.currency or "CNY").strip().upper()
-    if len(currency) != 3 or not currency.isalpha() or not currency.isascii():
-        raise ValidationFailed("currency must be a three-letter code such as CNY")
+    title = _title(fields.title)
+    currency = _currency(fields.currency)
     meeting_notes.stage = Stage.INITIAL_CONTACT.value
     if not (meeting_notes.note or "").strip() and not meeting_notes.data:
         raise DealRefused(
@@ -121,6 +136,66 @@ def create_deal(user: User, fields: DealFields, meeting_notes: EvidenceInput) ->
     _record(deal, user, ChangeKind.CREATE, Stage.INITIAL_CONTACT.value)
     add_evidence(deal, user, meeting_notes)
     return deal
+
+
+@dataclass
+class DealEdit:
+    """What a rep may correct on an open deal; None leaves a field as it is."""
+
+    title: str | None = None
+    amount: str | None = None  # major units, as DealFields.amount
+    currency: str | None = None
+    expected_close: date | None = None
+
+
+def update_deal(user: User, deal: Deal, edit: DealEdit) -> dict[str, list]:
+    """Correct an open deal's title, amount, currency or expected close: {field: [old, new]}
+    of what changed (empty: nothing did, nothing is written).
+
+    The change is in the audit log (the forecast moves with it). A new amount or currency puts
+    finance's and legal's decisions back to pending (approvals.terms_changed): they approved
+    other terms."""
+    require_work(user, deal)
+    _require_open(deal)
+    wanted: dict[str, object] = {}
+    if edit.title is not None:
+        wanted["title"] = _title(edit.title)
+    if edit.amount is not None:
+        wanted["amount_minor"] = parse_amount(edit.amount)
+    if edit.currency is not None:
+        wanted["currency"] = _currency(edit.currency)
+    if edit.expected_close is not None:
+        wanted["expected_close"] = edit.expected_close
+    changes = {
+        name: [getattr(deal, name), value]
+        for name, value in wanted.items()
+        if getattr(deal, name) != value
+    }
+    if not changes:
+        return {}
+    for name, (_old, value) in changes.items():
+        setattr(deal, name, value)
+    db.session.flush()
+    if {"amount_minor", "currency"} & changes.keys():
+        approvals.terms_changed(deal)
+    audit.record(
+        "deal.changed",
+        deal,
+        by=user,
+        details={
+            "amount" if name == "amount_minor" else name: [_shown(name, old), _shown(name, new)]
+            for name, (old, new) in changes.items()
+        },
+        summary=deal.title,
+    )
+    return changes
+
+
+def _shown(name: str, value: object) -> object:
+    """A changed value as the audit log shows it: amounts in major units, dates as ISO."""
+    if name == "amount_minor" and isinstance(value, int):
+        return f"{value / 100:,.2f}"
+    return value.isoformat() if isinstance(value, date) else value
 
 
 def advance(user: User, deal: Deal, to_stage: str | None = None) -> Deal:

@@ -98,6 +98,15 @@ def refusal_text(exc: PortalError) -> str:
             "a file."
         ),
         "reason_required": lambda: _("A reason is required."),
+        "amount_not_a_number": lambda: _(
+            "The amount must be a number, such as 680000 or 680000.50."
+        ),
+        "amount_not_positive": lambda: _(
+            "The amount must be above zero, with at most two decimals."
+        ),
+        "amount_too_large": lambda: _("The amount is too large."),
+        "title_required": lambda: _("Give the deal a title (at most 200 characters)."),
+        "currency_code": lambda: _("The currency is a three-letter code, such as CNY or USD."),
         "deal_closed": lambda: _("This deal is closed (won or lost)."),
         "last_open_stage": lambda: _("Negotiation is the last stage: mark the deal won or lost."),
         "first_stage": lambda: _("A deal in Initial contact cannot go back further."),
@@ -282,6 +291,23 @@ def next_meeting(deal_id: int):
         _("Next meeting saved."),
         "notes",
     )
+
+
+@bp.post("/<int:deal_id>/edit")
+def edit(deal_id: int):
+    form = request.form
+
+    def run(deal):
+        raw_close = form.get("expected_close", "")
+        correction = services.DealEdit(
+            title=form.get("title"),
+            amount=form.get("amount"),
+            currency=form.get("currency"),
+            expected_close=_day(raw_close) if raw_close.strip() else None,
+        )
+        return services.update_deal(current_user, deal, correction)
+
+    return _act(deal_id, run, _("Deal saved."))  # the page top: the flash and the new figures
 
 
 @bp.post("/<int:deal_id>/advance")

@@ -94,9 +94,32 @@ def create_deal():
     return {"id": deal.id}, 201
 
 
-@bp.get("/deals/<int:deal_id>")
-def get_deal_json(deal_id: int):
+# One rule for both methods: with a rule each, an id past MAX_ID would answer PATCH with 405
+# (werkzeug checks a rule's methods before its converter) instead of the 404 it gets for GET.
+@bp.route("/deals/<int:deal_id>", methods=["GET", "PATCH"])
+def deal_resource(deal_id: int):
+    if request.method == "PATCH":
+        return _update_deal(deal_id)
     return _detail(get_deal(api_user(), deal_id))
+
+
+def _update_deal(deal_id: int):
+    body = json_body()
+    amount = body.get("amount")
+    if amount is not None and (
+        not isinstance(amount, str | int | float) or isinstance(amount, bool)
+    ):
+        raise ValidationFailed("amount must be a number or a decimal string")
+    correction = services.DealEdit(
+        title=_text(body, "title") if "title" in body else None,
+        amount=None if amount is None else str(amount),
+        currency=_text(body, "currency") if "currency" in body else None,
+        expected_close=_date(body, "expected_close") if "expected_close" in body else None,
+    )
+    deal = get_deal(api_user(), deal_id)
+    services.update_deal(api_user(), deal, correction)
+    commit()
+    return _detail(deal)
 
 
 @bp.post("/deals/<int:deal_id>/evidence")

@@ -77,7 +77,15 @@ PATHS: dict[str, Any] = {
             "summary": "A deal with its evidence, notes, stage history and approvals",
             "parameters": [_DEAL_ID],
             "responses": {"200": _json("DealDetail"), **_ERRORS},
-        }
+        },
+        "patch": {
+            "summary": "Correct an open deal's title, amount, currency or expected close (any of "
+            "them); a new amount or currency puts finance's and legal's decisions back to "
+            "pending; the change is in the audit log",
+            "parameters": [_DEAL_ID],
+            "requestBody": _body("DealEdit"),
+            "responses": {"200": _json("DealDetail"), **_ERRORS},
+        },
     },
     "/deals/{deal_id}/evidence": {
         "post": {
@@ -229,6 +237,18 @@ SCHEMAS: dict[str, Any] = {
                 },
             },
         ]
+    },
+    "DealEdit": {
+        "type": "object",
+        "properties": {
+            "title": _STR,
+            "amount": {
+                "type": ["string", "number"],
+                "description": 'major units of the currency, e.g. 720000 or "720000.50"',
+            },
+            "currency": _STR,
+            "expected_close": {"type": "string", "format": "date"},
+        },
     },
     "DealInput": {
         "type": "object",
