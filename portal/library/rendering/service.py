@@ -86,6 +86,7 @@ def render_version_page_png(
 
     image = pdf.page_png(render_version_pdf(version, variables), page)
     storage.put(key, image, "image/png")
+    node_cache.remember(key, image)
     return image
 
 
