@@ -88,6 +88,13 @@ def change_user(
     active: bool | None = None,
 ) -> dict[str, list]:
     """Change what is given (None: keep; "" clears team or region); {field: [old, new]}."""
+    if (
+        by is not None
+        and by.id == user.id
+        and by.role == Role.ADMIN
+        and ((role is not None and role != Role.ADMIN) or active is False)
+    ):
+        raise ValidationFailed("you cannot take away your own admin access: ask another admin")
     if role is not None and role not in {r.value for r in Role}:
         raise ValidationFailed(f"role must be one of {', '.join(r.value for r in Role)}")
     wanted = {"role": role, "team": team, "region": region, "active": active}

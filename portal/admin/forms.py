@@ -146,3 +146,55 @@ class SolutionPackForm(FlaskForm):
 
 class ActionForm(FlaskForm):
     """A remove button and the CSRF token."""
+
+
+def _stripped(value: Any) -> Any:
+    return value.strip() if isinstance(value, str) else value
+
+
+class UserForm(FlaskForm):
+    """A new staff account (the admin tells the person their first password)."""
+
+    email = StringField(
+        _l("E-mail"),
+        validators=[DataRequired(_l("Enter an e-mail address.")), Length(max=254)],
+        filters=[_stripped],
+        render_kw={"inputmode": "email", "autocapitalize": "none", "autocomplete": "off"},
+    )
+    name = StringField(
+        _l("Name"),
+        validators=[DataRequired(_l("Enter the person's name.")), Length(max=120)],
+        filters=[_stripped],
+    )
+    role = SelectField(_l("Role"), choices=[])
+    password = StringField(
+        _l("First password"),
+        validators=[
+            DataRequired(_l("Enter a first password.")),
+            Length(min=8, max=200, message=_l("At least 8 characters.")),
+        ],
+        description=_l("Tell it to the person; they sign in with it."),
+        render_kw={"autocomplete": "new-password"},
+    )
+    supervisor = SelectField(_l("Supervisor"), choices=[])
+    team = StringField(_l("Team"), validators=[Length(max=80)], filters=[_stripped])
+    region = StringField(_l("Region"), validators=[Length(max=80)], filters=[_stripped])
+
+    def set_choices(self, roles: list[tuple[str, Any]], supervisors: list[tuple[str, str]]) -> None:
+        self.role.choices = [SelectChoice(value, label) for value, label in roles]
+        self.supervisor.choices = [
+            SelectChoice("", _l("None")),
+            *(SelectChoice(email, label) for email, label in supervisors),
+        ]
+
+
+class UserChangeForm(FlaskForm):
+    """One account's role, team, region, and whether it may sign in."""
+
+    role = SelectField(_l("Role"), choices=[])
+    team = StringField(_l("Team"), validators=[Length(max=80)], filters=[_stripped])
+    region = StringField(_l("Region"), validators=[Length(max=80)], filters=[_stripped])
+    active = BooleanField(_l("May sign in"))
+
+    def set_choices(self, roles: list[tuple[str, Any]]) -> None:
+        self.role.choices = [SelectChoice(value, label) for value, label in roles]

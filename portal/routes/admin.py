@@ -1,5 +1,5 @@
-"""Admin settings: scoring rules, the keyword map, outbound webhooks, solution packs; the
-audit log.
+"""Admin settings: staff accounts, scoring rules, the keyword map, outbound webhooks, solution
+packs; the audit log.
 
 Administrators only; everyone else (signed in) gets the 403 page. Each change is one service
 call in a transaction; a service error lands on the form, with what the admin typed kept.
@@ -30,13 +30,17 @@ from sqlalchemy import func, select
 from wtforms import SelectChoice
 
 from portal import jobs
+from portal.accounts.forms import ROLE_LABELS
 from portal.accounts.models import Role, User
+from portal.accounts.services import change_user, create_user
 from portal.admin.forms import (
     EVENT_LABELS,
     ActionForm,
     KeywordForm,
     RuleForm,
     SolutionPackForm,
+    UserChangeForm,
+    UserForm,
     WebhookForm,
 )
 from portal.audit import service as audit
@@ -85,6 +89,16 @@ _FIELD_OF = (
     ("no template", "template_id", _l("Choose a solution template from the list.")),
     ("since", "since", _l("Enter a date as YYYY-MM-DD.")),
     ("until", "until", _l("Enter a date as YYYY-MM-DD.")),
+    ("invalid e-mail", "email", _l("Enter a valid e-mail address.")),
+    ("a user with e-mail", "email", _l("An account with this e-mail address already exists.")),
+    ("password must", "password", _l("At least 8 characters.")),
+    ("name is required", "name", _l("Enter the person's name.")),
+    ("no user with e-mail", "supervisor", _l("Choose a supervisor from the list.")),
+    (
+        "you cannot take away",
+        None,
+        _l("You cannot take away your own admin access: ask another admin."),
+    ),
 )
 
 
@@ -356,6 +370,105 @@ def remove_solution_pack(pack_id: int):
 
 
 # --- audit log -------------------------------------------------------------------------------
+
+
+# --- staff accounts ----------------------------------------------------------------------------
+
+
+def _roles() -> list[tuple[str, Any]]:
+    return [(role.value, ROLE_LABELS[role.value]) for role in Role]
+
+
+def _user_form(formdata: Any = ...) -> UserForm:
+    form = UserForm() if formdata is ... else UserForm(formdata=formdata)
+    supervisors = db.session.scalars(
+        select(User)
+        .where(User.role.in_((Role.SUPERVISOR.value, Role.ADMIN.value)), User.active.is_(True))
+        .order_by(User.name)
+    )
+    form.set_choices(_roles(), [(u.email, f"{u.name} ({u.email})") for u in supervisors])
+    if formdata is None:
+        form.role.data = Role.REP.value
+    return form
+
+
+def _change_form(user: User, formdata: Any = ...) -> UserChangeForm:
+    prefix = f"u{user.id}"
+    if formdata is ...:
+        form = UserChangeForm(prefix=prefix)
+    else:
+        form = UserChangeForm(formdata=formdata, prefix=prefix, obj=user)
+    form.set_choices(_roles())
+    return form
+
+
+def _render_users(
+    form: UserForm, status: int = 200, failed: tuple[int, UserChangeForm] | None = None
+):
+    users = db.session.scalars(
+        select(User).order_by(User.active.desc(), User.role, User.name, User.id)
+    ).all()
+    change_forms = {u.id: _change_form(u, formdata=None) for u in users}
+    if failed is not None:  # the account whose change was refused: what the admin chose, and why
+        change_forms[failed[0]] = failed[1]
+    return render_template(
+        "admin/users.html", form=form, users=users, change_forms=change_forms
+    ), status
+
+
+@bp.get("/users")
+def users_page():
+    return _render_users(_user_form(formdata=None))
+
+
+@bp.post("/users")
+def add_user():
+    form = _user_form()
+    ok, user, status = _attempt(
+        form,
+        lambda: create_user(
+            form.email.data,
+            name=form.name.data,
+            role=form.role.data,
+            password=form.password.data,
+            supervisor_email=form.supervisor.data or None,
+            team=form.team.data or None,
+            region=form.region.data or None,
+            by=current_user,
+        ),
+        "email",
+    )
+    if ok:
+        flash(_("Account %(email)s created.", email=user.email), "success")
+        return redirect(url_for(".users_page"))
+    return _render_users(form, status)
+
+
+@bp.post("/users/<int:user_id>")
+def change_user_page(user_id: int):
+    user = db.session.get(User, user_id)
+    if user is None:
+        abort(404)
+    form = _change_form(user)
+    ok, changes, status = _attempt(
+        form,
+        lambda: change_user(
+            user,
+            by=current_user,
+            role=form.role.data,
+            team=form.team.data or "",
+            region=form.region.data or "",
+            active=form.active.data,
+        ),
+        "role",
+    )
+    if ok:
+        if changes:
+            flash(_("%(email)s saved.", email=user.email), "success")
+        else:
+            flash(_("Nothing changed."), "info")
+        return redirect(url_for(".users_page", _anchor=f"user-{user.id}"))
+    return _render_users(_user_form(formdata=None), status, failed=(user.id, form))
 
 
 @bp.get("/audit")

@@ -21,6 +21,7 @@ from portal.webhooks.models import Webhook
 from tests.delivery.helpers import make_customer, make_delivery, make_template
 
 PAGES = [
+    "/admin/users",
     "/admin/scoring",
     "/admin/scoring/doc_opened",
     "/admin/keywords",
@@ -64,6 +65,8 @@ def test_only_admins_see_the_settings(role, make_user, login, client, default_ru
         == 403
     )
     assert client.post("/admin/webhooks", data={"url": "https://a.example"}).status_code == 403
+    new_account = {"email": "x@example.com", "name": "X", "role": "admin", "password": "12345678"}
+    assert client.post("/admin/users", data=new_account).status_code == 403
     assert rules.get_rule("doc_opened").points == 5
     assert db.session.scalar(select(func.count()).select_from(KeywordRule)) == 0
     assert "设置" not in client.get("/").get_data(as_text=True)

@@ -76,6 +76,7 @@ VICTIM_VALUES: dict[str, Callable[[Arena], Any]] = {
     "deal_id": lambda arena: arena.extra["deal_id"],
     "evidence_id": lambda arena: arena.extra["evidence_id"],
     "role": lambda arena: "finance",  # an approval of the victim's deal
+    "user_id": lambda arena: arena.a.rep.id,  # the victim rep's account (admins only)
 }
 # Variables that are not an object of anyone (a page number, a version number).
 NOT_AN_OBJECT = {"number", "page", "filename", "role"}
