@@ -26,6 +26,17 @@ def as_marketing(marketing, login, client):
     return client
 
 
+@pytest.fixture
+def admin(make_user):
+    return make_user("admin", email="admin@example.com", name="管理员 老李")
+
+
+@pytest.fixture
+def as_admin(admin, login, client):
+    login(admin)
+    return client
+
+
 def html_file(html: str = BROCHURE_HTML, filename: str = "产品手册.html") -> tuple:
     return (io.BytesIO(html.encode()), filename)
 

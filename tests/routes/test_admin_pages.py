@@ -37,17 +37,6 @@ def default_rules(app):
     return rules.load_rules()
 
 
-@pytest.fixture
-def admin(make_user):
-    return make_user("admin", name="管理员 老李")
-
-
-@pytest.fixture
-def as_admin(admin, login, client):
-    login(admin)
-    return client
-
-
 def _rule_form(**overrides) -> dict:
     data = {"points": "5", "cap": "50", "repeatable": "y", "enabled": "y", "params": "{}"}
     data.update(overrides)

@@ -12,17 +12,6 @@ from portal.audit.models import AuditEntry
 from portal.extensions import db
 
 
-@pytest.fixture
-def admin(make_user):
-    return make_user("admin", email="admin@example.com", name="管理员 老李")
-
-
-@pytest.fixture
-def as_admin(admin, login, client):
-    login(admin)
-    return client
-
-
 def _audit(action: str) -> list[AuditEntry]:
     db.session.expire_all()
     return list(db.session.scalars(select(AuditEntry).where(AuditEntry.action == action)))
