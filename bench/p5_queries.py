@@ -12,36 +12,17 @@ fetch (the first warms Jinja and Babel).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-
-from sqlalchemy import event
 
 from bench import documents, seed
 from bench.report import Figure
 from bench.settings import Settings
 from bench.stack import Stack
+from portal.statement_count import counted_statements
 
 log = logging.getLogger("bench")
 PHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) MicroMessenger/8.0.40"
 KINDS = ["brochure", "case_study", "quote", "solution", "other"]
-
-
-@contextmanager
-def counted_statements() -> Iterator[list[str]]:
-    from portal.extensions import db
-
-    statements: list[str] = []
-
-    def count(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count)
 
 
 @dataclass

@@ -18,9 +18,9 @@ from portal.delivery import services as delivery_services
 from portal.delivery.document_links import sign_target
 from portal.delivery.models import Comment, Delivery
 from portal.extensions import db
+from portal.statement_count import counted_statements
 from portal.tracking import links
 from portal.tracking.models import Event, EventType, Link, LinkPurpose
-from tests.support import counted_queries
 
 GONE_ZH = "此链接已失效"
 NOT_FOUND_ZH = "找不到这个链接"
@@ -239,13 +239,13 @@ def test_error_pages_are_friendly_and_in_the_browsers_language(client, shop, sen
 
 def test_unknown_and_gone_tokens_do_the_same_work(client, shop, sent, doc_token):
     unknown = links.sign(987654, LinkPurpose.DOC.value)
-    with counted_queries() as for_unknown:
+    with counted_statements() as for_unknown:
         assert client.get(f"/d/{unknown}").status_code == 404
-    with counted_queries() as for_tampered:
+    with counted_statements() as for_tampered:
         assert client.get(f"/d/{_tamper(doc_token)}").status_code == 404
     delivery_services.revoke(shop.rep, sent.delivery.id)
     jobs.commit()
-    with counted_queries() as for_gone:
+    with counted_statements() as for_gone:
         assert client.get(f"/d/{doc_token}").status_code == 410
     assert len(for_unknown) == len(for_tampered) == len(for_gone)
 

@@ -18,9 +18,9 @@ from portal.delivery.comments import add_staff_reply
 from portal.delivery.models import Comment, Delivery, RenderStatus
 from portal.extensions import db
 from portal.library.rendering import render_version_page_png, render_version_pdf
+from portal.statement_count import counted_statements
 from portal.tracking import links
 from portal.tracking.models import Event, EventType, Link, LinkPurpose
-from tests.support import counted_queries
 
 ZH = {"Accept-Language": "zh-CN,zh;q=0.9"}
 EN = {"Accept-Language": "en-US,en;q=0.9"}
@@ -329,7 +329,7 @@ def _bulk_deliveries(shop, templates, count: int) -> None:
 
 def _portal_statements(client, portal_path: str) -> tuple[int, str]:
     db.session.expire_all()
-    with counted_queries() as seen:
+    with counted_statements() as seen:
         response = client.get(portal_path)
     assert response.status_code == 200
     return len(seen), response.get_data(as_text=True)

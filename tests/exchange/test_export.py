@@ -11,9 +11,9 @@ from portal.exchange.exporting import export_workbook
 from portal.exchange.importing import run_import
 from portal.exchange.reading import SheetLimits
 from portal.extensions import db
+from portal.statement_count import counted_statements
 from tests.delivery.helpers import make_customer
 from tests.exchange.sheets import sheets_of, xlsx
-from tests.support import counted_queries
 
 
 def test_each_user_exports_exactly_what_they_may_see(app, in_request, world, make_user):
@@ -89,7 +89,7 @@ def test_the_exported_deals_sheet_imports_back_unchanged(app, in_request, world)
 
 def test_the_export_runs_a_flat_number_of_queries(app, in_request, world):
     def statements() -> int:
-        with counted_queries() as seen:
+        with counted_statements() as seen:
             export_workbook(world.rep)
         return len(seen)
 

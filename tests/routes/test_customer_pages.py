@@ -11,11 +11,11 @@ from portal.customers.models import Customer
 from portal.delivery.comments import add_customer_comment
 from portal.extensions import db
 from portal.jobs import commit
+from portal.statement_count import counted_statements
 from tests.routes.rep_support import (
     read_pages,
     team_fixture,  # noqa: F401  (the `team` fixture)
 )
-from tests.support import counted_queries
 
 
 def _customer_links(html: str) -> set[int]:
@@ -240,10 +240,10 @@ def test_the_page_runs_the_same_queries_for_3_or_30_deliveries(team, login, clie
     login(team.rep)
     deliver(3)
     client.get(f"/customers/{team.customer.id}")  # creates the portal link
-    with counted_queries() as few:
+    with counted_statements() as few:
         assert client.get(f"/customers/{team.customer.id}").status_code == 200
     deliver(27)
-    with counted_queries() as many:
+    with counted_statements() as many:
         response = client.get(f"/customers/{team.customer.id}")
     assert response.status_code == 200
     assert len(re.findall(r'<li class="dlv[^"]*" id="d\d+"', response.get_data(as_text=True))) == 30

@@ -16,13 +16,13 @@ from portal.engagement.ledger import refresh_scores
 from portal.engagement.models import ScoreEntry
 from portal.extensions import db
 from portal.recommendations import keywords
+from portal.statement_count import counted_statements
 from portal.tracking.models import Event
 from tests.delivery.helpers import make_customer, make_template
 from tests.routes.rep_support import (
     csrf_token,
     team_fixture,  # noqa: F401  (the `team` fixture)
 )
-from tests.support import counted_queries
 
 ASK = "你好,能发一下报价和类似客户的案例吗?"
 
@@ -129,11 +129,11 @@ def test_the_page_runs_the_same_queries_for_3_or_30_ledger_rows(team, login, cli
     login(team.rep)
     award(0, 3)
     client.get(f"/customers/{team.customer.id}")  # creates the portal link
-    with counted_queries() as few:
+    with counted_statements() as few:
         html = client.get(f"/customers/{team.customer.id}").get_data(as_text=True)
     assert html.count('class="sc-pt"') == 3
     award(3, 27)
-    with counted_queries() as many:
+    with counted_statements() as many:
         html = client.get(f"/customers/{team.customer.id}").get_data(as_text=True)
     assert html.count('class="sc-pt"') == 30
     assert len(few) == len(many), "\n".join(many)

@@ -12,10 +12,10 @@ from portal.extensions import db
 from portal.jobs import commit
 from portal.notifications.models import Notification
 from portal.notifications.services import notify
+from portal.statement_count import counted_statements
 from tests.routes.rep_support import (
     team_fixture,  # noqa: F401  (the `team` fixture)
 )
-from tests.support import counted_queries
 
 
 def _badge(html: str) -> str | None:
@@ -104,12 +104,12 @@ def test_a_notification_never_leads_off_site(team, login, client):
 
 
 def test_the_badge_costs_visitors_nothing_and_staff_one_count(team, login, client):
-    with counted_queries() as anonymous:
+    with counted_statements() as anonymous:
         assert client.get("/login").status_code == 200
     assert not [s for s in anonymous if "notifications" in s]
 
     login(team.rep)
-    with counted_queries() as signed_in:
+    with counted_statements() as signed_in:
         assert client.get("/library/").status_code == 200
     assert len([s for s in signed_in if "FROM notifications" in s]) == 1
 

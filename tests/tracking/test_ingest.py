@@ -22,10 +22,10 @@ from portal.delivery.models import Delivery
 from portal.extensions import db
 from portal.library.models import TemplateVersion
 from portal.library.services import TemplateFields, create_template
+from portal.statement_count import counted_statements
 from portal.tracking import events, ingest, sessions
 from portal.tracking.ingest import CARRY_MAX_MS, ingest_batch
 from portal.tracking.models import Event, EventType, ViewSession
-from tests.support import counted_queries
 
 PAGE_BREAK = '<p style="page-break-after: always">'
 THREE_PAGES = (
@@ -587,7 +587,7 @@ def test_a_batch_runs_the_same_statements_for_1_or_100_reports(opened, monkeypat
     monkeypatch.setattr(events, "_handlers", [])
 
     def run(n: int, at: float) -> tuple[int, int]:
-        with counted_queries() as statements:
+        with counted_statements() as statements:
             ingest_batch(opened.token, batch(opened, *[report(ms=10) for _ in range(n)]), now=at)
         inserts = sum(s.startswith("INSERT") for s in statements)
         return len(statements) - inserts, inserts

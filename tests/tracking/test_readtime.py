@@ -10,9 +10,9 @@ from test_ingest import (
     world_fixture,  # noqa: F401  (the `world` fixture)
 )
 
+from portal.statement_count import counted_statements
 from portal.tracking.ingest import ingest_batch
 from portal.tracking.readtime import DeliveryStats, delivery_stats
-from tests.support import counted_queries
 
 
 def test_stats_add_up_sessions_and_pages_per_delivery(world):
@@ -63,9 +63,9 @@ def test_the_query_count_does_not_grow_with_the_deliveries(world):
         )
     ids = [d.id for d in deliveries]
 
-    with counted_queries() as one:
+    with counted_statements() as one:
         single = delivery_stats(ids[:1])
-    with counted_queries() as twenty:
+    with counted_statements() as twenty:
         many = delivery_stats(ids)
 
     assert len(one) == len(twenty) == 2
@@ -74,6 +74,6 @@ def test_the_query_count_does_not_grow_with_the_deliveries(world):
 
 
 def test_no_deliveries_ask_nothing(app):
-    with counted_queries() as statements:
+    with counted_statements() as statements:
         assert delivery_stats([]) == {}
     assert statements == []

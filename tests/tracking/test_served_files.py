@@ -252,11 +252,11 @@ class TestS3:
 
 
 def test_a_cached_copy_is_served_without_the_database(app, client, sent, redis_on):
-    from tests.support import counted_queries
+    from portal.statement_count import counted_statements
 
     url = _path(sent.url) + "/download"
     first = client.get(url, headers=BROWSER)
-    with counted_queries() as statements:
+    with counted_statements() as statements:
         second = client.get(url, headers=BROWSER)
         image = client.get(_path(sent.url) + "/pages/1.png", headers=BROWSER)
 
