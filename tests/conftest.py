@@ -18,6 +18,7 @@ from flask.testing import FlaskClient
 
 from portal import create_app
 from portal.extensions import db
+from tests.s3_support import shared_s3_settings
 from tests.support import skip_or_fail
 
 
@@ -204,3 +205,13 @@ def world(make_user):
         customer=make_customer(rep),
         template=make_template(marketing),
     )
+
+
+@pytest.fixture(scope="session")
+def s3_env() -> Iterator[dict[str, str]]:
+    """Start the shared S3 server; its endpoint and credentials, exported for the session."""
+    env = shared_s3_settings()
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in env.items():
+            mp.setenv(name, value)
+        yield env

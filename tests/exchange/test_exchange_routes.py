@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import re
-import secrets
 
 import pytest
 from sqlalchemy import func, select
@@ -12,7 +11,7 @@ from sqlalchemy import func, select
 from portal.customers.models import Customer
 from portal.extensions import db
 from tests.exchange.sheets import CUSTOMER_HEADER, csv_bytes, sheets_of, xlsx
-from tests.library.test_storage import _drop_bucket, _raw_client, s3_env  # noqa: F401
+from tests.s3_support import s3_app_config
 
 
 def _count() -> int:
@@ -166,16 +165,9 @@ class TestOnS3:
     """The upload waits in S3 between preview and confirm: any app node can apply it."""
 
     @pytest.fixture
-    def app_config(self, app_config, s3_env):  # noqa: F811
-        bucket = f"portal-test-{secrets.token_hex(6)}"
-        yield {
-            **app_config,
-            "STORAGE_BACKEND": "s3",
-            "S3_BUCKET": bucket,
-            "S3_ENDPOINT_URL": s3_env["S3_ENDPOINT_URL"],
-            "S3_REGION": s3_env["AWS_DEFAULT_REGION"],
-        }
-        _drop_bucket(_raw_client(s3_env), bucket)
+    def app_config(self, app_config, s3_env):
+        with s3_app_config(app_config, s3_env) as config:
+            yield config
 
     def test_preview_then_confirm(self, client, login, world):
         test_upload_preview_confirm_in_the_staff_pages(client, login, world)

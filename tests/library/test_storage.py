@@ -14,9 +14,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from portal.config import load_config
@@ -28,7 +26,7 @@ from portal.library.storage import (
     Storage,
     storage_from_config,
 )
-from tests.s3_support import shared_s3_settings
+from tests.s3_support import drop_bucket, raw_client
 
 ALL_BYTES = bytes(range(256))
 INVALID_KEYS = [
@@ -55,42 +53,11 @@ INVALID_KEYS = [
 
 
 @pytest.fixture(scope="session")
-def s3_env() -> Iterator[dict[str, str]]:
-    """Start the shared S3 server; its endpoint and credentials, exported for the session."""
-    env = shared_s3_settings()
-    with pytest.MonkeyPatch.context() as mp:
-        for name, value in env.items():
-            mp.setenv(name, value)
-        yield env
-
-
-def _raw_client(env: dict[str, str]):
-    return boto3.client(
-        "s3",
-        endpoint_url=env["S3_ENDPOINT_URL"],
-        region_name=env["AWS_DEFAULT_REGION"],
-        config=Config(s3={"addressing_style": "path"}),
-    )
-
-
-def _drop_bucket(client, bucket: str) -> None:
-    """Delete every key one by one (Swift's DeleteObjects wants Content-MD5), then the bucket."""
-    try:
-        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-            for item in page.get("Contents", []):
-                client.delete_object(Bucket=bucket, Key=item["Key"])
-        client.delete_bucket(Bucket=bucket)
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] not in {"NoSuchBucket", "404"}:
-            raise
-
-
-@pytest.fixture(scope="session")
 def s3_bucket(s3_env: dict[str, str]) -> Iterator[str]:
     """A bucket name unique to this run; S3Storage creates it on first use."""
     bucket = f"portal-test-{secrets.token_hex(6)}"
     yield bucket
-    _drop_bucket(_raw_client(s3_env), bucket)
+    drop_bucket(raw_client(s3_env), bucket)
 
 
 def _s3_storage(env: dict[str, str], bucket: str) -> S3Storage:
@@ -304,7 +271,7 @@ def test_local_symlink_out_of_the_root_is_refused(tmp_path: Path) -> None:
 
 @pytest.mark.s3
 def test_s3_bucket_is_created_on_first_use(s3_env: dict[str, str]) -> None:
-    client = _raw_client(s3_env)
+    client = raw_client(s3_env)
     bucket = f"portal-test-new-{secrets.token_hex(6)}"
     with pytest.raises(ClientError) as missing:
         client.head_bucket(Bucket=bucket)
@@ -316,7 +283,7 @@ def test_s3_bucket_is_created_on_first_use(s3_env: dict[str, str]) -> None:
         client.head_bucket(Bucket=bucket)
         assert storage.get("first/key.bin") == b"hello"
     finally:
-        _drop_bucket(client, bucket)
+        drop_bucket(client, bucket)
 
 
 @pytest.mark.s3
@@ -341,7 +308,7 @@ def test_s3_keeps_the_content_type(s3_env: dict[str, str], s3_bucket: str) -> No
     storage = _s3_storage(s3_env, s3_bucket)
     try:
         storage.put("typed/quote.html", "报价".encode(), "text/html; charset=utf-8")
-        head = _raw_client(s3_env).head_object(Bucket=s3_bucket, Key="typed/quote.html")
+        head = raw_client(s3_env).head_object(Bucket=s3_bucket, Key="typed/quote.html")
         assert head["ContentType"] == "text/html; charset=utf-8"
         assert head["ContentLength"] == len("报价".encode())
     finally:

@@ -4,7 +4,6 @@ disk (a read-through cache for S3), `doc.downloaded` queued with Redis and store
 from __future__ import annotations
 
 import re
-import secrets
 import uuid
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from portal.library.storage import S3Storage
 from portal.tracking import ingest_queue
 from portal.tracking.models import Event, EventType
 from tests.delivery.helpers import make_delivery
-from tests.library.test_storage import _drop_bucket, _raw_client, s3_env  # noqa: F401
+from tests.s3_support import s3_app_config
 from tests.support import skip_or_fail
 
 BROWSER = {"User-Agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X)"}
@@ -178,16 +177,9 @@ def test_with_redis_the_download_event_is_queued_and_stored_once(
 
 class TestS3:
     @pytest.fixture
-    def app_config(self, app_config, s3_env):  # noqa: F811
-        bucket = f"portal-test-{secrets.token_hex(6)}"
-        yield {
-            **app_config,
-            "STORAGE_BACKEND": "s3",
-            "S3_BUCKET": bucket,
-            "S3_ENDPOINT_URL": s3_env["S3_ENDPOINT_URL"],
-            "S3_REGION": s3_env["AWS_DEFAULT_REGION"],
-        }
-        _drop_bucket(_raw_client(s3_env), bucket)
+    def app_config(self, app_config, s3_env):
+        with s3_app_config(app_config, s3_env) as config:
+            yield config
 
     def test_the_file_comes_from_s3_once_then_from_the_node_cache(
         self, app, client, sent, monkeypatch
