@@ -27,28 +27,14 @@ log = logging.getLogger(__name__)
 bp = Blueprint("tracking", __name__)
 csrf.exempt(bp)
 
-_BODY = "portal.tracking.body"
-
 
 def _body() -> Any:
-    """The parsed body, read once per request (the rate-limit key needs the token too)."""
-    if _BODY not in request.environ:
-        try:
-            request.max_content_length = ingest.MAX_BODY_BYTES
-            request.environ[_BODY] = ingest.parse_body(request.get_data(cache=True))
-        except (PortalError, HTTPException) as exc:
-            request.environ[_BODY] = exc
-    body = request.environ[_BODY]
-    if isinstance(body, Exception):
-        raise body
-    return body
+    request.max_content_length = ingest.MAX_BODY_BYTES  # 413 before a large body is read
+    return ingest.parse_body(request.get_data())
 
 
-def _rate_limit_key() -> str:
-    try:
-        token = ingest.token_of(_body())
-    except (PortalError, HTTPException):
-        token = None  # the view answers the error
+def _rate_limit_key(token: Any) -> str:
+    """Who TRACKING_RATE_LIMIT counts: this reading session from this address."""
     return f"{token if isinstance(token, str) else ''}|{get_remote_address()}"
 
 
@@ -58,7 +44,8 @@ def _rate_limit_key() -> str:
 @limiter.exempt
 def collect():
     body = _body()
-    answer, status, headers = ingest.receive(ingest.token_of(body), body, _rate_limit_key())
+    token = ingest.token_of(body)
+    answer, status, headers = ingest.receive(token, body, _rate_limit_key(token))
     return Response(
         json.dumps(answer, separators=(",", ":")),
         status=status,
