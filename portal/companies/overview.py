@@ -64,7 +64,7 @@ def _last_activity(customer_ids: Iterable[int]) -> dict[int, datetime]:
         .where(Event.customer_id.in_(ids))
         .group_by(Event.customer_id)
     )
-    return {int(customer_id): at for customer_id, at in rows.tuples()}
+    return {row[0]: row[1] for row in rows}
 
 
 # --- engagement ------------------------------------------------------------------------------
