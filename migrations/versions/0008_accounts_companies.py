@@ -106,11 +106,14 @@ def _group_existing_customers():
         groups[group].append(customer_id)
     now = datetime.now(UTC)
     for (scope, key), ids in groups.items():
-        account_id = conn.execute(
+        conn.execute(
             accounts.insert().values(
                 name=names[(scope, key)], name_key=key, scope=scope, created_at=now
             )
-        ).inserted_primary_key[0]
+        )
+        account_id = conn.execute(  # (scope, name_key) is unique
+            sa.select(accounts.c.id).where(accounts.c.scope == scope, accounts.c.name_key == key)
+        ).scalar_one()
         for start in range(0, len(ids), _CHUNK):
             chunk = ids[start : start + _CHUNK]
             conn.execute(
