@@ -25,6 +25,7 @@ _INT = {"type": "integer"}
 _STR = {"type": "string"}
 _TIME = {"type": ["string", "null"], "format": "date-time"}
 _ERRORS = {
+    "400": _error("Malformed request: NUL characters in the query"),
     "401": _error("No or bad API token"),
     "404": _error("Not found, or outside the caller's scope"),
 }
