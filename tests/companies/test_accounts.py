@@ -251,3 +251,11 @@ def test_customer_list_groups_by_account_on_request(client, login, team):
     assert head < grouped.index("张伟") and head < grouped.index("李四")
     assert grouped.index("李四") < grouped.index("散客")  # no company: last
     assert 'name="group" value="account"' in grouped  # a search keeps the grouping
+
+
+def test_a_customers_page_links_to_their_account(client, login, team):
+    loose = make_customer(team.rep, name="散客", company="", email="n@example.com")
+    login(team.rep)
+    page = client.get(f"/customers/{team.customer.id}").get_data(as_text=True)
+    assert f"/accounts/{team.customer.account_id}" in page
+    assert "/accounts/" not in client.get(f"/customers/{loose.id}").get_data(as_text=True)
