@@ -259,3 +259,25 @@ def test_a_customers_page_links_to_their_account(client, login, team):
     page = client.get(f"/customers/{team.customer.id}").get_data(as_text=True)
     assert f"/accounts/{team.customer.account_id}" in page
     assert "/accounts/" not in client.get(f"/customers/{loose.id}").get_data(as_text=True)
+
+
+def test_the_account_page_costs_the_same_queries_for_a_bigger_committee(client, login, team):
+    from portal.statement_count import counted_statements
+
+    login(team.rep)
+    url = f"/accounts/{team.customer.account_id}"
+
+    def grow(n: int) -> None:
+        for i in range(n):
+            contact = make_customer(team.rep, name=f"成员{n}{i}", email=f"m{n}{i}@example.com")
+            read_pages(team.send(contact).delivery, {1: 10})
+            _deal(team.rep, contact, title=f"商机{n}{i}")
+
+    grow(1)
+    with counted_statements() as small:
+        assert client.get(url).status_code == 200
+    grow(4)
+    with counted_statements() as big:
+        html = client.get(url).get_data(as_text=True)
+    assert "商机43" in html  # the bigger committee is on the page
+    assert len(big) == len(small), big
