@@ -2,6 +2,7 @@
 
 from portal.accounts.models import ApiToken, Role, User
 from portal.audit.models import AuditEntry
+from portal.companies.models import Account
 from portal.customers.models import Customer
 from portal.deals.models import (
     Deal,
@@ -31,6 +32,7 @@ from portal.webhooks.models import Webhook, WebhookDelivery
 
 __all__ = [
     "AccessAxis",
+    "Account",
     "ApiToken",
     "AuditEntry",
     "Comment",

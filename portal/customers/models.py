@@ -6,6 +6,7 @@ from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.accounts.models import User
+from portal.companies.models import Account
 from portal.db_types import UTCDateTime, utcnow
 from portal.extensions import db
 
@@ -22,9 +23,14 @@ class Customer(db.Model):
     industry: Mapped[str | None] = mapped_column(String(80), index=True)
     region: Mapped[str | None] = mapped_column(String(80))
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    # The company account (portal.companies); None without a company name.
+    account_id: Mapped[int | None] = mapped_column(
+        ForeignKey("accounts.id", ondelete="SET NULL"), index=True
+    )
     score: Mapped[int] = mapped_column(default=0)
     grade: Mapped[str] = mapped_column(String(1), default="C")
     last_inbound_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     owner: Mapped[User] = relationship()
+    account: Mapped[Account | None] = relationship()

@@ -89,7 +89,7 @@ def list_customers(
         select(Customer, last_event, sends.c.last_sent_at, sends.c.deliveries)
         .outerjoin(sends, sends.c.customer_id == Customer.id)
         .where(visible_to(user))
-        .options(selectinload(Customer.owner))
+        .options(selectinload(Customer.owner), selectinload(Customer.account))
         .order_by(activity.desc(), Customer.id.desc())
         .limit(limit)
     )

@@ -14,6 +14,7 @@ def customer_json(customer: Customer, score_breakdown: list[dict[str, Any]]) -> 
         "id": customer.id,
         **{field: getattr(customer, field) for field in FIELDS},
         "owner_email": customer.owner.email,
+        "account_id": customer.account_id,
         "score": customer.score,
         "grade": customer.grade,
         "score_breakdown": score_breakdown,

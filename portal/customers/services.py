@@ -8,6 +8,8 @@ from sqlalchemy import ColumnElement, select
 
 from portal.accounts.models import Role, User
 from portal.accounts.services import get_user_by_email, normalize_email
+from portal.companies.matching import assign_account
+from portal.companies.models import Account
 from portal.customers.models import Customer
 from portal.engagement import ledger
 from portal.errors import NotFound, ValidationFailed
@@ -38,8 +40,17 @@ def visible_to(user: User) -> ColumnElement[bool]:
 
 
 def create_customer(
-    creator: User, fields: CustomerFields, owner_email: str | None = None
+    creator: User,
+    fields: CustomerFields,
+    owner_email: str | None = None,
+    *,
+    account: Account | None = None,
 ) -> Customer:
+    """A new customer owned by creator (a rep) or by owner_email (one of creator's reps).
+
+    Its account is the one its company name gives in the owner's team
+    (portal.companies.matching); `account` puts it in that account instead (a contact added to
+    a known account: portal.companies.contacts.add_contact)."""
     name = fields.name.strip()
     if not name:
         raise ValidationFailed("name is required")
@@ -65,8 +76,19 @@ def create_customer(
         owner=owner,
     )
     db.session.add(customer)
-    db.session.flush()
+    if account is not None:
+        customer.account = account
+        db.session.flush()
+    else:
+        assign_account(customer)  # flushes
     return customer
+
+
+def customer_changed(customer: Customer, changed: set[str]) -> None:
+    """Call after changing a customer's fields: a new company name or owner (team) may mean
+    another account."""
+    if {"company", "owner", "owner_id"} & changed:
+        assign_account(customer)
 
 
 def get_customer(user: User, customer_id: int) -> Customer:

@@ -6,7 +6,9 @@ an e-mail, so adding an e-mail to a known customer updates it); else name + comp
 field as it is (a sheet with fewer columns wipes nothing). New customers go through
 portal.customers.services.create_customer, which holds the ownership rules; owners are
 checked up front against portal.customers.overview.assignable_owners (a rep: themself; a
-supervisor: their reps; an admin: any active rep).
+supervisor: their reps; an admin: any active rep). Accounts are filled by the same service:
+a new customer's company, or an updated company or owner, puts the contact in its account
+(portal.companies.matching, by normalised company name within the owner's team).
 """
 
 from __future__ import annotations
@@ -21,7 +23,12 @@ from portal.accounts.models import Role, User
 from portal.accounts.services import normalize_email
 from portal.customers.models import Customer
 from portal.customers.overview import assignable_owners
-from portal.customers.services import CustomerFields, create_customer, visible_to
+from portal.customers.services import (
+    CustomerFields,
+    create_customer,
+    customer_changed,
+    visible_to,
+)
 from portal.errors import ValidationFailed
 from portal.exchange import cells
 from portal.exchange.plans import CREATE, UPDATE, RowCells, RowPlan, failed
@@ -169,6 +176,7 @@ class CustomerRows:
         def apply() -> None:
             for name, value in changes.items():
                 setattr(customer, name, value)
+            customer_changed(customer, set(changes))  # a new company or team: its account
 
         plan.action = UPDATE
         plan.changes = sorted(changes)

@@ -20,6 +20,7 @@ def register_blueprints(app: Flask) -> None:
         admin,
         api,
         auth,
+        companies,
         customer,
         customers,
         deals,
@@ -42,6 +43,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(main.bp)
     app.register_blueprint(library.bp)
     app.register_blueprint(customers.bp)
+    app.register_blueprint(companies.bp)
     app.register_blueprint(deals.bp)
     app.register_blueprint(notifications.bp)
     app.register_blueprint(tasks.bp)

@@ -30,6 +30,7 @@ from flask_login import current_user
 
 from portal import jobs
 from portal.accounts.models import Role
+from portal.companies.overview import group_by_account
 from portal.customers import overview, score_view
 from portal.customers.forms import CustomerFilterForm, CustomerForm, RecommendForm
 from portal.customers.forms import attach_error as attach_customer_error
@@ -126,10 +127,12 @@ def index():
     rows = []
     if overview.may_have_customers(current_user):
         rows = overview.list_customers(current_user, form.q.data, form.owner_id)
+    by_account = request.args.get("group") == "account"
     return render_template(
         "customers/index.html",
         form=form,
         rows=rows,
+        groups=group_by_account(rows) if by_account else None,
         show_owner=picks_owner,
         limit=overview.LIST_LIMIT,
     )

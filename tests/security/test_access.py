@@ -77,6 +77,7 @@ VICTIM_VALUES: dict[str, Callable[[Arena], Any]] = {
     "evidence_id": lambda arena: arena.extra["evidence_id"],
     "role": lambda arena: "finance",  # an approval of the victim's deal
     "user_id": lambda arena: arena.a.rep.id,  # the victim rep's account (admins only)
+    "account_id": lambda arena: arena.a.customer.account_id,  # the victim's company account
 }
 # Variables that are not an object of anyone (a page number, a version number).
 NOT_AN_OBJECT = {"number", "page", "filename", "role"}
@@ -340,7 +341,14 @@ def test_team_a_itself_sees_its_data_so_a_leak_would_show(attack, client, api_he
     """The checks above look for MARKER: here the owner does see it, everywhere it is."""
     a = attack.a
     sign_in(client, a.rep)
-    for url in [f"/customers/{a.customer.id}", "/customers/", "/tasks", "/notifications/"]:
+    for url in [
+        f"/customers/{a.customer.id}",
+        "/customers/",
+        "/customers/?group=account",
+        f"/accounts/{a.customer.account_id}",
+        "/tasks",
+        "/notifications/",
+    ]:
         response = client.get(url)
         assert response.status_code == 200 and MARKER in response.get_data(as_text=True), url
     headers = api_headers(a.rep)
@@ -348,6 +356,8 @@ def test_team_a_itself_sees_its_data_so_a_leak_would_show(attack, client, api_he
         f"/api/v1/customers/{a.customer.id}",
         f"/api/v1/deliveries/{a.sent.delivery.id}",
         f"/api/v1/templates/{a.template.id}",
+        f"/api/v1/accounts/{a.customer.account_id}",
+        "/api/v1/accounts",
     ]:
         response = client.get(url, headers=headers)
         assert response.status_code == 200 and MARKER in response.get_data(as_text=True), url

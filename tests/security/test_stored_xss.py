@@ -98,8 +98,10 @@ def test_staff_pages_show_every_payload_escaped(poisoned, client):
             f"/customers/{c.id}/sent/{d.id}",
             "/library/",
             f"/library/{t.id}",
+            "/customers/?group=account",
+            f"/accounts/{c.account_id}",
         ],
-        "boss": [f"/customers/{c.id}", "/customers/", "/tasks/team"],
+        "boss": [f"/customers/{c.id}", "/customers/", "/tasks/team", f"/accounts/{c.account_id}"],
         "marketing": [
             "/library/",
             f"/library/{t.id}",

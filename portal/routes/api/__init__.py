@@ -67,6 +67,7 @@ def http_error(exc: HTTPException):
 
 
 from portal.routes.api import (  # noqa: E402, F401  (register the routes)
+    accounts,
     audit,
     customers,
     deals,

@@ -8,7 +8,7 @@ from flask import url_for
 
 from portal.db_types import MAX_ID
 from portal.library.models import TemplateKind
-from portal.routes.api import bp, deals_spec
+from portal.routes.api import accounts_spec, bp, deals_spec
 from portal.routes.api.exchange import OPENAPI_PATHS as EXCHANGE_PATHS
 from portal.routes.api.exchange import OPENAPI_SCHEMAS as EXCHANGE_SCHEMAS
 
@@ -140,6 +140,10 @@ _EXTRA_SCHEMAS: dict[str, Any] = {
                 ("name", "company", "title", "email", "phone", "industry", "region"), _STR_OR_NULL
             ),
             "owner_email": _STR,
+            "account_id": {
+                "type": ["integer", "null"],
+                "description": "the company account (GET /accounts/{id}); null without a company",
+            },
             "score": _INT,
             "grade": {"type": "string", "enum": ["A", "B", "C"]},
             "score_breakdown": {
@@ -545,6 +549,7 @@ def _spec(server_url: str) -> dict[str, Any]:
                 }
             },
             **deals_spec.PATHS,
+            **accounts_spec.PATHS,
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
@@ -615,6 +620,7 @@ def _spec(server_url: str) -> dict[str, Any]:
                 **_EXTRA_SCHEMAS,
                 **EXCHANGE_SCHEMAS,
                 **deals_spec.SCHEMAS,
+                **accounts_spec.SCHEMAS,
                 "TemplateDetail": {
                     "allOf": [
                         {"$ref": "#/components/schemas/Template"},
