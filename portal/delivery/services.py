@@ -21,6 +21,7 @@ from portal.library import permissions
 from portal.library import services as library
 from portal.library.models import TemplateVersion, VersionPolicy
 from portal.library.rendering import customer_variables, render_version_page_png, render_version_pdf
+from portal.library.rendering.variables import business_date
 from portal.library.storage import get_storage
 from portal.tracking import links
 from portal.tracking.models import Link, LinkPurpose
@@ -151,7 +152,9 @@ def current_version(delivery: Delivery) -> TemplateVersion:
 def variables_for(delivery: Delivery) -> dict:
     """The rendering variables of this customer's copy. The date is the send date, so a
     re-render (new version, cache miss) keeps the date the customer was sent."""
-    return customer_variables(delivery.customer, delivery.sender, today=delivery.created_at.date())
+    return customer_variables(
+        delivery.customer, delivery.sender, today=business_date(delivery.created_at)
+    )
 
 
 @jobs.retried
