@@ -349,6 +349,12 @@ def _spec(server_url: str) -> dict[str, Any]:
                 }
             },
             "/templates/{template_id}/versions": {
+                "get": {
+                    "summary": "A template's versions, newest first, each with its content_tags "
+                    "(drafts only for marketing and admins)",
+                    "parameters": [template_id],
+                    "responses": {"200": _json("VersionList"), **_ERRORS},
+                },
                 "post": {
                     "summary": "Upload a new version",
                     "parameters": [template_id],
@@ -362,7 +368,11 @@ def _spec(server_url: str) -> dict[str, Any]:
                                     "properties": {
                                         "file": template_fields["file"],
                                         "changelog": template_fields["changelog"],
-                                        "content_tags": template_fields["content_tags"],
+                                        "content_tags": template_fields["content_tags"]
+                                        | {
+                                            "description": "omitted: the previous version's "
+                                            'tags carry over; "" (empty): none'
+                                        },
                                         "publish": {"type": "boolean", "default": True},
                                     },
                                 }
@@ -370,7 +380,7 @@ def _spec(server_url: str) -> dict[str, Any]:
                         },
                     },
                     "responses": {"201": _json("Created", "Created"), **_ERRORS, **_UPLOAD_ERRORS},
-                }
+                },
             },
             "/templates/{template_id}/versions/{number}/file": {
                 "get": {
@@ -596,11 +606,24 @@ def _spec(server_url: str) -> dict[str, Any]:
                         "sha256": {"type": "string"},
                         "size": {"type": "integer"},
                         "changelog": {"type": "string"},
-                        "content_tags": {"type": "object"},
+                        "content_tags": {
+                            "type": "object",
+                            "description": 'page number → tags, e.g. {"2": ["pricing"]}',
+                            "additionalProperties": {"type": "array", "items": {"type": "string"}},
+                        },
                         "page_count": {"type": ["integer", "null"]},
                         "author": {"type": "string"},
                         "created_at": {"type": "string", "format": "date-time"},
                         "published": {"type": "boolean"},
+                    },
+                },
+                "VersionList": {
+                    "type": "object",
+                    "properties": {
+                        "items": {
+                            "type": "array",
+                            "items": {"$ref": "#/components/schemas/Version"},
+                        }
                     },
                 },
                 "TemplateList": {
