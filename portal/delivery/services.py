@@ -14,7 +14,7 @@ from portal.audit import service as audit
 from portal.customers.models import Customer
 from portal.customers.services import get_customer, visible_to
 from portal.db_types import utcnow
-from portal.delivery.models import Delivery, RenderStatus
+from portal.delivery.models import Delivery, EmailStatus, RenderStatus
 from portal.errors import NotFound, ValidationFailed
 from portal.extensions import db
 from portal.library import permissions
@@ -83,6 +83,7 @@ def send(sender: User, request: SendRequest) -> Sent:
         watermark=request.watermark,
         expires_at=expires_at,
         render_status=RenderStatus.PENDING,
+        email_status=EmailStatus.QUEUED if request.send_email else None,
     )
     db.session.add(delivery)
     db.session.flush()

@@ -264,6 +264,13 @@ _EXTRA_SCHEMAS: dict[str, Any] = {
             "expires_at": _TIME,
             "revoked_at": _TIME,
             "render_status": {"type": "string", "enum": ["pending", "ready", "failed"]},
+            "email_status": {
+                "type": ["string", "null"],
+                "enum": ["queued", "sent", "not_configured", "failed", None],
+                "description": "the e-mail asked with send_email: sent only once the SMTP "
+                "server accepted it; null when none was asked",
+            },
+            "email_sent_at": _TIME,
             "url": _STR,
             "portal_url": _STR,
             "qr_svg_url": _STR,
