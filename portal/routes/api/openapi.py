@@ -223,6 +223,11 @@ _EXTRA_SCHEMAS: dict[str, Any] = {
                         "matched": {"type": "array", "items": _STR},
                         "kind": _STR,
                         "industry": _STR,
+                        "other_industry": {
+                            "type": "boolean",
+                            "description": "made for another industry than the customer's: "
+                            "offered only when nothing of the customer's industry matches",
+                        },
                     },
                 },
             }
