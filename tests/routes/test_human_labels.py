@@ -52,3 +52,17 @@ def test_the_labels_are_there_instead(configured, as_admin):
     assert "失败" in text and "客户打开了文档" in text
     text = visible(as_admin.get("/admin/scoring"))
     assert all(str(label) in text for label in RULE_LABELS.values())
+
+
+def test_the_timeline_names_another_channels_activity_in_words(make_user, login, client):
+    from portal.tracking.events import NewEvent, record_many
+    from tests.delivery.helpers import make_customer
+
+    rep = make_user("rep")
+    customer = make_customer(rep)
+    record_many([NewEvent(customer_id=customer.id, type="external.wecom_chat")])
+    jobs.commit()
+    login(rep)
+    text = visible(client.get(f"/customers/{customer.id}"))
+    assert "其他渠道的活动" in text
+    assert "external.wecom_chat" not in text
