@@ -14,8 +14,14 @@ from flask import current_app
 log = logging.getLogger(__name__)
 
 
-def send_mail(to: str, subject: str, text: str, html: str | None = None) -> str:
-    """Send one message; returns its Message-ID."""
+def mail_configured() -> bool:
+    return bool(current_app.config.get("SMTP_URL"))
+
+
+def send_mail(to: str, subject: str, text: str, html: str | None = None) -> str | None:
+    """Send one message; returns its Message-ID once the SMTP server accepted it, None when no
+    server is configured (the message is written to the log instead). A refusal or an
+    unreachable server raises smtplib.SMTPException or OSError."""
     message = EmailMessage()
     message["From"] = current_app.config["MAIL_FROM"]
     message["To"] = to
@@ -27,7 +33,7 @@ def send_mail(to: str, subject: str, text: str, html: str | None = None) -> str:
     url = current_app.config.get("SMTP_URL")
     if not url:
         log.info("e-mail (no PORTAL_SMTP_URL, not sent) to=%s subject=%s\n%s", to, subject, text)
-        return message["Message-ID"]
+        return None
     parts = urlsplit(url)
     host, port = parts.hostname or "localhost", parts.port
     if parts.scheme == "smtps":

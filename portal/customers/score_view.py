@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from portal.delivery.models import Delivery
@@ -20,29 +19,12 @@ from portal.engagement.labels import rule_label
 from portal.engagement.models import ScoreEntry
 from portal.extensions import db
 from portal.library.models import Template
+from portal.tracking.labels import event_label
 from portal.tracking.models import Event
-
-EVENT_LABELS = {
-    "link.opened": _l("Opened"),
-    "page.viewed": _l("Viewed a page"),
-    "doc.read": _l("Read"),
-    "doc.downloaded": _l("Downloaded"),
-    "link.clicked": _l("Clicked a link"),
-    "portal.visited": _l("Visited the portal"),
-    "comment.created": _l("Commented"),
-    "reply.received": _l("Replied"),
-    "form.submitted": _l("Submitted a form"),
-    "email.opened": _l("Opened the e-mail"),
-}
 
 # The chart's drawing box (SVG user units; the SVG scales to its container's width).
 WIDTH, HEIGHT = 320, 168
 LEFT, RIGHT, TOP, BOTTOM = 30, 10, 10, 22
-
-
-def event_label(event_type: str | None) -> str:
-    label = EVENT_LABELS.get(event_type or "")
-    return str(label) if label is not None else (event_type or "")
 
 
 @dataclass

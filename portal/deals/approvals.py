@@ -115,7 +115,7 @@ def check_can_win(deal: Deal) -> None:
             "approval_pending",
             "this deal is above the approval threshold and cannot be won until finance and "
             f"legal approve; still waiting for: {', '.join(waiting)}",
-            waiting=", ".join(waiting),
+            waiting=", ".join(waiting),  # role codes; pages name them (ROLE_LABELS)
         )
 
 

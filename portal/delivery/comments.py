@@ -19,6 +19,8 @@ from portal.delivery.services import current_version, get_delivery
 from portal.delivery.viewer import delivery_is_gone
 from portal.errors import NotFound, ValidationFailed
 from portal.extensions import db
+from portal.tasks.rules import COMMENT_FOLLOWUP
+from portal.tasks.services import close_open_task
 from portal.tracking import events
 from portal.tracking.links import LinkGone
 from portal.tracking.models import EventType
@@ -84,7 +86,8 @@ def add_staff_reply(user: User, delivery: Delivery, text: str | None) -> Comment
     """A rep's (or their supervisor's) reply on a delivery they can see.
 
     The reply is about the version of the customer's latest comment (else the version shown
-    now), and it resolves the customer's open comments on that delivery."""
+    now), and it resolves the customer's open comments on that delivery. Once none of the
+    customer's comments is left unanswered, their "reply to the comment" task is done."""
     delivery = get_delivery(user, delivery.id)  # scoped: NotFound outside the user's customers
     text = clean_text(text)
     open_comments = list(
@@ -115,7 +118,24 @@ def add_staff_reply(user: User, delivery: Delivery, text: str | None) -> Comment
     )
     db.session.add(reply)
     db.session.flush()
+    if not _has_open_comments(delivery.customer_id):
+        close_open_task(delivery.customer_id, COMMENT_FOLLOWUP, now=reply.created_at)
     return reply
+
+
+def _has_open_comments(customer_id: int) -> bool:
+    return (
+        db.session.scalar(
+            select(Comment.id)
+            .where(
+                Comment.customer_id == customer_id,
+                Comment.author_type == CommentAuthor.CUSTOMER,
+                Comment.status == OPEN,
+            )
+            .limit(1)
+        )
+        is not None
+    )
 
 
 def comments_for(delivery_ids: Iterable[int]) -> dict[int, list[Comment]]:

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import logging
+import smtplib
+
 from flask import current_app, render_template
 from flask_babel import force_locale, gettext
 
 from portal.db_types import utcnow
-from portal.delivery.models import Delivery
+from portal.delivery.models import Delivery, EmailStatus
 from portal.delivery.services import sent_view
 from portal.extensions import db
 from portal.mail import send_mail
 from portal.tracking import links
+
+log = logging.getLogger(__name__)
 
 PIXEL_SALT = "pixel"
 
@@ -46,5 +51,15 @@ def send_delivery_email(delivery_id: int) -> None:
         }
         text = render_template("email/delivery.txt", **context)
         html = render_template("email/delivery.html", **context)
-    send_mail(delivery.customer.email, subject, text, html)
+    try:
+        accepted = send_mail(delivery.customer.email, subject, text, html)
+    except (smtplib.SMTPException, OSError) as exc:
+        # Stored, not raised: the rep is told on the send page and copies the link instead.
+        log.warning("delivery %s: the e-mail was not sent: %r", delivery.id, exc)
+        delivery.email_status = EmailStatus.FAILED
+        return
+    if accepted is None:
+        delivery.email_status = EmailStatus.NOT_CONFIGURED
+        return
+    delivery.email_status = EmailStatus.SENT
     delivery.email_sent_at = utcnow()

@@ -19,6 +19,15 @@ class RenderStatus(enum.StrEnum):
     FAILED = "failed"
 
 
+class EmailStatus(enum.StrEnum):
+    """What became of the e-mail a rep asked for with a send (None: no e-mail asked)."""
+
+    QUEUED = "queued"  # waiting for its job
+    SENT = "sent"  # the SMTP server accepted it
+    NOT_CONFIGURED = "not_configured"  # no PORTAL_SMTP_URL: written to the log, not sent
+    FAILED = "failed"  # the SMTP server refused it or could not be reached
+
+
 class Delivery(db.Model):
     __tablename__ = "deliveries"
     __table_args__ = (Index("ix_deliveries_customer_created", "customer_id", "created_at"),)
@@ -37,7 +46,8 @@ class Delivery(db.Model):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     render_status: Mapped[str] = mapped_column(String(10), default=RenderStatus.PENDING)
     render_error: Mapped[str | None] = mapped_column(Text)
-    email_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    email_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # when SMTP accepted it
+    email_status: Mapped[str | None] = mapped_column(String(20))  # EmailStatus
     first_opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # The version number the customer last looked at, for "updated since you last looked".

@@ -31,6 +31,8 @@ def delivery_json(delivery: Delivery, sent: Sent, stats: DeliveryStats | None) -
         "expires_at": _iso(delivery.expires_at),
         "revoked_at": _iso(delivery.revoked_at),
         "render_status": delivery.render_status,
+        "email_status": delivery.email_status,
+        "email_sent_at": _iso(delivery.email_sent_at),
         "url": sent.url,
         "portal_url": sent.portal_url,
         "qr_svg_url": sent.qr_svg_url,

@@ -32,7 +32,7 @@ from portal.errors import NotFound, PermissionDenied
 from portal.extensions import db
 from portal.library.models import Template, TemplateVersion, VersionPolicy
 from portal.library.rendering import customer_variables, pdf_cache_key, png_cache_key
-from portal.library.rendering.variables import CUSTOMER_FIELDS, REP_FIELDS
+from portal.library.rendering.variables import CUSTOMER_FIELDS, REP_FIELDS, business_date
 from portal.library.storage import node_cache
 from portal.tracking import links
 from portal.tracking.events import NewEvent
@@ -161,7 +161,7 @@ def resolve(token: str, *, record: bool = False) -> tuple[CustomerCopy, bool]:
         template_name=row.template_name,
         version=version,
         # as portal.delivery.services.variables_for: the send date names the copy
-        variables=customer_variables(customer, rep, today=row.created_at.date()),
+        variables=customer_variables(customer, rep, today=business_date(row.created_at)),
     )
     if copy_cache.enabled():
         copy_cache.store(link_id, row, copy)

@@ -14,13 +14,14 @@ from portal.audit import service as audit
 from portal.customers.models import Customer
 from portal.customers.services import get_customer, visible_to
 from portal.db_types import utcnow
-from portal.delivery.models import Delivery, RenderStatus
+from portal.delivery.models import Delivery, EmailStatus, RenderStatus
 from portal.errors import NotFound, ValidationFailed
 from portal.extensions import db
 from portal.library import permissions
 from portal.library import services as library
 from portal.library.models import TemplateVersion, VersionPolicy
 from portal.library.rendering import customer_variables, render_version_page_png, render_version_pdf
+from portal.library.rendering.variables import business_date
 from portal.library.storage import get_storage
 from portal.tracking import links
 from portal.tracking.models import Link, LinkPurpose
@@ -82,6 +83,7 @@ def send(sender: User, request: SendRequest) -> Sent:
         watermark=request.watermark,
         expires_at=expires_at,
         render_status=RenderStatus.PENDING,
+        email_status=EmailStatus.QUEUED if request.send_email else None,
     )
     db.session.add(delivery)
     db.session.flush()
@@ -151,7 +153,9 @@ def current_version(delivery: Delivery) -> TemplateVersion:
 def variables_for(delivery: Delivery) -> dict:
     """The rendering variables of this customer's copy. The date is the send date, so a
     re-render (new version, cache miss) keeps the date the customer was sent."""
-    return customer_variables(delivery.customer, delivery.sender, today=delivery.created_at.date())
+    return customer_variables(
+        delivery.customer, delivery.sender, today=business_date(delivery.created_at)
+    )
 
 
 @jobs.retried

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
@@ -149,11 +151,12 @@ def _changelog_field() -> TextAreaField:
     )
 
 
-def _content_tags_field() -> StringField:
+def _content_tags_field(description: Any = None) -> StringField:
     return StringField(
         _l("Content tags"),
         validators=[Optional()],
-        description=_l(
+        description=description
+        or _l(
             "Which pages hold what, for scoring: page:tag, e.g. 2:pricing; 3:case. "
             "Common tags: pricing, case, product, contact, terms."
         ),
@@ -170,7 +173,13 @@ class NewTemplateForm(TemplateForm):
 class NewVersionForm(FlaskForm):
     file = _file_field()
     changelog = _changelog_field()
-    content_tags = _content_tags_field()
+    content_tags = _content_tags_field(
+        _l(
+            "Which pages hold what, for scoring: page:tag, e.g. 2:pricing; 3:case. Filled in "
+            "with the previous version's tags: change them if the pages moved, empty the field "
+            "for none."
+        )
+    )
     publish = BooleanField(
         _l("Publish now"),
         default=True,

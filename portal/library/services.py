@@ -177,10 +177,21 @@ def add_version(
     content_tags: str | dict | None = None,
     publish: bool = True,
 ) -> TemplateVersion:
+    """A new version. content_tags None: the previous version's tags carry over (pricing
+    scoring must not stop silently on the newest version); "" or {}: the version has none."""
     _require_keeper(author)
     changelog = _changelog(changelog)
     upload, pages = _inspect(filename, data)
+    if content_tags is None:
+        content_tags = previous_content_tags(template)
     return _store_version(template, author, upload, pages, changelog, content_tags, publish)
+
+
+def previous_content_tags(template: Template) -> dict[str, list[str]]:
+    """The page tags of the template's newest version (draft or published): what a new
+    version starts with."""
+    newest = max(template.versions, key=lambda v: v.number, default=None)
+    return dict(newest.content_tags or {}) if newest is not None else {}
 
 
 def _store_version(
@@ -365,6 +376,14 @@ def get_template(user: User, template_id: int) -> Template:
     if template is None:
         raise NotFound("template not found")
     return template
+
+
+def list_versions(user: User, template_id: int) -> list[TemplateVersion]:
+    """A template's versions the user may see, newest first: drafts only for marketing and
+    admins (the library's keepers)."""
+    template = get_template(user, template_id)
+    drafts = permissions.can_manage_library(user)
+    return [v for v in template.versions if v.published or drafts]
 
 
 def get_version(

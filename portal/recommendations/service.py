@@ -25,6 +25,9 @@ MAX_ITEMS = 20
 class Recommendation:
     template: Template
     words: list[str]
+    # True: made for another industry than the customer's, offered because no material of the
+    # customer's industry (or none) matches the words.
+    other_industry: bool = False
 
     @property
     def reason(self) -> str:
@@ -40,21 +43,32 @@ def _targets_of(template: Template) -> set[str]:
     return targets
 
 
+def matched_words(text: str) -> list[str]:
+    """The keywords of the map found in text (what the recommendation understood)."""
+    return [m.keyword for m in find_matches(text[:MAX_TEXT], load_map())]
+
+
 def recommend(user: User, customer: Customer, text: str) -> list[Recommendation]:
-    """Templates for customer (already scoped to user) matching text, newest first."""
+    """Templates for customer (already scoped to user) matching text, newest first.
+
+    Materials of the customer's industry (or of none) come first. When none of them matches,
+    the matching materials of other industries are offered, marked as such: a rep who types
+    "报价" for a customer in an industry without its own quote gets the quotes there are
+    rather than "no match" for a word the map knows."""
     matches = find_matches(text[:MAX_TEXT], load_map())
     if not matches:
         return []
-    results: list[Recommendation] = []
+    fitting: list[Recommendation] = []
+    others: list[Recommendation] = []
     for template in list_templates(user, LibraryFilter()):
         if template.latest_version is None or not permissions.can_send(user, template):
             continue
-        if customer.industry and template.industry not in ("", customer.industry):
-            continue
         targets = _targets_of(template)
         words = [m.keyword for m in matches if targets.intersection(m.targets)]
-        if words:
-            results.append(Recommendation(template, words))
-            if len(results) >= MAX_ITEMS:
-                break
-    return results
+        if not words:
+            continue
+        if customer.industry and template.industry not in ("", customer.industry):
+            others.append(Recommendation(template, words, other_industry=True))
+        else:
+            fitting.append(Recommendation(template, words))
+    return (fitting or others)[:MAX_ITEMS]

@@ -7,7 +7,6 @@ call in a transaction; a service error lands on the form, with what the admin ty
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -37,11 +36,12 @@ from portal.admin.forms import (
     EVENT_LABELS,
     ActionForm,
     KeywordForm,
-    RuleForm,
     SolutionPackForm,
     UserChangeForm,
     UserForm,
     WebhookForm,
+    params_text,
+    rule_form_for,
 )
 from portal.audit import service as audit
 from portal.audit.forms import AuditFilterForm
@@ -160,7 +160,7 @@ def scoring():
 @bp.route("/scoring/<key>", methods=["GET", "POST"])
 def scoring_rule(key: str):
     rule = rules.get_rule(key)
-    form = RuleForm()
+    form = rule_form_for(key, sorted(rules.PARAMS.get(key, {})))()
     if not form.is_submitted():
         form.fill(rule)
 
@@ -172,11 +172,11 @@ def scoring_rule(key: str):
             cap=form.cap.data,
             repeatable=bool(form.repeatable.data),
             enabled=bool(form.enabled.data),
-            params=form.parsed_params,
+            params=form.params_value(),
         )
 
     before = rule.version
-    ok, saved, status = _attempt(form, save, default_field="params")
+    ok, saved, status = _attempt(form, save)
     if ok:
         if saved.version != before:
             flash(
@@ -205,8 +205,7 @@ def scoring_rule(key: str):
         form=form,
         history=history,
         users=users,
-        allowed_params=sorted(rules.PARAMS.get(key, {})),
-        as_json=lambda v: json.dumps(v or {}, ensure_ascii=False, sort_keys=True),
+        params_text=lambda v: params_text(key, v),
     ), status
 
 

@@ -45,6 +45,7 @@ from portal.delivery.viewer import delivery_is_gone
 from portal.errors import NotFound, PortalError
 from portal.extensions import db
 from portal.recommendations import keywords as keyword_map
+from portal.recommendations.service import matched_words
 from portal.recommendations.service import recommend as recommend_templates
 
 bp = Blueprint("customers", __name__, url_prefix="/customers")
@@ -244,8 +245,9 @@ def recommend(customer_id: int):
     if not form.validate():
         return _render_detail(customer_id, recommend_form=form, status=422)
     items = recommend_templates(current_user, customer, form.text.data)
-    understood = [] if items else sorted(keyword_map.load_map())
-    suggestions = {"found": items, "keywords": understood}
+    matched = [] if items else matched_words(form.text.data)
+    understood = [] if items or matched else sorted(keyword_map.load_map())
+    suggestions = {"found": items, "matched": matched, "keywords": understood}
     return _render_detail(customer_id, recommend_form=form, suggestions=suggestions)
 
 

@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
+from babel.lists import format_list
 from flask import (
     Blueprint,
     Response,
@@ -22,13 +23,14 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import format_decimal
+from flask_babel import format_decimal, get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.http import dump_options_header
 
 from portal import jobs
+from portal.accounts.forms import ROLE_LABELS
 from portal.accounts.models import Role
 from portal.customers.models import Customer
 from portal.customers.services import visible_to as customers_visible_to
@@ -91,7 +93,10 @@ def refusal_text(exc: PortalError) -> str:
         "approval_pending": lambda: _(
             "This deal is above the approval threshold: it cannot be won until finance and "
             "legal approve. Still waiting for: %(waiting)s.",
-            waiting=p["waiting"],
+            waiting=format_list(
+                [str(ROLE_LABELS.get(r.strip(), r.strip())) for r in p["waiting"].split(",")],
+                locale=get_locale(),
+            ),
         ),
         "meeting_notes_required": lambda: _(
             "A deal starts in Initial contact, which needs meeting notes: write them or attach "

@@ -243,6 +243,8 @@ def edit(template_id: int):
 def new_version(template_id: int):
     template = services.get_template(current_user, template_id)
     form = NewVersionForm()
+    if not form.is_submitted():
+        form.content_tags.data = format_content_tags(services.previous_content_tags(template))
     outcome = _attempt(
         form,
         lambda: services.add_version(

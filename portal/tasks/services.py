@@ -215,6 +215,18 @@ def complete(user: User, task_id: int, now: datetime | None = None) -> Task:
     return task
 
 
+def close_open_task(customer_id: int, rule_key: str, now: datetime | None = None) -> Task | None:
+    """Mark done the customer's open (or snoozed) task of this rule, when the work it asked for
+    was done elsewhere (e.g. a reply to the customer's comments); None when there was none."""
+    task = open_task_of(customer_id, rule_key)
+    if task is not None:
+        task.status = TaskStatus.DONE.value
+        task.done_at = now or utcnow()
+        task.open_marker = None
+        task.snoozed_until = None
+    return task
+
+
 def snooze(user: User, task_id: int, days: int = SNOOZE_DAYS, now: datetime | None = None) -> Task:
     """Hide the user's open task for days; it stays the open task of its rule and comes back
     by itself (and `tick` sets it open again)."""

@@ -313,3 +313,44 @@ def test_an_upload_over_the_size_limit_is_413(client, mk_headers):
     assert response.status_code == 413
     assert response.json["error"]["message"]
     assert version_count() == 0
+
+
+def _versions(client, headers, template_id: int) -> list[tuple[int, dict]]:
+    response = client.get(f"/api/v1/templates/{template_id}/versions", headers=headers)
+    assert response.status_code == 200, response.json
+    return [(v["version"], v["content_tags"]) for v in response.json["items"]]
+
+
+def test_a_new_version_inherits_the_page_tags_unless_given(client, mk_headers):
+    two_pages = QUOTE_HTML.replace("</h1>", "</h1><div style='break-after: page'></div>")
+    template_id = upload(client, mk_headers, two_pages, content_tags="2:pricing").json["id"]
+
+    assert new_version(client, mk_headers, template_id, two_pages, "v2").status_code == 201
+    given = {"file": (io.BytesIO(two_pages.encode()), "q.html"), "changelog": "v3"}
+    given["content_tags"] = "1:case"
+    url = f"/api/v1/templates/{template_id}/versions"
+    assert client.post(url, data=given, headers=mk_headers).status_code == 201
+    cleared = {"file": (io.BytesIO(two_pages.encode()), "q.html"), "changelog": "v4"}
+    cleared["content_tags"] = ""
+    assert client.post(url, data=cleared, headers=mk_headers).status_code == 201
+
+    assert _versions(client, mk_headers, template_id) == [
+        (4, {}),  # empty string: none
+        (3, {"1": ["case"]}),  # given: the new ones
+        (2, {"2": ["pricing"]}),  # omitted: v1's tags carry over
+        (1, {"2": ["pricing"]}),
+    ]
+
+
+def test_the_version_list_is_scoped_and_hides_drafts_from_reps(
+    client, mk_headers, make_user, api_headers
+):
+    template_id = upload(client, mk_headers, allowed_teams="华东").json["id"]
+    draft = {"file": (io.BytesIO(b"<p>draft</p>"), "d.html"), "changelog": "d", "publish": "0"}
+    client.post(f"/api/v1/templates/{template_id}/versions", data=draft, headers=mk_headers)
+    assert [n for n, _ in _versions(client, mk_headers, template_id)] == [2, 1]
+    inside = api_headers(make_user("rep", team="华东"))
+    assert [n for n, _ in _versions(client, inside, template_id)] == [1]
+    outside = api_headers(make_user("rep", team="华南"))
+    response = client.get(f"/api/v1/templates/{template_id}/versions", headers=outside)
+    assert response.status_code == 404

@@ -13,6 +13,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
+from portal.delivery.models import Delivery
 from portal.extensions import db
 from portal.notifications.models import Notification
 from portal.tracking import links
@@ -108,3 +109,69 @@ def test_first_open_notifies_the_owner_in_app_and_by_email(client, world, inbox)
     messages = handler.wait_for(1)
     assert [m["To"] for m in messages] == ["rep@example.com"]
     assert world.customer.name in _subject(messages[0])
+
+
+class Refusing(Inbox):
+    """A server that refuses every recipient."""
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        return "550 5.1.1 mailbox unavailable"
+
+
+def _sent_page(client, login, world, delivery_id: int):
+    login(world.rep)
+    return client.get(f"/customers/{world.customer.id}/sent/{delivery_id}")
+
+
+def test_the_send_page_says_e_mailed_once_the_server_accepted_it(client, login, world, inbox):
+    handler, _ = inbox
+    sent = make_delivery(world.rep, world.customer, world.template, send_email=True)
+    handler.wait_for(1)
+    delivery = db.session.get(Delivery, sent.delivery.id)
+    assert (delivery.email_status, delivery.email_sent_at is not None) == ("sent", True)
+    page = _sent_page(client, login, world, sent.delivery.id)
+    assert 'data-email-status="sent"' in page.text
+    assert "已发送邮件至 zhang@example.com" in page.text
+
+
+def test_a_refused_e_mail_is_shown_as_not_sent(client, login, world, monkeypatch):
+    controller = Controller(Refusing(), hostname="127.0.0.1", port=_free_port())
+    controller.start()
+    try:
+        monkeypatch.setitem(
+            client.application.config, "SMTP_URL", f"smtp://127.0.0.1:{controller.port}"
+        )
+        sent = make_delivery(world.rep, world.customer, world.template, send_email=True)
+    finally:
+        controller.stop()
+    delivery = db.session.get(Delivery, sent.delivery.id)
+    assert (delivery.email_status, delivery.email_sent_at) == ("failed", None)
+    page = _sent_page(client, login, world, sent.delivery.id)
+    assert 'data-email-status="failed"' in page.text
+    assert "未发送：邮件服务器拒收了这封邮件或无法连接" in page.text
+    assert "已发送邮件" not in page.text
+    assert 'id="sent-link"' in page.text  # the link to copy instead
+
+
+ENGLISH_LINES = ("Hello", "Your document", "Everything we have sent you")
+
+
+@pytest.mark.parametrize("locale", ["zh_CN", "en"])
+def test_every_line_of_the_e_mail_is_in_the_team_language(
+    app, client, world, inbox, monkeypatch, locale
+):
+    monkeypatch.setitem(app.config, "BABEL_DEFAULT_LOCALE", locale)
+    handler, _ = inbox
+    make_delivery(world.rep, world.customer, world.template, send_email=True)
+    message = handler.wait_for(1)[0]
+    text, html = _body(message, "plain"), _body(message, "html")
+    if locale == "zh_CN":
+        assert "您的资料：方案报价" in text
+        assert "张伟，您好" in text and "张伟，您好" in html
+        for english in ENGLISH_LINES:
+            assert english not in text and english not in html, english
+        assert "给您发送了" in _subject(message)
+    else:
+        assert "Your document: 方案报价" in text
+        assert "Hello 张伟," in text
+        assert "sent you" in _subject(message)

@@ -158,3 +158,29 @@ def test_bad_bodies_are_422(client, api_headers, catalog, body):
 
 def test_no_token_is_401(client):
     assert client.post(URL, json={"customer_id": 1, "text": "报价"}).status_code == 401
+
+
+def test_a_single_keyword_finds_the_quote_even_outside_the_customers_industry(
+    client, api_headers, catalog
+):
+    _, rep, customer, t = catalog
+    headers = api_headers(rep)
+    items = client.post(URL, json={"customer_id": customer.id, "text": "报价"}, headers=headers)
+    assert {i["template_id"] for i in items.json["items"]} == {
+        t["quote"].id,
+        t["priced_solution"].id,
+    }
+    assert not any(i["other_industry"] for i in items.json["items"])
+
+    # a customer whose industry has no quote of its own: the quotes there are, marked
+    medical = make_customer(rep, name="孙丽", industry="医疗")
+    items = client.post(URL, json={"customer_id": medical.id, "text": "报价"}, headers=headers)
+    found = {i["template_id"]: i for i in items.json["items"]}
+    assert set(found) == {t["quote"].id, t["priced_solution"].id}
+    assert all(i["other_industry"] and i["reason"] == "报价" for i in found.values())
+    # where the customer's industry has a match, other industries stay out
+    cases = client.post(URL, json={"customer_id": medical.id, "text": "案例"}, headers=headers)
+    assert {i["template_id"] for i in cases.json["items"]} == {
+        t["case_any"].id,
+        t["case_medical"].id,
+    }

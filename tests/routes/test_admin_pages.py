@@ -38,7 +38,7 @@ def default_rules(app):
 
 
 def _rule_form(**overrides) -> dict:
-    data = {"points": "5", "cap": "50", "repeatable": "y", "enabled": "y", "params": "{}"}
+    data = {"points": "5", "cap": "50", "repeatable": "y", "enabled": "y"}
     data.update(overrides)
     return {k: v for k, v in data.items() if v is not None}
 
@@ -108,13 +108,75 @@ def test_unchanged_submit_makes_no_version(as_admin, default_rules):
     assert rules.get_rule("doc_opened").version == 1
 
 
-def test_params_are_edited_as_json(as_admin, default_rules):
-    response = as_admin.post(
-        "/admin/scoring/long_read",
-        data=_rule_form(points="10", cap="30", params='{"min_seconds": 90}'),
+def test_params_are_typed_fields(as_admin, default_rules, text_of):
+    """Issue 11: parameters are form fields per rule (numbers, word lists, kinds), not JSON."""
+    page = as_admin.get("/admin/scoring/pricing_viewed").get_data(as_text=True)
+    assert 'name="params"' not in page  # no raw JSON box
+    assert re.search(r'name="param_tags"[^>]*value="pricing"', page)
+    assert re.search(r'<input[^>]*checked[^>]*name="param_kinds"[^>]*value="quote"', page) or (
+        re.search(r'<input[^>]*name="param_kinds"[^>]*value="quote"[^>]*checked', page)
     )
-    assert response.status_code == 302
-    assert rules.get_rule("long_read").params == {"min_seconds": 90}
+    assert "页面标签" in text_of(as_admin.get("/admin/scoring/pricing_viewed"))
+
+    cases = {
+        "long_read": ({"param_min_seconds": "90"}, {"min_seconds": 90}),
+        "deep_read": ({"param_ratio": "75"}, {"ratio": 0.75}),
+        "senior_title": (
+            {"param_words": "总经理\nCEO, 采购负责人、总经理"},
+            {"words": ["总经理", "CEO", "采购负责人"]},
+        ),
+        "pricing_viewed": (
+            {"param_tags": "pricing， terms", "param_kinds": ["quote", "solution"]},
+            {"tags": ["pricing", "terms"], "kinds": ["quote", "solution"]},
+        ),
+        "frequent_interaction": (
+            {"param_count": "6", "param_days": "10"},
+            {"count": 6, "days": 10},
+        ),
+        "target_industry": (
+            {"param_industries": "制造业, 医疗"},
+            {"industries": ["制造业", "医疗"]},
+        ),
+    }
+    for key, (fields, expected) in cases.items():
+        rule = rules.get_rule(key)
+        data = _rule_form(points=str(rule.points), cap=str(rule.cap), params=None, **fields)
+        response = as_admin.post(f"/admin/scoring/{key}", data=data)
+        assert response.status_code == 302, (key, text_of(response))
+        assert rules.get_rule(key).params == expected, key
+    text = text_of(as_admin.get("/admin/scoring/deep_read"))
+    assert "已读页面比例（%）：75 %" in text  # the history in words, not JSON
+
+
+@pytest.mark.parametrize(
+    ("key", "fields", "field", "error"),
+    [
+        ("long_read", {"param_min_seconds": "abc"}, "param_min_seconds", "请输入 1 到 86400"),
+        ("long_read", {"param_min_seconds": ""}, "param_min_seconds", "请输入整数"),
+        ("deep_read", {"param_ratio": "150"}, "param_ratio", "请输入 1 到 100 之间的整数"),
+        ("no_reply_3d", {"param_days": "0"}, "param_days", "请输入 1 到 365 之间的整数"),
+        ("pricing_viewed", {"param_kinds": ["poster"]}, "param_kinds", ""),
+    ],
+)
+def test_a_bad_parameter_is_shown_on_its_field(as_admin, default_rules, key, fields, field, error):
+    before = rules.get_rule(key)
+    data = _rule_form(points=str(before.points), cap=str(before.cap), params=None, **fields)
+    response = as_admin.post(f"/admin/scoring/{key}", data=data)
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    shown = re.search(rf'<div class="field-error" id="{field}-error">(.*?)</div>', html, re.S)
+    assert shown, f"no error on {field}"
+    assert error in shown.group(1)
+    after = rules.get_rule(key)
+    assert (after.version, after.params) == (before.version, before.params)
+
+
+@pytest.mark.parametrize(
+    "lang, label", [("zh_CN", "最短阅读时长（秒）"), ("en", "Minimum reading time")]
+)
+def test_parameter_fields_in_both_languages(as_admin, default_rules, text_of, lang, label):
+    as_admin.post("/lang", data={"lang": lang, "next": "/"})
+    assert label in text_of(as_admin.get("/admin/scoring/long_read"))
 
 
 @pytest.mark.parametrize(
@@ -122,9 +184,6 @@ def test_params_are_edited_as_json(as_admin, default_rules):
     [
         ({"cap": "-5"}, "封顶"),
         ({"points": "abc"}, "分值"),
-        ({"params": "{not json"}, "JSON"),
-        ({"params": "[1, 2]"}, "JSON"),
-        ({"params": '{"bogus": 1}'}, "bogus"),
         ({"points": "5000"}, "分值"),
     ],
 )

@@ -238,3 +238,22 @@ def test_an_empty_message_is_explained(catalog, login, client):
     rep, customer, _ = catalog
     login(rep)
     assert _ask(client, customer, "  ").status_code == 422
+
+
+def test_the_single_keyword_quote_is_answered_on_the_page(catalog, login, client, text_of):
+    rep, customer, t = catalog
+    login(rep)
+    items = _suggested(_ask(client, customer, "报价").get_data(as_text=True))
+    assert set(items) == {t["quote"].id}
+
+    # a customer of an industry without its own quote: the quote there is, said to be for 制造业
+    retail = make_customer(rep, name="黄磊", industry="零售")
+    response = _ask(client, retail, "报价")
+    items = _suggested(response.get_data(as_text=True))
+    assert set(items) == {t["quote"].id}
+    assert "制造业" in text_of_html(items[t["quote"].id])
+    assert "暂时没有与这条消息匹配的资料" not in text_of(response)
+
+
+def text_of_html(html: str) -> str:
+    return " ".join(re.sub(r"<[^>]+>", " ", html).split())

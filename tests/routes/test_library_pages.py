@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -240,6 +241,33 @@ def test_content_tags_are_edited_per_version(as_marketing, template_form, text_o
     assert "内容标签" in text_of(response)
     assert 'value="pricing"' in response.get_data(as_text=True)  # what was typed stays
     assert db.session.scalar(select(TemplateVersion.content_tags)) == {"1": ["pricing"]}
+
+
+def test_the_new_version_form_starts_with_the_previous_tags(
+    as_marketing, template_form, html_upload
+):
+    template_id = create(as_marketing, template_form, content_tags="1:pricing")
+    form = as_marketing.get(f"/library/{template_id}/versions/new").get_data(as_text=True)
+    assert re.search(r'name="content_tags"[^>]*value="1:pricing"', form)
+
+    # sent back as prefilled: v2 keeps the tag; emptied: v3 has none
+    for changelog, tags in (("v2", "1:pricing"), ("v3", "")):
+        response = as_marketing.post(
+            f"/library/{template_id}/versions/new",
+            data={
+                "file": html_upload(V2_HTML, "v.html"),
+                "changelog": changelog,
+                "content_tags": tags,
+                "publish": "y",
+            },
+        )
+        assert response.status_code == 302
+    rows = db.session.execute(
+        select(TemplateVersion.number, TemplateVersion.content_tags).order_by(
+            TemplateVersion.number
+        )
+    )
+    assert [tuple(r) for r in rows] == [(1, {"1": ["pricing"]}), (2, {"1": ["pricing"]}), (3, {})]
 
 
 def test_edit_metadata_and_who_may_send(

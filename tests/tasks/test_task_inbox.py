@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -67,7 +68,9 @@ def test_inbox_tabs_done_and_snooze(app, client, login, team):
     html = page.get_data(as_text=True)
     assert "回复评论" in html  # the default language is Chinese
     assert f"/customers/{team.buyer.id}" in html
-    assert "comment.created" in html and f"#event-{task.event_ids[0]}" in html
+    # the cause is named in words, linked to the event (issue 11: no internal codes)
+    assert re.search(rf'#event-{task.event_ids[0]}">留言</a>', html)
+    assert "comment.created" not in html
     overdue = client.get("/tasks?tab=overdue").get_data(as_text=True)
     assert "刘洋" in overdue and team.buyer.name not in overdue
 

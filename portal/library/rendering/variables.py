@@ -39,6 +39,14 @@ def business_today() -> date:
     return datetime.now(ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])).date()
 
 
+def business_date(moment: datetime) -> date:
+    """The date of a stored (UTC) moment where the sales team works: a quote sent at 05:56 in
+    Beijing is dated that day, not the day before as the UTC timestamp's date would say."""
+    if not has_app_context():
+        return moment.date()
+    return moment.astimezone(ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])).date()
+
+
 def _today_variables(today: date | None) -> dict[str, str]:
     day = today or business_today()
     return {"today": day.isoformat(), "today_cn": date_cn(day)}

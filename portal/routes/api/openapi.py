@@ -227,6 +227,11 @@ _EXTRA_SCHEMAS: dict[str, Any] = {
                         "matched": {"type": "array", "items": _STR},
                         "kind": _STR,
                         "industry": _STR,
+                        "other_industry": {
+                            "type": "boolean",
+                            "description": "made for another industry than the customer's: "
+                            "offered only when nothing of the customer's industry matches",
+                        },
                     },
                 },
             }
@@ -268,6 +273,13 @@ _EXTRA_SCHEMAS: dict[str, Any] = {
             "expires_at": _TIME,
             "revoked_at": _TIME,
             "render_status": {"type": "string", "enum": ["pending", "ready", "failed"]},
+            "email_status": {
+                "type": ["string", "null"],
+                "enum": ["queued", "sent", "not_configured", "failed", None],
+                "description": "the e-mail asked with send_email: sent only once the SMTP "
+                "server accepted it; null when none was asked",
+            },
+            "email_sent_at": _TIME,
             "url": _STR,
             "portal_url": _STR,
             "qr_svg_url": _STR,
@@ -353,6 +365,12 @@ def _spec(server_url: str) -> dict[str, Any]:
                 }
             },
             "/templates/{template_id}/versions": {
+                "get": {
+                    "summary": "A template's versions, newest first, each with its content_tags "
+                    "(drafts only for marketing and admins)",
+                    "parameters": [template_id],
+                    "responses": {"200": _json("VersionList"), **_ERRORS},
+                },
                 "post": {
                     "summary": "Upload a new version",
                     "parameters": [template_id],
@@ -366,7 +384,11 @@ def _spec(server_url: str) -> dict[str, Any]:
                                     "properties": {
                                         "file": template_fields["file"],
                                         "changelog": template_fields["changelog"],
-                                        "content_tags": template_fields["content_tags"],
+                                        "content_tags": template_fields["content_tags"]
+                                        | {
+                                            "description": "omitted: the previous version's "
+                                            'tags carry over; "" (empty): none'
+                                        },
                                         "publish": {"type": "boolean", "default": True},
                                     },
                                 }
@@ -374,7 +396,7 @@ def _spec(server_url: str) -> dict[str, Any]:
                         },
                     },
                     "responses": {"201": _json("Created", "Created"), **_ERRORS, **_UPLOAD_ERRORS},
-                }
+                },
             },
             "/templates/{template_id}/versions/{number}/file": {
                 "get": {
@@ -601,11 +623,24 @@ def _spec(server_url: str) -> dict[str, Any]:
                         "sha256": {"type": "string"},
                         "size": {"type": "integer"},
                         "changelog": {"type": "string"},
-                        "content_tags": {"type": "object"},
+                        "content_tags": {
+                            "type": "object",
+                            "description": 'page number → tags, e.g. {"2": ["pricing"]}',
+                            "additionalProperties": {"type": "array", "items": {"type": "string"}},
+                        },
                         "page_count": {"type": ["integer", "null"]},
                         "author": {"type": "string"},
                         "created_at": {"type": "string", "format": "date-time"},
                         "published": {"type": "boolean"},
+                    },
+                },
+                "VersionList": {
+                    "type": "object",
+                    "properties": {
+                        "items": {
+                            "type": "array",
+                            "items": {"$ref": "#/components/schemas/Version"},
+                        }
                     },
                 },
                 "TemplateList": {

@@ -29,6 +29,7 @@ def recommendations():
                 "matched": r.words,
                 "kind": r.template.kind,
                 "industry": r.template.industry,
+                "other_industry": r.other_industry,
             }
             for r in recommend(user, customer, text)
         ]

@@ -70,6 +70,11 @@ def get_template(template_id: int):
     }
 
 
+@bp.get("/templates/<int:template_id>/versions")
+def list_versions(template_id: int):
+    return {"items": [version_summary(v) for v in services.list_versions(api_user(), template_id)]}
+
+
 @bp.post("/templates/<int:template_id>/versions")
 def add_version(template_id: int):
     template = services.get_template(api_user(), template_id)
