@@ -1,7 +1,7 @@
 """deliveries.email_status: whether the e-mail of a send was accepted by the SMTP server
 
 Revision ID: 0013
-Revises: 0007
+Revises: 0008
 Create Date: 2026-12-05 23:50:00
 
 """
@@ -11,7 +11,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "0013"
-down_revision = "0007"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
