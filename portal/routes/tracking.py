@@ -19,7 +19,7 @@ from werkzeug.exceptions import HTTPException
 from portal.errors import PortalError
 from portal.extensions import csrf, db, limiter
 from portal.routes.api import error_response
-from portal.tracking import ingest
+from portal.tracking import ingest, ingest_path
 from portal.tracking.ingest_rate import RateLimited
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ def _rate_limit_key(token: Any) -> str:
 def collect():
     body = _body()
     token = ingest.token_of(body)
-    answer, status, headers = ingest.receive(token, body, _rate_limit_key(token))
+    answer, status, headers = ingest_path.receive(token, body, _rate_limit_key(token))
     return Response(
         json.dumps(answer, separators=(",", ":")),
         status=status,
