@@ -30,6 +30,7 @@ from flask_wtf import FlaskForm
 
 from portal.errors import PortalError
 from portal.extensions import db
+from portal.form_errors import attach
 from portal.library import permissions, services
 from portal.library.content_tags import format_content_tags
 from portal.library.forms import (
@@ -41,7 +42,6 @@ from portal.library.forms import (
     TemplateForm,
 )
 from portal.library.models import Template, TemplateVersion
-from portal.routes.service_errors import attach
 
 bp = Blueprint("library", __name__, url_prefix="/library")
 
