@@ -143,3 +143,36 @@ def test_only_the_web_layer_and_the_app_factory_import_portal_routes():
         if name != APP_FACTORY and name != WEB_LAYER and not name.startswith(WEB_LAYER + ".")
     }
     assert {name: found for name, found in offenders.items() if found} == {}
+
+
+def direct_commits(path: Path) -> list[int]:
+    """Lines of `db.session.commit()` (or `session.commit()`) in one module."""
+    lines = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+            continue
+        target = node.func.value
+        named_session = (isinstance(target, ast.Attribute) and target.attr == "session") or (
+            isinstance(target, ast.Name) and target.id == "session"
+        )
+        if node.func.attr == "commit" and named_session:
+            lines.append(node.lineno)
+    return lines
+
+
+def test_the_commit_scan_sees_a_direct_commit(tmp_path):
+    module = tmp_path / "m.py"
+    module.write_text("def f():\n    db.session.commit()\n    jobs.commit()\n")
+    assert direct_commits(module) == [2]
+
+
+def test_nothing_commits_but_jobs_commit():
+    """jobs.commit() commits and then runs the jobs deferred in the transaction; a bare
+    db.session.commit() would leave them behind (portal.jobs is the one place it is called)."""
+    found = {
+        f"{name}:{line}"
+        for name, path in all_modules().items()
+        if name != "portal.jobs"
+        for line in direct_commits(path)
+    }
+    assert found == set()

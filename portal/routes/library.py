@@ -28,6 +28,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf import FlaskForm
 
+from portal import jobs
 from portal.errors import PortalError
 from portal.extensions import db
 from portal.form_errors import attach
@@ -94,7 +95,7 @@ def _attempt(form: FlaskForm, action: Callable[[], Any]) -> Outcome:
         db.session.rollback()
         attach(form, exc)
         return Outcome(False, status=exc.status)
-    db.session.commit()
+    jobs.commit()
     return Outcome(True, value)
 
 

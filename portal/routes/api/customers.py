@@ -7,7 +7,7 @@ from portal.customers.serializers import customer_json, timeline_json
 from portal.errors import ValidationFailed
 from portal.jobs import commit
 from portal.read_models import timeline
-from portal.routes.api import api_user, bp, json_body
+from portal.routes.api.base import api_user, bp, json_body
 
 
 @bp.post("/customers")
