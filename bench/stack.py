@@ -35,6 +35,16 @@ ROOT = Path(__file__).resolve().parent.parent
 START_S3 = ROOT.parent / "shared" / "s3" / "start-s3.sh"
 REDIS_MARKER = "portal-bench:claimed-by"
 REDIS_DATABASES = range(15, 0, -1)  # never 0: the default database other tools use
+# One step each (the tests' private_redis claims the same databases with another key: a check
+# and a set in two calls let both take one database, and one's flush emptied the other's).
+_CLAIM_EMPTY = """
+if redis.call('dbsize') == 0 then return redis.call('set', KEYS[1], ARGV[1]) end
+return false
+"""
+_FLUSH_IF_OURS = """
+if redis.call('get', KEYS[1]) == ARGV[1] then redis.call('flushdb') return 1 end
+return 0
+"""
 
 
 class StackError(RuntimeError):
@@ -200,7 +210,7 @@ class Stack:
         for number in REDIS_DATABASES:
             client = Redis.from_url(f"{base}/{number}")
             try:
-                if client.dbsize() == 0 and client.set(REDIS_MARKER, self.name, nx=True):
+                if client.eval(_CLAIM_EMPTY, 1, REDIS_MARKER, self.name):
                     self._redis_db = number
                     return f"{base}/{number}"
             except OSError as exc:
@@ -356,8 +366,7 @@ class Stack:
 
         client = Redis.from_url(self.env["PORTAL_REDIS_URL"])
         try:
-            if client.get(REDIS_MARKER) == self.name.encode():
-                client.flushdb()
+            client.eval(_FLUSH_IF_OURS, 1, REDIS_MARKER, self.name)
         finally:
             client.close()
 

@@ -32,3 +32,6 @@ login_manager = LoginManager()
 csrf = CSRFProtect()
 babel = Babel()
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
+# What a refused request is told, by the route limits (portal.routes.rate_limits) and by the
+# tracking service, which counts its own (portal.tracking.ingest_rate).
+TOO_MANY = "too many requests: wait the number of seconds in Retry-After, then try again"

@@ -134,11 +134,10 @@ def run_job(func_path: str, *args: Any) -> Any:
     """RQ's entry point: import func and run it inside an app context."""
     import importlib
 
-    global _worker_app
     if _worker_app is None:
-        from portal import create_app
-
-        _worker_app = create_app()
+        # Building an app here would make this module import the app factory, which imports
+        # every module (an import circle); the worker command sets its app before it works.
+        raise RuntimeError("no app for jobs: run workers with `flask --app wsgi worker`")
     module_name, _, qualname = func_path.partition(":")
     func = getattr(importlib.import_module(module_name), qualname)
     with _worker_app.app_context():

@@ -15,7 +15,7 @@ from flask.cli import with_appcontext
 
 from portal import jobs
 from portal.tasks.schedule import TickScheduler
-from portal.tracking import ingest
+from portal.tracking import ingest_path
 from portal.tracking.ingest_watchdog import DrainWatchdog
 
 MAINTENANCE_SECONDS = 60
@@ -47,7 +47,7 @@ def worker_command(burst: bool, no_tick: bool) -> None:
         scheduler = TickScheduler(redis_url, interval)
         scheduler.start()
     watchdog = None
-    if not burst and ingest.queued():
+    if not burst and ingest_path.queued():
         watchdog = DrainWatchdog(current_app._get_current_object())
         watchdog.start()
     try:

@@ -21,6 +21,28 @@ from portal.extensions import db
 from tests.s3_support import shared_s3_settings
 from tests.support import skip_or_fail
 
+# Password hashes in tests: scrypt as in production, at a work factor 32 times lower (N=1024
+# instead of werkzeug's 32768). Each hash or check cost ~0.5 s of CPU here, and the suite makes
+# thousands (every make_user, every sign-in); what the tests check (the hash is stored, a wrong
+# password fails, an unknown e-mail does the same work) does not depend on the work factor.
+# Processes the tests start (nodes, workers, CLI) hash as in production.
+TEST_PASSWORD_HASH = "scrypt:1024:8:1"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _cheap_password_hashes() -> Iterator[None]:
+    from functools import partial
+
+    from werkzeug.security import generate_password_hash
+
+    from portal.accounts import services as accounts
+
+    cheap = partial(generate_password_hash, method=TEST_PASSWORD_HASH)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(accounts, "generate_password_hash", cheap)
+        patch.setattr(accounts, "_DUMMY_HASH", cheap("not-a-real-password"))
+        yield
+
 
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:

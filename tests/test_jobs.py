@@ -82,3 +82,11 @@ def test_with_redis_the_render_runs_in_the_rq_worker(app, world, redis_queue, mo
         queue.delete(delete_jobs=True)
     db.session.expire_all()
     assert db.session.get(Delivery, delivery_id).render_status == "ready"
+
+
+def test_a_queued_job_without_the_worker_app_fails_clearly(monkeypatch):
+    """run_job no longer builds an app itself (that made jobs import the app factory: a
+    circle); only the worker command's app runs jobs."""
+    monkeypatch.setattr(jobs, "_worker_app", None)
+    with pytest.raises(RuntimeError, match="flask --app wsgi worker"):
+        jobs.run_job("portal.jobs:commit")

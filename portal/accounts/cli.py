@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 from flask.cli import AppGroup
 
+from portal import jobs
 from portal.accounts import services
 from portal.accounts.models import Role
 from portal.errors import PortalError
@@ -44,7 +45,7 @@ def create_user(
     except PortalError as exc:
         db.session.rollback()
         raise click.ClickException(exc.message) from None
-    db.session.commit()
+    jobs.commit()
     click.echo(f"created {user.role} {user.email} (id {user.id})")
 
 
@@ -68,7 +69,7 @@ def change_user(
     except PortalError as exc:
         db.session.rollback()
         raise click.ClickException(exc.message) from None
-    db.session.commit()
+    jobs.commit()
     click.echo(
         ", ".join(f"{k}: {old} -> {new}" for k, (old, new) in changes.items()) or "unchanged"
     )
@@ -83,5 +84,5 @@ def create_token(email: str, name: str) -> None:
     if user is None:
         raise click.ClickException(f"no user with e-mail {email}")
     token = services.issue_api_token(user, name=name)
-    db.session.commit()
+    jobs.commit()
     click.echo(token)

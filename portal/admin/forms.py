@@ -21,7 +21,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from portal.engagement.rules import MAX_POINTS
-from portal.library.forms import MultiCheckboxField
+from portal.form_fields import MultiCheckboxField
 from portal.library.models import TemplateKind
 from portal.webhooks.service import EVENT_KINDS
 

@@ -5,7 +5,7 @@ from flask_wtf import FlaskForm
 from wtforms import DateField, SelectField, StringField
 
 from portal.audit.labels import ACTION_LABELS
-from portal.library.forms import choices
+from portal.form_fields import choices
 
 
 class AuditFilterForm(FlaskForm):

@@ -6,9 +6,9 @@ from datetime import datetime
 from typing import Any
 
 from portal.companies.models import Account
-from portal.companies.overview import AccountPage, AccountRow, ContactView, Engagement
 from portal.deals.models import Deal
 from portal.deals.stages import label as stage_label
+from portal.read_models.accounts import AccountPage, AccountRow, ContactView, Engagement
 
 
 def _at(value: datetime | None) -> str | None:

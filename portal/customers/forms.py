@@ -16,7 +16,7 @@ from wtforms.validators import DataRequired, Length, Optional
 from portal.accounts.models import User
 from portal.customers.services import CustomerFields
 from portal.errors import PortalError
-from portal.routes.service_errors import attach as attach_generic
+from portal.form_errors import attach as attach_generic
 
 
 def _strip(value: object) -> object:

@@ -89,7 +89,7 @@ _SCRIPT = "portal.copy_cache.script"
 
 
 def enabled() -> bool:
-    from portal.tracking.ingest import queued
+    from portal.tracking.ingest_path import queued
 
     return queued()
 

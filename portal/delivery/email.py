@@ -10,7 +10,7 @@ from flask_babel import force_locale, gettext
 
 from portal.db_types import utcnow
 from portal.delivery.models import Delivery, EmailStatus
-from portal.delivery.services import sent_view
+from portal.delivery.sent_links import sent_view
 from portal.extensions import db
 from portal.mail import send_mail
 from portal.tracking import links

@@ -17,9 +17,10 @@ from wtforms.validators import InputRequired, Optional
 from portal.delivery.comments import MAX_COMMENT_LENGTH
 from portal.delivery.services import MAX_EXPIRY_DAYS, MAX_MESSAGE_LENGTH, SendRequest
 from portal.errors import PortalError
-from portal.library.forms import POLICY_LABELS, choices
+from portal.form_errors import attach as attach_generic
+from portal.form_fields import choices
+from portal.library.forms import POLICY_LABELS
 from portal.library.models import Template
-from portal.routes.service_errors import attach as attach_generic
 
 
 def _template_id(value: object) -> int | None:

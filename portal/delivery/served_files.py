@@ -6,7 +6,7 @@ now, and the customer's and rep's fields that name the rendered copy), checks it
 (revoked or expired: refused on the very next request, on every node, since the database
 decides), and hands Flask a path on local disk (portal.library.storage.node_cache) so the bytes
 go out with sendfile. The download's `doc.downloaded` event goes through the ingest queue when Redis
-is configured (portal.tracking.ingest_queue.record_event): stored by the applier, with the
+is configured (portal.tracking.ingest_path.record_event): stored by the applier, with the
 scoring and task rules, after the answer.
 
 A copy that is not rendered yet (a first open racing its background job) takes the full path
@@ -178,7 +178,7 @@ def download(token: str, *, record: bool) -> ServedFile:
     """The customer's PDF as a local file; `doc.downloaded` recorded (queued with Redis; the
     caller commits otherwise). PermissionDenied when downloads are off for this delivery."""
     from portal.delivery import viewer
-    from portal.tracking.ingest_queue import record_event
+    from portal.tracking.ingest_path import record_event
 
     copy, recorded = resolve(token, record=record)
     if not copy.allow_download:

@@ -14,7 +14,9 @@ from portal.audit import service as audit
 from portal.customers.models import Customer
 from portal.customers.services import get_customer, visible_to
 from portal.db_types import utcnow
+from portal.delivery.email import send_delivery_email
 from portal.delivery.models import Delivery, EmailStatus, RenderStatus
+from portal.delivery.sent_links import Sent, doc_link_of, sent_view  # noqa: F401  (doc_link_of: callers of services keep it)
 from portal.errors import NotFound, ValidationFailed
 from portal.extensions import db
 from portal.library import permissions
@@ -23,7 +25,6 @@ from portal.library.models import TemplateVersion, VersionPolicy
 from portal.library.rendering import customer_variables, render_version_page_png, render_version_pdf
 from portal.library.rendering.variables import business_date
 from portal.library.storage import get_storage
-from portal.tracking import links
 from portal.tracking.models import Link, LinkPurpose
 
 log = logging.getLogger(__name__)
@@ -41,14 +42,6 @@ class SendRequest:
     message: str = ""
     send_email: bool = False
     watermark: bool = False
-
-
-@dataclass
-class Sent:
-    delivery: Delivery
-    url: str  # the personal document link
-    portal_url: str  # the customer's portal home
-    qr_svg_url: str
 
 
 def send(sender: User, request: SendRequest) -> Sent:
@@ -97,8 +90,6 @@ def send(sender: User, request: SendRequest) -> Sent:
     db.session.flush()
     jobs.defer(prepare_delivery, delivery.id)
     if request.send_email:
-        from portal.delivery.email import send_delivery_email
-
         jobs.defer(send_delivery_email, delivery.id)
     return sent_view(delivery, doc_link)
 
@@ -115,30 +106,6 @@ def _check_storage(version: TemplateVersion) -> None:
         raise outages.StorageUnavailable(
             "document storage is not answering: nothing was sent, try again in a minute"
         ) from exc
-
-
-def sent_view(delivery: Delivery, doc_link: Link | None = None) -> Sent:
-    doc_link = doc_link or doc_link_of(delivery)
-    token = links.token_for(doc_link)
-    portal_token = links.token_for(links.portal_link(delivery.customer))
-    return Sent(
-        delivery=delivery,
-        url=links.external_url("customer.viewer", token=token),
-        portal_url=links.external_url("customer.portal_home", token=portal_token),
-        qr_svg_url=links.external_url("customer.qr_svg", token=token),
-    )
-
-
-def doc_link_of(delivery: Delivery) -> Link:
-    link = db.session.scalar(
-        select(Link)
-        .where(Link.delivery_id == delivery.id, Link.purpose == LinkPurpose.DOC.value)
-        .order_by(Link.id)
-        .limit(1)
-    )
-    if link is None:
-        raise NotFound("delivery has no link")
-    return link
 
 
 def current_version(delivery: Delivery) -> TemplateVersion:

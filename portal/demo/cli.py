@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
+from portal import jobs
 from portal.demo import dataset, loader
-from portal.extensions import db
 
 
 @click.command("demo")
@@ -25,7 +25,7 @@ def demo_command(if_empty: bool) -> None:
             "(or pass --if-empty to skip quietly)"
         )
     counts = loader.load()
-    db.session.commit()
+    jobs.commit()
     click.echo(
         "demo loaded: "
         + ", ".join(f"{n} {what}" for what, n in counts.items())

@@ -7,6 +7,7 @@ import json
 import click
 from flask.cli import AppGroup
 
+from portal import jobs
 from portal.engagement import recompute as recompute_service
 from portal.engagement import rules as rule_service
 from portal.errors import PortalError
@@ -46,7 +47,7 @@ def rules_command(install_missing: bool) -> None:
     """List the scoring rules (key, points, cap, repeatable, enabled, version, params)."""
     if install_missing:
         added = rule_service.install_defaults()
-        db.session.commit()
+        jobs.commit()
         click.echo(f"added: {', '.join(added) if added else 'nothing (all present)'}")
     for rule in sorted(rule_service.load_rules().values(), key=lambda r: r.key):
         cap = "-" if rule.cap is None else str(rule.cap)
@@ -101,5 +102,5 @@ def set_rule_command(
     except PortalError as exc:
         db.session.rollback()
         raise click.ClickException(exc.message) from None
-    db.session.commit()
+    jobs.commit()
     click.echo(f"{rule.key}: version {rule.version}")

@@ -36,6 +36,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, literal_column, select, text
 from sqlalchemy.engine import Connection
 
+from portal import jobs
 from portal.customers.models import Customer
 from portal.db_types import UTCDateTime, utcnow
 from portal.engagement.facts import timezone
@@ -102,11 +103,11 @@ def recompute(
             result.customers = db.session.scalar(select(func.count(Customer.id))) or 0
         else:
             result.customers = len(refresh_scores(customer_ids))
-        db.session.commit()
+        jobs.commit()
         return result
     for group in _groups(customer_ids):
         _rebuild(group, result)
-        db.session.commit()
+        jobs.commit()
     return result
 
 

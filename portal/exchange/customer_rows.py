@@ -5,7 +5,7 @@ an e-mail, so adding an e-mail to a known customer updates it); else name + comp
 (case-insensitive). Only customers the importer may see are matched. An empty cell leaves the
 field as it is (a sheet with fewer columns wipes nothing). New customers go through
 portal.customers.services.create_customer, which holds the ownership rules; owners are
-checked up front against portal.customers.overview.assignable_owners (a rep: themself; a
+checked up front against portal.customers.ownership.assignable_owners (a rep: themself; a
 supervisor: their reps; an admin: any active rep). Accounts are filled by the same service:
 a new customer's company, or an updated company or owner, puts the contact in its account
 (portal.companies.matching, by normalised company name within the owner's team).
@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 from portal.accounts.models import Role, User
 from portal.accounts.services import normalize_email
 from portal.customers.models import Customer
-from portal.customers.overview import assignable_owners
+from portal.customers.ownership import assignable_owners
 from portal.customers.services import (
     CustomerFields,
     create_customer,

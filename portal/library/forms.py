@@ -9,16 +9,14 @@ from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import (
     BooleanField,
-    SelectChoice,
     SelectField,
-    SelectMultipleField,
     StringField,
     TextAreaField,
-    widgets,
 )
 from wtforms.validators import DataRequired, Length, Optional
 
 from portal.accounts.forms import ROLE_LABELS
+from portal.form_fields import MultiCheckboxField, choices
 from portal.library import services
 from portal.library.models import Template, TemplateKind, VersionPolicy
 
@@ -44,16 +42,6 @@ CONTENT_TAG_LABELS = {
 }
 
 UPLOAD_ACCEPT = ".html,.htm,.zip,.pdf,text/html,application/zip,application/pdf"
-
-
-def choices(options: dict, *, first: tuple | None = None) -> list[SelectChoice]:
-    items = [first, *options.items()] if first else list(options.items())
-    return [SelectChoice(value, label) for value, label in items]
-
-
-class MultiCheckboxField(SelectMultipleField):
-    widget = widgets.ListWidget(prefix_label=False)
-    option_widget = widgets.CheckboxInput()
 
 
 def _text(label, max_length: int, **kwargs) -> StringField:

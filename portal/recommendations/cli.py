@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 from flask.cli import AppGroup
 
+from portal import jobs
 from portal.errors import PortalError
 from portal.extensions import db
 from portal.recommendations import keywords
@@ -29,7 +30,7 @@ def add_command(keyword: str, target: str) -> None:
     except PortalError as exc:
         db.session.rollback()
         raise click.ClickException(exc.message) from exc
-    db.session.commit()
+    jobs.commit()
     click.echo(f"added: {rule.keyword} -> {rule.target}")
 
 
@@ -39,7 +40,7 @@ def add_command(keyword: str, target: str) -> None:
 def remove_command(keyword: str, target: str | None) -> None:
     """Remove KEYWORD's rules."""
     removed = keywords.remove_rule(keyword, target)
-    db.session.commit()
+    jobs.commit()
     if not removed:
         raise click.ClickException(f"no keyword rule {keyword!r}")
     click.echo(f"removed {removed} rule(s) for {keywords.normalize_keyword(keyword)}")
@@ -49,5 +50,5 @@ def remove_command(keyword: str, target: str | None) -> None:
 def install_defaults_command() -> None:
     """Add the default keywords of DESIGN.md that are missing."""
     added = keywords.install_defaults()
-    db.session.commit()
+    jobs.commit()
     click.echo(f"added {len(added)} rule(s)")

@@ -1,6 +1,6 @@
 """A company account's page: its buying committee as the signed-in rep or supervisor may see it.
 
-One service call (portal.companies.overview.account_page), scoped like customers: another
+One service call (portal.read_models.accounts.account_page), scoped like customers: another
 team's account is a 404, exactly like one that does not exist.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, render_template
 from flask_login import current_user
 
-from portal.companies import overview
+from portal.read_models import accounts as overview
 
 bp = Blueprint("companies", __name__, url_prefix="/accounts")
 

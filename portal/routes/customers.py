@@ -30,8 +30,6 @@ from flask_login import current_user
 
 from portal import jobs
 from portal.accounts.models import Role
-from portal.companies.overview import group_by_account
-from portal.customers import overview, score_view
 from portal.customers.forms import CustomerFilterForm, CustomerForm, RecommendForm
 from portal.customers.forms import attach_error as attach_customer_error
 from portal.customers.services import create_customer, get_customer
@@ -44,6 +42,8 @@ from portal.delivery.models import Delivery
 from portal.delivery.viewer import delivery_is_gone
 from portal.errors import NotFound, PortalError
 from portal.extensions import db
+from portal.read_models import overview, score_view
+from portal.read_models.accounts import group_by_account
 from portal.recommendations import keywords as keyword_map
 from portal.recommendations.service import matched_words
 from portal.recommendations.service import recommend as recommend_templates

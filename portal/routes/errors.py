@@ -12,6 +12,7 @@ from werkzeug.exceptions import HTTPException, ServiceUnavailable
 from portal import outages
 from portal.errors import PortalError
 from portal.extensions import db
+from portal.routes import json_errors
 
 log = logging.getLogger(__name__)
 
@@ -87,29 +88,22 @@ def _is_api() -> bool:
     return request.path.startswith(API_PREFIX)
 
 
-def _api_error(status: int, code: str, message: str):
-    from portal.routes.api import error_response
-
-    return error_response(status, code, message)
-
-
 def register(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
         db.session.rollback()  # unhandled exceptions were already logged by Flask
-        status = exc.code or 500
         if _is_api():
-            code = (exc.name or "error").lower().replace(" ", "_")
-            return _api_error(status, code, exc.description or exc.name)
+            return json_errors.http_error(exc)
+        status = exc.code or 500
         # Keep what the exception says about the response (Allow on 405, Retry-After on 429).
         headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]
         return _page(status, CSRF_PAGE if isinstance(exc, CSRFError) else None, headers)
 
     @app.errorhandler(PortalError)
     def portal_error(exc: PortalError):
-        db.session.rollback()
         if _is_api():
-            return _api_error(exc.status, exc.code, exc.message)
+            return json_errors.portal_error(exc)
+        db.session.rollback()
         return _page(exc.status)
 
     def outage(exc: Exception):

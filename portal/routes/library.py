@@ -28,8 +28,10 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf import FlaskForm
 
+from portal import jobs
 from portal.errors import PortalError
 from portal.extensions import db
+from portal.form_errors import attach
 from portal.library import permissions, services
 from portal.library.content_tags import format_content_tags
 from portal.library.forms import (
@@ -41,7 +43,6 @@ from portal.library.forms import (
     TemplateForm,
 )
 from portal.library.models import Template, TemplateVersion
-from portal.routes.service_errors import attach
 
 bp = Blueprint("library", __name__, url_prefix="/library")
 
@@ -94,7 +95,7 @@ def _attempt(form: FlaskForm, action: Callable[[], Any]) -> Outcome:
         db.session.rollback()
         attach(form, exc)
         return Outcome(False, status=exc.status)
-    db.session.commit()
+    jobs.commit()
     return Outcome(True, value)
 
 

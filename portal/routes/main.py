@@ -6,10 +6,10 @@ from flask import Blueprint, Response, render_template
 from flask_login import current_user, login_required
 
 from portal.accounts.models import Role
-from portal.customers import overview
 from portal.extensions import limiter
 from portal.library import services
 from portal.notifications import services as notifications
+from portal.read_models import overview
 
 bp = Blueprint("main", __name__)
 

@@ -16,9 +16,7 @@ from typing import Any
 from flask import Response, current_app, request
 from flask_limiter.util import get_remote_address
 
-from portal.extensions import limiter
-
-TOO_MANY = "too many requests: wait the number of seconds in Retry-After, then try again"
+from portal.extensions import TOO_MANY, limiter
 
 
 def limit(config_key: str, key_func: Callable[[], str], **options: Any) -> Callable:

@@ -9,23 +9,18 @@ batch is safely queued (portal.tracking.ingest_queue). The viewer script reads o
 from __future__ import annotations
 
 import json
-import logging
 from typing import Any
 
 from flask import Blueprint, Response, request
 from flask_limiter.util import get_remote_address
-from werkzeug.exceptions import HTTPException
 
-from portal.errors import PortalError
-from portal.extensions import csrf, db, limiter
-from portal.routes.api import error_response
-from portal.tracking import ingest
-from portal.tracking.ingest_rate import RateLimited
-
-log = logging.getLogger(__name__)
+from portal.extensions import csrf, limiter
+from portal.routes import json_errors
+from portal.tracking import ingest, ingest_path
 
 bp = Blueprint("tracking", __name__)
 csrf.exempt(bp)
+json_errors.register(bp)  # RateLimited carries its Retry-After and X-RateLimit-*
 
 
 def _body() -> Any:
@@ -45,29 +40,10 @@ def _rate_limit_key(token: Any) -> str:
 def collect():
     body = _body()
     token = ingest.token_of(body)
-    answer, status, headers = ingest.receive(token, body, _rate_limit_key(token))
+    answer, status, headers = ingest_path.receive(token, body, _rate_limit_key(token))
     return Response(
         json.dumps(answer, separators=(",", ":")),
         status=status,
         headers={**headers, "Cache-Control": "no-store"},
         mimetype="application/json",
     )
-
-
-@bp.errorhandler(PortalError)
-def _portal_error(exc: PortalError):
-    db.session.rollback()
-    response = error_response(exc.status, exc.code, exc.message)
-    if isinstance(exc, RateLimited):
-        response.headers.update(exc.headers)
-    return response
-
-
-@bp.errorhandler(HTTPException)
-def _http_error(exc: HTTPException):
-    db.session.rollback()
-    status = exc.code or 500
-    if status >= 500:
-        log.error("%s on %s %s", status, request.method, request.path, exc_info=True)
-    code = (exc.name or "error").lower().replace(" ", "_")
-    return error_response(status, code, exc.description or exc.name)

@@ -7,7 +7,8 @@ The viewer script posts batches to /t/r (see portal.routes.tracking):
          "at": <client epoch ms>, "final": false}, ...]}
 
 A batch is validated as a whole before anything is written (portal.tracking.ingest_checks): a
-malformed or absurd batch is refused with nothing stored. Then one of two paths:
+malformed or absurd batch is refused with nothing stored. Then one of two paths, chosen in
+portal.tracking.ingest_path (this module is the direct applier; the queue calls it):
 
 - direct (no Redis, the embedded default): the batch is applied in one transaction and committed
   before the answer (a 2xx means committed); the session, its delivery and links are read live.
@@ -41,7 +42,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import Integer, String, and_, any_, bindparam, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
@@ -51,7 +51,6 @@ from portal.db_types import utcnow
 from portal.delivery.models import Delivery
 from portal.extensions import db
 from portal.library.models import TemplateVersion
-from portal.tracking import ingest_rate
 from portal.tracking.events import NewEvent, record_many
 from portal.tracking.ingest_checks import (
     ABSURD_MS,
@@ -76,6 +75,7 @@ from portal.tracking.ingest_checks import (
     validate,
 )
 from portal.tracking.models import Event, EventType, Link, LinkPurpose, ViewSession
+from portal.tracking.sessions import IngestClaims
 
 __all__ = [
     "ABSURD_MS",
@@ -97,10 +97,10 @@ __all__ = [
     "SessionGone",
     "SessionNotFound",
     "apply_batches",
+    "apply_checked",
     "clock",
     "ingest_batch",
     "parse_body",
-    "receive",
     "token_of",
     "validate",
 ]
@@ -147,34 +147,6 @@ def clock() -> datetime:
     return utcnow()
 
 
-def queued() -> bool:
-    """Whether batches go through the Redis queue (Redis configured, jobs not run inline)."""
-    config = current_app.config
-    return bool(
-        config.get("REDIS_URL")
-        and not config.get("JOBS_INLINE")
-        and config.get("INGEST_QUEUE", True)
-    )
-
-
-def receive(
-    token: Any, payload: Any, rate_key: str | None = None
-) -> tuple[dict[str, int], int, dict[str, str]]:
-    """Take one batch from the viewer: the JSON answer, its status (202) and extra headers.
-
-    Raises what validate / the path raise: MalformedBatch (400), SessionNotFound (404),
-    SessionGone (410), PayloadTooLarge (413), InvalidReport (422), IngestBusy (503), and
-    RateLimited (429) when rate_key is over TRACKING_RATE_LIMIT (portal.tracking.ingest_rate:
-    queued, counted in the enqueue's own Redis round trip; direct, before anything else)."""
-    if queued():
-        from portal.tracking import ingest_queue
-
-        done = ingest_queue.enqueue(token, payload, clock(), rate_key)
-        return {"queued": done.reports}, 202, done.headers
-    headers = ingest_rate.count(rate_key) if rate_key is not None else {}
-    return ingest_batch(token, payload).as_json(), 202, headers
-
-
 # -- the direct path ------------------------------------------------------------------------------
 
 
@@ -187,7 +159,11 @@ def ingest_batch(token: str, payload: Any, now: datetime | None = None) -> Inges
     """
     now = now or clock()
     reports = validate(token, payload)
-    found = claims(token)
+    return apply_checked(claims(token), reports, now)
+
+
+def apply_checked(found: IngestClaims | None, reports: list[Report], now: datetime) -> IngestResult:
+    """Store a batch validated already (its reports, its token's claims): see ingest_batch."""
     if found is not None:
         check_live(found, now)
         check_pages(reports, found.page_count)  # page_count None: checked once loaded

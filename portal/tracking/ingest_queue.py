@@ -58,15 +58,15 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from portal import jobs
 from portal.db_types import utcnow
 from portal.tracking import ingest_rate, revocations
-from portal.tracking.events import NewEvent, record
+from portal.tracking.events import NewEvent
+from portal.tracking.ingest import Batch, apply_batches, with_retries
 from portal.tracking.ingest_checks import (
     Report,
     SessionGone,
     check_live,
     check_pages,
-    claims,
-    validate,
 )
+from portal.tracking.sessions import IngestClaims
 
 log = logging.getLogger(__name__)
 
@@ -154,21 +154,15 @@ def _epoch_ms(moment: datetime) -> int:
     return round(moment.timestamp() * 1000)
 
 
-def enqueue(token: Any, payload: Any, now: datetime, rate_key: str | None = None) -> Queued:
-    """Check a batch and append it to the stream.
+def enqueue(
+    found: IngestClaims | None, reports: list[Report], now: datetime, rate_key: str | None = None
+) -> Queued:
+    """Append a batch, validated already (portal.tracking.ingest_path), to the stream.
 
-    Raises, with nothing queued: MalformedBatch (400), SessionNotFound (404), SessionGone
-    (410: expired, revoked, or the token too old), PayloadTooLarge (413), InvalidReport (422),
-    RateLimited (429: over TRACKING_RATE_LIMIT for rate_key).
+    Raises, with nothing queued: SessionNotFound (404), SessionGone (410: expired, revoked),
+    InvalidReport (422: a page the document does not have), RateLimited (429: over
+    TRACKING_RATE_LIMIT for rate_key).
     """
-    reports = validate(token, payload)
-    found = claims(token)
-    if found is not None and (found.delivery_id is None or found.delivery_created_at is None):
-        # A token from before tokens carried the delivery: check it the direct way.
-        from portal.tracking.ingest import ingest_batch
-
-        ingest_batch(token, payload, now)
-        return Queued(len(reports), {})
     found = check_live(found, now)
     check_pages(reports, found.page_count)
     entry = ""
@@ -225,17 +219,6 @@ def enqueue_event(new: NewEvent) -> None:
         queue_drain()
 
 
-def record_event(new: NewEvent) -> None:
-    """Record an event: through the queue with Redis (stored by the applier, after the answer),
-    else at once (the caller commits, as with portal.tracking.events.record)."""
-    from portal.tracking.ingest import queued
-
-    if queued():
-        enqueue_event(new)
-    else:
-        record(new)
-
-
 def _limit_headers(limits: list, counters: list, now: datetime) -> dict[str, str]:
     """X-RateLimit-* (and Retry-After) of the tightest limit, from the script's counters."""
     stats = []
@@ -288,8 +271,6 @@ class _Keys:
 
 def _item(fields: dict[bytes, bytes]):
     """An entry as the applier takes it: a Batch of reports, or a NewEvent (enqueue_event)."""
-    from portal.tracking.ingest import Batch
-
     body = json.loads(fields[b"b"])
     if "e" in body:
         event = dict(body["e"])
@@ -409,8 +390,6 @@ def _is_foreign(fields: dict[bytes, bytes]) -> bool:
 
 def _commit(entries: list[dict[bytes, bytes]]) -> list[int]:
     """Apply and commit; the positions of the entries whose session does not exist."""
-    from portal.tracking.ingest import apply_batches, with_retries
-
     items = [_item(fields) for fields in entries]
     positions = [i for i, item in enumerate(items) if not isinstance(item, NewEvent)]
     batches = [items[i] for i in positions]

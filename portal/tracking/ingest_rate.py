@@ -18,7 +18,7 @@ from flask import current_app
 from limits import RateLimitItem, parse_many
 
 from portal.errors import PortalError
-from portal.extensions import limiter
+from portal.extensions import TOO_MANY, limiter
 
 SCOPE = "tracking"
 
@@ -35,8 +35,6 @@ class RateLimited(PortalError):
 
 
 def message() -> str:
-    from portal.routes.rate_limits import TOO_MANY
-
     return TOO_MANY
 
 

@@ -32,7 +32,7 @@ def add_command(url: str, events: str, by_email: str | None) -> None:
     except PortalError as exc:
         db.session.rollback()
         raise click.ClickException(exc.message) from exc
-    db.session.commit()
+    jobs.commit()
     click.echo(f"webhook {webhook.id}: {webhook.url} ({', '.join(webhook.events)})")
     click.echo(f"secret (shown once): {webhook.secret}")
 
@@ -51,7 +51,7 @@ def remove_command(webhook_id: int) -> None:
     """Remove a webhook and its delivery history."""
     if not service.remove_webhook(webhook_id):
         raise click.ClickException(f"no webhook {webhook_id}")
-    db.session.commit()
+    jobs.commit()
     click.echo(f"removed webhook {webhook_id}")
 
 

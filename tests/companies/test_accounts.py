@@ -8,7 +8,6 @@ import pytest
 from sqlalchemy import func, select
 
 from portal import jobs
-from portal.companies import overview
 from portal.companies.contacts import add_contact
 from portal.companies.models import Account
 from portal.customers.models import Customer
@@ -19,6 +18,7 @@ from portal.errors import NotFound
 from portal.exchange.importing import run_import
 from portal.exchange.reading import SheetLimits
 from portal.extensions import db
+from portal.read_models import accounts as overview
 from tests.delivery.helpers import make_customer
 from tests.exchange.sheets import CUSTOMER_HEADER, xlsx
 from tests.routes.rep_support import (

@@ -59,7 +59,12 @@ def test_a_failed_send_is_scheduled_in_rq(app, world, receiver_factory, redis_ur
         Job.fetch(job_id, connection=connection).perform()  # what the scheduler runs when due
     finally:
         jobs.use_app_for_jobs(None)
+        # this test's keys only (the scheduled job and its registry): database 0 is shared
+        for job_id in queue.scheduled_job_registry.get_job_ids():
+            connection.delete(Job.key_for(job_id))
         queue.delete(delete_jobs=True)
+        for key in connection.scan_iter(f"rq:*{queue_name}*"):
+            connection.delete(key)
     db.session.expire_all()
     row = db.session.get(WebhookDelivery, row.id)
     assert row.status == "delivered" and row.attempts == 2

@@ -7,6 +7,7 @@ stopped by its pid when the test ends.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -48,9 +49,32 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+# Claim an empty database in one step: checking DBSIZE and then setting the claim in two calls
+# let another claimer (the bench's, with another key) take the same database in between.
+_CLAIM = """
+if redis.call('dbsize') == 0 then return redis.call('set', KEYS[1], ARGV[1], 'EX', ARGV[2]) end
+return false
+"""
+
+# Flush only a database still ours: a claim that is gone means someone else may hold it now.
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then redis.call('flushdb') return 1 end
+return 0
+"""
+
+
+def redis_databases(worker: str | None = None) -> list[int]:
+    """The databases to try, first the one this xdist worker owns (gw0: 15, gw1: 14 …), so
+    parallel workers of one run never meet; the claim still guards against other runs."""
+    worker = worker if worker is not None else os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
+    mine = 15 - index % 15
+    return [mine, *(n for n in range(15, 0, -1) if n != mine)]
+
+
 @contextmanager
 def private_redis() -> Iterator[str]:
-    """A Redis database (1-15) no other test run uses: claimed with SET NX, flushed after.
+    """A Redis database (1-15) no other test uses meanwhile: claimed empty, flushed after.
 
     RQ's keys have a fixed prefix and the worker's queue a fixed name, so processes under test
     get a database of their own rather than a key prefix."""
@@ -58,11 +82,11 @@ def private_redis() -> Iterator[str]:
     from redis.exceptions import ConnectionError as RedisConnectionError
 
     owner = f"{socket.gethostname()}:{os.getpid()}:{time.time()}"
-    for number in range(15, 0, -1):
+    for number in redis_databases():
         url = f"{REDIS_BASE}/{number}"
         connection = Redis.from_url(url)
         try:
-            if connection.dbsize() == 0 and connection.set(CLAIM_KEY, owner, nx=True, ex=3600):
+            if connection.eval(_CLAIM, 1, CLAIM_KEY, owner, 3600):
                 break
         except RedisConnectionError as exc:
             skip_or_fail(f"Redis at {REDIS_BASE} unreachable: {exc}")
@@ -72,7 +96,7 @@ def private_redis() -> Iterator[str]:
     try:
         yield url
     finally:
-        connection.flushdb()
+        connection.eval(_RELEASE, 1, CLAIM_KEY, owner)
         connection.close()
 
 
@@ -148,8 +172,15 @@ class Proc:
         self.name = name
         self.log_path = log_dir / f"{name}.log"
         self._log = self.log_path.open("wb")
+        # A session of its own, so stop() can reach what it forked (an RQ work horse outlives
+        # a killed worker and would go on writing to a Redis database the next test claims).
         self.process = subprocess.Popen(
-            argv, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT
+            argv,
+            cwd=ROOT,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
     def log(self) -> str:
@@ -170,6 +201,8 @@ class Proc:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)  # whatever it left behind
         self._log.close()
 
 

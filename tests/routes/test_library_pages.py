@@ -359,3 +359,24 @@ def test_max_content_length_follows_the_upload_limit(app):
 def test_library_page_in_both_languages(as_marketing, lang, word, text_of):
     as_marketing.post("/lang", data={"lang": lang, "next": "/library/"})
     assert word in text_of(as_marketing.get("/library/"))
+
+
+def test_a_job_deferred_by_a_library_action_runs_after_its_commit(
+    as_marketing, template_form, monkeypatch
+):
+    """The library's form actions commit with jobs.commit(): a job a service defers in them
+    runs (a bare session commit left it behind)."""
+    from portal import jobs
+    from portal.library import services
+
+    template_id = create(as_marketing, template_form)
+    ran = []
+    archive = services.set_archived
+
+    def archive_and_defer(template, user, archived):
+        jobs.defer(ran.append, template.id)
+        return archive(template, user, archived)
+
+    monkeypatch.setattr(services, "set_archived", archive_and_defer)
+    assert as_marketing.post(f"/library/{template_id}/archive").status_code == 302
+    assert ran == [template_id]

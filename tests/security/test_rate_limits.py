@@ -247,8 +247,16 @@ def test_counters_in_redis_outlive_the_process_that_counted(
         with worker.test_client() as client:
             return _sign_in(client, "ghost@example.com", "x", f"203.0.113.{n}").status_code
 
-    first = create_app(config)
-    assert [guess(first, n) for n in range(3)] == [401, 401, 401]
-    second = create_app(config)  # binds the limiter to fresh storage: a new Redis connection
-    assert guess(second, 3) == 429
-    assert guess(second, 4) == 429
+    try:
+        first = create_app(config)
+        assert [guess(first, n) for n in range(3)] == [401, 401, 401]
+        second = create_app(config)  # binds the limiter to fresh storage: a new Redis connection
+        assert guess(second, 3) == 429
+        assert guess(second, 4) == 429
+    finally:  # this test's counters only: other runs share database 0
+        import redis
+
+        connection = redis.Redis.from_url(redis_url)
+        for key in connection.scan_iter(f"*{config['RATELIMIT_KEY_PREFIX']}*"):
+            connection.delete(key)
+        connection.close()

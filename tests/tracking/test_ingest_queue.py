@@ -15,7 +15,7 @@ from portal import jobs
 from portal.db_types import utcnow
 from portal.delivery import services as delivery_services
 from portal.extensions import db
-from portal.tracking import ingest, ingest_queue, links, revocations, sessions
+from portal.tracking import ingest_path, ingest_queue, links, revocations, sessions
 from portal.tracking.models import Event, EventType, ViewSession
 from tests.support import skip_or_fail
 from tests.tracking.test_ingest import (  # noqa: F401  (world_fixture: the `world` fixture)
@@ -65,7 +65,7 @@ def queued(app, redis, monkeypatch):
     monkeypatch.setattr(jobs, "QUEUE_NAME", queue_name)
     monkeypatch.setitem(app.config, "REDIS_URL", REDIS_URL)
     jobs.use_app_for_jobs(app)
-    assert ingest.queued()
+    assert ingest_path.queued()
     yield Queue(queue_name, connection=redis)
     prefix = app.config["INGEST_REDIS_PREFIX"]
     for pattern in (f"{prefix}:*", f"rq:*{queue_name}*"):
@@ -132,6 +132,34 @@ def test_a_batch_is_acknowledged_queued_then_stored_by_the_drain_job(
     assert stream_length(queued.connection, app) == 0
     total, summary = credited(opened.session_id)
     assert total == summary and 0 < total <= 2_000
+
+
+def test_a_token_of_the_older_form_is_checked_once_and_stored_the_direct_way(
+    app, client, world, delivery, queued, monkeypatch
+):
+    """A token that carries the session id alone (no delivery: no tombstone to look up in
+    Redis) is applied directly, with the batch checked once on the way (it was twice)."""
+    from portal.tracking import ingest_checks
+
+    opened = open_session(delivery)
+    older = sessions._serializer().dumps(opened.session_id)
+    checked = []
+    real_validate = ingest_checks.validate
+
+    def counting_validate(token, payload):
+        checked.append(token)
+        return real_validate(token, payload)
+
+    monkeypatch.setattr(ingest_path, "validate", counting_validate)
+    monkeypatch.setattr("portal.tracking.ingest.validate", counting_validate)
+    sent = report(page=1, ms=1_000)
+
+    response = post(client, {"s": older, "reports": [sent]})
+
+    assert response.status_code == 202 and response.json == {"queued": 1}
+    assert checked == [older]
+    assert stored_keys() == {f"s{opened.session_id}:{sent['k']}"}  # stored, not in the stream
+    assert stream_length(queued.connection, app) == 0
 
 
 def test_only_the_request_that_sets_the_flag_queues_a_drain(client, world, delivery, queued):

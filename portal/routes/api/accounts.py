@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import request
 
-from portal.companies import overview
 from portal.companies.serializers import account_page_json, account_row_json
-from portal.routes.api import api_user, bp
+from portal.read_models import accounts as overview
+from portal.routes.api.base import api_user, bp
 
 
 @bp.get("/accounts")

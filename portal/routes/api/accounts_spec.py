@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from portal.companies.overview import MAX_PAGE, MAX_PER_PAGE
 from portal.db_types import MAX_ID
 from portal.deals.stages import OPEN_STAGES
+from portal.read_models.accounts import MAX_PAGE, MAX_PER_PAGE
 
 
 def _ref(name: str) -> dict[str, Any]:

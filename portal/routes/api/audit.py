@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import request
 
 from portal.audit import service as audit
-from portal.routes.api import api_user, bp
+from portal.routes.api.base import api_user, bp
 
 
 @bp.get("/audit")

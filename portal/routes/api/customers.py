@@ -2,11 +2,12 @@ from __future__ import annotations
 
 from flask import request
 
-from portal.customers import services, timeline
+from portal.customers import services
 from portal.customers.serializers import customer_json, timeline_json
 from portal.errors import ValidationFailed
 from portal.jobs import commit
-from portal.routes.api import api_user, bp, json_body
+from portal.read_models import timeline
+from portal.routes.api.base import api_user, bp, json_body
 
 
 @bp.post("/customers")

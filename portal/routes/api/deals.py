@@ -21,7 +21,7 @@ from portal.deals.serializers import (
 from portal.deals.views import view_of, views_of
 from portal.errors import ValidationFailed
 from portal.jobs import commit
-from portal.routes.api import api_user, bp, json_body
+from portal.routes.api.base import api_user, bp, json_body
 
 
 def _text(body: dict[str, Any], key: str, *, required: bool = False) -> str:

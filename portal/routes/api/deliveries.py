@@ -5,7 +5,7 @@ from portal.delivery import services
 from portal.delivery.serializers import delivery_json
 from portal.errors import ValidationFailed
 from portal.jobs import commit
-from portal.routes.api import api_user, bp, json_body
+from portal.routes.api.base import api_user, bp, json_body
 
 
 def _int(body: dict, key: str, *, required: bool = False) -> int | None:

@@ -10,7 +10,7 @@ from portal.exchange.exporting import XLSX_TYPE, export_workbook
 from portal.exchange.importing import check_kind, run_import
 from portal.exchange.reading import SheetLimits
 from portal.jobs import commit
-from portal.routes.api import api_user, bp
+from portal.routes.api.base import api_user, bp
 
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}

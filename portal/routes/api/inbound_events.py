@@ -3,7 +3,7 @@ from __future__ import annotations
 from portal.inbound.service import ingest
 from portal.jobs import commit
 from portal.routes import rate_limits
-from portal.routes.api import api_user, bp, json_body
+from portal.routes.api.base import api_user, bp, json_body
 
 
 @bp.post("/events")

@@ -8,7 +8,8 @@ from flask import url_for
 
 from portal.db_types import MAX_ID
 from portal.library.models import TemplateKind
-from portal.routes.api import accounts_spec, bp, deals_spec
+from portal.routes.api import accounts_spec, deals_spec
+from portal.routes.api.base import bp
 from portal.routes.api.exchange import OPENAPI_PATHS as EXCHANGE_PATHS
 from portal.routes.api.exchange import OPENAPI_SCHEMAS as EXCHANGE_SCHEMAS
 

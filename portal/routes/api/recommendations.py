@@ -4,7 +4,7 @@ from portal.customers.services import get_customer
 from portal.db_types import is_row_id
 from portal.errors import ValidationFailed
 from portal.recommendations.service import MAX_TEXT, recommend
-from portal.routes.api import api_user, bp, json_body
+from portal.routes.api.base import api_user, bp, json_body
 
 
 @bp.post("/recommendations")

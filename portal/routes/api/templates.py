@@ -2,12 +2,12 @@ from __future__ import annotations
 
 from flask import Response, request
 
+from portal import jobs
 from portal.db_types import is_row_id
 from portal.errors import NotFound, ValidationFailed
-from portal.extensions import db
 from portal.library import services
 from portal.library.serializers import template_summary, version_summary
-from portal.routes.api import api_user, bp
+from portal.routes.api.base import api_user, bp
 
 
 def _upload() -> tuple[str, bytes]:
@@ -45,7 +45,7 @@ def create_template():
         changelog=request.form.get("changelog"),
         content_tags=request.form.get("content_tags"),
     )
-    db.session.commit()
+    jobs.commit()
     return {"id": version.template_id, "version": version.number}, 201
 
 
@@ -88,7 +88,7 @@ def add_version(template_id: int):
         content_tags=request.form.get("content_tags"),
         publish=request.form.get("publish", "true").lower() not in {"0", "false", "no"},
     )
-    db.session.commit()
+    jobs.commit()
     return {"id": version.template_id, "version": version.number}, 201
 
 

@@ -275,7 +275,7 @@ class AccountGroup:
     """Rows of the customer list that share an account (account None: no company)."""
 
     account: Account | None
-    rows: list = field(default_factory=list)  # portal.customers.overview.CustomerRow
+    rows: list = field(default_factory=list)  # portal.read_models.overview.CustomerRow
 
     @property
     def score_sum(self) -> int:

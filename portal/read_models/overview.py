@@ -17,10 +17,10 @@ from flask import url_for
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 
-from portal.accounts.models import Role, User
+from portal.accounts.models import User
 from portal.customers.models import Customer
+from portal.customers.ownership import assignable_owners, may_have_customers  # noqa: F401  (pages)
 from portal.customers.services import get_customer, visible_to
-from portal.customers.timeline import timeline
 from portal.db_types import utcnow
 from portal.delivery.comments import comments_for
 from portal.delivery.models import Comment, Delivery
@@ -31,6 +31,7 @@ from portal.library import permissions
 from portal.library.content_tags import tags_of_page
 from portal.library.models import Template, TemplateVersion
 from portal.library.services import list_templates
+from portal.read_models.timeline import timeline
 from portal.tracking import links
 from portal.tracking.models import Event, EventType, Link, LinkPurpose
 from portal.tracking.readtime import DeliveryStats, delivery_stats
@@ -106,24 +107,6 @@ def list_customers(
 
 def count_customers(user: User) -> int:
     return db.session.scalar(select(func.count()).select_from(Customer).where(visible_to(user)))
-
-
-def assignable_owners(user: User) -> list[User]:
-    """The reps user may make a customer's owner: a rep themself, a supervisor their reps,
-    an admin every active rep (portal.customers.services.create_customer has the rule)."""
-    if user.role == Role.REP:
-        return [user]
-    query = select(User).where(User.role == Role.REP.value, User.active.is_(True))
-    if user.role == Role.SUPERVISOR:
-        query = query.where(User.supervisor_id == user.id)
-    elif user.role != Role.ADMIN:
-        return []
-    return list(db.session.scalars(query.order_by(User.name, User.id)))
-
-
-def may_have_customers(user: User) -> bool:
-    """Marketing keeps the library and sees no customers."""
-    return user.role in (Role.REP, Role.SUPERVISOR, Role.ADMIN)
 
 
 # --- one customer's page -----------------------------------------------------------------------

@@ -1,0 +1,49 @@
+"""What a rep is given back for one delivery: its personal links (document, portal home, QR).
+
+Apart from portal.delivery.services so that the e-mail job (portal.delivery.email), which
+sends these links, and the send service, which defers that job, do not import each other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from portal.delivery.models import Delivery
+from portal.errors import NotFound
+from portal.extensions import db
+from portal.tracking import links
+from portal.tracking.models import Link, LinkPurpose
+
+
+@dataclass
+class Sent:
+    delivery: Delivery
+    url: str  # the personal document link
+    portal_url: str  # the customer's portal home
+    qr_svg_url: str
+
+
+def sent_view(delivery: Delivery, doc_link: Link | None = None) -> Sent:
+    doc_link = doc_link or doc_link_of(delivery)
+    token = links.token_for(doc_link)
+    portal_token = links.token_for(links.portal_link(delivery.customer))
+    return Sent(
+        delivery=delivery,
+        url=links.external_url("customer.viewer", token=token),
+        portal_url=links.external_url("customer.portal_home", token=portal_token),
+        qr_svg_url=links.external_url("customer.qr_svg", token=token),
+    )
+
+
+def doc_link_of(delivery: Delivery) -> Link:
+    link = db.session.scalar(
+        select(Link)
+        .where(Link.delivery_id == delivery.id, Link.purpose == LinkPurpose.DOC.value)
+        .order_by(Link.id)
+        .limit(1)
+    )
+    if link is None:
+        raise NotFound("delivery has no link")
+    return link
