@@ -14,6 +14,8 @@ from portal.audit import service as audit
 from portal.customers.models import Customer
 from portal.customers.services import get_customer, visible_to
 from portal.db_types import utcnow
+from portal.delivery import link_grants
+from portal.delivery.link_grants import RevokeReason
 from portal.delivery.models import Delivery, RenderStatus
 from portal.errors import NotFound, ValidationFailed
 from portal.extensions import db
@@ -93,6 +95,7 @@ def send(sender: User, request: SendRequest) -> Sent:
     )
     db.session.add(doc_link)
     db.session.flush()
+    links.portal_link(customer, handed_out=True)  # the send carries it: it lives on from now
     jobs.defer(prepare_delivery, delivery.id)
     if request.send_email:
         from portal.delivery.email import send_delivery_email
@@ -130,7 +133,11 @@ def sent_view(delivery: Delivery, doc_link: Link | None = None) -> Sent:
 def doc_link_of(delivery: Delivery) -> Link:
     link = db.session.scalar(
         select(Link)
-        .where(Link.delivery_id == delivery.id, Link.purpose == LinkPurpose.DOC.value)
+        .where(
+            Link.delivery_id == delivery.id,
+            Link.purpose == LinkPurpose.DOC.value,
+            Link.parent_id.is_(None),  # the link the rep sent, not one a page derived
+        )
         .order_by(Link.id)
         .limit(1)
     )
@@ -191,8 +198,13 @@ def get_delivery(user: User, delivery_id: int) -> Delivery:
     return delivery
 
 
-def revoke(user: User, delivery_id: int) -> Delivery:
-    """Revoke a delivery: its link answers 410 from the next request on."""
+def revoke(user: User, delivery_id: int, reason: RevokeReason = RevokeReason.WITHDRAWN) -> Delivery:
+    """Revoke a delivery: its link, and every link its pages gave out (portal.delivery.
+    link_grants), answer 410 from the next request on.
+
+    For cause (reason LEAKED: the link was forwarded or leaked) the customer's portal link is
+    rotated too, since whoever holds the document link may hold the portal link as well; a
+    routine withdrawal leaves the customer's bookmarked portal alone."""
     delivery = get_delivery(user, delivery_id)
     if delivery.revoked_at is None:
         now = utcnow()
@@ -204,6 +216,14 @@ def revoke(user: User, delivery_id: int) -> Delivery:
             delivery,
             by=user,
             summary=f"#{delivery.id}",
-            details={"customer_id": delivery.customer_id, "template_id": delivery.template_id},
+            details={
+                "customer_id": delivery.customer_id,
+                "template_id": delivery.template_id,
+                "reason": reason.value,
+            },
+        )
+    if reason == RevokeReason.LEAKED:  # also when it was withdrawn before, then found leaked
+        link_grants.rotate_for(
+            delivery.customer, by=user, reason="delivery_leaked", delivery_id=delivery.id
         )
     return delivery
