@@ -117,10 +117,9 @@ class OpenedDelivery:
     def page_count(self) -> int:
         return len(self.pages)
 
-    @staticmethod
-    def link_token(href: str) -> str:
-        """The signed form of a link target, for the tracked redirect."""
-        return document_links.sign_target(href)
+    def link_token(self, href: str) -> str:
+        """The signed form of a link target, for this delivery's tracked redirect."""
+        return document_links.sign_target(href, self.delivery.id)
 
 
 def readiness(delivery: Delivery) -> str:
@@ -266,8 +265,9 @@ def follow_link(
 ) -> str:
     """Where a link inside the document goes; records `link.clicked`.
 
-    Only targets this server signed are followed (never an open redirect); NotFound else."""
-    href = document_links.unsign_target(signed_target)
+    Only targets this server signed for this delivery are followed (never an open redirect,
+    never another document's link recorded as a click here); NotFound else."""
+    href = document_links.unsign_target(signed_target, delivery.id)
     if href is None:
         raise NotFound("unknown link")
     if not record:

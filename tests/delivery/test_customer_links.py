@@ -29,8 +29,14 @@ client = support.client  # fixtures shared by the customer-side tests
 shop = support.shop
 
 
+def _delivery_of(token: str) -> int:
+    """The delivery a doc token names (for the u= its page would carry); 1 for a bad token."""
+    link = db.session.get(Link, links.unsign(token, LinkPurpose.DOC.value) or -1)
+    return link.delivery_id if link is not None and link.delivery_id else 1
+
+
 def doc_urls(token: str) -> dict[str, str]:
-    go = f"/d/{token}/go?u={sign_target('https://example.com/pricing')}&p=1"
+    go = f"/d/{token}/go?u={sign_target('https://example.com/pricing', _delivery_of(token))}&p=1"
     return {
         "viewer": f"/d/{token}",
         "page": f"/d/{token}/pages/1.png",
