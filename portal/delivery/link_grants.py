@@ -49,7 +49,7 @@ def parse_reason(value: object) -> RevokeReason:
     if value is None or value == "":
         return RevokeReason.WITHDRAWN
     if not isinstance(value, str) or value not in {r.value for r in RevokeReason}:
-        raise ValidationFailed("reason must be 'withdrawn' or 'leaked'", field="reason")
+        raise ValidationFailed("reason must be 'withdrawn' or 'leaked'", code="bad_reason")
     return RevokeReason(value)
 
 
