@@ -18,7 +18,7 @@ import enum
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import aliased
 
 from portal.accounts.models import User
@@ -170,16 +170,40 @@ def viewer_portal_token(doc_link: Link, delivery: Delivery) -> str:
 
 def portal_doc_links(portal: Link, delivery_ids: Iterable[int]) -> dict[int, Link]:
     """The document links a portal page opened with `portal` shows, one per delivery: alive
-    only while the portal link's grant is. Two statements whatever the number (a select, and
-    one batched insert of the missing ones); the caller commits."""
+    only while the portal link's grant is. A constant number of statements whatever the
+    number of deliveries (a select; on a first visit, one executemany insert of the missing
+    ones and the select again); the caller commits."""
     wanted = set(delivery_ids)
-    found: dict[int, Link] = {}
     if not wanted:
-        return found
+        return {}
+    found = _derived_doc_links(portal.grant_id, wanted)
+    missing = sorted(wanted - found.keys())
+    if missing:
+        # Core executemany rather than ORM objects: the ORM inserts rows one at a time where
+        # it cannot batch with RETURNING (SQLite), and the ids are read back in one select.
+        db.session.execute(
+            insert(Link),
+            [
+                {
+                    "purpose": LinkPurpose.DOC.value,
+                    "customer_id": portal.customer_id,
+                    "delivery_id": delivery_id,
+                    "parent_id": portal.grant_id,
+                    "created_at": utcnow(),
+                }
+                for delivery_id in missing
+            ],
+        )
+        found = _derived_doc_links(portal.grant_id, wanted)
+    return found
+
+
+def _derived_doc_links(grant_id: int, wanted: set[int]) -> dict[int, Link]:
+    found: dict[int, Link] = {}
     rows = db.session.scalars(
         select(Link)
         .where(
-            Link.parent_id == portal.grant_id,
+            Link.parent_id == grant_id,
             Link.purpose == LinkPurpose.DOC.value,
             Link.revoked_at.is_(None),
         )
@@ -188,19 +212,6 @@ def portal_doc_links(portal: Link, delivery_ids: Iterable[int]) -> dict[int, Lin
     for link in rows:
         if link.delivery_id in wanted:
             found.setdefault(link.delivery_id, link)
-    missing = [
-        Link(
-            purpose=LinkPurpose.DOC.value,
-            customer_id=portal.customer_id,
-            delivery_id=delivery_id,
-            parent_id=portal.grant_id,
-        )
-        for delivery_id in sorted(wanted - found.keys())
-    ]
-    if missing:
-        db.session.add_all(missing)
-        db.session.flush()
-        found.update((link.delivery_id, link) for link in missing)
     return found
 
 
