@@ -78,6 +78,9 @@ def load_config() -> dict[str, Any]:
         "BENCH_ROUTES": env("PORTAL_BENCH_ROUTES") == "1",  # /_bench/* for `python -m bench`
         # Seconds between scheduled ticks when Redis is set (portal.tasks.schedule); 0: none.
         "TICK_INTERVAL": int(env("PORTAL_TICK_INTERVAL", "300")),
+        # A customer's portal link (the one the rep shares) lives this many days after it was
+        # last handed out; links derived from a delivery live as long as that delivery.
+        "PORTAL_LINK_DAYS": int(env("PORTAL_PORTAL_LINK_DAYS", "90")),
         "SMTP_URL": env("PORTAL_SMTP_URL"),
         # webhooks to loopback/private addresses (receivers on the same private network)
         "WEBHOOK_ALLOW_PRIVATE": env("PORTAL_WEBHOOK_ALLOW_PRIVATE") == "1",

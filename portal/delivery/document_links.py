@@ -6,8 +6,9 @@ rendered PDF with pdfium, keep their rectangles relative to the page size (0..1,
 origin), and the viewer lays clickable overlays on the images. The result is cached in storage
 next to the render (`<pdf cache key>.links.json`), so it is computed once per rendered copy.
 
-Targets reach the customer only signed (salt "redirect"): the tracked redirect follows nothing
-it did not sign itself, so it can never be used as an open redirect.
+Targets reach the customer only signed (salt "redirect"), together with the delivery whose page
+shows them: the tracked redirect follows nothing it did not sign itself for that delivery, so it
+can never be used as an open redirect nor record a click another document holds.
 """
 
 from __future__ import annotations
@@ -75,15 +76,24 @@ def is_allowed_target(href: Any) -> bool:
     return bool(parts.path)
 
 
-def sign_target(href: str) -> str:
-    return links.sign(href, REDIRECT_SALT)
+def sign_target(href: str, delivery_id: int) -> str:
+    """The signed `u=` of a link in one delivery's document. The delivery id is signed with the
+    target, so a `u=` taken from another delivery's page is refused here rather than recorded
+    as a click on a link this document does not contain."""
+    return links.sign([delivery_id, href], REDIRECT_SALT)
 
 
-def unsign_target(token: str | None) -> str | None:
-    """The target a signed redirect token carries, or None (tampered, foreign, not allowed)."""
+def unsign_target(token: str | None, delivery_id: int) -> str | None:
+    """The target a signed redirect token carries for this delivery, or None (tampered,
+    signed for another delivery, not allowed)."""
     if not token:
         return None
-    href = links.unsign(token, REDIRECT_SALT)
+    value = links.unsign(token, REDIRECT_SALT)
+    if not isinstance(value, list) or len(value) != 2:
+        return None
+    signed_for, href = value
+    if isinstance(signed_for, bool) or signed_for != delivery_id:
+        return None
     return href if is_allowed_target(href) else None
 
 

@@ -11,7 +11,7 @@ import re
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, IntegerField, SelectField, TextAreaField
+from wtforms import BooleanField, HiddenField, IntegerField, SelectField, TextAreaField
 from wtforms.validators import InputRequired, Optional
 
 from portal.delivery.comments import MAX_COMMENT_LENGTH
@@ -89,7 +89,10 @@ class ReplyForm(FlaskForm):
 
 
 class DeliveryActionForm(FlaskForm):
-    """Withdraw a link: a button and the CSRF token."""
+    """Withdraw a link: a button and the CSRF token. The "link leaked / forwarded" button
+    sends reason=leaked (portal.delivery.link_grants.RevokeReason)."""
+
+    reason = HiddenField()
 
 
 # --- service errors on the form ----------------------------------------------------------------

@@ -1,8 +1,9 @@
 """A customer's portal home: everything any rep has sent them, newest first.
 
 Built in a constant number of queries whatever the number of deliveries: the deliveries with
-their templates and senders, the templates' versions, the doc links and the comments are each
-loaded in one statement, and the doc tokens are signed in memory.
+their templates and senders, the templates' versions, the doc links (plus one batched insert
+of the missing ones on a first visit) and the comments are each loaded in one statement, and
+the doc tokens are signed in memory.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from sqlalchemy.orm import joinedload
 
 from portal.customers.models import Customer
 from portal.db_types import utcnow
+from portal.delivery import link_grants
 from portal.delivery.comments import comments_for
 from portal.delivery.models import Comment, Delivery
 from portal.delivery.services import current_version
@@ -22,7 +24,7 @@ from portal.delivery.viewer import delivery_is_gone
 from portal.extensions import db
 from portal.library.models import Template, TemplateVersion
 from portal.tracking import events, links
-from portal.tracking.models import EventType, Link, LinkPurpose
+from portal.tracking.models import EventType, Link
 
 NEW = "new"  # never opened
 UPDATED = "updated"  # a newer version than the one the customer last looked at
@@ -98,26 +100,10 @@ def _changes(delivery: Delivery, shown: TemplateVersion) -> tuple[str | None, li
     return UPDATED, newer
 
 
-def _doc_links(customer_id: int) -> dict[int, Link]:
-    """The doc link of each of the customer's deliveries (the first one, as doc_link_of)."""
-    first: dict[int, Link] = {}
-    rows = db.session.scalars(
-        select(Link)
-        .where(
-            Link.customer_id == customer_id,
-            Link.purpose == LinkPurpose.DOC.value,
-            Link.delivery_id.is_not(None),
-        )
-        .order_by(Link.id)
-    )
-    for link in rows:
-        first.setdefault(link.delivery_id, link)
-    return first
-
-
-def build_portal(customer: Customer) -> PortalPage:
-    """The portal page's data. Withdrawn deliveries are left out; expired ones stay listed,
-    without a link, so the customer knows to ask for a new one."""
+def build_portal(customer: Customer, via: Link) -> PortalPage:
+    """The portal page's data, as seen through the portal link `via`. Withdrawn deliveries
+    are left out; expired ones stay listed, without a link, so the customer knows to ask for
+    a new one. Document links are derived from `via`'s grant: they end with it."""
     deliveries = list(
         db.session.scalars(
             select(Delivery)
@@ -129,9 +115,11 @@ def build_portal(customer: Customer) -> PortalPage:
             .order_by(Delivery.created_at.desc(), Delivery.id.desc())
         ).unique()
     )
-    doc_links = _doc_links(customer.id)
-    threads = comments_for(d.id for d in deliveries)
     now = utcnow()
+    doc_links = link_grants.portal_doc_links(
+        via, (d.id for d in deliveries if not delivery_is_gone(d, now))
+    )
+    threads = comments_for(d.id for d in deliveries)
     items = []
     for delivery in deliveries:
         # Template.versions is loaded, and every version (the pinned one too) is in the
@@ -158,9 +146,10 @@ def build_portal(customer: Customer) -> PortalPage:
     return PortalPage(customer=customer, items=items)
 
 
-def visit_portal(customer: Customer, *, record: bool = True) -> PortalPage:
-    """The customer opens their portal: records `portal.visited`, returns the page."""
-    page = build_portal(customer)
+def visit_portal(customer: Customer, *, via: Link, record: bool = True) -> PortalPage:
+    """The customer opens their portal with the portal link `via`: records `portal.visited`,
+    returns the page (its document links may be created: the caller commits)."""
+    page = build_portal(customer, via)
     if not record:
         return page
     events.record(

@@ -40,7 +40,11 @@ def sent_view(delivery: Delivery, doc_link: Link | None = None) -> Sent:
 def doc_link_of(delivery: Delivery) -> Link:
     link = db.session.scalar(
         select(Link)
-        .where(Link.delivery_id == delivery.id, Link.purpose == LinkPurpose.DOC.value)
+        .where(
+            Link.delivery_id == delivery.id,
+            Link.purpose == LinkPurpose.DOC.value,
+            Link.parent_id.is_(None),  # the link the rep sent, not one a page derived
+        )
         .order_by(Link.id)
         .limit(1)
     )

@@ -46,6 +46,8 @@ _versions = TemplateVersion.__table__
 _customers = Customer.__table__
 _users = User.__table__
 _newest = _versions.alias("newest")
+_grants = _links.alias("grant_link")  # a derived link's grant (portal.delivery.link_grants)
+_grant_deliveries = _deliveries.alias("grant_delivery")
 
 # The version the customer sees now: the newest published one (policy `latest`), else the one
 # sent (as portal.delivery.services.current_version decides).
@@ -68,6 +70,11 @@ _RESOLVE = (
         _links.c.customer_id.label("link_customer_id"),
         _links.c.revoked_at.label("link_revoked_at"),
         _links.c.expires_at.label("link_expires_at"),
+        _links.c.parent_id.label("link_parent_id"),
+        _grants.c.revoked_at.label("grant_revoked_at"),
+        _grants.c.expires_at.label("grant_expires_at"),
+        _grant_deliveries.c.revoked_at.label("grant_delivery_revoked_at"),
+        _grant_deliveries.c.expires_at.label("grant_delivery_expires_at"),
         _deliveries.c.id.label("delivery_id"),
         _deliveries.c.customer_id,
         _deliveries.c.template_id,
@@ -90,6 +97,8 @@ _RESOLVE = (
         .join(_versions, _versions.c.id == _CURRENT)
         .join(_customers, _customers.c.id == _deliveries.c.customer_id)
         .join(_users, _users.c.id == _deliveries.c.sender_id)
+        .outerjoin(_grants, _grants.c.id == _links.c.parent_id)
+        .outerjoin(_grant_deliveries, _grant_deliveries.c.id == _grants.c.delivery_id)
     )
     .where(and_(_links.c.id == bindparam("link_id"), _links.c.purpose == LinkPurpose.DOC.value))
 )
@@ -143,6 +152,8 @@ def resolve(token: str, *, record: bool = False) -> tuple[CustomerCopy, bool]:
         for revoked, expires in (
             (row.link_revoked_at, row.link_expires_at),
             (row.revoked_at, row.expires_at),
+            (row.grant_revoked_at, row.grant_expires_at),
+            (row.grant_delivery_revoked_at, row.grant_delivery_expires_at),
         )
     ):
         raise LinkGone("link expired or revoked")
@@ -163,7 +174,8 @@ def resolve(token: str, *, record: bool = False) -> tuple[CustomerCopy, bool]:
         # as portal.delivery.services.variables_for: the send date names the copy
         variables=customer_variables(customer, rep, today=business_date(row.created_at)),
     )
-    if copy_cache.enabled():
+    # A derived link is not cached: its grant's revocation bumps no generation of this copy.
+    if copy_cache.enabled() and row.link_parent_id is None:
         copy_cache.store(link_id, row, copy)
     return copy, False
 

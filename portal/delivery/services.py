@@ -14,7 +14,9 @@ from portal.audit import service as audit
 from portal.customers.models import Customer
 from portal.customers.services import get_customer, visible_to
 from portal.db_types import utcnow
+from portal.delivery import link_grants
 from portal.delivery.email import send_delivery_email
+from portal.delivery.link_grants import RevokeReason
 from portal.delivery.models import Delivery, EmailStatus, RenderStatus
 from portal.delivery.sent_links import Sent, doc_link_of, sent_view  # noqa: F401  (doc_link_of: callers of services keep it)
 from portal.errors import NotFound, ValidationFailed
@@ -25,6 +27,7 @@ from portal.library.models import TemplateVersion, VersionPolicy
 from portal.library.rendering import customer_variables, render_version_page_png, render_version_pdf
 from portal.library.rendering.variables import business_date
 from portal.library.storage import get_storage
+from portal.tracking import links
 from portal.tracking.models import Link, LinkPurpose
 
 log = logging.getLogger(__name__)
@@ -88,6 +91,7 @@ def send(sender: User, request: SendRequest) -> Sent:
     )
     db.session.add(doc_link)
     db.session.flush()
+    links.portal_link(customer, handed_out=True)  # the send carries it: it lives on from now
     jobs.defer(prepare_delivery, delivery.id)
     if request.send_email:
         jobs.defer(send_delivery_email, delivery.id)
@@ -162,8 +166,13 @@ def get_delivery(user: User, delivery_id: int) -> Delivery:
     return delivery
 
 
-def revoke(user: User, delivery_id: int) -> Delivery:
-    """Revoke a delivery: its link answers 410 from the next request on."""
+def revoke(user: User, delivery_id: int, reason: RevokeReason = RevokeReason.WITHDRAWN) -> Delivery:
+    """Revoke a delivery: its link, and every link its pages gave out (portal.delivery.
+    link_grants), answer 410 from the next request on.
+
+    For cause (reason LEAKED: the link was forwarded or leaked) the customer's portal link is
+    rotated too, since whoever holds the document link may hold the portal link as well; a
+    routine withdrawal leaves the customer's bookmarked portal alone."""
     delivery = get_delivery(user, delivery_id)
     if delivery.revoked_at is None:
         now = utcnow()
@@ -175,6 +184,14 @@ def revoke(user: User, delivery_id: int) -> Delivery:
             delivery,
             by=user,
             summary=f"#{delivery.id}",
-            details={"customer_id": delivery.customer_id, "template_id": delivery.template_id},
+            details={
+                "customer_id": delivery.customer_id,
+                "template_id": delivery.template_id,
+                "reason": reason.value,
+            },
+        )
+    if reason == RevokeReason.LEAKED:  # also when it was withdrawn before, then found leaked
+        link_grants.rotate_for(
+            delivery.customer, by=user, reason="delivery_leaked", delivery_id=delivery.id
         )
     return delivery

@@ -13,16 +13,18 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
-
 from portal.customers.models import Customer
 from portal.db_types import utcnow
-from portal.delivery import document_links
+from portal.delivery import document_links, link_grants
 from portal.delivery.document_links import PageLayout
 from portal.delivery.models import Delivery, RenderStatus
-from portal.delivery.services import current_version, prepare_delivery, variables_for
+from portal.delivery.services import (
+    current_version,
+    doc_link_of,
+    prepare_delivery,
+    variables_for,
+)
 from portal.errors import NotFound, PermissionDenied, ValidationFailed
-from portal.extensions import db
 from portal.library.content_tags import tags_of_page
 from portal.library.models import TemplateVersion
 from portal.library.rendering import (
@@ -31,9 +33,8 @@ from portal.library.rendering import (
     render_version_pdf,
 )
 from portal.library.storage import get_storage
-from portal.tracking import events, links, sessions
-from portal.tracking.links import LinkGone, LinkNotFound
-from portal.tracking.models import EventType, Link, LinkPurpose, ViewSession
+from portal.tracking import events, sessions
+from portal.tracking.models import EventType, Link, ViewSession
 
 log = logging.getLogger(__name__)
 
@@ -74,11 +75,6 @@ class ViewerState:
 # --- links --------------------------------------------------------------------------------
 
 
-def _link_id(token: str, purpose: LinkPurpose) -> int:
-    value = links.unsign(token or "", purpose.value)
-    return value if isinstance(value, int) and not isinstance(value, bool) else -1
-
-
 def delivery_is_gone(delivery: Delivery, now: datetime | None = None) -> bool:
     now = now or utcnow()
     return delivery.revoked_at is not None or (
@@ -89,38 +85,14 @@ def delivery_is_gone(delivery: Delivery, now: datetime | None = None) -> bool:
 def resolve_doc(token: str) -> Delivery:
     """The delivery a doc token opens; LinkNotFound (404) or LinkGone (410) otherwise.
 
-    A revoked or expired delivery is gone even when its link row is not."""
-    link_id = _link_id(token, LinkPurpose.DOC)
-    row = db.session.execute(
-        select(Link, Delivery)
-        .outerjoin(Delivery, Delivery.id == Link.delivery_id)
-        .where(Link.id == link_id, Link.purpose == LinkPurpose.DOC.value)
-    ).first()
-    if row is None or row.Delivery is None or row.Delivery.customer_id != row.Link.customer_id:
-        raise LinkNotFound("link not found")
-    if links.is_gone(row.Link) or delivery_is_gone(row.Delivery):
-        raise LinkGone("link expired or revoked")
-    return row.Delivery
+    A revoked or expired delivery is gone even when its link row is not; a link derived from
+    another (portal.delivery.link_grants) is gone with it."""
+    return link_grants.resolve_doc_link(token)[1]
 
 
 def resolve_portal(token: str) -> Customer:
     """The customer a portal token belongs to; LinkNotFound / LinkGone otherwise."""
-    link_id = _link_id(token, LinkPurpose.PORTAL)
-    row = db.session.execute(
-        select(Link, Customer)
-        .join(Customer, Customer.id == Link.customer_id)
-        .where(Link.id == link_id, Link.purpose == LinkPurpose.PORTAL.value)
-    ).first()
-    if row is None:
-        raise LinkNotFound("link not found")
-    if links.is_gone(row.Link):
-        raise LinkGone("link expired or revoked")
-    return row.Customer
-
-
-def portal_token_for(customer: Customer) -> str:
-    """The token of the customer's live portal link (created on first use)."""
-    return links.token_for(links.portal_link(customer))
+    return link_grants.resolve_portal_link(token)[1]
 
 
 # --- opening the viewer -------------------------------------------------------------------
@@ -145,10 +117,9 @@ class OpenedDelivery:
     def page_count(self) -> int:
         return len(self.pages)
 
-    @staticmethod
-    def link_token(href: str) -> str:
-        """The signed form of a link target, for the tracked redirect."""
-        return document_links.sign_target(href)
+    def link_token(self, href: str) -> str:
+        """The signed form of a link target, for this delivery's tracked redirect."""
+        return document_links.sign_target(href, self.delivery.id)
 
 
 def readiness(delivery: Delivery) -> str:
@@ -185,18 +156,25 @@ def watermark_text(delivery: Delivery) -> str | None:
 
 
 def open_delivery(
-    delivery: Delivery, *, user_agent: str, ip: str | None, record: bool = True
+    delivery: Delivery,
+    *,
+    user_agent: str,
+    ip: str | None,
+    record: bool = True,
+    via: Link | None = None,
 ) -> OpenedDelivery:
     """The customer opens the viewer: a view session starts, `link.opened` is recorded and
     the delivery remembers when it was opened and which version the customer saw.
 
     While the copy is still being prepared (or could not be), nothing is recorded: the
     "preparing" page reloads itself and the open counts once the document shows. Without
-    `record` (not a reader: see is_a_reader) the pages are shown and nothing is recorded."""
+    `record` (not a reader: see is_a_reader) the pages are shown and nothing is recorded.
+    `via` is the doc link it was opened with (default: the delivery's own): the page's "all
+    documents" link lives no longer than it (portal.delivery.link_grants)."""
     opened = OpenedDelivery(
         delivery=delivery,
         state=readiness(delivery),
-        portal_token=portal_token_for(delivery.customer),
+        portal_token=link_grants.viewer_portal_token(via or doc_link_of(delivery), delivery),
     )
     if opened.state != ViewerState.READY:
         return opened
@@ -287,8 +265,9 @@ def follow_link(
 ) -> str:
     """Where a link inside the document goes; records `link.clicked`.
 
-    Only targets this server signed are followed (never an open redirect); NotFound else."""
-    href = document_links.unsign_target(signed_target)
+    Only targets this server signed for this delivery are followed (never an open redirect,
+    never another document's link recorded as a click here); NotFound else."""
+    href = document_links.unsign_target(signed_target, delivery.id)
     if href is None:
         raise NotFound("unknown link")
     if not record:

@@ -146,6 +146,7 @@ class CustomerPage:
     customer: Customer
     portal_url: str
     deliveries: list[DeliveryView]
+    portal_expires_at: datetime | None = None
     timeline: list[dict[str, Any]] = field(default_factory=list)
     timeline_more: bool = False
 
@@ -191,7 +192,11 @@ def _doc_links(delivery_ids: list[int]) -> dict[int, Link]:
         return first
     rows = db.session.scalars(
         select(Link)
-        .where(Link.delivery_id.in_(delivery_ids), Link.purpose == LinkPurpose.DOC.value)
+        .where(
+            Link.delivery_id.in_(delivery_ids),
+            Link.purpose == LinkPurpose.DOC.value,
+            Link.parent_id.is_(None),  # the links the rep sent, not those pages derived
+        )
         .order_by(Link.id)
     )
     for link in rows:
@@ -199,9 +204,8 @@ def _doc_links(delivery_ids: list[int]) -> dict[int, Link]:
     return first
 
 
-def _portal_url(customer: Customer) -> str:
-    token = links.token_for(links.portal_link(customer))
-    return links.external_url("customer.portal_home", token=token)
+def _portal_url(link: Link) -> str:
+    return links.external_url("customer.portal_home", token=links.token_for(link))
 
 
 def _doc_urls(link: Link) -> tuple[str, str]:
@@ -260,9 +264,11 @@ def customer_page(user: User, customer_id: int) -> CustomerPage:
     items = [
         item for item in timeline(customer, TIMELINE_FETCH) if item["type"] not in TIMELINE_HIDDEN
     ]
+    portal = links.portal_link(customer)
     return CustomerPage(
         customer=customer,
-        portal_url=_portal_url(customer),
+        portal_url=_portal_url(portal),
+        portal_expires_at=portal.expires_at,
         deliveries=deliveries_of(customer),
         timeline=items[:TIMELINE_SHOWN],
         timeline_more=len(items) > TIMELINE_SHOWN,

@@ -31,8 +31,8 @@ from wtforms.validators import InputRequired
 
 from portal import i18n, jobs
 from portal.delivery import comments as comment_service
+from portal.delivery import link_grants, served_files
 from portal.delivery import portal_home as portal_service
-from portal.delivery import served_files
 from portal.delivery import viewer as viewer_service
 from portal.delivery.comments import MAX_COMMENT_LENGTH
 from portal.errors import NotFound, PortalError, ValidationFailed
@@ -116,8 +116,8 @@ def _private(response: Response) -> Response:
 
 @bp.get("/p/<token>")
 def portal_home(token: str) -> Response:
-    customer = viewer_service.resolve_portal(token)
-    page = portal_service.visit_portal(customer, record=_is_reader())
+    link, customer = link_grants.resolve_portal_link(token)
+    page = portal_service.visit_portal(customer, via=link, record=_is_reader())
     response = _render(
         "customer/portal.html",
         page=page,
@@ -159,12 +159,13 @@ def comment(token: str) -> Response:
 
 @bp.get("/d/<token>")
 def viewer(token: str) -> Response:
-    delivery = viewer_service.resolve_doc(token)
+    link, delivery = link_grants.resolve_doc_link(token)
     opened = viewer_service.open_delivery(
         delivery,
         user_agent=request.user_agent.string,
         ip=request.remote_addr,
         record=_is_reader(),
+        via=link,
     )
     response = _render(
         "customer/viewer.html",

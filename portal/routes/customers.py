@@ -35,6 +35,7 @@ from portal.customers.forms import attach_error as attach_customer_error
 from portal.customers.services import create_customer, get_customer
 from portal.db_types import utcnow
 from portal.delivery import comments as comment_service
+from portal.delivery import link_grants
 from portal.delivery import services as delivery_services
 from portal.delivery.forms import DeliveryActionForm, ReplyForm, SendForm
 from portal.delivery.forms import attach_error as attach_delivery_error
@@ -281,11 +282,25 @@ def revoke(customer_id: int, delivery_id: int):
     form = DeliveryActionForm()
     if not form.validate():
         abort(400)
-    delivery = delivery_services.revoke(current_user, delivery_id)
+    reason = link_grants.parse_reason(form.reason.data)
+    delivery = delivery_services.revoke(current_user, delivery_id, reason)
     name = delivery.template.name
     jobs.commit()
     flash(_("“%(name)s” is withdrawn: its link no longer opens.", name=name), "success")
+    if reason == link_grants.RevokeReason.LEAKED:
+        flash(_("The customer's portal link was replaced too: send them the new one."), "success")
     return redirect(url_for(".detail", customer_id=customer_id, _anchor=f"d{delivery_id}"))
+
+
+@bp.post("/<int:customer_id>/portal-link/rotate")
+def rotate_portal_link(customer_id: int):
+    form = DeliveryActionForm()
+    if not form.validate():
+        abort(400)
+    link_grants.rotate_portal_link(current_user, customer_id)
+    jobs.commit()
+    flash(_("The old portal link no longer opens. Send the customer the new one."), "success")
+    return redirect(url_for(".detail", customer_id=customer_id, _anchor="h-portal"))
 
 
 @bp.post("/<int:customer_id>/deliveries/<int:delivery_id>/reply")

@@ -8,7 +8,7 @@ signature check: that tells nothing to anyone who does not already hold the toke
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
 from urllib.parse import urlsplit
 
@@ -88,22 +88,34 @@ def is_gone(link: Link, now: datetime | None = None) -> bool:
     return link.revoked_at is not None or (link.expires_at is not None and link.expires_at <= now)
 
 
-def portal_link(customer: Customer) -> Link:
-    """The customer's live portal link, created on first use."""
+def portal_link(customer: Customer, *, handed_out: bool = False) -> Link:
+    """The customer's live portal link (the grant the rep shares), created on first use.
+
+    It expires PORTAL_LINK_DAYS after it was issued, or after it was last handed out
+    (handed_out: a send carries it), so a link in circulation stays good while the rep keeps
+    using it and a forgotten one dies. Links derived from deliveries are not this one."""
+    now = utcnow()
+    lifetime = timedelta(days=current_app.config.get("PORTAL_LINK_DAYS", 90))
     link = db.session.scalar(
         select(Link)
         .where(
             Link.customer_id == customer.id,
             Link.purpose == LinkPurpose.PORTAL.value,
+            Link.delivery_id.is_(None),
+            Link.parent_id.is_(None),
             Link.revoked_at.is_(None),
         )
         .order_by(Link.id.desc())
         .limit(1)
     )
-    if link is None or is_gone(link):
-        link = Link(purpose=LinkPurpose.PORTAL.value, customer_id=customer.id)
+    if link is None or is_gone(link, now):
+        link = Link(
+            purpose=LinkPurpose.PORTAL.value, customer_id=customer.id, expires_at=now + lifetime
+        )
         db.session.add(link)
         db.session.flush()
+    elif handed_out and link.expires_at is not None and link.expires_at < now + lifetime:
+        link.expires_at = now + lifetime
     return link
 
 

@@ -18,7 +18,13 @@ class LinkPurpose(enum.StrEnum):
 
 class Link(db.Model):
     """What a signed token points at. The token carries only this row's id (and its purpose
-    as the signing salt); expiry and revocation are decided here, on every request."""
+    as the signing salt); expiry and revocation are decided here, on every request.
+
+    A link the rep hands out (a delivery's doc link, the customer's portal link) is a *grant*
+    (parent_id NULL). The links customer pages derive from it (the viewer's "all documents"
+    portal link, the portal page's document links) name it as their parent and live only
+    while it does, and while their own delivery does: a page never hands out more than the
+    link it was opened with (portal.delivery.link_grants)."""
 
     __tablename__ = "links"
 
@@ -30,9 +36,17 @@ class Link(db.Model):
     delivery_id: Mapped[int | None] = mapped_column(
         ForeignKey("deliveries.id", ondelete="CASCADE"), index=True
     )
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("links.id", ondelete="CASCADE"), index=True
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    @property
+    def grant_id(self) -> int:
+        """The grant this link belongs to: its parent, or itself when it is one."""
+        return self.parent_id if self.parent_id is not None else self.id
 
 
 class EventType(enum.StrEnum):

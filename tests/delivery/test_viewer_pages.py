@@ -243,7 +243,9 @@ def test_links_in_the_document_become_overlays(client, linked):
     for href in hrefs:
         query = parse_qs(urlsplit(href).query)
         assert query["p"] == ["1"]
-        targets[links.unsign(query["u"][0], REDIRECT_SALT)] = href
+        signed_for, target = links.unsign(query["u"][0], REDIRECT_SALT)
+        assert signed_for == linked.delivery.id
+        targets[target] = href
     assert set(targets) == {"https://example.com/pricing", "mailto:sales@example.com"}
     # Placed as percentages of the page, inside it.
     # (in the page's nonce'd <style>, one rule per overlay id: no style attributes under the CSP)
@@ -281,7 +283,12 @@ def test_the_link_layout_is_cached_next_to_the_render(linked):
 
 def test_the_redirect_records_link_clicked_with_the_content_tag(client, shop, linked):
     html = client.get(path_of(linked.url)).get_data(as_text=True)
-    pricing = next(h for h in overlay_links(html) if "ZXhhbXBsZS5jb20vcHJpY2luZy" in h)
+    pricing = next(
+        h
+        for h in overlay_links(html)
+        if links.unsign(parse_qs(urlsplit(h).query)["u"][0], REDIRECT_SALT)[1]
+        == "https://example.com/pricing"
+    )
     response = client.get(pricing)
     assert response.status_code == 302
     assert response.headers["Location"] == "https://example.com/pricing"
@@ -297,7 +304,7 @@ def test_the_redirect_records_link_clicked_with_the_content_tag(client, shop, li
 
 def test_a_link_on_an_untagged_page_has_no_content_tag(client, linked):
     doc = token_of(linked.url)
-    target = sign_target("https://example.com/contact")
+    target = sign_target("https://example.com/contact", linked.delivery.id)
     assert client.get(f"/d/{doc}/go?u={target}&p=2").status_code == 302
     assert client.get(f"/d/{doc}/go?u={target}").status_code == 302
     first, second = events_of(EventType.LINK_CLICKED)
@@ -313,18 +320,28 @@ def test_a_link_on_an_untagged_page_has_no_content_tag(client, linked):
 @pytest.mark.parametrize(
     "make_u",
     [
-        pytest.param(lambda: "https://evil.example/phish", id="unsigned"),
-        pytest.param(lambda: links.sign("https://evil.example/", "doc"), id="other-salt"),
-        pytest.param(lambda: sign_target("https://example.com/x")[:-6] + "AAAAAA", id="tampered"),
-        pytest.param(lambda: links.sign("javascript:alert(1)", REDIRECT_SALT), id="javascript"),
-        pytest.param(lambda: links.sign("//evil.example/", REDIRECT_SALT), id="scheme-relative"),
-        pytest.param(lambda: links.sign("data:text/html,x", REDIRECT_SALT), id="data"),
-        pytest.param(lambda: "", id="empty"),
+        pytest.param(lambda d: "https://evil.example/phish", id="unsigned"),
+        pytest.param(lambda d: links.sign([d, "https://evil.example/"], "doc"), id="other-salt"),
+        pytest.param(
+            lambda d: sign_target("https://example.com/x", d)[:-6] + "AAAAAA", id="tampered"
+        ),
+        pytest.param(
+            lambda d: links.sign([d, "javascript:alert(1)"], REDIRECT_SALT), id="javascript"
+        ),
+        pytest.param(
+            lambda d: links.sign([d, "//evil.example/"], REDIRECT_SALT), id="scheme-relative"
+        ),
+        pytest.param(lambda d: links.sign([d, "data:text/html,x"], REDIRECT_SALT), id="data"),
+        pytest.param(
+            lambda d: sign_target("https://example.com/pricing", d + 1), id="another-delivery"
+        ),
+        pytest.param(lambda d: links.sign("https://example.com/pricing", REDIRECT_SALT), id="old"),
+        pytest.param(lambda d: "", id="empty"),
     ],
 )
 def test_the_redirect_refuses_targets_it_did_not_sign(client, linked, make_u):
     doc = token_of(linked.url)
-    response = client.get(f"/d/{doc}/go", query_string={"u": make_u(), "p": 1})
+    response = client.get(f"/d/{doc}/go", query_string={"u": make_u(linked.delivery.id), "p": 1})
     assert response.status_code == 404
     assert "Location" not in response.headers
     assert not events_of(EventType.LINK_CLICKED)
@@ -370,7 +387,7 @@ def test_link_previews_and_scripts_are_not_counted_as_reading(client, linked, us
     assert "/static/js/viewer.js" not in viewer.get_data(as_text=True)
     assert client.get(f"/d/{doc}/download", headers=headers).status_code == 200
     assert client.get(path_of(linked.portal_url), headers=headers).status_code == 200
-    target = sign_target("https://example.com/pricing")
+    target = sign_target("https://example.com/pricing", linked.delivery.id)
     assert client.get(f"/d/{doc}/go?u={target}&p=1", headers=headers).status_code == 302
     assert db.session.scalars(select(Event)).all() == []
     assert db.session.scalars(select(ViewSession)).all() == []

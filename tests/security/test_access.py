@@ -135,7 +135,9 @@ def url_for_route(route: Route, arena: Arena, *, token: str | None, missing: boo
         if missing and name not in NOT_AN_OBJECT:
             values[name] = "no_such_thing" if isinstance(values[name], str) else MISSING_ID
     path = route.rule.build(values, append_unknown=False)[1]
-    query = f"u={sign_target('https://example.com/pricing')}&p=1&version=1&status=open"
+    # a /go target as team B's own document page signs it (the only token used with it)
+    target = sign_target("https://example.com/pricing", arena.b.sent.delivery.id)
+    query = f"u={target}&p=1&version=1&status=open"
     return f"{path}?{query}"
 
 

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+from flask import request
+
 from portal.db_types import MAX_ID, is_row_id
-from portal.delivery import services
+from portal.delivery import link_grants, services
 from portal.delivery.serializers import delivery_json
 from portal.errors import ValidationFailed
 from portal.jobs import commit
 from portal.routes.api.base import api_user, bp, json_body
+from portal.tracking import links
 
 
 def _int(body: dict, key: str, *, required: bool = False) -> int | None:
@@ -65,7 +68,10 @@ def _delivery_response(delivery):
 
 @bp.post("/deliveries/<int:delivery_id>/revoke")
 def revoke_delivery(delivery_id: int):
-    delivery = services.revoke(api_user(), delivery_id)
+    # The body is optional: {"reason": "leaked"} revokes for cause (the portal link rotates).
+    body = json_body() if request.content_length else {}
+    reason = link_grants.parse_reason(body.get("reason"))
+    delivery = services.revoke(api_user(), delivery_id, reason)
     commit()
     return _delivery_response(delivery)
 
@@ -73,3 +79,13 @@ def revoke_delivery(delivery_id: int):
 @bp.get("/deliveries/<int:delivery_id>")
 def get_delivery(delivery_id: int):
     return _delivery_response(services.get_delivery(api_user(), delivery_id))
+
+
+@bp.post("/customers/<int:customer_id>/portal-link/rotate")
+def rotate_portal_link(customer_id: int):
+    link = link_grants.rotate_portal_link(api_user(), customer_id)
+    commit()
+    return {
+        "portal_url": links.external_url("customer.portal_home", token=links.token_for(link)),
+        "expires_at": link.expires_at.isoformat() if link.expires_at else None,
+    }

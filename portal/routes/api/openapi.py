@@ -68,6 +68,15 @@ _TIME = {"type": ["string", "null"], "format": "date-time"}
 
 _EXTRA_SCHEMAS: dict[str, Any] = {
     "IdOnly": {"type": "object", "required": ["id"], "properties": {"id": _INT}},
+    "RevokeInput": {
+        "type": "object",
+        "properties": {"reason": {"type": "string", "enum": ["withdrawn", "leaked"]}},
+    },
+    "PortalLink": {
+        "type": "object",
+        "required": ["portal_url", "expires_at"],
+        "properties": {"portal_url": _STR, "expires_at": _TIME},
+    },
     "AuditEntry": {
         "type": "object",
         "required": ["id", "at", "actor", "action", "object_type", "object_id"],
@@ -566,9 +575,31 @@ def _spec(server_url: str) -> dict[str, Any]:
             **EXCHANGE_PATHS,
             "/deliveries/{delivery_id}/revoke": {
                 "post": {
-                    "summary": "Revoke a delivery: its link answers 410 from the next request",
+                    "summary": "Revoke a delivery: its link, and every link its pages gave "
+                    "out, answer 410 from the next request. With reason `leaked` (the link was "
+                    "forwarded or leaked) the customer's portal link is rotated too",
                     "parameters": [_path_id("delivery_id")],
-                    "responses": {"200": _json("Delivery"), **_ERRORS},
+                    "requestBody": {
+                        "required": False,
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/RevokeInput"}
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": _json("Delivery"),
+                        "422": _error("Unknown reason"),
+                        **_ERRORS,
+                    },
+                }
+            },
+            "/customers/{customer_id}/portal-link/rotate": {
+                "post": {
+                    "summary": "Revoke the customer's portal link and issue a new one: the old "
+                    "link and the document links opened from it answer 410",
+                    "parameters": [_path_id("customer_id")],
+                    "responses": {"200": _json("PortalLink"), **_ERRORS},
                 }
             },
             **deals_spec.PATHS,
