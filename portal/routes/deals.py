@@ -74,9 +74,7 @@ def stage_label(stage: str) -> str:
 
 def refusal_text(exc: PortalError) -> str:
     """The refusal in the reader's language; the service's English message otherwise."""
-    if not isinstance(exc, DealRefused):
-        return exc.message
-    p = exc.params
+    p = exc.params if isinstance(exc, DealRefused) else {}
     texts = {
         "evidence_missing": lambda: _(
             "Cannot enter %(stage)s: the evidence is missing — %(evidence)s. Add it first.",
@@ -111,6 +109,9 @@ def refusal_text(exc: PortalError) -> str:
         "last_open_stage": lambda: _("Negotiation is the last stage: mark the deal won or lost."),
         "first_stage": lambda: _("A deal in Initial contact cannot go back further."),
         "won_needs_negotiation": lambda: _("Only a deal in Negotiation can be won."),
+        "own_deal": lambda: _(
+            "You own this deal: someone else in your role decides its approval."
+        ),
     }
     return texts[exc.code]() if exc.code in texts else exc.message
 
@@ -240,6 +241,7 @@ def detail(deal_id: int):
         previous_stage=previous_stage(deal.stage) if deal.stage in OPEN_STAGES else None,
         can_work=can_work(current_user, deal),
         can_send_back=can_send_back(current_user, deal),
+        may_decide=lambda role: approvals.may_decide(current_user, deal, role),
         needs_approval=approvals.needs_approval(deal),
         open_stages=OPEN_STAGES,
         specs=SPECS,
