@@ -121,11 +121,6 @@ def assignable_owners(user: User) -> list[User]:
     return list(db.session.scalars(query.order_by(User.name, User.id)))
 
 
-def may_have_customers(user: User) -> bool:
-    """Marketing keeps the library and sees no customers."""
-    return user.role in (Role.REP, Role.SUPERVISOR, Role.ADMIN)
-
-
 # --- one customer's page -----------------------------------------------------------------------
 
 

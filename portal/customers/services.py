@@ -10,7 +10,7 @@ from portal.accounts.models import Role, User
 from portal.accounts.services import get_user_by_email, normalize_email
 from portal.customers.models import Customer
 from portal.engagement import ledger
-from portal.errors import NotFound, ValidationFailed
+from portal.errors import NotFound, PermissionDenied, ValidationFailed
 from portal.extensions import db
 
 
@@ -23,6 +23,12 @@ class CustomerFields:
     phone: str | None = None
     industry: str | None = None
     region: str | None = None
+
+
+def may_have_customers(user: User) -> bool:
+    """Reps, supervisors and admins keep customers; marketing keeps the library, finance and
+    legal see the deals routed to them: none of the three has or creates customers."""
+    return user.role in (Role.REP, Role.SUPERVISOR, Role.ADMIN)
 
 
 def visible_to(user: User) -> ColumnElement[bool]:
@@ -40,13 +46,20 @@ def visible_to(user: User) -> ColumnElement[bool]:
 def create_customer(
     creator: User, fields: CustomerFields, owner_email: str | None = None
 ) -> Customer:
+    """A new customer owned by a rep: the creator (a rep), one of the creator's reps (a
+    supervisor) or any active rep (an admin); the same rules for the form, the API and an
+    import (portal.customers.overview.assignable_owners lists the same reps)."""
+    if not may_have_customers(creator):
+        raise PermissionDenied(
+            "only reps, supervisors and admins create customers", code="no_customers"
+        )
     name = fields.name.strip()
     if not name:
         raise ValidationFailed("name is required")
     owner = creator
     if owner_email:
         owner = get_user_by_email(owner_email)
-        if owner is None or owner.role != Role.REP:
+        if owner is None or owner.role != Role.REP or not owner.active:
             raise ValidationFailed(f"owner_email {owner_email!r} is not a rep")
         if creator.role == Role.REP and owner.id != creator.id:
             raise ValidationFailed("a rep can only create customers they own")

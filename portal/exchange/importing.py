@@ -16,7 +16,7 @@ from flask_babel import gettext as _
 
 from portal.accounts.models import User
 from portal.audit import service as audit
-from portal.customers.overview import may_have_customers
+from portal.customers.services import may_have_customers
 from portal.errors import PermissionDenied, PortalError, ValidationFailed
 from portal.exchange.columns import KINDS, map_headers
 from portal.exchange.plans import (

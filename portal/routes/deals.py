@@ -34,7 +34,7 @@ from portal.customers.models import Customer
 from portal.customers.services import visible_to as customers_visible_to
 from portal.deals import approvals, evidence, forecast, probabilities, services
 from portal.deals.errors import DealRefused
-from portal.deals.scope import can_send_back, can_work, get_deal, require_work
+from portal.deals.scope import can_send_back, can_work, get_deal
 from portal.deals.stages import OPEN_STAGES, SPECS, label, next_stage, previous_stage
 from portal.deals.views import view_of, views_of
 from portal.engagement.facts import timezone as local_zone
@@ -109,9 +109,7 @@ def refusal_text(exc: PortalError) -> str:
         "last_open_stage": lambda: _("Negotiation is the last stage: mark the deal won or lost."),
         "first_stage": lambda: _("A deal in Initial contact cannot go back further."),
         "won_needs_negotiation": lambda: _("Only a deal in Negotiation can be won."),
-        "own_deal": lambda: _(
-            "You own this deal: someone else in your role decides its approval."
-        ),
+        "own_deal": lambda: _("You own this deal: someone else in your role decides its approval."),
     }
     return texts[exc.code]() if exc.code in texts else exc.message
 
@@ -251,7 +249,6 @@ def detail(deal_id: int):
 @bp.post("/<int:deal_id>/evidence")
 def add_evidence(deal_id: int):
     def run(deal):
-        require_work(current_user, deal)
         evidence.add_evidence(
             deal,
             current_user,

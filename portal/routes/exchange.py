@@ -11,7 +11,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from portal import jobs
-from portal.customers.overview import may_have_customers
+from portal.customers.services import may_have_customers
 from portal.db_types import utcnow
 from portal.errors import PortalError
 from portal.exchange import staging
