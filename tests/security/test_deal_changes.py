@@ -10,6 +10,7 @@ import csv
 import io
 import re
 from datetime import date
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -145,3 +146,19 @@ def test_every_entry_point_goes_through_the_service(approved, client, login, api
         assert statuses(deal) == [("finance", "pending"), ("legal", "pending")], n
         assert _changes(deal.id)[-1].details["amount"] == amounts[n : n + 2]
     assert len(_changes(deal.id)) == 3
+
+
+def test_no_bulk_statement_writes_deals_outside_the_service():
+    """The flush guard sees ORM writes; an UPDATE/INSERT/DELETE statement on the deals table
+    would pass it, so none may exist outside portal/deals/services.py."""
+    root = Path(__file__).resolve().parents[2] / "portal"
+    statement = re.compile(r"\b(update|insert|delete)\(\s*(Deal|\"deals\"|'deals')\b")
+    raw_sql = re.compile(r"\b(UPDATE|INSERT\s+INTO|DELETE\s+FROM)\s+deals\b", re.IGNORECASE)
+    found = [
+        f"{path.relative_to(root)}:{n}"
+        for path in root.rglob("*.py")
+        if path.relative_to(root).as_posix() != "deals/services.py"
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if statement.search(line) or raw_sql.search(line)
+    ]
+    assert found == []
