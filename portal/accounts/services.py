@@ -9,6 +9,7 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from portal.accounts.authority import require_admin
 from portal.accounts.models import ApiToken, Role, User
 from portal.audit import service as audit
 from portal.db_types import utcnow
@@ -41,6 +42,7 @@ def create_user(
     region: str | None = None,
     by: User | None = None,
 ) -> User:
+    require_admin(by, "create accounts")
     email = normalize_email(email)
     if role not in {r.value for r in Role}:
         raise ValidationFailed(f"role must be one of {', '.join(r.value for r in Role)}")
@@ -87,7 +89,9 @@ def change_user(
     region: str | None = None,
     active: bool | None = None,
 ) -> dict[str, list]:
-    """Change what is given (None: keep; "" clears team or region); {field: [old, new]}."""
+    """Change what is given (None: keep; "" clears team or region); {field: [old, new]}.
+    `by` None: the CLI."""
+    require_admin(by, "change accounts")
     if (
         by is not None
         and by.id == user.id
@@ -131,7 +135,11 @@ def _hash_token(token: str) -> str:
 
 
 def issue_api_token(user: User, name: str = "", by: User | None = None) -> str:
-    """Create a token for user and return it; only its hash is kept (and never audited)."""
+    """Create a token for user and return it; only its hash is kept (and never audited).
+
+    `by` None: the CLI; a person makes a token for themself, an admin for anyone."""
+    if by is not None and by.id != user.id:
+        require_admin(by, "make API tokens for someone else")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     row = ApiToken(user=user, token_hash=_hash_token(token), prefix=token[:10], name=name)
     db.session.add(row)

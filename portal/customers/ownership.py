@@ -23,5 +23,6 @@ def assignable_owners(user: User) -> list[User]:
 
 
 def may_have_customers(user: User) -> bool:
-    """Marketing keeps the library and sees no customers."""
+    """Reps, supervisors and admins keep customers; marketing keeps the library, finance and
+    legal see the deals routed to them: none of the three has or creates customers."""
     return user.role in (Role.REP, Role.SUPERVISOR, Role.ADMIN)

@@ -11,8 +11,9 @@ from portal.accounts.services import get_user_by_email, normalize_email
 from portal.companies.matching import assign_account
 from portal.companies.models import Account
 from portal.customers.models import Customer
+from portal.customers.ownership import may_have_customers
 from portal.engagement import ledger
-from portal.errors import NotFound, ValidationFailed
+from portal.errors import NotFound, PermissionDenied, ValidationFailed
 from portal.extensions import db
 
 
@@ -46,18 +47,24 @@ def create_customer(
     *,
     account: Account | None = None,
 ) -> Customer:
-    """A new customer owned by creator (a rep) or by owner_email (one of creator's reps).
+    """A new customer owned by a rep: the creator (a rep), one of the creator's reps (a
+    supervisor) or any active rep (an admin); the same rules for the form, the API and an
+    import (portal.customers.ownership.assignable_owners lists the same reps).
 
     Its account is the one its company name gives in the owner's team
     (portal.companies.matching); `account` puts it in that account instead (a contact added to
     a known account: portal.companies.contacts.add_contact)."""
+    if not may_have_customers(creator):
+        raise PermissionDenied(
+            "only reps, supervisors and admins create customers", code="no_customers"
+        )
     name = fields.name.strip()
     if not name:
         raise ValidationFailed("name is required")
     owner = creator
     if owner_email:
         owner = get_user_by_email(owner_email)
-        if owner is None or owner.role != Role.REP:
+        if owner is None or owner.role != Role.REP or not owner.active:
             raise ValidationFailed(f"owner_email {owner_email!r} is not a rep")
         if creator.role == Role.REP and owner.id != creator.id:
             raise ValidationFailed("a rep can only create customers they own")

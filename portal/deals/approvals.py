@@ -15,7 +15,7 @@ from portal.db_types import utcnow
 from portal.deals.errors import DealRefused
 from portal.deals.models import ApprovalRole, ApprovalStatus, Deal, DealApproval
 from portal.deals.stages import Stage
-from portal.errors import NotFound, ValidationFailed
+from portal.errors import NotFound, PermissionDenied, ValidationFailed
 from portal.extensions import db
 from portal.notifications import services as notifications
 
@@ -119,10 +119,22 @@ def check_can_win(deal: Deal) -> None:
         )
 
 
+def may_decide(user: User, deal: Deal, role: str) -> bool:
+    """Finance or legal, for their own role, on a deal that is not their own."""
+    return role in ROLES and user.role == role and deal.owner_id != user.id
+
+
 def decide(user: User, deal: Deal, role: str, status: str, note: str = "") -> DealApproval:
-    """Finance or legal (their own role only) approves or rejects."""
+    """Finance or legal (their own role only) approves or rejects.
+
+    Nobody decides an approval of a deal they own: an approval is a second person's check
+    (an owner whose role was changed to finance or legal stays the owner of their deals)."""
     if role not in ROLES or user.role != role:
         raise NotFound("approval not found")
+    if deal.owner_id == user.id:
+        raise PermissionDenied(
+            "you own this deal: someone else in your role decides its approval", code="own_deal"
+        )
     if status not in (ApprovalStatus.APPROVED, ApprovalStatus.REJECTED):
         raise ValidationFailed("decision must be 'approved' or 'rejected'")
     approval = db.session.scalar(

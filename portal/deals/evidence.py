@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from portal.accounts.models import User
 from portal.deals.models import Deal, DealEvidence
+from portal.deals.scope import require_work
 from portal.deals.stages import OPEN_STAGES, SPECS, evidence_in_english
 from portal.errors import NotFound, PayloadTooLarge, ValidationFailed
 from portal.extensions import db
@@ -52,7 +53,10 @@ def check(evidence: EvidenceInput) -> None:
 
 
 def add_evidence(deal: Deal, user: User, evidence: EvidenceInput) -> DealEvidence:
-    """Store the evidence; the file goes to object storage before the row is flushed."""
+    """Store the evidence; the file goes to object storage before the row is flushed.
+
+    Only who may work the deal adds to it (portal.deals.scope.require_work)."""
+    require_work(user, deal)
     check(evidence)
     row = DealEvidence(
         deal_id=deal.id,

@@ -4,7 +4,7 @@ back, won and lost, and conversation notes."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import select
@@ -17,6 +17,7 @@ from portal.db_types import utcnow
 from portal.deals import approvals
 from portal.deals.errors import DealRefused
 from portal.deals.evidence import EvidenceInput, add_evidence, check, has_evidence
+from portal.deals.guard import writing
 from portal.deals.models import ChangeKind, Deal, DealNote, DealStageChange, NoteSource
 from portal.deals.scope import can_send_back, require_work, visible_to
 from portal.deals.stages import (
@@ -133,7 +134,8 @@ def create_deal(user: User, fields: DealFields, meeting_notes: EvidenceInput) ->
     )
     db.session.add(deal)
     db.session.flush()
-    _record(deal, user, ChangeKind.CREATE, Stage.INITIAL_CONTACT.value)
+    with writing(deal):
+        _record(deal, user, ChangeKind.CREATE, Stage.INITIAL_CONTACT.value)
     add_evidence(deal, user, meeting_notes)
     return deal
 
@@ -173,9 +175,9 @@ def update_deal(user: User, deal: Deal, edit: DealEdit) -> dict[str, list]:
     }
     if not changes:
         return {}
-    for name, (_old, value) in changes.items():
-        setattr(deal, name, value)
-    db.session.flush()
+    with writing(deal):
+        for name, (_old, value) in changes.items():
+            setattr(deal, name, value)
     if {"amount_minor", "currency"} & changes.keys():
         approvals.terms_changed(deal)
     audit.record(
@@ -230,7 +232,8 @@ def advance(user: User, deal: Deal, to_stage: str | None = None) -> Deal:
             f"({spec.evidence}). Add it to the deal first.",
             stage=target,
         )
-    _record(deal, user, ChangeKind.ADVANCE, target)
+    with writing(deal):
+        _record(deal, user, ChangeKind.ADVANCE, target)
     if target == Stage.NEGOTIATION:
         approvals.open_approvals(deal)
     db.session.flush()
@@ -247,8 +250,8 @@ def send_back(user: User, deal: Deal, reason: str) -> Deal:
     target = previous_stage(deal.stage)
     if target is None:
         raise DealRefused("first_stage", "a deal in initial_contact cannot go back further")
-    _record(deal, user, ChangeKind.SEND_BACK, target, reason)
-    db.session.flush()
+    with writing(deal):
+        _record(deal, user, ChangeKind.SEND_BACK, target, reason)
     return deal
 
 
@@ -261,22 +264,27 @@ def mark_won(user: User, deal: Deal) -> Deal:
             "only a deal in negotiation can be won (stages cannot be skipped)",
         )
     approvals.check_can_win(deal)
-    _record(deal, user, ChangeKind.WON, Stage.WON.value)
-    deal.closed_at = utcnow()
-    # The real close date replaces the expected one: actuals group by close month.
-    deal.expected_close = deal.closed_at.astimezone(local_zone()).date()
-    db.session.flush()
+    with writing(deal):
+        _record(deal, user, ChangeKind.WON, Stage.WON.value)
+        _close(deal, utcnow())
     return deal
+
+
+def _close(deal: Deal, at: datetime) -> None:
+    deal.closed_at = at
+    if deal.stage == Stage.WON:
+        # The real close date replaces the expected one: actuals group by close month.
+        deal.expected_close = at.astimezone(local_zone()).date()
 
 
 def mark_lost(user: User, deal: Deal, reason: str) -> Deal:
     require_work(user, deal)
     reason = _reason(reason)
     _require_open(deal)
-    _record(deal, user, ChangeKind.LOST, Stage.LOST.value, reason)
-    deal.closed_at = utcnow()
-    deal.lost_reason = reason
-    db.session.flush()
+    with writing(deal):
+        _record(deal, user, ChangeKind.LOST, Stage.LOST.value, reason)
+        _close(deal, utcnow())
+        deal.lost_reason = reason
     return deal
 
 
@@ -297,9 +305,26 @@ def add_note(user: User, deal: Deal, text: str, source: str = "note") -> DealNot
 
 def set_next_meeting(user: User, deal: Deal, when: datetime | None) -> Deal:
     require_work(user, deal)
-    deal.next_meeting_at = when
-    db.session.flush()
+    with writing(deal):
+        deal.next_meeting_at = when
     return deal
+
+
+def backdate(deal: Deal, last_change_at: datetime, days_per_stage: float) -> None:
+    """Demo history: the deal's last stage change happened at `last_change_at` and each
+    earlier one `days_per_stage` days before the next; the deal was created with the first, has
+    been in its stage since the last, and a closed deal closed then (a won deal's close date
+    follows, as mark_won sets it). Only the clock moves: terms, stage and approvals stay."""
+    changes = history_of(deal)
+    count = len(changes)
+    for n, change in enumerate(changes):
+        change.at = last_change_at - timedelta(days=(count - 1 - n) * days_per_stage)
+    with writing(deal):
+        if changes:
+            deal.created_at = changes[0].at
+            deal.stage_entered_at = changes[-1].at
+        if not is_open(deal.stage):
+            _close(deal, last_change_at)
 
 
 def list_deals(user: User, stage: str | None = None, limit: int = 500) -> list[Deal]:

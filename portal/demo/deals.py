@@ -4,7 +4,7 @@ stalls and forecast-vs-actual have history), and the seed's false-optimism case:
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import select
 
@@ -15,8 +15,9 @@ from portal.db_types import utcnow
 from portal.deals import services
 from portal.deals.evidence import EvidenceInput, add_evidence
 from portal.deals.forecast import take_snapshot
-from portal.deals.models import Deal, DealEvidence, DealNote, DealStageChange, ForecastSnapshot
+from portal.deals.models import Deal, DealEvidence, DealNote, ForecastSnapshot
 from portal.deals.stages import OPEN_STAGES
+from portal.engagement.facts import timezone as local_zone
 from portal.extensions import db
 
 EVIDENCE = {
@@ -80,22 +81,20 @@ def _walk(deal: Deal, owner: User, stage: str) -> None:
         services.advance(owner, deal)
 
 
-def _backdate(deal: Deal, start_days_ago: float, days_per_stage: float) -> None:
-    """Spread the deal's history back in time, `days_per_stage` apart."""
-    changes = db.session.scalars(
-        select(DealStageChange)
-        .where(DealStageChange.deal_id == deal.id)
-        .order_by(DealStageChange.id)
-    ).all()
-    for n, change in enumerate(changes):
-        change.at = utcnow() - timedelta(days=start_days_ago - n * days_per_stage)
-    deal.created_at = changes[0].at
-    deal.stage_entered_at = changes[-1].at
-    entered = {change.to_stage: change.at for change in changes}
+def _backdate(deal: Deal, last_change_at: datetime, days_per_stage: float) -> None:
+    """Spread the deal's history back in time (portal.deals.services.backdate: the deal itself
+    changes only through the deals services); its evidence and notes follow."""
+    services.backdate(deal, last_change_at, days_per_stage)
+    entered = {change.to_stage: change.at for change in services.history_of(deal)}
     for row in db.session.scalars(select(DealEvidence).where(DealEvidence.deal_id == deal.id)):
         row.at = entered.get(row.stage, row.at)
     for note in db.session.scalars(select(DealNote).where(DealNote.deal_id == deal.id)):
         note.at = utcnow() - timedelta(days=2)
+
+
+def _won_on(day: date) -> datetime:
+    """Noon, local time, on `day`: its close date is `day` in every time zone's view here."""
+    return datetime.combine(day, time(12), local_zone())
 
 
 def load() -> int:
@@ -103,18 +102,15 @@ def load() -> int:
         deal, owner = _deal(name, title, amount, _months_ago(months))
         _walk(deal, owner, "negotiation")
         services.mark_won(owner, deal)
-        deal.expected_close = _months_ago(months)
-        _backdate(deal, months * 30 + 4 * per_stage, per_stage)
-        deal.closed_at = deal.stage_entered_at
+        _backdate(deal, _won_on(_months_ago(months)), per_stage)
     for name, title, amount, stage, days, close_in, notes in OPEN_DEALS:
         deal, owner = _deal(name, title, amount, _months_ago(-close_in))
         _walk(deal, owner, stage)
         for text in notes:
             services.add_note(owner, deal, text, "chat")
-        _backdate(deal, days + 7 * OPEN_STAGES.index(stage), 7)
-        deal.stage_entered_at = utcnow() - timedelta(days=days)
+        _backdate(deal, utcnow() - timedelta(days=days), 7)
         if "会议" in "".join(notes) or "评审" in "".join(notes):
-            deal.next_meeting_at = utcnow() + timedelta(days=4)
+            services.set_next_meeting(owner, deal, utcnow() + timedelta(days=4))
     _past_forecasts()
     take_snapshot(utcnow().date())
     jobs.commit()

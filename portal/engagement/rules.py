@@ -13,11 +13,12 @@ from typing import Any, Final
 
 from sqlalchemy import select
 
-from portal.accounts.models import Role, User
+from portal.accounts.authority import require_admin
+from portal.accounts.models import User
 from portal.audit import service as audit
 from portal.db_types import utcnow
 from portal.engagement.models import ScoringRule, ScoringRuleRevision
-from portal.errors import NotFound, PermissionDenied, ValidationFailed
+from portal.errors import NotFound, ValidationFailed
 from portal.extensions import db
 from portal.library.models import TemplateKind
 
@@ -125,6 +126,7 @@ def get_rule(key: str) -> ScoringRule:
 
 def install_defaults(by: User | None = None) -> list[str]:
     """Insert the default rules that are missing (version 1); the keys inserted."""
+    require_admin(by, "change scoring rules")
     existing = set(db.session.scalars(select(ScoringRule.key)))
     now = utcnow()
     added = []
@@ -171,8 +173,7 @@ def update_rule(
 
     `by` must be an admin (None: the system, e.g. the CLI). `params` are merged over the
     current ones and checked against what the rule understands."""
-    if by is not None and by.role != Role.ADMIN:
-        raise PermissionDenied("only an admin may change scoring rules")
+    require_admin(by, "change scoring rules")
     rule = get_rule(key)
     changes: dict[str, Any] = {}
     if points is not UNSET:

@@ -1,6 +1,8 @@
 """Deal rows: matched by customer (its e-mail) + deal title, created through
 portal.deals.services.create_deal (so a new deal starts in Initial contact and needs its
-meeting notes: a row without them is an error), updated in amount, currency and expected close.
+meeting notes: a row without them is an error), updated in amount, currency and expected close
+through portal.deals.services.update_deal (like the page and PATCH: new terms reopen the
+approvals, the change is in the audit log).
 
 The owner of a deal is its customer's owner (create_deal's rule): an owner e-mail in the row
 must be that rep, else the row is refused. Closed deals (won, lost) are not changed.
@@ -146,10 +148,16 @@ class DealRows:
             row.error(None, _("This deal is closed; it is not changed by an import."))
             return failed(plan, row)
 
+        # Through the one service that corrects a deal: it checks who may, reopens finance's
+        # and legal's decisions on new terms and writes deal.changed with old and new values.
+        edit = deal_services.DealEdit(
+            amount=None if amount is None else str(Decimal(amount) / 100),
+            currency=currency,
+            expected_close=close,
+        )
+
         def apply() -> None:
-            deal_scope.require_work(self.user, deal)
-            for name, value in changes.items():
-                setattr(deal, name, value)
+            deal_services.update_deal(self.user, deal, edit)
 
         plan.action = UPDATE
         plan.changes = sorted("amount" if f == "amount_minor" else f for f in changes)

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from flask_babel import gettext as _
 
 from portal.accounts.models import User
-from portal.errors import NotFound
+from portal.customers.services import may_have_customers
+from portal.errors import NotFound, PermissionDenied
 from portal.library.storage import ObjectNotFound, get_storage
 
 STAGE_SECONDS = 3600
@@ -35,6 +36,8 @@ def _prefix(user: User) -> str:
 
 def stage(user: User, kind: str, data: bytes, now: float | None = None) -> str:
     """Store the upload for the confirm step; the key to confirm it by."""
+    if not may_have_customers(user):
+        raise PermissionDenied(_("Only reps, supervisors and admins import customers and deals."))
     now = time.time() if now is None else now
     storage = get_storage()
     for old in storage.list(_prefix(user)):

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
+from portal.accounts.authority import require_admin
 from portal.accounts.models import User
 from portal.audit import service as audit
 from portal.errors import ValidationFailed
@@ -110,6 +111,7 @@ def list_rules() -> list[KeywordRule]:
 
 def add_rule(keyword: str, target: str, by: User | None = None) -> KeywordRule:
     """Add keyword -> target (or re-enable it when it exists); `by` None: the CLI."""
+    require_admin(by, "change the keyword map")
     word = normalize_keyword(keyword)
     if not word or len(word) > 60:
         raise ValidationFailed("keyword must be 1 to 60 characters")
@@ -128,6 +130,7 @@ def add_rule(keyword: str, target: str, by: User | None = None) -> KeywordRule:
 
 def remove_rule(keyword: str, target: str | None = None, by: User | None = None) -> int:
     """Delete keyword's rules (only the one for target, when given); how many were deleted."""
+    require_admin(by, "change the keyword map")
     query = select(KeywordRule).where(KeywordRule.keyword == normalize_keyword(keyword))
     if target:
         query = query.where(KeywordRule.target == target.strip().lower())

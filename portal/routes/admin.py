@@ -348,7 +348,9 @@ def solution_packs():
 def set_solution_pack():
     form = _pack_form()
     ok, pack, status = _attempt(
-        form, lambda: packs.set_pack(form.industry.data, form.template_id.data), "industry"
+        form,
+        lambda: packs.set_pack(form.industry.data, form.template_id.data, by=current_user),
+        "industry",
     )
     if ok:
         flash(_("Solution pack for “%(industry)s” saved.", industry=pack.industry), "success")
@@ -361,7 +363,7 @@ def remove_solution_pack(pack_id: int):
     form = ActionForm()
     if not form.validate_on_submit():
         abort(400)
-    if not packs.remove_pack(pack_id):
+    if not packs.remove_pack(pack_id, by=current_user):
         abort(404)
     jobs.commit()
     flash(_("Solution pack removed."), "success")

@@ -32,7 +32,7 @@ from portal import jobs
 from portal.accounts.models import Role
 from portal.customers.forms import CustomerFilterForm, CustomerForm, RecommendForm
 from portal.customers.forms import attach_error as attach_customer_error
-from portal.customers.services import create_customer, get_customer
+from portal.customers.services import create_customer, get_customer, may_have_customers
 from portal.db_types import utcnow
 from portal.delivery import comments as comment_service
 from portal.delivery import link_grants
@@ -68,7 +68,7 @@ def require_login():
 @bp.app_context_processor
 def _nav() -> dict[str, Any]:
     signed_in = bool(current_user and current_user.is_authenticated)
-    return {"can_see_customers": signed_in and overview.may_have_customers(current_user)}
+    return {"can_see_customers": signed_in and may_have_customers(current_user)}
 
 
 @bp.app_template_filter("duration")
@@ -113,7 +113,7 @@ def path_of(url: str | None) -> str:
 
 
 def _may_have_customers() -> None:
-    if not overview.may_have_customers(current_user):
+    if not may_have_customers(current_user):
         abort(403)
 
 
@@ -127,7 +127,7 @@ def index():
     owners = overview.assignable_owners(current_user) if picks_owner else []
     form.set_owners(owners)
     rows = []
-    if overview.may_have_customers(current_user):
+    if may_have_customers(current_user):
         rows = overview.list_customers(current_user, form.q.data, form.owner_id)
     by_account = request.args.get("group") == "account"
     return render_template(

@@ -36,7 +36,7 @@ from portal.customers.models import Customer
 from portal.customers.services import visible_to as customers_visible_to
 from portal.deals import approvals, evidence, forecast, probabilities, services
 from portal.deals.errors import DealRefused
-from portal.deals.scope import can_send_back, can_work, get_deal, require_work
+from portal.deals.scope import can_send_back, can_work, get_deal
 from portal.deals.stages import OPEN_STAGES, SPECS, label, next_stage, previous_stage
 from portal.deals.views import view_of, views_of
 from portal.engagement.facts import timezone as local_zone
@@ -76,9 +76,7 @@ def stage_label(stage: str) -> str:
 
 def refusal_text(exc: PortalError) -> str:
     """The refusal in the reader's language; the service's English message otherwise."""
-    if not isinstance(exc, DealRefused):
-        return exc.message
-    p = exc.params
+    p = exc.params if isinstance(exc, DealRefused) else {}
     texts = {
         "evidence_missing": lambda: _(
             "Cannot enter %(stage)s: the evidence is missing — %(evidence)s. Add it first.",
@@ -116,6 +114,7 @@ def refusal_text(exc: PortalError) -> str:
         "last_open_stage": lambda: _("Negotiation is the last stage: mark the deal won or lost."),
         "first_stage": lambda: _("A deal in Initial contact cannot go back further."),
         "won_needs_negotiation": lambda: _("Only a deal in Negotiation can be won."),
+        "own_deal": lambda: _("You own this deal: someone else in your role decides its approval."),
     }
     return texts[exc.code]() if exc.code in texts else exc.message
 
@@ -245,6 +244,7 @@ def detail(deal_id: int):
         previous_stage=previous_stage(deal.stage) if deal.stage in OPEN_STAGES else None,
         can_work=can_work(current_user, deal),
         can_send_back=can_send_back(current_user, deal),
+        may_decide=lambda role: approvals.may_decide(current_user, deal, role),
         needs_approval=approvals.needs_approval(deal),
         open_stages=OPEN_STAGES,
         specs=SPECS,
@@ -254,7 +254,6 @@ def detail(deal_id: int):
 @bp.post("/<int:deal_id>/evidence")
 def add_evidence(deal_id: int):
     def run(deal):
-        require_work(current_user, deal)
         evidence.add_evidence(
             deal,
             current_user,

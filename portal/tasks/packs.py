@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from portal.accounts.authority import require_admin
+from portal.accounts.models import User
 from portal.errors import NotFound, ValidationFailed
 from portal.extensions import db
 from portal.library.models import Template, TemplateKind
@@ -26,8 +28,10 @@ def list_packs() -> list[SolutionPack]:
     return list(db.session.scalars(select(SolutionPack).order_by(SolutionPack.industry)))
 
 
-def set_pack(industry: str, template_id: int) -> SolutionPack:
-    """Deliver template_id when a customer of industry views a case study."""
+def set_pack(industry: str, template_id: int, by: User | None = None) -> SolutionPack:
+    """Deliver template_id when a customer of industry views a case study; `by` None: the
+    CLI."""
+    require_admin(by, "change the solution packs")
     industry = (industry or "").strip()
     if not industry or len(industry) > 80:
         raise ValidationFailed("the industry must be 1 to 80 characters")
@@ -43,7 +47,8 @@ def set_pack(industry: str, template_id: int) -> SolutionPack:
     return pack
 
 
-def remove_pack(pack_id: int) -> bool:
+def remove_pack(pack_id: int, by: User | None = None) -> bool:
+    require_admin(by, "change the solution packs")
     pack = db.session.get(SolutionPack, pack_id)
     if pack is None:
         return False

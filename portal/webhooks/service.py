@@ -26,6 +26,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from portal import jobs
+from portal.accounts.authority import require_admin
 from portal.accounts.models import User
 from portal.audit import service as audit
 from portal.db_types import utcnow
@@ -76,7 +77,8 @@ def validate_events(events: list[str] | str) -> list[str]:
 
 
 def create_webhook(url: str, events: list[str] | str, by: User | None = None) -> Webhook:
-    """A new active webhook with a fresh secret (show it once)."""
+    """A new active webhook with a fresh secret (show it once); `by` None: the CLI."""
+    require_admin(by, "register webhooks")
     webhook = Webhook(
         url=validate_url(url),
         events=validate_events(events),
@@ -98,6 +100,7 @@ def list_webhooks() -> list[Webhook]:
 
 
 def remove_webhook(webhook_id: int, by: User | None = None) -> bool:
+    require_admin(by, "remove webhooks")
     webhook = db.session.get(Webhook, webhook_id)
     if webhook is None:
         return False

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 import pytest
@@ -10,6 +10,7 @@ import pytest
 from portal import jobs
 from portal.db_types import utcnow
 from portal.deals import forecast, probabilities, services
+from portal.engagement.facts import timezone as local_zone
 from portal.errors import PermissionDenied, ValidationFailed
 from tests.deals.conftest import new_deal, walk_to
 
@@ -99,7 +100,9 @@ def test_forecast_against_actual_from_the_snapshot(pipeline, make_user):
     jobs.commit()
     deal = services.list_deals(pipeline.south_rep, "negotiation")[0]
     services.mark_won(pipeline.south_rep, deal)
-    deal.expected_close = APRIL  # won in April (the test's clock is today's)
+    # Won in April (the test's clock is today's): the history moved through the service, as
+    # a deal never changes outside it (portal.deals.guard).
+    services.backdate(deal, datetime.combine(APRIL, time(12), local_zone()), 1)
     jobs.commit()
     cells = forecast.accuracy(admin, "region", today=date(2027, 5, 1))
     shenzhen = cells[("深圳", "2027-04")]

@@ -444,6 +444,7 @@ def _spec(server_url: str) -> dict[str, Any]:
                     "requestBody": _json_body("CustomerInput"),
                     "responses": {
                         "201": _json("IdOnly", "Created"),
+                        "403": _error("The caller keeps no customers (marketing, finance, legal)"),
                         "422": _error("Bad field"),
                         **_ERRORS,
                     },
