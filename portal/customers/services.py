@@ -9,6 +9,7 @@ from sqlalchemy import ColumnElement, select
 from portal.accounts.models import Role, User
 from portal.accounts.services import get_user_by_email, normalize_email
 from portal.customers.models import Customer
+from portal.db_types import check_text_lengths
 from portal.engagement import ledger
 from portal.errors import NotFound, ValidationFailed
 from portal.extensions import db
@@ -64,6 +65,7 @@ def create_customer(
         region=(fields.region or "").strip() or None,
         owner=owner,
     )
+    check_text_lengths(customer)  # every entry point (API, form, import) comes through here
     db.session.add(customer)
     db.session.flush()
     return customer
