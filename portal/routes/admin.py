@@ -91,7 +91,6 @@ _FIELD_OF = (
     ("until", "until", _l("Enter a date as YYYY-MM-DD.")),
     ("invalid e-mail", "email", _l("Enter a valid e-mail address.")),
     ("a user with e-mail", "email", _l("An account with this e-mail address already exists.")),
-    ("password must", "password", _l("At least 8 characters.")),
     ("name is required", "name", _l("Enter the person's name.")),
     ("no user with e-mail", "supervisor", _l("Choose a supervisor from the list.")),
     (
