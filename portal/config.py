@@ -116,7 +116,12 @@ def load_config() -> dict[str, Any]:
         "RATELIMIT_HEADERS_ENABLED": True,
         # Abuse limits, Flask-Limiter syntax (portal.routes.rate_limits says who each counts).
         "LOGIN_RATE_LIMIT": env("PORTAL_LOGIN_RATE_LIMIT", "10/minute;100/hour"),
-        "LOGIN_ACCOUNT_RATE_LIMIT": env("PORTAL_LOGIN_ACCOUNT_RATE_LIMIT", "10/hour"),
+        # Failed sign-ins naming one account from one address; and from all addresses together
+        # (high: reached only by many addresses, so one guesser cannot lock the owner out).
+        "LOGIN_ACCOUNT_ADDRESS_RATE_LIMIT": env(
+            "PORTAL_LOGIN_ACCOUNT_ADDRESS_RATE_LIMIT", "10/hour"
+        ),
+        "LOGIN_ACCOUNT_RATE_LIMIT": env("PORTAL_LOGIN_ACCOUNT_RATE_LIMIT", "100/hour"),
         "TRACKING_RATE_LIMIT": env("PORTAL_TRACKING_RATE_LIMIT", "120/minute"),
         "EVENTS_RATE_LIMIT": env("PORTAL_EVENTS_RATE_LIMIT", "600/minute"),
         "COMMENT_RATE_LIMIT": env("PORTAL_COMMENT_RATE_LIMIT", "10/minute;30/hour"),

@@ -10,6 +10,8 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
+from portal.errors import ValidationFailed
+
 # The largest INTEGER on PostgreSQL: a larger id cannot name a row, and sending it to the
 # database is an error (SQLite: OverflowError), so it is refused before any query.
 MAX_ID = 2**31 - 1
@@ -18,6 +20,20 @@ MAX_ID = 2**31 - 1
 def is_row_id(value: Any) -> bool:
     """An int (not a bool) that could be a row id."""
     return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ID
+
+
+def check_text_lengths(row: Any) -> None:
+    """Refuse (422 too_long, with the field) a text longer than its column: PostgreSQL would
+    fail the INSERT with a 500, SQLite would store it whole."""
+    for column in row.__table__.columns:
+        length = getattr(column.type, "length", None)
+        value = getattr(row, column.key, None)
+        if length and isinstance(value, str) and len(value) > length:
+            raise ValidationFailed(
+                f"{column.key} is longer than {length} characters",
+                code="too_long",
+                field=column.key,
+            )
 
 
 def utcnow() -> datetime:

@@ -7,13 +7,24 @@ class PortalError(Exception):
     status = 400
     code = "bad_request"
 
-    def __init__(self, message: str, *, code: str | None = None, status: int | None = None):
+    field: str | None = None  # the form field or JSON member the error is about, if one
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        status: int | None = None,
+        field: str | None = None,
+    ):
         super().__init__(message)
         self.message = message
         if code:
             self.code = code
         if status:
             self.status = status
+        if field:
+            self.field = field
 
 
 class ValidationFailed(PortalError):

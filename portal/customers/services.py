@@ -12,6 +12,7 @@ from portal.companies.matching import assign_account
 from portal.companies.models import Account
 from portal.customers.models import Customer
 from portal.customers.ownership import may_have_customers
+from portal.db_types import check_text_lengths
 from portal.engagement import ledger
 from portal.errors import NotFound, PermissionDenied, ValidationFailed
 from portal.extensions import db
@@ -82,6 +83,7 @@ def create_customer(
         region=(fields.region or "").strip() or None,
         owner=owner,
     )
+    check_text_lengths(customer)  # every entry point (API, form, import) comes through here
     db.session.add(customer)
     if account is not None:
         customer.account = account

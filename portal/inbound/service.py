@@ -1,8 +1,11 @@
 """Validate an inbound event and store it through the one event path (record_many).
 
 The customer is found by id or e-mail among the caller's customers only; an unknown customer and
-one outside the caller's scope get the same 422 ("unknown customer"). The stored idempotency key
-is "api:<key>", apart from the viewer's keys.
+one outside the caller's scope get the same 422 ("unknown customer").
+
+An idempotency key is unique per customer: the stored key is "api:<customer id>:<key>", apart
+from the viewer's keys and from every other customer's. A key used for another customer (another
+team's, say) neither drops this event as a duplicate nor tells the caller that it was used.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from portal.tracking.events import NewEvent, record_many
 from portal.tracking.models import Event, EventType
 
 KEY_PREFIX = "api:"
-MAX_KEY = 120 - len(KEY_PREFIX)
+MAX_KEY = 116  # the API's documented maxLength; stored with the prefix and a customer id (<=160)
 MAX_PROPERTIES_BYTES = 8 * 1024
 MAX_FUTURE = timedelta(minutes=5)
 MAX_AGE = timedelta(days=365)
@@ -94,6 +97,11 @@ def validate_properties(value: Any) -> dict[str, Any]:
     return value
 
 
+def stored_key(customer: Customer, key: str) -> str:
+    """The events table's key for a caller's key: scoped to the customer (see the docstring)."""
+    return f"{KEY_PREFIX}{customer.id}:{key}"
+
+
 def find_customer(user: User, customer_id: Any, customer_email: Any) -> Customer:
     unknown = ValidationFailed("unknown customer", code="unknown_customer")
     if customer_id is not None:
@@ -144,7 +152,7 @@ def ingest(user: User, body: dict[str, Any]) -> Ingested:
                 customer_id=customer.id,
                 type=event_type,
                 occurred_at=occurred_at,
-                idempotency_key=KEY_PREFIX + key,
+                idempotency_key=stored_key(customer, key),
                 properties=properties,
             )
         ]

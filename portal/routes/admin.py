@@ -91,7 +91,6 @@ _FIELD_OF = (
     ("until", "until", _l("Enter a date as YYYY-MM-DD.")),
     ("invalid e-mail", "email", _l("Enter a valid e-mail address.")),
     ("a user with e-mail", "email", _l("An account with this e-mail address already exists.")),
-    ("password must", "password", _l("At least 8 characters.")),
     ("name is required", "name", _l("Enter the person's name.")),
     ("no user with e-mail", "supervisor", _l("Choose a supervisor from the list.")),
     (
@@ -102,7 +101,28 @@ _FIELD_OF = (
 )
 
 
+# Errors whose code says what to show (both languages) and whose field says where.
+_BY_CODE = {
+    "password_too_short": _l("At least 8 characters."),
+    "password_too_long": _l("At most 200 characters."),
+    "password_too_common": _l(
+        "This is one of the most common passwords, which attackers try first: choose another."
+    ),
+    "password_like_account": _l(
+        "The password must not be or contain the e-mail address or the name: choose another."
+    ),
+}
+
+
 def _attach(form: FlaskForm, exc: PortalError, default_field: str | None = None) -> None:
+    if exc.code in _BY_CODE:
+        field = form._fields.get(exc.field or default_field or "")
+        shown = str(_BY_CODE[exc.code])
+        if field is not None:
+            field.errors = [*list(field.errors or []), shown]
+        else:
+            form.form_errors.append(shown)
+        return
     message = exc.message
     name, summary = default_field, None
     for prefix, field_name, text in _FIELD_OF:

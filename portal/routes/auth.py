@@ -40,8 +40,17 @@ def landing_url(user: User) -> str:
     return url_for("main.index")
 
 
+# Guessing is slowed per address and per (account, address), so one attacker's failures do not
+# lock the account's owner out; the per-account limit, from every address together, is high and
+# only stops many addresses guessing one account (docs/security.md, "Abuse limits").
 @bp.route("/login", methods=["GET", "POST"])
 @rate_limits.limit("LOGIN_RATE_LIMIT", rate_limits.address, methods=["POST"])
+@rate_limits.limit(
+    "LOGIN_ACCOUNT_ADDRESS_RATE_LIMIT",
+    rate_limits.login_account_and_address,
+    methods=["POST"],
+    deduct_when=rate_limits.failed_sign_in,
+)
 @rate_limits.limit(
     "LOGIN_ACCOUNT_RATE_LIMIT",
     rate_limits.login_account,

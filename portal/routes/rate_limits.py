@@ -1,10 +1,11 @@
 """Who a rate limit counts, and how much it allows, for the endpoints open to guessing or floods.
 
-The amounts are config keys (portal.config: LOGIN_RATE_LIMIT, LOGIN_ACCOUNT_RATE_LIMIT,
-EVENTS_RATE_LIMIT, COMMENT_RATE_LIMIT, PIXEL_RATE_LIMIT, TRACKING_RATE_LIMIT), read per request,
-in Flask-Limiter's syntax ("10/minute;100/hour"). Counters live in Redis when PORTAL_REDIS_URL is
-set (shared by every worker), in memory otherwise. A refused request gets 429 and Retry-After:
-JSON under /api/ and on /t/r, the friendly error page elsewhere (portal.routes.errors).
+The amounts are config keys (portal.config: LOGIN_RATE_LIMIT, LOGIN_ACCOUNT_ADDRESS_RATE_LIMIT,
+LOGIN_ACCOUNT_RATE_LIMIT, EVENTS_RATE_LIMIT, COMMENT_RATE_LIMIT, PIXEL_RATE_LIMIT,
+TRACKING_RATE_LIMIT), read per request, in Flask-Limiter's syntax ("10/minute;100/hour").
+Counters live in Redis when PORTAL_REDIS_URL is set (shared by every worker), in memory
+otherwise. A refused request gets 429 and Retry-After: JSON under /api/ and on /t/r, the
+friendly error page elsewhere (portal.routes.errors).
 """
 
 from __future__ import annotations
@@ -37,6 +38,11 @@ def login_account() -> str:
     """The account a sign-in names, whether or not it exists (so a 429 reveals nothing)."""
     email = (request.form.get("email") or "").strip().lower()
     return f"account:{hashlib.sha256(email.encode()).hexdigest()[:32]}"
+
+
+def login_account_and_address() -> str:
+    """The account a sign-in names, from one address: one guesser's failures are theirs."""
+    return f"{login_account()}|{address()}"
 
 
 def failed_sign_in(response: Response) -> bool:

@@ -104,7 +104,7 @@ class Event(db.Model):
     duration_ms: Mapped[int | None] = mapped_column(BigInteger)
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    idempotency_key: Mapped[str | None] = mapped_column(String(120), unique=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(160), unique=True)
     properties: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
 
     session: Mapped[ViewSession | None] = relationship()

@@ -3,10 +3,11 @@
 emit(kind, data) runs inside the transaction that caused it: it writes one WebhookDelivery per
 subscribed webhook and defers the send (portal.jobs), so nothing leaves before the commit. A send
 POSTs the JSON body with X-Portal-Event, X-Portal-Delivery and X-Portal-Signature
-(sha256=<hex HMAC-SHA256 of the raw body, keyed with the webhook's secret>), timeout 5 s. A
-non-2xx answer or an error schedules the next attempt (10 s, 30 s, 2 min, 10 min, 1 h; six
-attempts in all): with Redis through RQ's enqueue_in (the worker must run its scheduler), and in
-every mode recorded as next_attempt_at so `flask --app wsgi webhooks retry-due` can resend it.
+(sha256=<hex HMAC-SHA256 of the raw body, keyed with the webhook's secret>), timeout 5 s, through
+portal.outbound.http_client. A non-2xx answer (a 3xx too: redirects are not followed) or an error
+schedules the next attempt (10 s, 30 s, 2 min, 10 min, 1 h; six attempts in all): with Redis
+through RQ's enqueue_in (the worker must run its scheduler), and in every mode recorded as
+next_attempt_at so `flask --app wsgi webhooks retry-due` can resend it.
 """
 
 from __future__ import annotations
@@ -16,8 +17,6 @@ import hmac
 import json
 import logging
 import secrets
-import urllib.error
-import urllib.request
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,9 +29,9 @@ from portal.accounts.authority import require_admin
 from portal.accounts.models import User
 from portal.audit import service as audit
 from portal.db_types import utcnow
-from portal.errors import ValidationFailed
+from portal.errors import PortalError, ValidationFailed
 from portal.extensions import db
-from portal.webhooks import addresses
+from portal.outbound import addresses, http_client
 from portal.webhooks.models import Webhook, WebhookDelivery
 
 log = logging.getLogger(__name__)
@@ -155,16 +154,10 @@ def sign(secret: str, body: bytes) -> str:
 
 
 def _post(url: str, body: bytes, headers: dict[str, str]) -> int:
+    """The receiver's status; through the one outbound client (portal.outbound.http_client):
+    every resolved address checked and connected to as checked, no redirect followed."""
     validate_url(url)  # http(s) only, checked again at send time
-    parts = urlsplit(url)
-    default_port = 443 if parts.scheme == "https" else 80
-    addresses.check_resolved(parts.hostname or "", parts.port or default_port)
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310
-    try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:  # noqa: S310
-            return response.status
-    except urllib.error.HTTPError as exc:
-        return exc.code
+    return http_client.post(url, body, headers, timeout=TIMEOUT_SECONDS).status
 
 
 def send_delivery(delivery_id: int, attempt: int) -> None:
@@ -190,6 +183,9 @@ def send_delivery(delivery_id: int, attempt: int) -> None:
     try:
         status = _post(webhook.url, body, headers)
         error = "" if 200 <= status < 300 else f"HTTP {status}"
+    except PortalError as exc:  # a redirect, an inside address, an unresolvable name: retried
+        status = getattr(exc, "status_code", None)
+        error = f"{exc.code}: {exc.message}"[:500]
     except Exception as exc:  # network errors, timeouts, bad hosts: all retried
         status, error = None, f"{type(exc).__name__}: {exc}"[:500]
     row.last_status_code = status

@@ -50,7 +50,7 @@ def test_an_inbound_reply_is_stored_once_and_marks_last_inbound(
     event = db.session.get(Event, first.json["id"])
     assert event.type == "reply.received"
     assert event.customer_id == customer.id
-    assert event.idempotency_key == "api:wecom-msg-1"
+    assert event.idempotency_key == f"api:{customer.id}:wecom-msg-1"  # scoped (issue 17)
     assert event.properties == {"channel": "wecom", "text": "好的，我看看"}
     assert event.occurred_at == datetime.fromisoformat(body["occurred_at"])
     db.session.expire_all()

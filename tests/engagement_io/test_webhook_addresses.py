@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy import select
 
 from portal import jobs
+from portal.outbound.addresses import PrivateAddress, is_public
 from portal.webhooks import service
-from portal.webhooks.addresses import PrivateAddress, is_public
 from portal.webhooks.models import WebhookDelivery
 from tests.delivery.helpers import make_customer
 

@@ -198,7 +198,7 @@ def test_user_changes_from_the_cli_are_logged_with_the_cli_as_actor(app, runner)
             "--name",
             "新人",
             "--password",
-            "password123",
+            "new-hire-pass-42",  # password123 is on the common-password list now
             "--team",
             "华东",
         ]
@@ -209,6 +209,7 @@ def test_user_changes_from_the_cli_are_logged_with_the_cli_as_actor(app, runner)
     assert created.summary == "new@example.com"
     assert created.details["team"] == "华东"
     assert "password" not in json.dumps(created.details)
+    assert "new-hire-pass-42" not in json.dumps(created.details)
 
     mark = _mark()
     result = runner.invoke(
@@ -240,7 +241,7 @@ def test_a_user_created_by_an_admin_names_the_admin(admin):
     from portal.accounts.services import create_user
 
     mark = _mark()
-    user = create_user("x@example.com", name="X", role="rep", password="password123", by=admin)
+    user = create_user("x@example.com", name="X", role="rep", password="new-hire-pass-42", by=admin)
     jobs.commit()
     entry = _only(mark, "user.created")
     assert (entry.actor_id, entry.actor_label, entry.object_id) == (

@@ -31,18 +31,23 @@ def _bool(body: dict, key: str, default: bool) -> bool:
     return value
 
 
+def _str(body: dict, key: str) -> str | None:
+    value = body.get(key)
+    if value is not None and not isinstance(value, str):
+        raise ValidationFailed(f"{key} must be a string", field=key)
+    return value
+
+
 @bp.post("/deliveries")
 def create_delivery():
     body = json_body()
-    message = body.get("message") or ""
-    if not isinstance(message, str):
-        raise ValidationFailed("message must be a string")
+    message = _str(body, "message") or ""
     sent = services.send(
         api_user(),
         services.SendRequest(
             customer_id=_int(body, "customer_id", required=True),
             template_id=_int(body, "template_id", required=True),
-            version_policy=body.get("version_policy"),
+            version_policy=_str(body, "version_policy"),
             allow_download=_bool(body, "allow_download", True),
             expires_in_days=_int(body, "expires_in_days"),
             message=message,

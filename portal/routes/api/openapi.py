@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import url_for
-
 from portal.db_types import MAX_ID
 from portal.library.models import TemplateKind
 from portal.routes.api import accounts_spec, deals_spec
 from portal.routes.api.base import bp
 from portal.routes.api.exchange import OPENAPI_PATHS as EXCHANGE_PATHS
 from portal.routes.api.exchange import OPENAPI_SCHEMAS as EXCHANGE_SCHEMAS
+from portal.tracking.links import external_url
 
 
 def _error(description: str) -> dict[str, Any]:
@@ -710,4 +709,5 @@ def _spec(server_url: str) -> dict[str, Any]:
 
 @bp.get("/openapi.json")
 def openapi():
-    return build_spec(url_for("api.openapi", _external=True).rsplit("/openapi.json", 1)[0])
+    # The server is PORTAL_BASE_URL's, never the request's Host header (which anyone can set).
+    return build_spec(external_url("api.openapi").rsplit("/openapi.json", 1)[0])

@@ -70,13 +70,16 @@ def get_template(template_id: int):
     }
 
 
-@bp.get("/templates/<int:template_id>/versions")
-def list_versions(template_id: int):
+# One rule for both methods (as /deals/<id>): with a rule each, an id past MAX_ID would answer
+# POST with 405 (werkzeug checks a rule's methods before its converter) instead of 404.
+@bp.route("/templates/<int:template_id>/versions", methods=["GET", "POST"])
+def versions(template_id: int):
+    if request.method == "POST":
+        return _add_version(template_id)
     return {"items": [version_summary(v) for v in services.list_versions(api_user(), template_id)]}
 
 
-@bp.post("/templates/<int:template_id>/versions")
-def add_version(template_id: int):
+def _add_version(template_id: int):
     template = services.get_template(api_user(), template_id)
     filename, data = _upload()
     version = services.add_version(
