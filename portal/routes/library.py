@@ -28,9 +28,10 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf import FlaskForm
 
+from portal import jobs
 from portal.errors import PortalError
 from portal.extensions import db
-from portal.library import permissions, services
+from portal.library import conversion, permissions, services
 from portal.library.content_tags import format_content_tags
 from portal.library.forms import (
     ActionForm,
@@ -40,7 +41,7 @@ from portal.library.forms import (
     NewVersionForm,
     TemplateForm,
 )
-from portal.library.models import Template, TemplateVersion
+from portal.library.models import Template, TemplateVersion, VersionStatus
 from portal.routes.service_errors import attach
 
 bp = Blueprint("library", __name__, url_prefix="/library")
@@ -94,7 +95,7 @@ def _attempt(form: FlaskForm, action: Callable[[], Any]) -> Outcome:
         db.session.rollback()
         attach(form, exc)
         return Outcome(False, status=exc.status)
-    db.session.commit()
+    jobs.commit()  # then any job the change asked for (an Office conversion) is queued
     return Outcome(True, value)
 
 
@@ -122,10 +123,11 @@ def index():
 def _preview_version(template: Template, versions: list[TemplateVersion]) -> TemplateVersion | None:
     """The version shown in the preview: ?version=N, else the latest published one."""
     wanted = request.args.get("version", type=int)
-    for version in versions:
+    ready = [v for v in versions if v.status == VersionStatus.READY]  # others have no PDF yet
+    for version in ready:
         if version.number == wanted:
             return version
-    return template.latest_version or (versions[0] if versions else None)
+    return template.latest_version or (ready[0] if ready else None)
 
 
 def _render_detail(
@@ -157,6 +159,7 @@ def _render_detail(
         action_form=action_form or ActionForm(formdata=None),
         tags_forms=tags_forms,
         allowed={axis: template.allowed(axis) for axis in ("role", "team", "region")},
+        conversion_message=conversion.message_for,
     ), status
 
 
@@ -220,6 +223,7 @@ def new():
     if outcome.ok:
         version = outcome.value
         flash(_("Template “%(name)s” created.", name=version.template.name), "success")
+        _flash_converting(version)
         return redirect(url_for(".detail", template_id=version.template_id))
     return _render_template_form(form, None, outcome.status)
 
@@ -251,7 +255,9 @@ def new_version(template_id: int):
     )
     if outcome.ok:
         version = outcome.value
-        if version.published:
+        if _flash_converting(version):
+            pass
+        elif version.published:
             flash(_("Version %(number)d is published.", number=version.number), "success")
         else:
             flash(_("Version %(number)d is saved as a draft.", number=version.number), "success")
@@ -259,6 +265,19 @@ def new_version(template_id: int):
     return render_template(
         "library/version_form.html", form=form, template=template
     ), outcome.status
+
+
+def _flash_converting(version: TemplateVersion) -> bool:
+    if version.status != VersionStatus.CONVERTING:
+        return False
+    flash(
+        _(
+            "Version %(number)d is being converted to PDF; this page shows when it is ready.",
+            number=version.number,
+        ),
+        "info",
+    )
+    return True
 
 
 def _version_action(

@@ -2,10 +2,11 @@ from __future__ import annotations
 
 from flask import Response, request
 
+from portal import jobs
 from portal.db_types import is_row_id
 from portal.errors import NotFound, ValidationFailed
-from portal.extensions import db
-from portal.library import services
+from portal.library import permissions, services
+from portal.library.models import TemplateVersion, VersionStatus
 from portal.library.serializers import template_summary, version_summary
 from portal.routes.api import api_user, bp
 
@@ -45,8 +46,16 @@ def create_template():
         changelog=request.form.get("changelog"),
         content_tags=request.form.get("content_tags"),
     )
-    db.session.commit()
-    return {"id": version.template_id, "version": version.number}, 201
+    return _created(version)
+
+
+def _created(version: TemplateVersion) -> tuple[dict, int]:
+    """201 when the version is ready; 202 while its Office file or image is being converted
+    (GET /templates/<id>/versions shows when it is ready, or why it failed)."""
+    body = {"id": version.template_id, "version": version.number}
+    status = 202 if version.status == VersionStatus.CONVERTING else 201
+    jobs.commit()  # then the conversion job is queued
+    return body, status
 
 
 @bp.get("/templates")
@@ -83,8 +92,16 @@ def add_version(template_id: int):
         content_tags=request.form.get("content_tags"),
         publish=request.form.get("publish", "true").lower() not in {"0", "false", "no"},
     )
-    db.session.commit()
-    return {"id": version.template_id, "version": version.number}, 201
+    return _created(version)
+
+
+@bp.get("/templates/<int:template_id>/versions")
+def list_versions(template_id: int):
+    """Every version the caller may see (library keepers: drafts and conversions too)."""
+    user = api_user()
+    template = services.get_template(user, template_id)
+    keeper = permissions.can_manage_library(user)
+    return {"items": [version_summary(v) for v in template.versions if keeper or v.published]}
 
 
 @bp.get("/templates/<int:template_id>/versions/<int:number>/file")
