@@ -191,13 +191,22 @@ def download(template_id: int, number: int):
         io.BytesIO(services.version_file(version)),
         mimetype=_MIMETYPES.get(version.source_type, "application/octet-stream"),
         as_attachment=True,
-        download_name=version.original_filename or f"v{number}.{version.source_type}",
+        download_name=_download_name(version),
         etag=version.sha256,
         max_age=0,
     )
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Cache-Control"] = "private, no-cache"
     return response
+
+
+def _download_name(version: TemplateVersion) -> str:
+    """The uploaded name, with .pdf for an Office file or image (what is kept is its PDF)."""
+    name = version.original_filename or f"v{version.number}.{version.source_type}"
+    stem, dot, extension = name.rpartition(".")
+    if version.source_type == "pdf" and extension.lower() != "pdf":
+        return f"{stem or name}.pdf" if dot else f"{name}.pdf"
+    return name
 
 
 # --- changing the library (marketing, admin) -----------------------------------------------------

@@ -177,8 +177,13 @@ def converted(tmp_path_factory) -> dict[str, bytes]:
 
 
 @pytest.fixture
-def mk_headers(make_user, api_headers):
-    return api_headers(make_user("marketing"))
+def marketing(make_user):
+    return make_user("marketing")
+
+
+@pytest.fixture
+def mk_headers(marketing, api_headers):
+    return api_headers(marketing)
 
 
 def post_template(client, headers, data: bytes, filename: str, **fields):
@@ -224,7 +229,9 @@ def test_chinese_pptx_and_docx_convert_to_extractable_text_in_noto_cjk(converted
 # --- uploads through the API ---------------------------------------------------------------------
 
 
-def test_a_pptx_upload_becomes_a_ready_pdf_version_inline(client, mk_headers, app):
+def test_a_pptx_upload_becomes_a_ready_pdf_version_inline(
+    client, mk_headers, app, login, marketing
+):
     response = post_template(
         client, mk_headers, chinese_pptx(), "方案.pptx", content_tags="2:pricing"
     )
@@ -246,8 +253,12 @@ def test_a_pptx_upload_becomes_a_ready_pdf_version_inline(client, mk_headers, ap
     preview = client.get(f"/api/v1/templates/{template_id}/preview.pdf", headers=mk_headers)
     assert preview.status_code == 200
     assert PPTX_TEXT in pdf_text(preview.data)
-    # only the PDF is kept
+    # only the PDF is kept; the library's download names it .pdf
     assert [p.suffix for p in stored(app)] == [".pdf"]
+    login(marketing)
+    download = client.get(f"/library/{template_id}/versions/1/file")
+    assert download.data.startswith(b"%PDF-")
+    assert "filename*=UTF-8''%E6%96%B9%E6%A1%88.pdf" in download.headers["Content-Disposition"]
 
 
 def test_an_image_upload_is_placed_on_a_pdf_page(client, mk_headers):
