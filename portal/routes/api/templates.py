@@ -79,8 +79,16 @@ def get_template(template_id: int):
     }
 
 
-@bp.post("/templates/<int:template_id>/versions")
-def add_version(template_id: int):
+@bp.route("/templates/<int:template_id>/versions", methods=["GET", "POST"])
+def versions(template_id: int):
+    # One rule for both methods: with two, werkzeug answers 405 instead of 404 for an id
+    # outside the row-id range (the converter refuses it for one rule, the other then "matches").
+    if request.method == "POST":
+        return _add_version(template_id)
+    return _list_versions(template_id)
+
+
+def _add_version(template_id: int):
     template = services.get_template(api_user(), template_id)
     filename, data = _upload()
     version = services.add_version(
@@ -95,8 +103,7 @@ def add_version(template_id: int):
     return _created(version)
 
 
-@bp.get("/templates/<int:template_id>/versions")
-def list_versions(template_id: int):
+def _list_versions(template_id: int):
     """Every version the caller may see (library keepers: drafts and conversions too)."""
     user = api_user()
     template = services.get_template(user, template_id)
