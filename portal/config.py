@@ -105,6 +105,13 @@ def load_config() -> dict[str, Any]:
             env("PORTAL_EXCHANGE_MAX_EXPANDED_BYTES", str(20 * MiB))
         ),
         "ZIP_MAX_ENTRIES": int(env("PORTAL_ZIP_MAX_ENTRIES", "500")),
+        # Office uploads are converted to PDF by LibreOffice (portal.library.conversion): seconds
+        # one conversion may take before it is killed and refused; the parent folder of each
+        # run's private temporary folder (default: the system's); pixels an uploaded image may
+        # have.
+        "OFFICE_CONVERSION_TIMEOUT": float(env("PORTAL_OFFICE_CONVERSION_TIMEOUT", "120")),
+        "CONVERSION_WORK_DIR": env("PORTAL_CONVERSION_WORK_DIR") or None,
+        "IMAGE_MAX_PIXELS": int(env("PORTAL_IMAGE_MAX_PIXELS", str(50_000_000))),
         "BABEL_DEFAULT_LOCALE": "zh_CN",
         "BABEL_DEFAULT_TIMEZONE": env("PORTAL_TIMEZONE", "Asia/Shanghai"),
         "LANGUAGES": ["zh_CN", "en"],

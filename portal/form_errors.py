@@ -16,6 +16,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 
 from portal.errors import PortalError
+from portal.library import conversion
 
 # code -> (form field, translated summary, show the service's detail in Chinese too)
 _BY_CODE: dict[str, tuple[str | None, object, bool]] = {
@@ -79,9 +80,26 @@ _BY_CODE: dict[str, tuple[str | None, object, bool]] = {
         "file",
         _l(
             "This file type is not accepted. Upload an .html page, a .zip of HTML with its "
-            "assets, or a .pdf, with the extension that matches the content."
+            "assets, a .pdf, an Office file (.pptx .ppt .docx .doc .xlsx .odp .odt) or an "
+            "image (.png .jpg .webp), with the extension that matches the content."
         ),
         True,
+    ),
+    # Office files and images: the sentences live with the conversion (also on the versions)
+    **{
+        code: ("file", message, True)
+        for code, message in conversion.MESSAGES.items()
+        if code != "corrupt_pdf"
+    },
+    "version_converting": (
+        None,
+        _l("That version is still being converted to PDF. Try again in a moment."),
+        False,
+    ),
+    "version_failed": (
+        None,
+        _l("That version could not be converted to PDF. Upload the file again."),
+        False,
     ),
     "template_error": (
         "file",

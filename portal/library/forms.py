@@ -41,7 +41,10 @@ CONTENT_TAG_LABELS = {
     "terms": _l("Terms"),
 }
 
-UPLOAD_ACCEPT = ".html,.htm,.zip,.pdf,text/html,application/zip,application/pdf"
+UPLOAD_ACCEPT = (
+    ".html,.htm,.zip,.pdf,text/html,application/zip,application/pdf,"
+    ".pptx,.ppt,.docx,.doc,.xlsx,.odp,.odt,.png,.jpg,.jpeg,.webp"
+)
 
 
 def _text(label, max_length: int, **kwargs) -> StringField:
@@ -125,7 +128,11 @@ def _file_field() -> FileField:
     return FileField(
         _l("File"),
         validators=[FileRequired(_l("Choose a file to upload."))],
-        description=_l("An .html page, a .zip of HTML with its images and styles, or a .pdf."),
+        description=_l(
+            "An .html page, a .zip of HTML with its images and styles, a .pdf, an Office file "
+            "(.pptx .ppt .docx .doc .xlsx .odp .odt) or an image (.png .jpg .webp): Office "
+            "files and images are converted to PDF."
+        ),
         render_kw={"accept": UPLOAD_ACCEPT},
     )
 

@@ -4,7 +4,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.accounts.models import User
@@ -23,6 +23,14 @@ class TemplateKind(enum.StrEnum):
 class TemplateFormat(enum.StrEnum):
     HTML = "html"
     PDF = "pdf"
+
+
+class VersionStatus(enum.StrEnum):
+    """Whether a version's PDF exists yet: Office files and images are converted in a job."""
+
+    CONVERTING = "converting"
+    READY = "ready"
+    FAILED = "failed"
 
 
 class VersionPolicy(enum.StrEnum):
@@ -79,7 +87,8 @@ class TemplateVersion(db.Model):
         ForeignKey("templates.id", ondelete="CASCADE"), index=True
     )
     number: Mapped[int]
-    source_type: Mapped[str] = mapped_column(String(10))  # html | zip | pdf
+    # html | zip | pdf; an Office file or image is "office" / "image" until its PDF is made
+    source_type: Mapped[str] = mapped_column(String(10))
     original_filename: Mapped[str] = mapped_column(String(255), default="")
     storage_key: Mapped[str] = mapped_column(String(400))
     sha256: Mapped[str] = mapped_column(String(64), index=True)
@@ -92,6 +101,13 @@ class TemplateVersion(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     published: Mapped[bool] = mapped_column(default=True)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # converting -> ready | failed (error_code says why). A converting version is never
+    # published; publish_when_ready says whether the conversion publishes it.
+    status: Mapped[str] = mapped_column(
+        String(12), default=VersionStatus.READY, server_default=VersionStatus.READY.value
+    )
+    error_code: Mapped[str | None] = mapped_column(String(40))
+    publish_when_ready: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     template: Mapped[Template] = relationship(back_populates="versions")
     author: Mapped[User] = relationship()

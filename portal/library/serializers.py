@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from portal.library.models import AccessAxis, Template, TemplateVersion
+from portal.library.conversion import message_for
+from portal.library.models import AccessAxis, Template, TemplateVersion, VersionStatus
 
 
 def template_summary(template: Template) -> dict[str, Any]:
@@ -44,4 +45,11 @@ def version_summary(version: TemplateVersion) -> dict[str, Any]:
         "author": version.author.name,
         "created_at": version.created_at.isoformat(),
         "published": version.published,
+        # converting | ready | failed; a failed conversion says why (code + sentence)
+        "status": version.status,
+        "error": (
+            {"code": version.error_code, "message": message_for(version.error_code)}
+            if version.status == VersionStatus.FAILED
+            else None
+        ),
     }

@@ -12,12 +12,13 @@ from flask import current_app
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 
+from portal import jobs
 from portal.accounts.models import Role, User
 from portal.audit import service as audit
 from portal.db_types import utcnow
 from portal.errors import NotFound, PermissionDenied, ValidationFailed
 from portal.extensions import db
-from portal.library import permissions, rendering
+from portal.library import conversion, permissions, rendering
 from portal.library.content_tags import parse_content_tags
 from portal.library.models import (
     AccessAxis,
@@ -27,9 +28,16 @@ from portal.library.models import (
     TemplateKind,
     TemplateVersion,
     VersionPolicy,
+    VersionStatus,
 )
 from portal.library.storage import get_storage
-from portal.library.uploads import InspectedUpload, UploadLimits, inspect_upload
+from portal.library.uploads import (
+    CONVERTED_TYPES,
+    InspectedUpload,
+    UploadLimits,
+    UploadRejected,
+    inspect_upload,
+)
 
 _EXTENSIONS = {"html": "html", "zip": "zip", "pdf": "pdf"}
 
@@ -125,13 +133,25 @@ def _apply_fields(template: Template, fields: TemplateFields) -> None:
     _set_access(template, fields)
 
 
+def conversion_queued() -> bool:
+    """Office files and images are converted by a queued job (RQ), not in the request."""
+    config = current_app.config
+    return bool(config.get("REDIS_URL")) and not config.get("JOBS_INLINE")
+
+
 def _inspect(filename: str, data: bytes) -> tuple[InspectedUpload, int | None]:
     """Validate an upload and, for HTML, render it once with sample data.
 
     A template that does not render (bad Jinja, sandbox escape) is refused here, with the
-    reason, instead of failing later in front of a customer.
+    reason, instead of failing later in front of a customer. An Office file or image is
+    converted to PDF here when jobs run inline (a refusal then stores nothing); with a queue it
+    is stored as it is and converted by `convert_version`.
     """
     upload = inspect_upload(filename, data, UploadLimits.from_config(current_app.config))
+    if upload.source_type in CONVERTED_TYPES:
+        if conversion_queued():
+            return upload, None
+        upload = conversion.convert_upload(upload, current_app.config)
     if upload.source_type == "pdf":
         return upload, upload.page_count
     preview = rendering.render_source_preview(upload.source_type, upload.data)
@@ -162,6 +182,8 @@ def create_template(
     template = Template(created_by=author, format=TemplateFormat.HTML)
     _apply_fields(template, fields)
     upload, pages = _inspect(filename, data)
+    if upload.source_type in CONVERTED_TYPES:
+        template.format = TemplateFormat.PDF  # what it will be once converted
     db.session.add(template)
     db.session.flush()
     return _store_version(template, author, upload, pages, changelog, content_tags, publish=True)
@@ -204,6 +226,7 @@ def _store_version(
     publish: bool,
 ) -> TemplateVersion:
     tags = parse_content_tags(content_tags, pages)
+    converting = upload.source_type in CONVERTED_TYPES
     number = (
         db.session.scalar(
             select(func.max(TemplateVersion.number)).where(
@@ -212,9 +235,13 @@ def _store_version(
         )
         or 0
     ) + 1
-    key = (
-        f"templates/{template.id}/v{number}-{upload.sha256[:16]}.{_EXTENSIONS[upload.source_type]}"
-    )
+    if converting:  # the upload as it came, until the job replaces it with its PDF
+        key = f"templates/{template.id}/v{number}-{upload.sha256[:16]}.source{upload.extension}"
+    else:
+        key = (
+            f"templates/{template.id}/v{number}-{upload.sha256[:16]}."
+            f"{_EXTENSIONS[upload.source_type]}"
+        )
     storage = get_storage()
     storage.put(key, upload.data, upload.content_type)
     now = utcnow()
@@ -231,11 +258,13 @@ def _store_version(
         page_count=pages,
         author=author,
         created_at=now,
-        published=publish,
-        published_at=now if publish else None,
+        published=publish and not converting,
+        published_at=now if publish and not converting else None,
+        status=VersionStatus.CONVERTING if converting else VersionStatus.READY,
+        publish_when_ready=publish and converting,
     )
     db.session.add(version)
-    if publish:
+    if publish and not converting:
         template.format = _format_of(upload.source_type)
         template.updated_at = now
     try:
@@ -243,9 +272,72 @@ def _store_version(
     except Exception:
         storage.delete(key)  # nothing half-stored: the row failed, so the blob goes too
         raise
-    if publish:
+    if converting:
+        jobs.defer(convert_version, version.id)
+    elif publish:
         _audit_published(version, author)
     return version
+
+
+@jobs.retried
+def convert_version(version_id: int) -> None:
+    """Job: make the PDF of a converting version; publish it if that was asked.
+
+    A refusal (damaged, password-protected, too slow...) leaves the version `failed` with the
+    refusal's code, and neither the upload nor any PDF stored. Safe to run again: only a
+    version still `converting` is touched.
+    """
+    version = db.session.get(TemplateVersion, version_id)
+    if version is None or version.status != VersionStatus.CONVERTING:
+        return
+    storage = get_storage()
+    source_key = version.storage_key
+    source = storage.get(source_key)
+    upload = InspectedUpload(
+        source_type=version.source_type,
+        data=source,
+        filename=version.original_filename,
+        sha256=version.sha256,
+        size=version.size,
+        content_type="application/octet-stream",
+        page_count=None,
+        extension="." + source_key.rpartition(".source.")[2],
+    )
+    try:
+        pdf = conversion.convert_upload(upload, current_app.config)
+    except UploadRejected as exc:
+        version.status = VersionStatus.FAILED
+        version.error_code = exc.code
+        version.publish_when_ready = False
+        jobs.defer(_delete_stored, source_key)
+        return
+    key = f"templates/{version.template_id}/v{version.number}-{pdf.sha256[:16]}.pdf"
+    storage.put(key, pdf.data, pdf.content_type)
+    version.storage_key = key
+    version.source_type = pdf.source_type
+    version.sha256 = pdf.sha256
+    version.size = pdf.size
+    version.page_count = pdf.page_count
+    version.status = VersionStatus.READY
+    # tags given with the upload were not checked against pages that did not exist yet
+    version.content_tags = {
+        page: tags
+        for page, tags in (version.content_tags or {}).items()
+        if not page.isdigit() or int(page) <= (pdf.page_count or 0)
+    }
+    try:
+        db.session.flush()
+    except Exception:
+        storage.delete(key)
+        raise
+    if version.publish_when_ready:
+        version.publish_when_ready = False
+        _publish(version, version.author)
+    jobs.defer(_delete_stored, source_key)  # once the row points at the PDF
+
+
+def _delete_stored(key: str) -> None:
+    get_storage().delete(key)
 
 
 def _audit_published(version: TemplateVersion, by: User) -> None:
@@ -262,10 +354,28 @@ def _format_of(source_type: str) -> str:
     return TemplateFormat.PDF if source_type == "pdf" else TemplateFormat.HTML
 
 
+def _require_ready(version: TemplateVersion) -> None:
+    if version.status == VersionStatus.CONVERTING:
+        raise ValidationFailed(
+            f"version {version.number} is still being converted to PDF; try again in a moment",
+            code="version_converting",
+        )
+    if version.status == VersionStatus.FAILED:
+        raise ValidationFailed(
+            f"version {version.number} could not be converted to PDF; upload the file again",
+            code="version_failed",
+        )
+
+
 def publish_version(version: TemplateVersion, user: User) -> TemplateVersion:
     _require_keeper(user)
     if version.published:
         raise ValidationFailed(f"version {version.number} is already published")
+    _require_ready(version)
+    return _publish(version, user)
+
+
+def _publish(version: TemplateVersion, user: User) -> TemplateVersion:
     version.published = True
     version.published_at = utcnow()
     version.template.format = _format_of(version.source_type)
@@ -402,7 +512,9 @@ def get_version(
 
 
 def version_file(version: TemplateVersion) -> bytes:
-    """The stored bytes of a version, exactly as uploaded."""
+    """The stored bytes of a version: exactly as uploaded, or the PDF an Office file or image
+    was converted to."""
+    _require_ready(version)
     return get_storage().get(version.storage_key)
 
 
@@ -412,4 +524,5 @@ def preview_pdf(
     """A version rendered with sample customer data (drafts only for the library keepers)."""
     template = get_template(user, template_id)
     version = get_version(template, number, drafts=permissions.can_manage_library(user))
+    _require_ready(version)
     return version, rendering.render_version_preview(version)

@@ -38,7 +38,10 @@ from portal.library.bundle import find_entry
 
 MiB = 1024 * 1024
 
-ACCEPTED_TYPES = ".html, .zip (an HTML page with its assets) or .pdf"
+ACCEPTED_TYPES = (
+    ".html, .zip (an HTML page with its assets), .pdf, an Office file (.pptx .ppt .docx .doc "
+    ".xlsx .odp .odt) or an image (.png .jpg .jpeg .webp)"
+)
 ZIP_ALLOWED_EXTENSIONS = frozenset(
     {
         ".html",
@@ -66,8 +69,22 @@ CONTENT_TYPES = {
     "html": "text/html; charset=utf-8",
     "zip": "application/zip",
     "pdf": "application/pdf",
+    "office": "application/octet-stream",
+    "image": "application/octet-stream",
 }
-_EXTENSIONS = {".html": "html", ".htm": "html", ".zip": "zip", ".pdf": "pdf"}
+# Office files and images are accepted as they are, then converted to PDF (see
+# portal.library.conversion): "office" / "image" is their source type until then.
+OFFICE_EXTENSIONS = frozenset({".pptx", ".ppt", ".docx", ".doc", ".xlsx", ".odp", ".odt"})
+IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".webp"})
+CONVERTED_TYPES = frozenset({"office", "image"})
+_EXTENSIONS = {
+    ".html": "html",
+    ".htm": "html",
+    ".zip": "zip",
+    ".pdf": "pdf",
+    **dict.fromkeys(OFFICE_EXTENSIONS, "office"),
+    **dict.fromkeys(IMAGE_EXTENSIONS, "image"),
+}
 
 # PDFium is not thread-safe: every call into it from this module holds this lock.
 PDFIUM_LOCK = threading.Lock()
@@ -77,8 +94,10 @@ class UploadRejected(PortalError):
     """An upload that is not accepted; `code` says why, `message` says it to a person.
 
     Codes: empty_file, not_utf8, corrupt_zip, corrupt_pdf, encrypted_pdf, unsafe_zip_entry,
-    unsupported_zip_entry, too_many_entries, zip_bomb, no_entry_point (400);
-    upload_too_large (413); unsupported_type (415).
+    unsupported_zip_entry, too_many_entries, zip_bomb, no_entry_point, corrupt_office,
+    encrypted_office, corrupt_image, conversion_failed, conversion_timeout (400);
+    upload_too_large, image_too_large (413); unsupported_type (415);
+    conversion_unavailable (503).
     """
 
     status = 400
@@ -87,13 +106,14 @@ class UploadRejected(PortalError):
 
 @dataclass(frozen=True)
 class InspectedUpload:
-    source_type: str  # "html" | "zip" | "pdf"
+    source_type: str  # "html" | "zip" | "pdf" | "office" | "image"
     data: bytes  # exactly the uploaded bytes (stored as is)
     filename: str  # a safe display name, never a path
     sha256: str
     size: int
     content_type: str
     page_count: int | None  # PDFs only
+    extension: str = ""  # ".pptx", ".png"...: what LibreOffice or Pillow is told the file is
 
     def __repr__(self) -> str:  # never dump megabytes into a log line
         return (
@@ -149,8 +169,12 @@ def inspect_upload(filename: str, data: bytes, limits: UploadLimits) -> Inspecte
         _check_html(display, data)
     elif source_type == "zip":
         _check_zip(display, data, limits)
+    elif source_type == "office":
+        _check_office(display, extension, data, limits)
+    elif source_type == "image":
+        _check_image(display, extension, data)
     else:
-        page_count = _check_pdf(display, data)
+        page_count = check_pdf(display, data)
 
     return InspectedUpload(
         source_type=source_type,
@@ -160,6 +184,7 @@ def inspect_upload(filename: str, data: bytes, limits: UploadLimits) -> Inspecte
         size=len(data),
         content_type=CONTENT_TYPES[source_type],
         page_count=page_count,
+        extension=extension,
     )
 
 
@@ -291,7 +316,8 @@ def _decode_utf8(label: str, data: bytes) -> str:
 # --- PDF ---------------------------------------------------------------------------------------
 
 
-def _check_pdf(display: str, data: bytes) -> int:
+def check_pdf(display: str, data: bytes) -> int:
+    """The page count of a PDF that PDFium opens without a password; UploadRejected otherwise."""
     if not data.startswith(b"%PDF-"):
         raise _mismatch(display, "a PDF document", _sniff(data))
     with PDFIUM_LOCK:
@@ -333,6 +359,80 @@ def _check_pdf(display: str, data: bytes) -> int:
         finally:
             document.close()
     return page_count
+
+
+# --- Office files and images (converted later; here only what can be judged cheaply) ------------
+
+_OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_OOXML = frozenset({".pptx", ".docx", ".xlsx"})
+_ODF = frozenset({".odp", ".odt"})
+
+
+def _protected(display: str) -> UploadRejected:
+    return UploadRejected(
+        f"{display} is protected by a password; save a copy without a password (File > Info > "
+        "Protect / Encrypt with password, cleared) and upload that.",
+        code="encrypted_office",
+    )
+
+
+def _damaged(display: str, detail: str) -> UploadRejected:
+    return UploadRejected(
+        f"{display} cannot be read as an Office document ({detail}); open it in Office or WPS, "
+        "save it again and upload the new file.",
+        code="corrupt_office",
+    )
+
+
+def _check_office(display: str, extension: str, data: bytes, limits: UploadLimits) -> None:
+    if extension in (".doc", ".ppt"):
+        if not data.startswith(_OLE):
+            raise _mismatch(display, f"an Office {extension} document", _sniff(data))
+        return  # an old binary file: LibreOffice judges it (a damaged one fails conversion)
+    if data.startswith(_OLE):
+        # A password-protected .docx/.pptx/.xlsx is not a zip: Office wraps the encrypted
+        # package in an OLE container (MS-OFFCRYPTO).
+        if extension in _OOXML:
+            raise _protected(display)
+        raise _damaged(display, "it is an old binary Office file under a new name")
+    if not data.startswith(b"PK\x03\x04"):
+        raise _mismatch(display, f"an Office {extension} document", _sniff(data))
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError) as exc:
+        raise _damaged(display, f"the package is truncated or damaged: {exc}") from None
+    with archive:
+        infos = archive.infolist()
+        if len(infos) > max(limits.max_entries, 2000):
+            raise _damaged(display, f"it holds {len(infos)} parts")
+        _check_declared_sizes(display, data, infos, limits)
+        names = {info.filename for info in infos}
+        if extension in _OOXML and "[Content_Types].xml" not in names:
+            raise _damaged(display, "it has no [Content_Types].xml")
+        if extension in _ODF:
+            if "mimetype" not in names or "META-INF/manifest.xml" not in names:
+                raise _damaged(display, "it has no ODF mimetype or manifest")
+            try:
+                manifest = archive.read("META-INF/manifest.xml")
+            except (zipfile.BadZipFile, EOFError, OSError, ValueError, zlib.error) as exc:
+                raise _damaged(display, f"its manifest cannot be read: {exc}") from None
+            if b"encryption-data" in manifest:
+                raise _protected(display)
+
+
+_IMAGE_MAGIC = {
+    ".png": "a PNG image",
+    ".jpg": "a JPEG image",
+    ".jpeg": "a JPEG image",
+    ".webp": "a WebP image",
+}
+
+
+def _check_image(display: str, extension: str, data: bytes) -> None:
+    expected = _IMAGE_MAGIC[extension]
+    actual = _sniff(data)
+    if actual != expected:
+        raise _mismatch(display, expected, actual)
 
 
 # --- zip ---------------------------------------------------------------------------------------

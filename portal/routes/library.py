@@ -32,7 +32,7 @@ from portal import jobs
 from portal.errors import PortalError
 from portal.extensions import db
 from portal.form_errors import attach
-from portal.library import permissions, services
+from portal.library import conversion, permissions, services
 from portal.library.content_tags import format_content_tags
 from portal.library.forms import (
     ActionForm,
@@ -42,7 +42,7 @@ from portal.library.forms import (
     NewVersionForm,
     TemplateForm,
 )
-from portal.library.models import Template, TemplateVersion
+from portal.library.models import Template, TemplateVersion, VersionStatus
 
 bp = Blueprint("library", __name__, url_prefix="/library")
 
@@ -95,7 +95,7 @@ def _attempt(form: FlaskForm, action: Callable[[], Any]) -> Outcome:
         db.session.rollback()
         attach(form, exc)
         return Outcome(False, status=exc.status)
-    jobs.commit()
+    jobs.commit()  # then any job the change asked for (an Office conversion) is queued
     return Outcome(True, value)
 
 
@@ -123,10 +123,11 @@ def index():
 def _preview_version(template: Template, versions: list[TemplateVersion]) -> TemplateVersion | None:
     """The version shown in the preview: ?version=N, else the latest published one."""
     wanted = request.args.get("version", type=int)
-    for version in versions:
+    ready = [v for v in versions if v.status == VersionStatus.READY]  # others have no PDF yet
+    for version in ready:
         if version.number == wanted:
             return version
-    return template.latest_version or (versions[0] if versions else None)
+    return template.latest_version or (ready[0] if ready else None)
 
 
 def _render_detail(
@@ -158,6 +159,7 @@ def _render_detail(
         action_form=action_form or ActionForm(formdata=None),
         tags_forms=tags_forms,
         allowed={axis: template.allowed(axis) for axis in ("role", "team", "region")},
+        conversion_message=conversion.message_for,
     ), status
 
 
@@ -189,13 +191,22 @@ def download(template_id: int, number: int):
         io.BytesIO(services.version_file(version)),
         mimetype=_MIMETYPES.get(version.source_type, "application/octet-stream"),
         as_attachment=True,
-        download_name=version.original_filename or f"v{number}.{version.source_type}",
+        download_name=_download_name(version),
         etag=version.sha256,
         max_age=0,
     )
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Cache-Control"] = "private, no-cache"
     return response
+
+
+def _download_name(version: TemplateVersion) -> str:
+    """The uploaded name, with .pdf for an Office file or image (what is kept is its PDF)."""
+    name = version.original_filename or f"v{version.number}.{version.source_type}"
+    stem, dot, extension = name.rpartition(".")
+    if version.source_type == "pdf" and extension.lower() != "pdf":
+        return f"{stem or name}.pdf" if dot else f"{name}.pdf"
+    return name
 
 
 # --- changing the library (marketing, admin) -----------------------------------------------------
@@ -221,6 +232,7 @@ def new():
     if outcome.ok:
         version = outcome.value
         flash(_("Template “%(name)s” created.", name=version.template.name), "success")
+        _flash_converting(version)
         return redirect(url_for(".detail", template_id=version.template_id))
     return _render_template_form(form, None, outcome.status)
 
@@ -254,7 +266,9 @@ def new_version(template_id: int):
     )
     if outcome.ok:
         version = outcome.value
-        if version.published:
+        if _flash_converting(version):
+            pass
+        elif version.published:
             flash(_("Version %(number)d is published.", number=version.number), "success")
         else:
             flash(_("Version %(number)d is saved as a draft.", number=version.number), "success")
@@ -262,6 +276,19 @@ def new_version(template_id: int):
     return render_template(
         "library/version_form.html", form=form, template=template
     ), outcome.status
+
+
+def _flash_converting(version: TemplateVersion) -> bool:
+    if version.status != VersionStatus.CONVERTING:
+        return False
+    flash(
+        _(
+            "Version %(number)d is being converted to PDF; this page shows when it is ready.",
+            number=version.number,
+        ),
+        "info",
+    )
+    return True
 
 
 def _version_action(

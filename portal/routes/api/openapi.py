@@ -32,10 +32,18 @@ _UNAVAILABLE = _error(
     "seconds in Retry-After. Nothing half-done is left behind."
 )
 _UPLOAD_ERRORS = {
-    "400": _error("Bad upload (corrupt zip, unsafe entry, zip bomb, empty file)"),
+    "400": _error(
+        "Bad upload (corrupt zip, unsafe entry, zip bomb, empty file), or, when jobs run inline, "
+        "an Office file or image refused by the conversion: corrupt_office, encrypted_office, "
+        "corrupt_image, conversion_failed (damaged or password-protected), conversion_timeout "
+        "(killed after OFFICE_CONVERSION_TIMEOUT s). Nothing is stored."
+    ),
     "403": _error("Only marketing and admins change the library"),
-    "413": _error("File over the size limit"),
-    "415": _error("Not an .html, .zip or .pdf file (judged by content)"),
+    "413": _error("File over the size limit (upload_too_large), or an image with too many pixels"),
+    "415": _error(
+        "Not an .html, .zip, .pdf, Office (.pptx .ppt .docx .doc .xlsx .odp .odt) or image "
+        "(.png .jpg .jpeg .webp) file (judged by content)"
+    ),
     "422": _error("Missing changelog, bad field, or a template that does not render"),
 }
 
@@ -45,6 +53,16 @@ def _json(schema_ref: str, description: str = "OK") -> dict[str, Any]:
         "description": description,
         "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema_ref}"}}},
     }
+
+
+_CREATED_OR_QUEUED = {
+    "201": _json("Created", "Created: the version is ready"),
+    "202": _json(
+        "Created",
+        "Accepted: the Office file or image is being converted to PDF by a queued job; "
+        "GET /templates/{template_id}/versions shows its `status` (converting, ready, failed)",
+    ),
+}
 
 
 def _json_body(schema_ref: str) -> dict[str, Any]:
@@ -327,7 +345,12 @@ def _spec(server_url: str) -> dict[str, Any]:
         "allowed_regions": {"type": "string", "description": "comma separated; empty = anyone"},
         "changelog": {"type": "string", "minLength": 1},
         "content_tags": {"type": "string", "example": "2:pricing; 3:case"},
-        "file": {"type": "string", "format": "binary", "description": ".html, .zip or .pdf"},
+        "file": {
+            "type": "string",
+            "format": "binary",
+            "description": ".html, .zip or .pdf; or an Office file (.pptx .ppt .docx .doc .xlsx "
+            ".odp .odt) or image (.png .jpg .jpeg .webp), converted to PDF (202 while queued)",
+        },
     }
     template_id = _path_id("template_id")
     return {
@@ -363,7 +386,7 @@ def _spec(server_url: str) -> dict[str, Any]:
                             }
                         },
                     },
-                    "responses": {"201": _json("Created", "Created"), **_ERRORS, **_UPLOAD_ERRORS},
+                    "responses": {**_CREATED_OR_QUEUED, **_ERRORS, **_UPLOAD_ERRORS},
                 },
             },
             "/templates/{template_id}": {
@@ -376,7 +399,7 @@ def _spec(server_url: str) -> dict[str, Any]:
             "/templates/{template_id}/versions": {
                 "get": {
                     "summary": "A template's versions, newest first, each with its content_tags "
-                    "(drafts only for marketing and admins)",
+                    "and conversion `status` (drafts and conversions: marketing, admins)",
                     "parameters": [template_id],
                     "responses": {"200": _json("VersionList"), **_ERRORS},
                 },
@@ -404,7 +427,7 @@ def _spec(server_url: str) -> dict[str, Any]:
                             }
                         },
                     },
-                    "responses": {"201": _json("Created", "Created"), **_ERRORS, **_UPLOAD_ERRORS},
+                    "responses": {**_CREATED_OR_QUEUED, **_ERRORS, **_UPLOAD_ERRORS},
                 },
             },
             "/templates/{template_id}/versions/{number}/file": {
@@ -650,7 +673,10 @@ def _spec(server_url: str) -> dict[str, Any]:
                     "properties": {
                         "id": {"type": "integer"},
                         "version": {"type": "integer"},
-                        "source_type": {"type": "string", "enum": ["html", "zip", "pdf"]},
+                        "source_type": {
+                            "type": "string",
+                            "enum": ["html", "zip", "pdf", "office", "image"],
+                        },
                         "filename": {"type": "string"},
                         "sha256": {"type": "string"},
                         "size": {"type": "integer"},
@@ -664,6 +690,18 @@ def _spec(server_url: str) -> dict[str, Any]:
                         "author": {"type": "string"},
                         "created_at": {"type": "string", "format": "date-time"},
                         "published": {"type": "boolean"},
+                        "status": {
+                            "type": "string",
+                            "enum": ["converting", "ready", "failed"],
+                            "description": "An Office file or image is `converting` until its "
+                            "PDF is made; only a `ready` version can be previewed or published",
+                        },
+                        "error": {
+                            "type": ["object", "null"],
+                            "description": "Why a `failed` conversion failed (null otherwise): "
+                            "`code` and a sentence in the caller's language",
+                            "properties": {"code": _STR, "message": _STR},
+                        },
                     },
                 },
                 "VersionList": {

@@ -6,6 +6,7 @@ from portal import jobs
 from portal.db_types import is_row_id
 from portal.errors import NotFound, ValidationFailed
 from portal.library import services
+from portal.library.models import TemplateVersion, VersionStatus
 from portal.library.serializers import template_summary, version_summary
 from portal.routes.api.base import api_user, bp
 
@@ -45,8 +46,16 @@ def create_template():
         changelog=request.form.get("changelog"),
         content_tags=request.form.get("content_tags"),
     )
-    jobs.commit()
-    return {"id": version.template_id, "version": version.number}, 201
+    return _created(version)
+
+
+def _created(version: TemplateVersion) -> tuple[dict, int]:
+    """201 when the version is ready; 202 while its Office file or image is being converted
+    (GET /templates/<id>/versions shows when it is ready, or why it failed)."""
+    body = {"id": version.template_id, "version": version.number}
+    status = 202 if version.status == VersionStatus.CONVERTING else 201
+    jobs.commit()  # then the conversion job is queued
+    return body, status
 
 
 @bp.get("/templates")
@@ -91,8 +100,7 @@ def _add_version(template_id: int):
         content_tags=request.form.get("content_tags"),
         publish=request.form.get("publish", "true").lower() not in {"0", "false", "no"},
     )
-    jobs.commit()
-    return {"id": version.template_id, "version": version.number}, 201
+    return _created(version)
 
 
 @bp.get("/templates/<int:template_id>/versions/<int:number>/file")
