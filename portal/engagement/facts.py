@@ -41,6 +41,10 @@ INTERACTION_TYPES = frozenset(
         EventType.FORM_SUBMITTED.value,
     }
 )
+# Not the customer's doing, so never scored by any rule, profile rules included (a customer's
+# "first event" is their first scored one): a fetch of the viewer nobody confirmed (a link
+# preview, a scanner, a script) and a staff member looking at the link.
+UNSCORED_TYPES = frozenset({EventType.LINK_FETCHED.value, EventType.INTERNAL_VIEWED.value})
 EXTERNAL_PREFIX = "external."
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 
