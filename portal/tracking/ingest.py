@@ -571,7 +571,9 @@ def _budget(session: _Session, carry_ms: int, now: datetime) -> int:
     since_start = _ms_between(session.started_at, now)
     budget = min(since_previous + carry_ms, since_start - session.credited_ms)
     if session.clock.at is not None:
-        budget = min(budget, _ms_between(session.clock.at, now) + CARRY_MAX_MS)
+        # Signed: the clock may run up to CARRY_MAX_MS ahead of now (see _Clock.advance).
+        ahead = int((session.clock.at - now) / timedelta(milliseconds=1))
+        budget = min(budget, CARRY_MAX_MS - ahead)
     return max(0, budget)
 
 
