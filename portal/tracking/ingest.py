@@ -29,6 +29,12 @@ many batches; and the session total never exceeds the wall-clock time since the 
 Each report is credited min(claim, MAX_REPORT_MS, what is left of the budget), in the order sent:
 Event.duration_ms is what was credited, `properties.claimed_ms` what the client said.
 
+Parallel sessions of one delivery (tabs, or a script opening it ten times) share one wall clock:
+Delivery.read_clock_at is how far the delivery's read time has been credited (_Clock), and no
+batch may credit past it by more than the wall clock (plus CARRY_MAX_MS of jitter). Only sessions
+the viewer confirmed (portal.delivery.open_confirmation) report: a fetched page nobody was seen
+reading (a link preview, a scanner) is refused (409 not_confirmed; dropped on the queued path).
+
 The doc.read row (one per session, key "s<id>:doc.read") holds the session total in duration_ms
 and in its properties `pages` {"<page>": ms}, `sections` {"<section>": ms} (when any) and
 `carry_ms` (the budget left for the next batch).
