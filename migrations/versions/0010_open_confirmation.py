@@ -22,7 +22,9 @@ depends_on = None
 
 def upgrade():
     with op.batch_alter_table("view_sessions", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("confirmed_at", portal.db_types.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(
+            sa.Column("confirmed_at", portal.db_types.UTCDateTime(timezone=True), nullable=True)
+        )
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
         batch_op.add_column(
             sa.Column("read_clock_at", portal.db_types.UTCDateTime(timezone=True), nullable=True)
