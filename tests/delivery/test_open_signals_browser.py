@@ -134,8 +134,12 @@ def test_previews_opens_and_internal_views_in_a_real_browser(live_server, shop, 
     customer.close()
     stats = _stats(delivery_id)
     credited_ms = _fresh(
-        lambda: db.session.scalar(
-            select(func.sum(ViewSession.credited_ms)).where(ViewSession.delivery_id == delivery_id)
+        lambda: int(
+            db.session.scalar(
+                select(func.sum(ViewSession.credited_ms)).where(
+                    ViewSession.delivery_id == delivery_id
+                )
+            )
         )
     )
     report = f"credited {credited_ms} ms, measured {measured_ms:.0f} ms"
