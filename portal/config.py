@@ -133,4 +133,8 @@ def load_config() -> dict[str, Any]:
         "EVENTS_RATE_LIMIT": env("PORTAL_EVENTS_RATE_LIMIT", "600/minute"),
         "COMMENT_RATE_LIMIT": env("PORTAL_COMMENT_RATE_LIMIT", "10/minute;30/hour"),
         "PIXEL_RATE_LIMIT": env("PORTAL_PIXEL_RATE_LIMIT", "30/minute"),
+        # Viewer fetches and open confirmations: per link (any address) and per address (any
+        # link); an office behind one NAT reads many links, one link is opened a few times.
+        "OPEN_RATE_LIMIT": env("PORTAL_OPEN_RATE_LIMIT", "30/minute;300/day"),
+        "OPEN_ADDRESS_RATE_LIMIT": env("PORTAL_OPEN_ADDRESS_RATE_LIMIT", "120/minute"),
     }

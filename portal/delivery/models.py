@@ -52,6 +52,9 @@ class Delivery(db.Model):
     last_opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # The version number the customer last looked at, for "updated since you last looked".
     seen_version_number: Mapped[int | None]
+    # Read time credited up to here, across all the delivery's view sessions: parallel tabs
+    # share one wall clock (portal.tracking.ingest), so they never add up past real time.
+    read_clock_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     customer: Mapped[Customer] = relationship()
     template: Mapped[Template] = relationship()

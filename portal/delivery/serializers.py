@@ -37,6 +37,8 @@ def delivery_json(delivery: Delivery, sent: Sent, stats: DeliveryStats | None) -
         "portal_url": sent.portal_url,
         "qr_svg_url": sent.qr_svg_url,
         "opens": stats.opens if stats else 0,
+        "previews": stats.previews if stats else 0,
+        "internal_views": stats.internal_views if stats else 0,
         "read_seconds": stats.read_seconds if stats else 0,
         "pages": {str(k): v for k, v in (stats.pages if stats else {}).items()},
         "first_opened_at": _iso(stats.first_opened_at if stats else None),

@@ -7,6 +7,7 @@ so neither the answer's timing nor its text tells anything about other links.
 
 from __future__ import annotations
 
+import enum
 import io
 import logging
 import re
@@ -155,22 +156,47 @@ def watermark_text(delivery: Delivery) -> str | None:
     return " · ".join(part for part in (customer.name, customer.company) if part)
 
 
+class Audience(enum.StrEnum):
+    """Who a request of a customer link stands for (decided by the route, from the request)."""
+
+    CUSTOMER = "customer"  # someone holding the link: a preview until the viewer confirms
+    INTERNAL = "internal"  # a signed-in staff member (any role) or an API token
+    ROBOT = "robot"  # HEAD, no User-Agent, a known robot: served, nothing recorded
+
+
+def audience_of(method: str, user_agent: str | None, staff_id: int | None) -> Audience:
+    """Who a request of a customer link stands for: staff (signed in, or an API token) are
+    never the customer, whatever they fetch; then robots and HEADs; else the link's holder."""
+    if method != "GET":
+        return Audience.ROBOT
+    if staff_id is not None:
+        return Audience.INTERNAL
+    return Audience.CUSTOMER if is_a_reader(method, user_agent) else Audience.ROBOT
+
+
 def open_delivery(
     delivery: Delivery,
     *,
     user_agent: str,
     ip: str | None,
-    record: bool = True,
+    audience: Audience = Audience.CUSTOMER,
+    staff_id: int | None = None,
     via: Link | None = None,
 ) -> OpenedDelivery:
-    """The customer opens the viewer: a view session starts, `link.opened` is recorded and
-    the delivery remembers when it was opened and which version the customer saw.
+    """Serve the viewer. Nothing here is an open: serving the page proves only that something
+    fetched the link (a chat app's link preview, a mail scanner, a script or a person).
+
+    - CUSTOMER: an unconfirmed view session starts and `link.fetched` is recorded; the page's
+      script confirms the open once a page is visible (portal.delivery.open_confirmation),
+      which records `link.opened` with its points, notification and webhooks;
+    - INTERNAL: `internal.viewed` is recorded (never scored, never notified) and no session
+      starts, so no read time is reported;
+    - ROBOT: the pages are shown and nothing is recorded.
 
     While the copy is still being prepared (or could not be), nothing is recorded: the
-    "preparing" page reloads itself and the open counts once the document shows. Without
-    `record` (not a reader: see is_a_reader) the pages are shown and nothing is recorded.
-    `via` is the doc link it was opened with (default: the delivery's own): the page's "all
-    documents" link lives no longer than it (portal.delivery.link_grants)."""
+    "preparing" page reloads itself. `via` is the doc link it was opened with (default: the
+    delivery's own): the page's "all documents" link lives no longer than it
+    (portal.delivery.link_grants)."""
     opened = OpenedDelivery(
         delivery=delivery,
         state=readiness(delivery),
@@ -191,23 +217,29 @@ def open_delivery(
     opened.version = version
     opened.pages = pages
     opened.watermark = watermark_text(delivery)
-    if not record:
+    if audience == Audience.ROBOT:
         return opened
-    session = sessions.start_session(delivery, version.number, user_agent, ip)
-    now = utcnow()
+    properties: dict = {"version": version.number, "pages": len(pages)}
+    if audience == Audience.INTERNAL:
+        events.record(
+            events.NewEvent(
+                customer_id=delivery.customer_id,
+                type=EventType.INTERNAL_VIEWED,
+                delivery_id=delivery.id,
+                properties={**properties, "staff_id": staff_id},
+            )
+        )
+        return opened
+    session = sessions.start_session(delivery, version.number, user_agent, ip, confirmed=False)
     events.record(
         events.NewEvent(
             customer_id=delivery.customer_id,
-            type=EventType.LINK_OPENED,
+            type=EventType.LINK_FETCHED,
             delivery_id=delivery.id,
             session_id=session.id,
-            occurred_at=now,
-            properties={"version": version.number, "pages": len(pages)},
+            properties=properties,
         )
     )
-    delivery.first_opened_at = delivery.first_opened_at or now
-    delivery.last_opened_at = now
-    delivery.seen_version_number = version.number
     opened.session = session
     opened.ingest_token = sessions.ingest_token(session, len(pages))  # this copy's pages
     return opened

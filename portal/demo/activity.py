@@ -10,6 +10,7 @@ from portal import jobs
 from portal.accounts.services import get_user_by_email
 from portal.customers.models import Customer
 from portal.db_types import utcnow
+from portal.delivery.open_confirmation import confirm_open
 from portal.delivery.services import SendRequest, send
 from portal.delivery.viewer import open_delivery
 from portal.extensions import db
@@ -32,8 +33,9 @@ SENDS = [
 def _read(delivery, pages: dict[int, int]) -> None:
     opened = open_delivery(delivery, user_agent=DEMO_BROWSER, ip="203.0.113.7")
     session = opened.session
-    if session is None:
+    if session is None or opened.ingest_token is None:
         return
+    confirm_open(opened.ingest_token)  # what the viewer script does once the page shows
     # The reading happened over the last hour: move the session's clock back so the
     # wall-clock cap credits it.
     start = utcnow() - timedelta(hours=1)

@@ -41,6 +41,10 @@ INTERACTION_TYPES = frozenset(
         EventType.FORM_SUBMITTED.value,
     }
 )
+# Not the customer's doing, so never scored by any rule, profile rules included (a customer's
+# "first event" is their first scored one): a fetch of the viewer nobody confirmed (a link
+# preview, a scanner, a script) and a staff member looking at the link.
+UNSCORED_TYPES = frozenset({EventType.LINK_FETCHED.value, EventType.INTERNAL_VIEWED.value})
 EXTERNAL_PREFIX = "external."
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 
@@ -75,7 +79,7 @@ class SessionFacts:
     content_tags: dict[str, Any]  # of the version the session showed
     page_count: int | None
     read_ms: int = 0  # credited read time so far (the page.viewed durations)
-    pages: set[int] = field(default_factory=set)  # pages viewed so far
+    page_ms: dict[int, int] = field(default_factory=dict)  # credited ms per page so far
 
     def tags_of(self, page: int | None, section: str | None) -> set[str]:
         tags: set[str] = set()
@@ -108,7 +112,9 @@ class Facts:
             session = self.sessions[event.session_id]
             session.read_ms += int(event.duration_ms or 0)
             if event.page is not None:
-                session.pages.add(event.page)
+                session.page_ms[event.page] = session.page_ms.get(event.page, 0) + int(
+                    event.duration_ms or 0
+                )
         if event.type in OPEN_TYPES and (
             customer.last_open_at is None or event.occurred_at > customer.last_open_at
         ):
@@ -220,7 +226,7 @@ def _sessions(events: Sequence[Event], first_id: int) -> dict[int, SessionFacts]
             continue
         session.read_ms += int(duration_ms or 0)
         if page is not None:
-            session.pages.add(int(page))
+            session.page_ms[int(page)] = session.page_ms.get(int(page), 0) + int(duration_ms or 0)
     return sessions
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from portal.engagement.facts import EXTERNAL_PREFIX, INTERACTION_TYPES, OPEN_TYPES
 from portal.engagement.portable_sql import PortableSQL
-from portal.engagement.rules import RuleConfig
+from portal.engagement.rules import RuleConfig, deep_read_page_ms
 from portal.tracking.models import EventType
 
 Within = Callable[[str], str]
@@ -148,34 +148,41 @@ def long_read(rule: RuleConfig, sql: PortableSQL, within: Within) -> RuleQuery:
 
 def deep_read(rule: RuleConfig, sql: PortableSQL, within: Within) -> RuleQuery:
     ratio = float(rule.params.get("ratio", 0.8))
-    # The count of distinct pages grows only at a page's first report: the first report
-    # reaching the ratio is one of those.
+    min_ms = deep_read_page_ms(rule)
+    # A page counts from the report whose credited time first brings its session total for
+    # that page to min_ms (x: running ms per page; w: that crossing; y: crossings so far). The
+    # count of pages grows only at a crossing: the first report reaching the ratio is one.
     return RuleQuery(f"""
         SELECT y.customer_id, y.event_id, y.at,
                'session:' || {_text(sql, "y.session_id")} AS scope,
                {sql.json_object(("pages", "y.pages"), ("page_count", "y.page_count"))} AS reason
         FROM (
-            SELECT x.*, COUNT(*) OVER (
-                       PARTITION BY x.session_id ORDER BY x.event_id ROWS UNBOUNDED PRECEDING
+            SELECT w.*, SUM(w.crossed) OVER (
+                       PARTITION BY w.session_id ORDER BY w.event_id ROWS UNBOUNDED PRECEDING
                    ) AS pages
             FROM (
-                SELECT e.customer_id, e.id AS event_id, e.occurred_at AS at, e.session_id,
-                       tv.page_count,
-                       ROW_NUMBER() OVER (
-                           PARTITION BY e.session_id, e.page ORDER BY e.id
-                       ) AS occurrence
-                FROM events e
-                JOIN view_sessions vs ON vs.id = e.session_id
-                JOIN deliveries d ON d.id = vs.delivery_id
-                JOIN template_versions tv
-                  ON tv.template_id = d.template_id AND tv.number = vs.version_number
-                WHERE e.type = '{EventType.PAGE_VIEWED}' AND e.page IS NOT NULL
-                  AND tv.page_count > 0 AND e.page BETWEEN 1 AND tv.page_count
-                  AND {within("e.customer_id")}
-            ) x
-            WHERE x.occurrence = 1
+                SELECT x.*,
+                       CASE WHEN x.page_ms >= {min_ms!r} AND x.page_ms - x.ms < {min_ms!r}
+                            THEN 1 ELSE 0 END AS crossed
+                FROM (
+                    SELECT e.customer_id, e.id AS event_id, e.occurred_at AS at, e.session_id,
+                           tv.page_count, COALESCE(e.duration_ms, 0) AS ms,
+                           SUM(COALESCE(e.duration_ms, 0)) OVER (
+                               PARTITION BY e.session_id, e.page ORDER BY e.id
+                               ROWS UNBOUNDED PRECEDING
+                           ) AS page_ms
+                    FROM events e
+                    JOIN view_sessions vs ON vs.id = e.session_id
+                    JOIN deliveries d ON d.id = vs.delivery_id
+                    JOIN template_versions tv
+                      ON tv.template_id = d.template_id AND tv.number = vs.version_number
+                    WHERE e.type = '{EventType.PAGE_VIEWED}' AND e.page IS NOT NULL
+                      AND tv.page_count > 0 AND e.page BETWEEN 1 AND tv.page_count
+                      AND {within("e.customer_id")}
+                ) x
+            ) w
         ) y
-        WHERE y.pages >= {ratio!r} * y.page_count
+        WHERE y.crossed = 1 AND y.pages >= {ratio!r} * y.page_count
     """)
 
 

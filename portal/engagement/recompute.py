@@ -39,7 +39,7 @@ from sqlalchemy.engine import Connection
 from portal import jobs
 from portal.customers.models import Customer
 from portal.db_types import UTCDateTime, utcnow
-from portal.engagement.facts import timezone
+from portal.engagement.facts import UNSCORED_TYPES, timezone
 from portal.engagement.grades import grade_case
 from portal.engagement.ledger import _expire_loaded, refresh_scores
 from portal.engagement.portable_sql import PortableSQL
@@ -495,7 +495,9 @@ class _TempTables:
             SELECT f.customer_id, e.id, e.occurred_at
             FROM (
                 SELECT customer_id, MIN(id) AS first_id FROM events
-                WHERE {run.within("customer_id")} GROUP BY customer_id
+                WHERE {run.within("customer_id")}
+                  AND type NOT IN ({", ".join(f"'{t}'" for t in sorted(UNSCORED_TYPES))})
+                GROUP BY customer_id
             ) f
             JOIN events e ON e.id = f.first_id
         """)

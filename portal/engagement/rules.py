@@ -35,6 +35,9 @@ SENIOR_WORDS: Final = (
     "Head",
 )
 MAX_POINTS = 1000
+# deep_read: the credited read time a page needs to count as read, when the rule's params do
+# not say (params.min_page_seconds). Not in the seed: rules seeded before it get it too.
+DEEP_READ_PAGE_SECONDS: Final = 5
 
 
 @dataclass(frozen=True)
@@ -293,12 +296,17 @@ PARAMS: Final[dict[str, dict[str, Any]]] = {
     "brochure_downloaded": {"kinds": _kinds},
     "no_reply_3d": {"days": _positive_int},
     "long_read": {"min_seconds": _positive_number},
-    "deep_read": {"ratio": _ratio},
+    "deep_read": {"ratio": _ratio, "min_page_seconds": _positive_number},
     "case_study_viewed": {"tags": _words, "kinds": _kinds},
     "frequent_interaction": {"count": _positive_int, "days": _positive_int},
     "senior_title": {"words": _words},
     "target_industry": {"industries": _words},
 }
+
+
+def deep_read_page_ms(rule: RuleConfig) -> float:
+    """The credited milliseconds a page needs for deep_read (both scoring paths use this)."""
+    return float(rule.params.get("min_page_seconds", DEEP_READ_PAGE_SECONDS)) * 1000
 
 
 def check_params(key: str, params: dict[str, Any]) -> dict[str, Any]:

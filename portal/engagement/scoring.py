@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from portal.engagement.facts import Facts, load_facts
+from portal.engagement.facts import UNSCORED_TYPES, Facts, load_facts
 from portal.engagement.ledger import GradeChange, Ledger, refresh_scores
 from portal.engagement.rules import CLOCK_RULES, RuleConfig, active_rules
 from portal.engagement.triggers import EVENT_TRIGGERS, PROFILE_TRIGGERS
@@ -55,6 +55,7 @@ def score_events(
 ) -> set[int]:
     """Apply the scoring rules to events (any customers); the ids of the customers whose
     points changed. refresh=False leaves score and grade to the caller (the recompute)."""
+    events = [e for e in events if e.type not in UNSCORED_TYPES]
     if not events:
         return set()
     rules = active_rules() if rules is None else rules

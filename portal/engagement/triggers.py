@@ -20,7 +20,7 @@ from typing import Any
 
 from portal.engagement.facts import OPEN_TYPES, CustomerFacts, Facts, is_interaction
 from portal.engagement.ledger import Tally
-from portal.engagement.rules import RuleConfig
+from portal.engagement.rules import RuleConfig, deep_read_page_ms
 from portal.tracking.models import Event, EventType
 
 
@@ -92,13 +92,18 @@ def long_read(
 def deep_read(
     rule: RuleConfig, event: Event, facts: Facts, customer: CustomerFacts, tally: Tally
 ) -> Hit | None:
-    """The distinct pages viewed in one session reach ratio of the document's pages."""
+    """The pages read in one session reach ratio of the document's pages, a page counting once
+    it has been credited min_page_seconds of read time (a report claiming 0 ms on every page
+    is not a deep read: issue 17, finding 5)."""
     if event.type != EventType.PAGE_VIEWED or event.session_id not in facts.sessions:
         return None
     session = facts.sessions[event.session_id]
     if not session.page_count or event.page is None:
         return None
-    pages = {p for p in session.pages | {event.page} if 1 <= p <= session.page_count}
+    min_ms = deep_read_page_ms(rule)
+    read = dict(session.page_ms)
+    read[event.page] = read.get(event.page, 0) + int(event.duration_ms or 0)
+    pages = {p for p, ms in read.items() if 1 <= p <= session.page_count and ms >= min_ms}
     if len(pages) < float(rule.params.get("ratio", 0.8)) * session.page_count:
         return None
     return Hit(

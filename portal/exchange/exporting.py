@@ -134,7 +134,7 @@ def _engagement(user: User):
     sessions = (
         select(
             ViewSession.customer_id.label("customer_id"),
-            func.count(ViewSession.id).label("opens"),
+            func.count(ViewSession.confirmed_at).label("opens"),  # confirmed opens only
             func.coalesce(func.sum(ViewSession.credited_ms), 0).label("read_ms"),
         )
         .group_by(ViewSession.customer_id)

@@ -10,7 +10,7 @@ from sqlalchemy.orm import selectinload
 from portal.customers.models import Customer
 from portal.delivery.models import Comment, CommentAuthor, Delivery
 from portal.extensions import db
-from portal.tracking.models import Event, EventType
+from portal.tracking.models import Event, EventType, ViewSession
 
 DEFAULT_LIMIT = 200
 
@@ -43,6 +43,7 @@ def timeline(customer: Customer, limit: int = DEFAULT_LIMIT) -> list[dict[str, A
         .order_by(Event.occurred_at.desc(), Event.id.desc())
         .limit(limit)
     )
+    events = _without_confirmed_fetches(list(events))
     for event in events:
         items.append(
             {
@@ -83,3 +84,21 @@ def timeline(customer: Customer, limit: int = DEFAULT_LIMIT) -> list[dict[str, A
             item.setdefault("document", names[item["delivery_id"]])
     items.sort(key=lambda item: item["at"], reverse=True)
     return items[:limit]
+
+
+def _without_confirmed_fetches(events: list[Event]) -> list[Event]:
+    """Every open starts as a fetch of the page (`link.fetched`); once the viewer confirmed it,
+    its `link.opened` tells the story and the fetch is not a preview: leave it out."""
+    fetched = {e.session_id for e in events if e.type == EventType.LINK_FETCHED and e.session_id}
+    if not fetched:
+        return events
+    confirmed = set(
+        db.session.scalars(
+            select(ViewSession.id).where(
+                ViewSession.id.in_(fetched), ViewSession.confirmed_at.is_not(None)
+            )
+        )
+    )
+    return [
+        e for e in events if not (e.type == EventType.LINK_FETCHED and e.session_id in confirmed)
+    ]

@@ -23,6 +23,7 @@ from flask import (
 )
 from flask_babel import force_locale
 from flask_babel import gettext as _
+from flask_login import current_user
 from flask_wtf import FlaskForm
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.routing import BuildError
@@ -30,6 +31,7 @@ from wtforms import IntegerField, TextAreaField
 from wtforms.validators import InputRequired
 
 from portal import i18n, jobs
+from portal.accounts.services import user_for_token
 from portal.delivery import comments as comment_service
 from portal.delivery import link_grants, served_files
 from portal.delivery import portal_home as portal_service
@@ -44,6 +46,7 @@ log = logging.getLogger(__name__)
 bp = Blueprint("customer", __name__)
 
 COLLECT_URL = "/t/r"  # the ingest endpoint's public path (DESIGN.md), if its route is missing
+CONFIRM_URL = "/t/o"  # where the viewer confirms an open (portal.delivery.open_confirmation)
 PAGE_MAX_AGE = 24 * 3600  # page images carry their version in the URL (?v=), so they may stay
 QR_MAX_AGE = 3600
 
@@ -64,8 +67,25 @@ def _in_wechat() -> bool:
     return "MicroMessenger" in (request.user_agent.string or "")
 
 
+def _staff_id() -> int | None:
+    """The staff member behind this request, if any: a signed-in session (any role) or a
+    valid API token. Their views of customer links are internal, never the customer's."""
+    if current_user.is_authenticated:
+        return int(current_user.id)
+    scheme, _sep, credentials = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and credentials.strip():
+        user = user_for_token(credentials.strip())
+        return user.id if user is not None else None
+    return None
+
+
+def _audience() -> viewer_service.Audience:
+    return viewer_service.audience_of(request.method, request.user_agent.string, _staff_id())
+
+
 def _is_reader() -> bool:
-    return viewer_service.is_a_reader(request.method, request.user_agent.string)
+    """Record what this request does as the customer's: a reader that is not staff."""
+    return _audience() == viewer_service.Audience.CUSTOMER
 
 
 def _collect_url() -> str:
@@ -73,6 +93,13 @@ def _collect_url() -> str:
         return url_for("tracking.collect")
     except BuildError:
         return COLLECT_URL
+
+
+def _confirm_url() -> str:
+    try:
+        return url_for("tracking.confirm")
+    except BuildError:
+        return CONFIRM_URL
 
 
 # --- errors: one friendly page, no detail ---------------------------------------------------
@@ -158,13 +185,17 @@ def comment(token: str) -> Response:
 
 
 @bp.get("/d/<token>")
+@rate_limits.limit("OPEN_RATE_LIMIT", rate_limits.path_token)
+@rate_limits.limit("OPEN_ADDRESS_RATE_LIMIT", rate_limits.address)
 def viewer(token: str) -> Response:
     link, delivery = link_grants.resolve_doc_link(token)
+    staff_id = _staff_id()
     opened = viewer_service.open_delivery(
         delivery,
         user_agent=request.user_agent.string,
         ip=request.remote_addr,
-        record=_is_reader(),
+        audience=viewer_service.audience_of(request.method, request.user_agent.string, staff_id),
+        staff_id=staff_id,
         via=link,
     )
     response = _render(
@@ -172,6 +203,7 @@ def viewer(token: str) -> Response:
         opened=opened,
         token=token,
         collect_url=_collect_url(),
+        confirm_url=_confirm_url(),
         in_wechat=_in_wechat(),
     )
     jobs.commit()

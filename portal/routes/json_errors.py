@@ -39,7 +39,9 @@ def http_error(exc: HTTPException) -> Response:
     if status >= 500:
         log.error("%s on %s %s", status, request.method, request.path, exc_info=True)
     code = (exc.name or "error").lower().replace(" ", "_")
-    return error_response(status, code, exc.description or exc.name)
+    # Keep what the exception says about the response (Allow on 405, Retry-After on 429).
+    headers = {k: v for k, v in exc.get_headers() if k.lower() != "content-type"}
+    return error_response(status, code, exc.description or exc.name, headers)
 
 
 def register(blueprint: Blueprint) -> None:

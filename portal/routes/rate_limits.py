@@ -2,10 +2,10 @@
 
 The amounts are config keys (portal.config: LOGIN_RATE_LIMIT, LOGIN_ACCOUNT_ADDRESS_RATE_LIMIT,
 LOGIN_ACCOUNT_RATE_LIMIT, EVENTS_RATE_LIMIT, COMMENT_RATE_LIMIT, PIXEL_RATE_LIMIT,
-TRACKING_RATE_LIMIT), read per request, in Flask-Limiter's syntax ("10/minute;100/hour").
-Counters live in Redis when PORTAL_REDIS_URL is set (shared by every worker), in memory
-otherwise. A refused request gets 429 and Retry-After: JSON under /api/ and on /t/r, the
-friendly error page elsewhere (portal.routes.errors).
+TRACKING_RATE_LIMIT, OPEN_RATE_LIMIT, OPEN_ADDRESS_RATE_LIMIT), read per request, in
+Flask-Limiter's syntax ("10/minute;100/hour"). Counters live in Redis when PORTAL_REDIS_URL is
+set (shared by every worker), in memory otherwise. A refused request gets 429 and Retry-After:
+JSON under /api/ and on /t/r, the friendly error page elsewhere (portal.routes.errors).
 """
 
 from __future__ import annotations
@@ -54,6 +54,12 @@ def bearer_token() -> str:
     """An API caller is counted by its token (integrations often share one address)."""
     credentials = request.headers.get("Authorization", "")
     return f"token:{hashlib.sha256(credentials.encode()).hexdigest()[:32]}"
+
+
+def path_token() -> str:
+    """One link, from anywhere: a flood of opens of one link stops, whatever its addresses."""
+    token = (request.view_args or {}).get("token", "")
+    return f"link:{hashlib.sha256(str(token).encode()).hexdigest()[:16]}"
 
 
 def path_token_and_address() -> str:

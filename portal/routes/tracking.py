@@ -1,4 +1,5 @@
-"""POST /t/r: the viewer's read-time reports (fetch while reading, sendBeacon on close).
+"""POST /t/r: the viewer's read-time reports (fetch while reading, sendBeacon on close), and
+POST /t/o: the viewer's confirmation that the document was seen (the open).
 
 No login and no CSRF token: the ingest token in the body is the credential, and it is good for
 one view session only. Answers are JSON, or {"error": {...}}: 202 with what was stored (direct
@@ -11,13 +12,17 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, g, request
 from flask_limiter.util import get_remote_address
 
+from portal import jobs
+from portal.delivery import open_confirmation
+from portal.errors import PortalError
 from portal.extensions import csrf, limiter
-from portal.routes import json_errors
+from portal.routes import json_errors, rate_limits
 from portal.tracking import ingest, ingest_path
 
+CONFIRM_MAX_BYTES = 4096
 bp = Blueprint("tracking", __name__)
 csrf.exempt(bp)
 json_errors.register(bp)  # RateLimited carries its Retry-After and X-RateLimit-*
@@ -45,5 +50,41 @@ def collect():
         json.dumps(answer, separators=(",", ":")),
         status=status,
         headers={**headers, "Cache-Control": "no-store"},
+        mimetype="application/json",
+    )
+
+
+def _confirmation_body() -> Any:
+    """The parsed body of POST /t/o, read once (the rate-limit keys need it too)."""
+    if "confirmation_body" not in g:
+        request.max_content_length = CONFIRM_MAX_BYTES
+        try:
+            g.confirmation_body = ingest.parse_body(request.get_data())
+        except PortalError:
+            g.confirmation_body = None
+    return g.confirmation_body
+
+
+def _confirmed_link() -> str:
+    """OPEN_RATE_LIMIT counts confirmations per link (the delivery the token names)."""
+    delivery_id = open_confirmation.delivery_of_token(ingest.token_of(_confirmation_body()))
+    return f"delivery:{delivery_id if delivery_id is not None else 'unknown'}"
+
+
+@bp.post("/t/o")
+@rate_limits.limit("OPEN_RATE_LIMIT", _confirmed_link)
+@rate_limits.limit("OPEN_ADDRESS_RATE_LIMIT", rate_limits.address)
+def confirm():
+    """The viewer confirms that a page of the document was visible: the open."""
+    body = _confirmation_body()
+    if body is None:
+        ingest.parse_body(request.get_data())  # raises the reason (400, 413)
+    token, device = open_confirmation.parse(body)
+    confirmation = open_confirmation.confirm_open(token, device)
+    jobs.commit()
+    return Response(
+        json.dumps(confirmation.as_json(), separators=(",", ":")),
+        status=200,
+        headers={"Cache-Control": "no-store"},
         mimetype="application/json",
     )

@@ -30,6 +30,12 @@ many batches; and the session total never exceeds the wall-clock time since the 
 Each report is credited min(claim, MAX_REPORT_MS, what is left of the budget), in the order sent:
 Event.duration_ms is what was credited, `properties.claimed_ms` what the client said.
 
+Parallel sessions of one delivery (tabs, or a script opening it ten times) share one wall clock:
+Delivery.read_clock_at is how far the delivery's read time has been credited (_Clock), and no
+batch may credit past it by more than the wall clock (plus CARRY_MAX_MS of jitter). Only sessions
+the viewer confirmed (portal.delivery.open_confirmation) report: a fetched page nobody was seen
+reading (a link preview, a scanner) is refused (409 not_confirmed; dropped on the queued path).
+
 The doc.read row (one per session, key "s<id>:doc.read") holds the session total in duration_ms
 and in its properties `pages` {"<page>": ms}, `sections` {"<section>": ms} (when any) and
 `carry_ms` (the budget left for the next batch).
@@ -66,6 +72,7 @@ from portal.tracking.ingest_checks import (
     MalformedBatch,
     Report,
     SessionGone,
+    SessionNotConfirmed,
     SessionNotFound,
     check_live,
     check_pages,
@@ -95,6 +102,7 @@ __all__ = [
     "MalformedBatch",
     "Report",
     "SessionGone",
+    "SessionNotConfirmed",
     "SessionNotFound",
     "apply_batches",
     "apply_checked",
@@ -230,7 +238,9 @@ _LOAD_COLUMNS = (
         _sessions.c.started_at,
         _sessions.c.last_seen_at,
         _sessions.c.credited_ms,
+        _sessions.c.confirmed_at,
         _deliveries.c.created_at.label("delivery_created_at"),
+        _deliveries.c.read_clock_at,
         _deliveries.c.revoked_at.label("delivery_revoked_at"),
         _deliveries.c.expires_at.label("delivery_expires_at"),
         _versions.c.page_count,
@@ -275,6 +285,11 @@ _ADVANCE = (
     )
     .values(last_seen_at=bindparam("seen_now"), credited_ms=bindparam("credited_now"))
 )
+# The delivery's read clock moves forward only if nobody moved it meanwhile (compare-and-set:
+# on PostgreSQL a concurrent batch of another session of the delivery waits for the row, then
+# matches nothing and is retried; the sessions' FOR UPDATE does not cover the delivery).
+_CLOCK_WHERE = (_deliveries.c.id == bindparam("delivery_id"),)
+_ADVANCE_CLOCK = update(_deliveries).values(read_clock_at=bindparam("clock_now"))
 _UPDATE_SUMMARY = (
     update(_events)
     .where(_events.c.id == bindparam("summary_id"))
@@ -320,6 +335,34 @@ class _Tally:
 
 
 @dataclass
+class _Clock:
+    """A delivery's read clock (Delivery.read_clock_at): read time of all its sessions has been
+    credited up to this moment. A batch may credit no more than the wall clock since then, so
+    parallel tabs (or scripted sessions) share one wall clock instead of adding up."""
+
+    delivery_id: int
+    loaded: datetime | None
+    at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        self.at = self.loaded
+
+    @property
+    def changed(self) -> bool:
+        return self.at != self.loaded
+
+    def advance(self, credited_ms: int, now: datetime) -> None:
+        """Lay the credited time on the clock, as late as it can be (ending now), but never
+        over time already credited: the clock moves by at least credited_ms, so the
+        delivery's total never exceeds the wall clock since its first credit (plus at most
+        CARRY_MAX_MS of jitter, which _budget allows beyond now)."""
+        start = now - timedelta(milliseconds=credited_ms)
+        if self.at is not None and self.at > start:
+            start = self.at
+        self.at = start + timedelta(milliseconds=credited_ms)
+
+
+@dataclass
 class _Session:
     """A view session the batches report on, as loaded (and locked), and what they change."""
 
@@ -332,6 +375,8 @@ class _Session:
     page_count: int | None  # the version's sample render (for tokens that carry none)
     gone: bool  # the delivery is revoked or expired, or all its doc links are
     delivery_created_at: datetime
+    confirmed: bool  # the viewer confirmed the open (a fetch alone reports nothing)
+    clock: _Clock
     loaded_seen_at: datetime = field(init=False)
     loaded_credited_ms: int = field(init=False)
     summary: _Summary | None = None
@@ -359,6 +404,7 @@ def _load(session_ids: list[int], now: datetime) -> dict[int, _Session]:
     for row in rows:
         grouped.setdefault(row.id, []).append(row)
     loaded: dict[int, _Session] = {}
+    clocks: dict[int, _Clock] = {}
     for session_id, group in grouped.items():
         row = group[0]
         doc_links = [r for r in group if r.link_id is not None]
@@ -375,6 +421,8 @@ def _load(session_ids: list[int], now: datetime) -> dict[int, _Session]:
             row.page_count,
             gone,
             row.delivery_created_at,
+            row.confirmed_at is not None,
+            clocks.setdefault(row.delivery_id, _Clock(row.delivery_id, row.read_clock_at)),
         )
     return loaded
 
@@ -425,6 +473,10 @@ def apply_batches(
                 raise SessionNotFound("unknown tracking session")
             if session.gone:
                 raise SessionGone("this document link has expired or was revoked")
+            if not session.confirmed:
+                raise SessionNotConfirmed(
+                    "confirm the open first (POST /t/o): a fetched page reports no read time"
+                )
             check_pages(batch.reports, batch.page_count or session.page_count)
     wanted = {s.summary_key for s in sessions.values()}
     for batch in batches:
@@ -446,6 +498,7 @@ def apply_batches(
         results.append(_apply_one(session, batch, seen, new_events))
     changed = [s for s in sessions.values() if s.changed]
     _advance(changed)
+    _advance_clocks({s.clock.delivery_id: s.clock for s in changed})
     for session in changed:
         if session.summary is None:
             new_events.append(_summary_event(session))
@@ -459,6 +512,10 @@ def _apply_one(
     session: _Session, batch: Batch, seen: set[str], new_events: list[NewEvent]
 ) -> IngestResult:
     """Credit one batch's new reports against its session (in memory)."""
+    if not session.confirmed:
+        # Queued batches were acknowledged already: a session nobody confirmed (the viewer
+        # script never sends before it did) reports nothing and is dropped here.
+        return IngestResult(0, len(batch.reports), 0, session.credited_ms)
     fresh: list[Report] = []
     for report in batch.reports:
         key = session.key(report.key)
@@ -476,6 +533,8 @@ def _apply_one(
     credited = sum(e.duration_ms or 0 for e in events)
     session.last_seen_at = max(session.last_seen_at, now)
     session.credited_ms += credited
+    if credited:
+        session.clock.advance(credited, now)
     session.tally.carry_ms = min(CARRY_MAX_MS, budget - credited)
     new_events.extend(events)
     return IngestResult(len(fresh), duplicates, credited, session.credited_ms)
@@ -487,10 +546,17 @@ def _ms_between(start: datetime, end: datetime) -> int:
 
 def _budget(session: _Session, carry_ms: int, now: datetime) -> int:
     """What this batch may credit: the wall clock since the previous batch plus the carry it
-    left, and never more than the wall clock since the session began."""
+    left, never more than the wall clock since the session began, and never more than the
+    wall clock since the delivery's read clock (plus the jitter allowance): parallel sessions
+    of one delivery share one wall clock."""
     since_previous = _ms_between(session.last_seen_at, now)
     since_start = _ms_between(session.started_at, now)
-    return max(0, min(since_previous + carry_ms, since_start - session.credited_ms))
+    budget = min(since_previous + carry_ms, since_start - session.credited_ms)
+    if session.clock.at is not None:
+        # Signed: the clock may run up to CARRY_MAX_MS ahead of now (see _Clock.advance).
+        ahead = int((session.clock.at - now) / timedelta(milliseconds=1))
+        budget = min(budget, CARRY_MAX_MS - ahead)
+    return max(0, budget)
 
 
 def _credit(
@@ -585,6 +651,25 @@ def _advance(sessions: list[_Session]) -> None:
         return
     if db.session.execute(_ADVANCE, params).rowcount != len(params):
         raise _Conflict
+
+
+def _advance_clocks(clocks: dict[int, _Clock]) -> None:
+    """Move the deliveries' read clocks, only where nobody moved them meanwhile (else the
+    whole apply is retried, as for the sessions' budgets)."""
+    for clock in clocks.values():
+        if not clock.changed:
+            continue
+        where = (
+            _deliveries.c.read_clock_at.is_(None)
+            if clock.loaded is None
+            else _deliveries.c.read_clock_at == clock.loaded
+        )
+        statement = _ADVANCE_CLOCK.where(*_CLOCK_WHERE, where)
+        result = db.session.execute(
+            statement, {"delivery_id": clock.delivery_id, "clock_now": clock.at}
+        )
+        if result.rowcount != 1:
+            raise _Conflict
 
 
 def _newest_stamp(reports: list[Report]) -> int | None:

@@ -41,6 +41,13 @@ class SessionNotFound(NotFound):
     code = "session_not_found"
 
 
+class SessionNotConfirmed(PortalError):
+    """The session's page was fetched but the viewer never confirmed the open: no read time."""
+
+    status = 409
+    code = "not_confirmed"
+
+
 class SessionGone(PortalError):
     status = 410
     code = "gone"

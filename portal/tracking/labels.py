@@ -16,6 +16,8 @@ EVENT_LABELS = {
     "reply.received": _l("Replied"),
     "form.submitted": _l("Submitted a form"),
     "email.opened": _l("Opened the e-mail"),
+    "link.fetched": _l("Preview/scan"),
+    "internal.viewed": _l("Internal view"),
 }
 
 

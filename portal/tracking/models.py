@@ -50,7 +50,11 @@ class Link(db.Model):
 
 
 class EventType(enum.StrEnum):
+    # A person saw the document: the viewer script in a browser confirmed its first page was
+    # visible (portal.delivery.open_confirmation). The GET of /d/<token> alone is LINK_FETCHED.
     LINK_OPENED = "link.opened"
+    LINK_FETCHED = "link.fetched"  # the viewer page was served; a preview until confirmed
+    INTERNAL_VIEWED = "internal.viewed"  # a signed-in staff member or an API token looked
     PAGE_VIEWED = "page.viewed"
     DOC_READ = "doc.read"
     DOC_DOWNLOADED = "doc.downloaded"
@@ -80,6 +84,9 @@ class ViewSession(db.Model):
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     # Wall-clock budget: credited read time never exceeds the time since the session began.
     credited_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+    # When the viewer script confirmed that a page was visible (the open); None: only fetched
+    # (a link preview, a scanner, a script), which is never scored and cannot report read time.
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     user_agent: Mapped[str] = mapped_column(String(400), default="")
     ip_hash: Mapped[str] = mapped_column(String(64), default="")
 

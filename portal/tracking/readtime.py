@@ -1,8 +1,12 @@
 """Read-time statistics of deliveries, for the rep's pages and the API.
 
-Batched: the statistics of any number of deliveries cost two aggregate queries, so a page
+Batched: the statistics of any number of deliveries cost three aggregate queries, so a page
 listing N deliveries does not run N queries. Read time is what ingest credited (never the
 client's claims): the sessions' `credited_ms`, and per page the `page.viewed` durations.
+
+Opens are the sessions the viewer confirmed (portal.delivery.open_confirmation); sessions that
+never confirmed are previews (link previews, scanners, scripts); internal views are staff
+looking at the link (`internal.viewed`), which have no session and no read time.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 
 from portal.extensions import db
 from portal.tracking.models import Event, EventType, ViewSession
@@ -19,7 +23,9 @@ from portal.tracking.models import Event, EventType, ViewSession
 
 @dataclass
 class DeliveryStats:
-    opens: int = 0  # view sessions
+    opens: int = 0  # view sessions the viewer confirmed (a person saw the document)
+    previews: int = 0  # view sessions never confirmed (link previews, scanners, scripts)
+    internal_views: int = 0  # staff (signed in, or an API token) viewing the link
     read_seconds: int = 0  # credited read time of all sessions, rounded
     pages: dict[int, int] = field(default_factory=dict)  # page number -> seconds, rounded
     first_opened_at: datetime | None = None
@@ -36,20 +42,23 @@ def delivery_stats(delivery_ids: Iterable[int]) -> dict[int, DeliveryStats]:
     stats = {delivery_id: DeliveryStats() for delivery_id in ids}
     if not ids:
         return stats
+    confirmed = ViewSession.confirmed_at.is_not(None)
     sessions = db.session.execute(
         select(
             ViewSession.delivery_id,
+            func.count(ViewSession.confirmed_at),
             func.count(ViewSession.id),
             func.sum(ViewSession.credited_ms),
-            func.min(ViewSession.started_at),
-            func.max(ViewSession.last_seen_at),
+            func.min(case((confirmed, ViewSession.confirmed_at))),
+            func.max(case((confirmed, ViewSession.last_seen_at))),
         )
         .where(ViewSession.delivery_id.in_(ids))
         .group_by(ViewSession.delivery_id)
     )
-    for delivery_id, opens, credited_ms, first_opened_at, last_seen_at in sessions:
+    for delivery_id, opens, fetches, credited_ms, first_opened_at, last_seen_at in sessions:
         entry = stats[delivery_id]
         entry.opens = int(opens)
+        entry.previews = int(fetches) - int(opens)
         entry.read_seconds = _seconds(credited_ms)
         entry.first_opened_at = first_opened_at
         entry.last_seen_at = last_seen_at
@@ -64,4 +73,11 @@ def delivery_stats(delivery_ids: Iterable[int]) -> dict[int, DeliveryStats]:
     for delivery_id, event_type, page, duration_ms in pages:
         if event_type == EventType.PAGE_VIEWED:
             stats[delivery_id].pages[int(page)] = _seconds(duration_ms)
+    internal = db.session.execute(
+        select(Event.delivery_id, func.count())
+        .where(Event.delivery_id.in_(ids), Event.type == EventType.INTERNAL_VIEWED)
+        .group_by(Event.delivery_id)
+    )
+    for delivery_id, count in internal:
+        stats[delivery_id].internal_views = int(count)
     return stats

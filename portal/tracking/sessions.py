@@ -44,8 +44,17 @@ def ip_hash(ip: str | None) -> str:
 
 
 def start_session(
-    delivery: Delivery, version_number: int, user_agent: str, ip: str | None
+    delivery: Delivery,
+    version_number: int,
+    user_agent: str,
+    ip: str | None,
+    *,
+    confirmed: bool = True,
 ) -> ViewSession:
+    """A new view session. The viewer starts its sessions unconfirmed (confirmed=False: the
+    page was fetched, nobody is known to have seen it; portal.delivery.open_confirmation
+    confirms them). Callers that stand for a reader themselves (the demo, scripts, tests of
+    the read-time path) start them confirmed."""
     now = utcnow()
     session = ViewSession(
         public_id=secrets.token_urlsafe(12),
@@ -55,6 +64,7 @@ def start_session(
         started_at=now,
         last_seen_at=now,
         credited_ms=0,
+        confirmed_at=now if confirmed else None,
         user_agent=(user_agent or "")[:400],
         ip_hash=ip_hash(ip),
     )

@@ -1,8 +1,13 @@
 /* Portal document viewer: how long each page is read, reported to the ingest endpoint.
  *
  * Vanilla ES2017, no dependencies (WeChat's in-app WebView, old Android WebViews).
- * Config comes from the viewer element: data-collect-url, data-ingest-token, data-page-count.
+ * Config comes from the viewer element: data-collect-url, data-confirm-url, data-ingest-token,
+ * data-page-count.
  *
+ * - The open: serving this page is not an open (link previews and scanners fetch it too). Once a
+ *   page of the document is visible in a visible tab, {"s": token} is POSTed to data-confirm-url
+ *   (retried with backoff on network errors, 429 and 5xx). Read-time reports are queued until
+ *   the server has confirmed the open: it takes no reports of an unconfirmed session.
  * - The current page is the page image most visible in the viewport (IntersectionObserver).
  * - Time accrues to the current page only while the tab is visible AND the reader is active:
  *   some input (scroll, touch, mouse, key, click) within the last 60 s.
@@ -27,11 +32,12 @@
   const INPUT_EVENTS = ["scroll", "touchstart", "touchmove", "mousemove", "keydown", "click"];
 
   const collectUrl = root.getAttribute("data-collect-url");
+  const confirmUrl = root.getAttribute("data-confirm-url");
   const token = root.getAttribute("data-ingest-token");
   const pageCount = parseInt(root.getAttribute("data-page-count"), 10) || 0;
   const pages = Array.prototype.slice.call(root.querySelectorAll("[data-page]"));
   const indicator = document.querySelector("[data-page-now]");
-  if (!collectUrl || !token || !pages.length) return;
+  if (!collectUrl || !confirmUrl || !token || !pages.length) return;
 
   const clock = () =>
     window.performance && typeof performance.now === "function" ? performance.now() : Date.now();
@@ -87,6 +93,52 @@
   let stopped = false;
   const stats = { reports: 0, posts: 0, accepted: 0, failures: 0, beacons: 0, lastStatus: null };
 
+  // --- the open: confirmed once a page is seen ------------------------------------------------
+
+  let confirmed = false;
+  let confirming = false;
+  let confirmAttempt = 0;
+  let confirmRetry = null;
+
+  function confirmOpen() {
+    if (confirmed || confirming || confirmRetry || stopped) return;
+    if (document.visibilityState !== "visible") return;
+    confirming = true;
+    let request;
+    try {
+      request = post(JSON.stringify({ s: token }), confirmUrl);
+    } catch (e) {
+      request = Promise.reject(e);
+    }
+    request.then(
+      (response) => {
+        confirming = false;
+        stats.lastStatus = response.status;
+        if (response.ok) {
+          confirmed = true;
+          flush();
+        } else if (response.status === 429 || response.status >= 500) {
+          retryConfirm();
+        } else {
+          stop(); // the link is gone or the session unknown: nothing will be taken
+        }
+      },
+      () => {
+        confirming = false;
+        retryConfirm();
+      },
+    );
+  }
+
+  function retryConfirm() {
+    const delay = Math.min(BACKOFF_MIN_MS * Math.pow(2, confirmAttempt), BACKOFF_MAX_MS);
+    confirmAttempt++;
+    confirmRetry = setTimeout(() => {
+      confirmRetry = null;
+      confirmOpen();
+    }, delay);
+  }
+
   function report(page, final) {
     const ms = Math.round(accrued[page] || 0);
     delete accrued[page];
@@ -110,9 +162,10 @@
     retryTimer = null;
   }
 
-  function post(body) {
+  function post(body, url) {
+    const target = url || collectUrl;
     if (typeof window.fetch === "function") {
-      return window.fetch(collectUrl, {
+      return window.fetch(target, {
         method: "POST",
         keepalive: true,
         credentials: "same-origin",
@@ -122,7 +175,7 @@
     }
     return new Promise((resolve, reject) => {
       const xhr = new XMLHttpRequest();
-      xhr.open("POST", collectUrl, true);
+      xhr.open("POST", target, true);
       xhr.setRequestHeader("Content-Type", "application/json");
       xhr.onload = () => resolve({ ok: xhr.status >= 200 && xhr.status < 300, status: xhr.status });
       xhr.onerror = () => reject(new Error("network"));
@@ -142,7 +195,7 @@
 
   /* Send the queue's head. `urgent` (the tab is hiding) does not wait for a pending retry. */
   function flush(urgent) {
-    if (stopped || inflight || !queue.length) return;
+    if (stopped || !confirmed || inflight || !queue.length) return;
     if (retryTimer) {
       if (!urgent) return;
       clearTimeout(retryTimer);
@@ -186,7 +239,7 @@
   /* The page is going away: everything queued (in-flight requests included: duplicates are
      dropped by `k`) goes by sendBeacon, which outlives the page. */
   function beacon() {
-    if (stopped || !queue.length) return;
+    if (stopped || !confirmed || !queue.length) return;
     while (queue.length) {
       const batch = queue.slice(0, MAX_BATCH);
       const body = JSON.stringify({ s: token, reports: batch });
@@ -230,7 +283,10 @@
         bestHeight = h;
       }
     }
-    if (bestHeight > 0) setCurrent(best);
+    if (bestHeight > 0) {
+      setCurrent(best);
+      confirmOpen(); // a page is on screen
+    }
   }
 
   if ("IntersectionObserver" in window) {
@@ -293,6 +349,7 @@
       visible = true;
       lastTick = t;
       lastInput = t; // coming back to the tab is activity
+      pickCurrent(); // a tab opened in the background is seen now
     }
   });
 
@@ -320,6 +377,7 @@
     snapshot: () => ({
       current,
       visible,
+      confirmed,
       active: clock() - lastInput < IDLE_MS,
       queued: queue.length,
       inflight,

@@ -6,6 +6,7 @@ from urllib.parse import urlsplit
 
 from portal.extensions import db
 from portal.tracking.models import Event
+from tests.viewer_support import open_in_viewer
 
 
 def test_a_rep_sends_a_template_and_gets_the_links(client, world, api_headers):
@@ -24,7 +25,7 @@ def test_a_rep_sends_a_template_and_gets_the_links(client, world, api_headers):
     assert set(body) == {"id", "url", "portal_url", "qr_svg_url"}
     assert urlsplit(body["url"]).path.startswith("/d/")
     assert urlsplit(body["portal_url"]).path.startswith("/p/")
-    assert client.get(urlsplit(body["url"]).path).status_code == 200
+    open_in_viewer(client, body["url"])
     qr = client.get(urlsplit(body["qr_svg_url"]).path)
     assert qr.status_code == 200 and b"<svg" in qr.data
     detail = client.get(f"/api/v1/deliveries/{body['id']}", headers=headers).json
@@ -126,7 +127,7 @@ def test_timeline_lists_sends_and_events_newest_first(client, world, api_headers
         json={"customer_id": world.customer.id, "template_id": world.template.id},
         headers=headers,
     ).json
-    client.get(urlsplit(body["url"]).path)
+    open_in_viewer(client, body["url"])
     items = client.get(f"/api/v1/customers/{world.customer.id}/timeline", headers=headers).json[
         "items"
     ]

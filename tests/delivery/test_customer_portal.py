@@ -21,6 +21,7 @@ from portal.library.rendering import render_version_page_png, render_version_pdf
 from portal.statement_count import counted_statements
 from portal.tracking import links
 from portal.tracking.models import Event, EventType, Link, LinkPurpose
+from tests.viewer_support import open_in_viewer
 
 ZH = {"Accept-Language": "zh-CN,zh;q=0.9"}
 EN = {"Accept-Language": "en-US,en;q=0.9"}
@@ -89,8 +90,8 @@ def test_a_new_version_shows_on_latest_and_not_on_pinned(client, shop):
     pinned = shop.send(quote)
     assert pinned.delivery.policy == "pinned"
     # The customer opens both: they have seen v1.
-    assert client.get(path_of(latest.url)).status_code == 200
-    assert client.get(path_of(pinned.url)).status_code == 200
+    open_in_viewer(client, path_of(latest.url))  # seen (the viewer confirmed the open)
+    open_in_viewer(client, path_of(pinned.url))
 
     v2_brochure = shop.new_version(brochure, "新增设备联网章节")
     shop.new_version(quote, "调整折扣")
@@ -126,7 +127,7 @@ def test_a_new_version_shows_on_latest_and_not_on_pinned(client, shop):
     assert latest_pdf != render_version_pdf(brochure_delivery.version, latest_vars)
 
     # Opening v2 clears the mark.
-    assert client.get(f"/d/{latest_doc}").status_code == 200
+    open_in_viewer(client, f"/d/{latest_doc}")
     assert db.session.get(Delivery, latest.delivery.id).seen_version_number == 2
     blocks = doc_blocks(client.get(path_of(latest.portal_url), headers=ZH).get_data(as_text=True))
     assert "新版本" not in visible_text_of(blocks[latest.delivery.id])
@@ -135,7 +136,7 @@ def test_a_new_version_shows_on_latest_and_not_on_pinned(client, shop):
 def test_every_unseen_changelog_is_listed_newest_first(client, shop):
     brochure = shop.template("产品手册")
     sent = shop.send(brochure)
-    client.get(path_of(sent.url))
+    open_in_viewer(client, path_of(sent.url))
     shop.new_version(brochure, "第二版：新增案例")
     shop.new_version(brochure, "第三版：更新价格")
     block = visible_text_of(

@@ -27,6 +27,7 @@ from portal.extensions import db
 from portal.library.storage import get_storage
 from portal.tracking import links, sessions
 from portal.tracking.models import Event, EventType, ViewSession
+from tests.viewer_support import confirm, open_in_viewer
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 ZH = {"Accept-Language": "zh-CN,zh;q=0.9"}
@@ -60,7 +61,13 @@ def test_opening_records_link_opened_and_the_seen_version(client, shop, linked):
     assert response.status_code == 200
     assert response.headers["Cache-Control"] == "no-store"
     assert response.headers["Referrer-Policy"] == "no-referrer"
+    # Serving the page is a fetch, not an open: the viewer script confirms it (issue 11).
+    [fetched] = events_of(EventType.LINK_FETCHED)
+    assert not events_of(EventType.LINK_OPENED)
+    assert fresh(linked.delivery.id).first_opened_at is None
+    assert confirm(client, response.get_data(as_text=True)).json == {"opened": True}
     [opened] = events_of(EventType.LINK_OPENED)
+    assert opened.session_id == fetched.session_id
     session = db.session.get(ViewSession, opened.session_id)
     assert opened.customer_id == shop.customer.id
     assert opened.delivery_id == linked.delivery.id
@@ -77,12 +84,14 @@ def test_opening_records_link_opened_and_the_seen_version(client, shop, linked):
     token = re.search(r'data-ingest-token="([^"]+)"', html).group(1)
     assert sessions.session_for_token(token).id == session.id
     assert 'data-collect-url="/t/r"' in html
+    assert 'data-confirm-url="/t/o"' in html
     assert 'data-page-count="2"' in html
     assert "/static/js/viewer.js" in html
     assert "在微信中" in visible_text(response)  # the download hint inside WeChat
 
     first = delivery.first_opened_at
-    client.get(f"/d/{doc}")
+    assert confirm(client, html).json == {"opened": False}  # a repeat confirms nothing more
+    open_in_viewer(client, f"/d/{doc}")
     delivery = fresh(linked.delivery.id)
     assert len(events_of(EventType.LINK_OPENED)) == 2
     assert db.session.scalar(select(ViewSession).order_by(ViewSession.id.desc())).id != session.id
@@ -138,7 +147,7 @@ def test_a_delivery_still_being_prepared_shows_a_self_refreshing_page(client, sh
     delivery = fresh(sent.delivery.id)
     delivery.created_at = utcnow() - timedelta(minutes=5)
     jobs.commit()
-    response = client.get(path_of(sent.url))
+    response = open_in_viewer(client, path_of(sent.url))
     assert "data-viewer" in response.get_data(as_text=True)
     assert fresh(sent.delivery.id).render_status == RenderStatus.READY
     assert len(events_of(EventType.LINK_OPENED)) == 1
@@ -400,6 +409,8 @@ def test_head_requests_are_not_counted(client, linked):
     assert client.head(path_of(linked.portal_url)).status_code == 200
     assert db.session.scalars(select(Event)).all() == []
     assert fresh(linked.delivery.id).first_opened_at is None
-    # A real browser afterwards is counted.
-    client.get(f"/d/{doc}", headers={"User-Agent": "Mozilla/5.0 (iPhone) MicroMessenger/8.0"})
+    # A real browser afterwards is counted (once its viewer confirms the open).
+    open_in_viewer(
+        client, f"/d/{doc}", headers={"User-Agent": "Mozilla/5.0 (iPhone) MicroMessenger/8.0"}
+    )
     assert len(events_of(EventType.LINK_OPENED)) == 1

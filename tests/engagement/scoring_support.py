@@ -113,7 +113,12 @@ def record(customer: Customer, type_: str, count: int = 1, **fields) -> list[Eve
     return stored
 
 
-def new_session(delivery: Delivery, version_number: int = 1) -> ViewSession:
-    session = sessions.start_session(delivery, version_number, BROWSER["User-Agent"], "203.0.113.9")
+def new_session(
+    delivery: Delivery, version_number: int = 1, *, confirmed: bool = True
+) -> ViewSession:
+    """A view session; confirmed=False: only fetched (a preview), as the viewer starts it."""
+    session = sessions.start_session(
+        delivery, version_number, BROWSER["User-Agent"], "203.0.113.9", confirmed=confirmed
+    )
     jobs.commit()
     return session

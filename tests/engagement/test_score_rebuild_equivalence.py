@@ -23,7 +23,7 @@ from portal.engagement.recompute import recompute
 from portal.extensions import db
 from portal.library.models import TemplateVersion
 from portal.tracking.events import NewEvent, record_many
-from portal.tracking.models import EventType
+from portal.tracking.models import Event, EventType
 from tests.delivery.helpers import make_customer, make_delivery, make_template
 from tests.engagement.scoring_support import START, new_session
 
@@ -42,7 +42,7 @@ RULE_VARIANTS = {
         "return_visit": {"repeatable": False},
         "frequent_interaction": {"params": {"count": 3, "days": 2}, "cap": 25},
         "long_read": {"params": {"min_seconds": 30}},
-        "deep_read": {"params": {"ratio": 0.5}},
+        "deep_read": {"params": {"ratio": 0.5, "min_page_seconds": 15}},
         "comment_created": {"points": 7, "cap": 20},
         "pricing_viewed": {"repeatable": True, "cap": 50},
         "senior_title": {"params": {"words": ["Head", "总监", "经理"]}},
@@ -116,7 +116,7 @@ def history(shop, seed: int) -> None:
                             session_id=session.id,
                             page=rng.choice([1, 2, 2, 3, None]),
                             section=rng.choice([None, None, "terms", "#terms", "", "other"]),
-                            duration_ms=rng.choice([5_000, 20_000, 60_000]),
+                            duration_ms=rng.choice([0, 1_000, 5_000, 20_000, 60_000]),
                             **common,
                         )
                     )
@@ -151,8 +151,30 @@ def history(shop, seed: int) -> None:
                 pending.append(NewEvent(type="external.wecom_message", **common))
             elif kind < 0.85:
                 pending.append(NewEvent(type=EventType.REPLY_RECEIVED, **common))
-            else:
+            elif kind < 0.9:
                 pending.append(NewEvent(type=EventType.EMAIL_OPENED, **common))
+            elif kind < 0.95:
+                # a preview: the page fetched (a link preview, a scanner), never confirmed
+                session = new_session(delivery, confirmed=False)
+                pending.append(
+                    NewEvent(
+                        type=EventType.LINK_FETCHED,
+                        delivery_id=delivery.id,
+                        session_id=session.id,
+                        properties={"version": 1, "pages": 2},
+                        **common,
+                    )
+                )
+            else:
+                # a rep (or an API token) looking at the link: an internal view
+                pending.append(
+                    NewEvent(
+                        type=EventType.INTERNAL_VIEWED,
+                        delivery_id=delivery.id,
+                        properties={"version": 1, "pages": 2, "staff_id": shop.rep.id},
+                        **common,
+                    )
+                )
             if rng.random() < 0.3:
                 _flush(pending, rng)
     _flush(pending, rng)
@@ -175,7 +197,21 @@ def test_recompute_rebuilds_the_live_ledger_row_for_row(shop, variant, seed):
     jobs.commit()
     history(shop, seed)
     live, scores = ledger(), customer_scores()
-    assert {row[1] for row in live} >= {"doc_opened", "return_visit", "frequent_interaction"}
+    assert {row[1] for row in live} >= {
+        "doc_opened",
+        "return_visit",
+        "frequent_interaction",
+        "deep_read",
+    }
+    not_scored = set(
+        db.session.scalars(
+            select(Event.id).where(
+                Event.type.in_([EventType.LINK_FETCHED, EventType.INTERNAL_VIEWED])
+            )
+        )
+    )
+    assert not_scored  # the history has previews and internal views ...
+    assert not not_scored & {row[5] for row in live}  # ... and none of them paid
     db.session.execute(delete(ScoreEntry))  # lost: rebuilt from the events alone
     db.session.execute(update(Customer).values(score=0, grade="C"))
     jobs.commit()

@@ -193,13 +193,15 @@ def test_long_read_stops_at_its_cap(shop, nobody):
 def test_deep_read_needs_80_percent_of_the_pages_in_one_session(shop, nobody):
     delivery = make_delivery(shop.rep, nobody, shop.brochure).delivery  # two pages
     first, second = new_session(delivery), new_session(delivery)
-    viewed(nobody, first, page=1)
-    viewed(nobody, second, page=2)
-    viewed(nobody, first, page=1)
+    read = 5_000  # a page counts once it was read min_page_seconds (5 s by default)
+    viewed(nobody, first, page=1, ms=read)
+    viewed(nobody, second, page=2, ms=read)
+    viewed(nobody, first, page=1, ms=read)
+    viewed(nobody, first, page=2, ms=read - 1)  # not yet read for 5 s
     assert "deep_read" not in points_by_rule(nobody)
 
-    [both] = viewed(nobody, first, page=2)
-    viewed(nobody, second, page=1)  # another session, read in full: another 10
+    [both] = viewed(nobody, first, page=2, ms=1)
+    viewed(nobody, second, page=1, ms=read)  # another session, read in full: another 10
     paid = [e for e in entries(nobody) if e.rule_key == "deep_read"]
     assert [(e.points, e.reason["pages"]) for e in paid] == [(10, 2), (10, 2)]
     assert paid[0].event_id == both.id

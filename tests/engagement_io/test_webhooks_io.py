@@ -20,6 +20,7 @@ from portal.tracking.events import NewEvent, record
 from portal.webhooks import hooks, service
 from portal.webhooks.models import Webhook, WebhookDelivery
 from tests.delivery.helpers import make_customer, make_delivery
+from tests.viewer_support import open_in_viewer
 
 ALL = "delivery.opened,customer.grade_changed,comment.created"
 
@@ -32,10 +33,9 @@ def add_webhook(runner, url: str, events: str = ALL) -> str:
 
 
 def open_link(client, url: str):
-    path = urlsplit(url).path
-    response = client.get(path)
-    assert response.status_code == 200
-    return response
+    """A customer's open: the page fetched, then confirmed by the viewer (a GET alone is a
+    preview, and posts nothing)."""
+    return open_in_viewer(client, url)
 
 
 class Clock:

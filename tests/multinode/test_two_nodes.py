@@ -267,11 +267,13 @@ def drive(run: Run) -> dict[str, Any]:
         match = re.search(r'data-ingest-token="([^"]+)"', html)
         assert match, html[:2000]
         sessions[customer, template, n] = match.group(1)
+        confirm_open(reader, run.node(), match.group(1))  # the viewer saw a page: the open
     page = reader.get(run.node() + path_of(deliveries["王强", "智能工厂报价单"]["url"]))
     assert page.status == 200
     match = re.search(r'data-ingest-token="([^"]+)"', page.data.decode())
     assert match
     wang_session = match.group(1)
+    confirm_open(reader, run.node(), wang_session)
     for customer in ("张伟", "赵敏"):
         home = reader.get(
             run.node() + path_of(deliveries[customer, "智能工厂产品手册"]["portal_url"])
@@ -401,6 +403,12 @@ def drive(run: Run) -> dict[str, Any]:
     refused = reader.post(run.node() + "/t/r", body=json.dumps(late))
     assert refused.status == 410, (refused.status, refused.data)
     return {"customers": customers, "deliveries": deliveries}
+
+
+def confirm_open(reader, node: str, token: str) -> None:
+    """What the viewer script sends once a page is visible (a GET alone is only a preview)."""
+    answer = reader.post(node + "/t/o", body=json.dumps({"s": token}))
+    assert answer.status == 200, (answer.status, answer.data)
 
 
 def expected_read_seconds() -> dict[tuple[str, str], int]:

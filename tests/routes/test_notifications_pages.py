@@ -16,6 +16,7 @@ from portal.statement_count import counted_statements
 from tests.routes.rep_support import (
     team_fixture,  # noqa: F401  (the `team` fixture)
 )
+from tests.viewer_support import open_in_viewer
 
 
 def _badge(html: str) -> str | None:
@@ -24,8 +25,9 @@ def _badge(html: str) -> str | None:
 
 
 def _open_as_customer(app, url: str) -> int:
-    """The customer opens their link in a browser of their own (no staff session)."""
-    return app.test_client().get(url).status_code
+    """The customer opens their link in a browser of their own (no staff session): the page,
+    then the viewer's confirmation that a page was seen (a fetch alone tells nobody)."""
+    return open_in_viewer(app.test_client(), url).status_code
 
 
 def test_a_first_open_is_listed_with_the_customers_name(team, app, login, client, text_of):

@@ -50,7 +50,10 @@ PUBLIC = {
     "auth.set_language": "the language switch, shown on the sign-in page too (session only)",
     "api.openapi": "the API's description, no data",
     "tracking.collect": "the viewer's read-time reports; the ingest token in the body decides",
+    "tracking.confirm": "the viewer's open confirmation; the ingest token in the body decides",
 }
+# Public routes whose credential is a view session's ingest token in the JSON body.
+INGEST_ROUTES = {"tracking.collect", "tracking.confirm"}
 # Public routes keyed by a token in their URL: which token of team B's customer they take.
 TOKEN_PREFIXES = {"/p/": "portal_token", "/d/": "doc_token", "/e/": "pixel_token"}
 # Token routes that answer the same thing to any token (reveal nothing): may be 2xx for nobody.
@@ -211,7 +214,7 @@ def call(
     if route.method == "GET":
         return [client.get(url, headers=headers)]
     send = getattr(client, route.method.lower())
-    if route.endpoint == "tracking.collect":
+    if route.endpoint in INGEST_ROUTES:
         return [send(url, json=ingest_body(ingest_token), headers=headers)]
     if route.is_api:
         data = {k: str(v) for k, v in json_body(arena).items() if k != "properties"}
@@ -318,7 +321,7 @@ def test_another_customers_tokens_reach_nothing_of_team_a(attack, client, app):
         if route.token_kind:
             url = url_for_route(route, attack, token=getattr(b, route.token_kind))
             responses = call(client, route, url, attack)
-        elif route.endpoint == "tracking.collect":
+        elif route.endpoint in INGEST_ROUTES:
             responses = call(client, route, route.rule.rule, attack, ingest_token=b.ingest_token)
         else:  # their tokens as credentials anywhere else: worth nothing
             url = url_for_route(route, attack, token=None)

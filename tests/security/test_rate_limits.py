@@ -81,7 +81,9 @@ def _open_viewer(client, world) -> str:
     sent = make_delivery(world.rep, world.customer, world.template)
     page = client.get(_path(sent.url))
     assert page.status_code == 200
-    return re.search(r'data-ingest-token="([^"]+)"', page.get_data(as_text=True)).group(1)
+    token = re.search(r'data-ingest-token="([^"]+)"', page.get_data(as_text=True)).group(1)
+    assert client.post("/t/o", json={"s": token}).status_code == 200  # a page was seen: the open
+    return token
 
 
 def _report(token: str, ms: int, page: int = 1) -> dict:

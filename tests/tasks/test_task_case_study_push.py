@@ -10,6 +10,7 @@ from portal.notifications.models import Notification
 from portal.tasks.models import SolutionPack, Task
 from tests.delivery.helpers import make_customer, make_delivery
 from tests.engagement.scoring_support import BROWSER, path_of
+from tests.viewer_support import open_in_viewer
 
 
 def pack_deliveries(customer, template) -> list[Delivery]:
@@ -49,7 +50,7 @@ def test_case_study_opened_delivers_the_industry_pack_once(app, client, runner, 
     portal = client.get(path_of(case.portal_url), headers=BROWSER)
     assert team.pack.name not in portal.get_data(as_text=True)
 
-    assert client.get(path_of(case.url), headers=BROWSER).status_code == 200
+    open_in_viewer(client, path_of(case.url), headers=BROWSER)  # fetched and confirmed
     [sent] = pack_deliveries(team.buyer, team.pack)
     assert sent.sender_id == team.rep.id and sent.policy == "latest"
     assert team.pack.name in client.get(path_of(case.portal_url), headers=BROWSER).get_data(
@@ -61,7 +62,7 @@ def test_case_study_opened_delivers_the_industry_pack_once(app, client, runner, 
     assert task.owner_id == team.rep.id and task.reason["sent_delivery_id"] == sent.id
 
     # Opening it again (or clicking a `case` link): no second task, no second pack.
-    assert client.get(path_of(case.url), headers=BROWSER).status_code == 200
+    open_in_viewer(client, path_of(case.url), headers=BROWSER)  # fetched and confirmed
     assert len(pack_deliveries(team.buyer, team.pack)) == 1
     assert len(push_tasks(team.buyer)) == 1
     assert len(pack_notes(team.supervisor)) == 1

@@ -17,6 +17,7 @@ from portal.tracking.ingest import ingest_batch
 from portal.tracking.models import EventType
 from tests.delivery.helpers import make_delivery
 from tests.engagement.scoring_support import BROWSER, events, ingest_token, path_of, read, score_of
+from tests.viewer_support import open_in_viewer
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -42,7 +43,7 @@ def test_long_read_opens_callback_24h_and_grade_a_opens_the_service_channel(
     buyer = team.buyer
     quote = make_delivery(team.rep, buyer, team.quote)
     brochure = make_delivery(team.rep, buyer, team.brochure)
-    assert client.get(path_of(quote.url), headers=BROWSER).status_code == 200
+    open_in_viewer(client, path_of(quote.url), headers=BROWSER)  # fetched and confirmed
     token = ingest_token(quote.delivery)
     for _ in range(12):  # 120 s: not yet "more than 120 s"
         clock.advance(seconds=10)

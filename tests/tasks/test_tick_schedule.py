@@ -22,6 +22,7 @@ from portal.tracking.ingest import ingest_batch
 from tests.delivery.helpers import make_customer, make_delivery
 from tests.engagement.scoring_support import BROWSER, ingest_token, path_of, read
 from tests.multinode.cluster import portal_env, private_redis, start_worker, stop_all, wait_until
+from tests.viewer_support import open_in_viewer
 
 
 def overdue_notes(user) -> list[Notification]:
@@ -55,7 +56,7 @@ def test_a_missed_24h_return_visit_is_overdue_and_escalated_once(
     """回访: the callback_24h task a long read opens is due 24 h later; the first tick after
     that marks it overdue and tells the supervisor, once."""
     quote = make_delivery(team.rep, team.buyer, team.quote)
-    assert client.get(path_of(quote.url), headers=BROWSER).status_code == 200
+    open_in_viewer(client, path_of(quote.url), headers=BROWSER)  # fetched and confirmed
     token = ingest_token(quote.delivery)
     for _ in range(13):  # 130 s of reading
         clock.advance(seconds=10)

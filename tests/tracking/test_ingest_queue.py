@@ -518,6 +518,7 @@ def test_a_page_the_customer_copy_has_but_the_sample_lacks_is_accepted(
     html = page.get_data(as_text=True)
     assert 'data-page-count="3"' in html
     token = re.search(r'data-ingest-token="([^"]+)"', html).group(1)
+    assert client.post("/t/o", json={"s": token}).status_code == 200  # the viewer confirms
     if with_redis:
         monkeypatch.setattr(jobs, "QUEUE_NAME", f"portal-test-{uuid.uuid4().hex[:8]}")
         monkeypatch.setitem(app.config, "REDIS_URL", REDIS_URL)

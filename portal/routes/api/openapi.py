@@ -310,7 +310,22 @@ _EXTRA_SCHEMAS: dict[str, Any] = {
             "url": _STR,
             "portal_url": _STR,
             "qr_svg_url": _STR,
-            "opens": _INT,
+            "opens": {
+                "type": "integer",
+                "description": "opens confirmed by the viewer in the customer's browser (a "
+                "page of the document was visible); fetches that never confirmed and staff "
+                "views are not opens",
+            },
+            "previews": {
+                "type": "integer",
+                "description": "fetches of the link that were never confirmed as an open: "
+                "link previews of chat apps, mail scanners, scripts (never scored)",
+            },
+            "internal_views": {
+                "type": "integer",
+                "description": "views by signed-in staff or with an API token (never scored, "
+                "not in read time or per-page figures)",
+            },
             "read_seconds": _INT,
             "pages": {"type": "object", "additionalProperties": {"type": "integer"}},
             "first_opened_at": _TIME,
@@ -506,7 +521,8 @@ def _spec(server_url: str) -> dict[str, Any]:
             },
             "/deliveries/{delivery_id}": {
                 "get": {
-                    "summary": "A delivery with opens, read time and seconds per page",
+                    "summary": "A delivery with opens, previews, internal views, read time and "
+                    "seconds per page",
                     "parameters": [_path_id("delivery_id")],
                     "responses": {"200": _json("Delivery"), **_ERRORS},
                 }
