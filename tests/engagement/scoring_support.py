@@ -30,6 +30,7 @@ CLOCKED_MODULES = (
     "portal.delivery.viewer",
     "portal.delivery.comments",
     "portal.delivery.portal_home",
+    "portal.delivery.open_confirmation",
 )
 
 
