@@ -205,7 +205,7 @@ def add_version(
     changelog = _changelog(changelog)
     upload, pages = _inspect(filename, data)
     if content_tags is None:
-        content_tags = previous_content_tags(template)
+        content_tags = _fitting(previous_content_tags(template), pages)
     return _store_version(template, author, upload, pages, changelog, content_tags, publish)
 
 
@@ -214,6 +214,14 @@ def previous_content_tags(template: Template) -> dict[str, list[str]]:
     version starts with."""
     newest = max(template.versions, key=lambda v: v.number, default=None)
     return dict(newest.content_tags or {}) if newest is not None else {}
+
+
+def _fitting(tags: dict[str, list[str]], pages: int | None) -> dict[str, list[str]]:
+    """Inherited tags that still have their page: a shorter new version drops the tags of the
+    pages it no longer has (tags typed for the upload are checked strictly instead)."""
+    if pages is None:  # not known before conversion: checked when the PDF is made
+        return tags
+    return {page: t for page, t in tags.items() if not page.isdigit() or int(page) <= pages}
 
 
 def _store_version(

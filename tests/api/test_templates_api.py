@@ -342,6 +342,25 @@ def test_a_new_version_inherits_the_page_tags_unless_given(client, mk_headers):
     ]
 
 
+def test_a_shorter_new_version_keeps_only_the_inherited_tags_that_still_have_their_page(
+    client, mk_headers
+):
+    two_pages = QUOTE_HTML.replace("</h1>", "</h1><div style='break-after: page'></div>")
+    template_id = upload(client, mk_headers, two_pages, content_tags="1:case; 2:pricing").json["id"]
+
+    # one page now: inheriting "2:pricing" must not refuse the upload (it has no page 2)
+    assert new_version(client, mk_headers, template_id, QUOTE_HTML, "v2").status_code == 201
+    given = {"file": (io.BytesIO(QUOTE_HTML.encode()), "q.html"), "changelog": "v3"}
+    given["content_tags"] = "2:pricing"  # typed for this upload: checked strictly
+    url = f"/api/v1/templates/{template_id}/versions"
+    assert client.post(url, data=given, headers=mk_headers).status_code == 422
+
+    assert _versions(client, mk_headers, template_id) == [
+        (2, {"1": ["case"]}),
+        (1, {"1": ["case"], "2": ["pricing"]}),
+    ]
+
+
 def test_the_version_list_is_scoped_and_hides_drafts_from_reps(
     client, mk_headers, make_user, api_headers
 ):
