@@ -109,8 +109,9 @@ def _deliver_email(row: OutboxMessage) -> vendors.Verdict:
     return vendors.Verdict(True)
 
 
-def send_message(message_id: int, attempt: int) -> None:
-    """Attempt number `attempt` of one message (a job; a stale or repeated call does nothing)."""
+def send_message(message_id: int, attempt: int, now: datetime | None = None) -> None:
+    """Attempt number `attempt` of one message (a job; a stale or repeated call does nothing).
+    `now` (the tick's clock) times the next attempt after a failure."""
     row = db.session.get(OutboxMessage, message_id)
     if row is None or row.status != "pending" or row.attempts != attempt - 1:
         return
@@ -121,7 +122,7 @@ def send_message(message_id: int, attempt: int) -> None:
         result = vendors.Verdict(False, exc.code, exc.message)
     except Exception as exc:  # no answer: refused, timeout, TLS, SMTP
         result = vendors.Verdict(False, type(exc).__name__, str(exc))
-    now = utcnow()
+    now = now or utcnow()
     row.error_code = result.code[:40]
     row.error = result.message[:500]
     if result.ok:
@@ -167,7 +168,7 @@ def retry_due(now: datetime | None = None) -> int:
         ).all()
     )
     for message_id, attempts in due:
-        send_message(message_id, attempts + 1)
+        send_message(message_id, attempts + 1, now)
         jobs.commit()
     return len(due)
 
