@@ -97,7 +97,7 @@ def test_dingtalk_is_signed_in_the_query_and_gets_markdown(team, robots):
 
 
 def test_feishu_is_signed_in_the_body_and_gets_a_card_with_a_button(team, robots):
-    supervisor, rep = team
+    _supervisor, rep = team
     _channel(rep, "feishu", user_email=rep.email)
     _alert(rep, now=_local(0, 10))
 
