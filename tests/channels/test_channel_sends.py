@@ -247,3 +247,20 @@ def test_secrets_are_encrypted_at_rest(team, robots):
     assert robots["dingtalk"].token not in stored
     assert SECRETS["dingtalk"] not in stored
     assert channel.url_hint.endswith("access_token=…cdef")
+
+
+def test_email_alerts_are_held_through_quiet_hours_too(team, app, monkeypatch):
+    _supervisor, rep = team
+    sent: list[tuple[str, str]] = []
+    monkeypatch.setattr(
+        "portal.channels.outbox.send_mail", lambda to, subject, body: sent.append((to, subject))
+    )
+    monkeypatch.setitem(app.config, "SMTP_URL", "smtp://127.0.0.1:1")
+    _alert(rep, now=_local(0, 23, 30))
+    [row] = _messages()
+    assert (row.transport, row.status) == ("email", "held")
+    assert sent == []
+    run_tick(_local(1, 8))
+    assert sent == [(rep.email, TITLE)]  # the rep's language: zh by default
+    run_tick(_local(1, 9))
+    assert len(sent) == 1
