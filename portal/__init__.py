@@ -46,7 +46,10 @@ def _init_extensions(app: Flask) -> None:
     from portal import i18n, models  # noqa: F401  (models: register every table)
     from portal.accounts.models import User
     from portal.deals import guard  # noqa: F401  (deals change only through their services)
-    from portal.delivery import reactions  # noqa: F401  (event handlers register on import)
+    from portal.delivery import (
+        reactions,  # noqa: F401  (event handlers register on import)
+        reading_alerts,  # noqa: F401  (reading alerts, likewise)
+    )
     from portal.engagement import scoring  # noqa: F401  (scores every stored event)
     from portal.extensions import babel, csrf, db, limiter, login_manager, migrate
     from portal.library import storage

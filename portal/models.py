@@ -2,6 +2,7 @@
 
 from portal.accounts.models import ApiToken, Role, User
 from portal.audit.models import AuditEntry
+from portal.channels.models import ChatChannel, OutboxMessage
 from portal.companies.models import Account
 from portal.customers.models import Customer
 from portal.deals.models import (
@@ -24,7 +25,7 @@ from portal.library.models import (
     TemplateVersion,
     VersionPolicy,
 )
-from portal.notifications.models import Notification
+from portal.notifications.models import Notification, NotificationPreference
 from portal.recommendations.models import KeywordRule
 from portal.tasks.models import SolutionPack, Task, TaskRule
 from portal.tracking.models import Event, EventType, Link, LinkPurpose, ViewSession
@@ -35,6 +36,7 @@ __all__ = [
     "Account",
     "ApiToken",
     "AuditEntry",
+    "ChatChannel",
     "Comment",
     "CommentAuthor",
     "Customer",
@@ -51,6 +53,8 @@ __all__ = [
     "Link",
     "LinkPurpose",
     "Notification",
+    "NotificationPreference",
+    "OutboxMessage",
     "RenderStatus",
     "Role",
     "ScoreEntry",

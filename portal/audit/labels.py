@@ -16,6 +16,8 @@ ACTION_LABELS = {
     "keyword_rule.removed": _l("Keyword removed"),
     "webhook.created": _l("Webhook created"),
     "webhook.removed": _l("Webhook removed"),
+    "channel.created": _l("Chat channel added"),
+    "channel.removed": _l("Chat channel removed"),
     "user.created": _l("User created"),
     "user.changed": _l("User changed"),
     "api_token.created": _l("API token created"),

@@ -34,6 +34,8 @@ ACTIONS = (
     "keyword_rule.removed",
     "webhook.created",
     "webhook.removed",
+    "channel.created",
+    "channel.removed",
     "user.created",
     "user.changed",
     "api_token.created",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy import func, select
 
 from portal.customers.models import Customer
@@ -16,9 +18,18 @@ def _customer_url(customer_id: int) -> str:
     return f"/customers/{customer_id}"
 
 
+READING_AGAIN_AFTER = timedelta(days=3)
+
+
+def _reading_key(event: Event) -> str | None:
+    """One "is reading" alert per reading session, however many reports it sends."""
+    return f"reading:{event.session_id}" if event.session_id else None
+
+
 @on_events
-def notify_first_open(events: list[Event]) -> None:
-    """The first open of a delivery tells its owner "the customer is viewing it now"."""
+def notify_opens(events: list[Event]) -> None:
+    """A delivery's first confirmed open tells its owner "the customer is viewing it now"; an
+    open at least READING_AGAIN_AFTER after the one before tells them "reading again"."""
     opened = {e.delivery_id: e for e in events if e.type == EventType.LINK_OPENED and e.delivery_id}
     if not opened:
         return
@@ -29,21 +40,35 @@ def notify_first_open(events: list[Event]) -> None:
             .group_by(Event.delivery_id)
         ).all()
     )
-    first = [delivery_id for delivery_id in opened if counts.get(delivery_id) == 1]
-    if not first:
-        return
     rows = db.session.execute(
         select(Delivery, Customer)
         .join(Customer, Customer.id == Delivery.customer_id)
-        .where(Delivery.id.in_(first))
+        .where(Delivery.id.in_(opened))
     ).all()
     for delivery, customer in rows:
+        event = opened[delivery.id]
+        params = {"customer": customer.name, "document": delivery.template.name}
+        if counts.get(delivery.id) == 1:
+            kind = "delivery.opened"
+        else:
+            previous = db.session.scalar(
+                select(func.max(Event.occurred_at)).where(
+                    Event.type == EventType.LINK_OPENED,
+                    Event.delivery_id == delivery.id,
+                    Event.id != event.id,
+                    Event.occurred_at <= event.occurred_at,
+                )
+            )
+            if previous is None or event.occurred_at - previous < READING_AGAIN_AFTER:
+                continue
+            kind = "delivery.reading_again"
         notify(
             customer.owner,
-            "delivery.opened",
-            {"customer": customer.name, "document": delivery.template.name},
+            kind,
+            params,
             url=_customer_url(customer.id),
             customer_id=customer.id,
+            coalesce_key=_reading_key(event),
         )
 
 
@@ -69,3 +94,20 @@ def notify_comment(events: list[Event]) -> None:
             url=_customer_url(customer.id),
             customer_id=customer.id,
         )
+
+
+def alert_forwarded(delivery: Delivery, session_id: int | None = None) -> None:
+    """The entry point for "document forwarded": a reader other than the recipient (a visitor
+    on another device) opened the delivery. Called by whoever detects the visitor; one alert
+    per visitor session."""
+    customer = db.session.get(Customer, delivery.customer_id)
+    if customer is None:
+        return
+    notify(
+        customer.owner,
+        "document.forwarded",
+        {"customer": customer.name, "document": delivery.template.name},
+        url=_customer_url(customer.id),
+        customer_id=customer.id,
+        coalesce_key=f"forwarded:{session_id}" if session_id else None,
+    )

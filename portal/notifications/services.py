@@ -1,18 +1,23 @@
-"""Notify staff in the app, and by e-mail when SMTP is configured (after the commit)."""
+"""Every staff alert goes through notify(), the one dispatch: it applies the person's preferences
+(portal.notifications.preferences: in-app, e-mail, chat channel; quiet hours) and coalesces
+repeats (one alert per coalesce_key per person, e.g. one per reading session). E-mail and chat
+messages are queued in portal.channels.outbox and leave after the commit."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from flask import current_app
 from flask_babel import force_locale, gettext
 from sqlalchemy import func, select
 
-from portal import jobs
 from portal.accounts.models import User
+from portal.channels import outbox
+from portal.channels import services as channel_services
 from portal.db_types import utcnow
 from portal.extensions import db
-from portal.mail import send_mail
+from portal.notifications import preferences
 from portal.notifications.models import Notification
 
 # kind -> message with {placeholders} filled from Notification.params
@@ -46,6 +51,26 @@ MESSAGES = {
         score=p.get("score", ""),
         owner=p.get("owner", ""),
     ),
+    "delivery.reading_again": lambda p: gettext(
+        "%(customer)s is reading “%(document)s” again",
+        customer=p.get("customer", ""),
+        document=p.get("document", ""),
+    ),
+    "reading.long": lambda p: gettext(
+        "%(customer)s has read “%(document)s” for more than 2 minutes",
+        customer=p.get("customer", ""),
+        document=p.get("document", ""),
+    ),
+    "pricing.viewed": lambda p: gettext(
+        "%(customer)s viewed the pricing in “%(document)s”",
+        customer=p.get("customer", ""),
+        document=p.get("document", ""),
+    ),
+    "document.forwarded": lambda p: gettext(
+        "“%(document)s” sent to %(customer)s was opened by someone else (forwarded)",
+        customer=p.get("customer", ""),
+        document=p.get("document", ""),
+    ),
     "solution_pack.sent": lambda p: gettext(
         "%(customer)s viewed a case study: the solution pack “%(document)s” was delivered "
         "to their portal",
@@ -66,6 +91,9 @@ def describe(notification: Notification) -> str:
     return render(notification.params) if render else notification.kind
 
 
+CHAT_LOCALE = "zh_CN"  # chat groups are Chinese sales teams: messages are in Chinese
+
+
 def notify(
     user: User,
     kind: str,
@@ -74,35 +102,75 @@ def notify(
     url: str = "",
     customer_id: int | None = None,
     email: bool = True,
+    coalesce_key: str | None = None,
+    now: datetime | None = None,
 ) -> Notification:
+    """Raise one alert for user: the in-app note, and the e-mail and chat messages the user's
+    preferences ask for (held through quiet hours). A repeat of coalesce_key for the same user
+    returns the first alert and sends nothing."""
+    if coalesce_key is not None:
+        earlier = db.session.scalar(
+            select(Notification).where(
+                Notification.user_id == user.id, Notification.coalesce_key == coalesce_key
+            )
+        )
+        if earlier is not None:
+            return earlier
+    transports = preferences.transports_for(user, kind)
     notification = Notification(
-        user_id=user.id, kind=kind, params=params, url=url, customer_id=customer_id
+        user_id=user.id,
+        kind=kind,
+        params=params,
+        url=url,
+        customer_id=customer_id,
+        in_app="app" in transports,
+        coalesce_key=coalesce_key,
     )
     db.session.add(notification)
     db.session.flush()
-    if email and current_app.config.get("SMTP_URL"):
-        jobs.defer(email_notification, notification.id)
+    now = now or utcnow()
+    link = current_app.config["BASE_URL"].rstrip("/") + url
+    if "email" in transports and email and current_app.config.get("SMTP_URL") and user.active:
+        with force_locale(user.locale or current_app.config["BABEL_DEFAULT_LOCALE"]):
+            text = describe(notification)
+        outbox.queue(
+            user_id=user.id,
+            transport="email",
+            title=text,
+            text="",
+            link=link,
+            notification_id=notification.id,
+            hold_until=preferences.quiet_until(user, now),
+        )
+    if "chat" in transports and user.active:
+        targets = channel_services.channels_for(user)
+        if targets:
+            hold = preferences.quiet_until(user, now)
+            with force_locale(CHAT_LOCALE):
+                title = describe(notification)
+            for channel in targets:
+                outbox.queue(
+                    user_id=user.id,
+                    transport="chat",
+                    channel=channel,
+                    title=title,
+                    text="",
+                    link=link,
+                    notification_id=notification.id,
+                    hold_until=hold,
+                )
     return notification
-
-
-def email_notification(notification_id: int) -> None:
-    notification = db.session.get(Notification, notification_id)
-    if notification is None:
-        return
-    user = db.session.get(User, notification.user_id)
-    if user is None or not user.active:
-        return
-    with force_locale(user.locale or current_app.config["BABEL_DEFAULT_LOCALE"]):
-        text = describe(notification)
-        link = current_app.config["BASE_URL"].rstrip("/") + notification.url
-        send_mail(user.email, text, f"{text}\n\n{link}\n")
 
 
 def unread_count(user: User) -> int:
     return db.session.scalar(
         select(func.count())
         .select_from(Notification)
-        .where(Notification.user_id == user.id, Notification.read_at.is_(None))
+        .where(
+            Notification.user_id == user.id,
+            Notification.in_app.is_(True),
+            Notification.read_at.is_(None),
+        )
     )
 
 
@@ -110,7 +178,7 @@ def recent(user: User, limit: int = 50) -> list[Notification]:
     return list(
         db.session.scalars(
             select(Notification)
-            .where(Notification.user_id == user.id)
+            .where(Notification.user_id == user.id, Notification.in_app.is_(True))
             .order_by(Notification.created_at.desc(), Notification.id.desc())
             .limit(limit)
         )

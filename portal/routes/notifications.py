@@ -1,16 +1,30 @@
-"""The staff member's notifications: the list, mark all read, and the unread badge."""
+"""The staff member's notifications: the list, mark all read, the unread badge, and the
+preferences page (which alerts come how, quiet hours)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from portal import jobs
+from portal.channels import services as channel_services
+from portal.errors import PortalError, ValidationFailed
+from portal.extensions import db
 from portal.library.forms import ActionForm
-from portal.notifications import inbox, services
+from portal.notifications import inbox, preferences, services
 
 bp = Blueprint("notifications", __name__, url_prefix="/notifications")
 
@@ -67,3 +81,43 @@ def open_one(notification_id: int):
     target = inbox.safe_target(notification.url)
     jobs.commit()
     return redirect(target or url_for(".index"))
+
+
+def _preferences_from(form) -> dict[str, Any]:
+    """The preferences form's fields as preferences.set_preferences takes them."""
+    return {
+        "alerts": {
+            key: [t for t in preferences.TRANSPORTS if form.get(f"{key}:{t}") == "on"]
+            for key in preferences.ALERT_KEYS
+        },
+        "quiet_hours": {
+            "enabled": form.get("quiet_enabled") == "on",
+            "start": form.get("quiet_start", ""),
+            "end": form.get("quiet_end", ""),
+        },
+    }
+
+
+@bp.route("/preferences", methods=["GET", "POST"])
+def preferences_page():
+    error: PortalError | None = None
+    if request.method == "POST":
+        if not ActionForm().validate():
+            abort(400)
+        try:
+            preferences.set_preferences(current_user, _preferences_from(request.form))
+            jobs.commit()
+            flash(_("Your notification preferences are saved."), "success")
+            return redirect(url_for(".preferences_page"))
+        except ValidationFailed as exc:
+            db.session.rollback()
+            error = exc
+    return render_template(
+        "notifications/preferences.html",
+        prefs=preferences.get_preferences(current_user),
+        alerts=preferences.ALERTS,
+        channels=channel_services.channels_for(current_user),
+        timezone=current_app.config.get("BABEL_DEFAULT_TIMEZONE"),
+        error=error,
+        form=ActionForm(formdata=None),
+    ), (422 if error else 200)

@@ -10,6 +10,8 @@ see portal.tasks.schedule).
   Points go through the engagement ledger with the customers' rows locked as scoring locks
   them (FOR NO KEY UPDATE on PostgreSQL), so a tick and the event handler never race.
 - snoozed tasks whose time has come are open again;
+- e-mail and chat alerts held through quiet hours are sent once their hold ends (08:00 by
+  default), and failed ones whose retry is due are sent again (portal.channels.outbox);
 - overdue_escalation: an open task past its due time is escalated once (escalated_at set by
   one conditional UPDATE, so two ticks never notify twice): the owner's supervisor is notified
   (the owner, when they have none).
@@ -33,6 +35,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
 
+from portal.channels import outbox
 from portal.customers.models import Customer
 from portal.db_types import utcnow
 from portal.deals.forecast import snapshot_today
@@ -59,6 +62,8 @@ class TickResult:
     woken: int = 0  # snoozed tasks open again
     escalated: int = 0  # overdue tasks escalated
     webhooks_retried: int = 0  # webhook deliveries whose retry was due
+    alerts_released: int = 0  # e-mail and chat alerts held through quiet hours, now sent
+    alerts_retried: int = 0  # e-mail and chat alerts whose retry was due
 
 
 def run_tick(now: datetime | None = None) -> TickResult:
@@ -70,7 +75,9 @@ def run_tick(now: datetime | None = None) -> TickResult:
     if rule is not None:
         result.escalated = escalate_overdue(now)
     snapshot_today(now)  # today's forecast, for forecast vs actual
-    result.webhooks_retried = webhooks.retry_due(now)  # commits; runs last
+    result.webhooks_retried = webhooks.retry_due(now)  # commits
+    result.alerts_released = outbox.release_held(now)  # commits, then sends
+    result.alerts_retried = outbox.retry_due(now)  # commits
     return result
 
 

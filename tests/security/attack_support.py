@@ -23,6 +23,7 @@ from flask.testing import FlaskClient
 
 from portal import jobs
 from portal.accounts.models import User
+from portal.channels.services import create_channel
 from portal.customers.models import Customer
 from portal.customers.services import CustomerFields, create_customer
 from portal.db_types import utcnow
@@ -200,8 +201,16 @@ def attack_fixture(arena: Arena) -> Arena:
     keyword = add_rule("攻击词", "kind:quote", by=arena.admin)
     hook = create_webhook("https://hooks.example.com/portal", ["delivery.opened"], by=arena.admin)
     pack = set_pack("制造业", arena.a.template.id)
+    channel = create_channel(  # team A's rep's own chat robot
+        arena.admin,
+        kind="wecom",
+        url="https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=victim-robot-key",
+        user_email=arena.a.rep.email,
+    )
     jobs.commit()
-    arena.extra.update(rule_id=keyword.id, webhook_id=hook.id, pack_id=pack.id)
+    arena.extra.update(
+        rule_id=keyword.id, webhook_id=hook.id, pack_id=pack.id, channel_id=channel.id
+    )
     return arena
 
 

@@ -73,6 +73,7 @@ VICTIM_VALUES: dict[str, Callable[[Arena], Any]] = {
     "page": lambda arena: 1,
     "rule_id": lambda arena: arena.extra["rule_id"],
     "webhook_id": lambda arena: arena.extra["webhook_id"],
+    "channel_id": lambda arena: arena.extra["channel_id"],  # team A's rep's chat robot
     "pack_id": lambda arena: arena.extra["pack_id"],
     "key": lambda arena: "doc_opened",  # a scoring rule
     "filename": lambda arena: "css/portal.css",  # static

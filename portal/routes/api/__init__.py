@@ -8,6 +8,7 @@ from __future__ import annotations
 from portal.routes.api import (  # noqa: F401  (register the routes)
     accounts,
     audit,
+    channels,
     customers,
     deals,
     deliveries,

@@ -1,0 +1,110 @@
+"""Alerts from the real event path (viewer confirmation, read-time reports): first open, a page
+tagged pricing, more than 2 minutes of reading, each once per reading session however many
+reports the viewer sends; and reading again after 3 days or more."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from portal.channels.services import create_channel
+from portal.extensions import db
+from portal.jobs import commit
+from portal.notifications.models import Notification
+from portal.notifications.preferences import set_preferences
+from portal.tracking.events import NewEvent, record
+from portal.tracking.ingest import ingest_batch
+from portal.tracking.models import EventType
+from tests.channels.conftest import URLS
+from tests.delivery.helpers import make_delivery
+from tests.engagement.scoring_support import (
+    BROWSER,
+    CLOCKED_MODULES,
+    START,
+    Clock,
+    ingest_token,
+    new_session,
+    path_of,
+    read,
+)
+from tests.viewer_support import open_in_viewer
+
+
+@pytest.fixture
+def clock(monkeypatch) -> Clock:
+    fake = Clock()
+    for module in CLOCKED_MODULES:
+        monkeypatch.setattr(f"{module}.utcnow", fake)
+    monkeypatch.setattr("portal.tracking.ingest.clock", fake)
+    return fake
+
+
+READING = ("delivery.opened", "delivery.reading_again", "pricing.viewed", "reading.long")
+
+
+def _kinds() -> list[str]:
+    """The reading alerts raised so far (the task rules raise task notes too)."""
+    return list(
+        db.session.scalars(
+            select(Notification.kind)
+            .where(Notification.kind.in_(READING))
+            .order_by(Notification.id)
+        )
+    )
+
+
+def test_reading_alerts_come_once_per_session(world, app, clock, robots):
+    rep = world.rep
+    create_channel(rep, kind="wecom", url=URLS["wecom"], user_email=rep.email)
+    set_preferences(rep, {"quiet_hours": {"enabled": False}})  # whatever the hour of the run
+    commit()
+    sent = make_delivery(rep, world.customer, world.template)  # page 2 is tagged pricing
+    browser = app.test_client()  # the customer's one browser (device cookie) throughout
+
+    open_in_viewer(browser, path_of(sent.url), headers=BROWSER)
+    token = ingest_token(sent.delivery)
+    for _ in range(13):  # 130 s on the pricing page, one report each 10 s
+        clock.advance(seconds=10)
+        ingest_batch(token, read(token, page=2), now=clock.now)
+
+    assert _kinds() == ["delivery.opened", "pricing.viewed", "reading.long"]
+    titles = [r.body["markdown"]["content"].splitlines()[0] for r in robots["wecom"].accepted]
+    customer, document = world.customer.name, world.template.name
+    assert titles == [
+        f"**{customer} 正在查看“{document}”**",
+        f"**{customer} 查看了“{document}”的报价**",
+        f"**{customer} 已阅读“{document}”超过 2 分钟**",
+    ]
+
+
+def _open(delivery, session, at) -> None:
+    """The open the viewer confirms, recorded on the one event path at `at`."""
+    record(
+        NewEvent(
+            customer_id=delivery.customer_id,
+            type=EventType.LINK_OPENED,
+            delivery_id=delivery.id,
+            session_id=session.id,
+            occurred_at=at,
+            idempotency_key=f"s{session.id}:link.opened",
+        )
+    )
+    commit()
+
+
+def test_reading_again_after_three_days_is_one_alert(world, robots):
+    rep = world.rep
+    create_channel(rep, kind="wecom", url=URLS["wecom"], user_email=rep.email)
+    set_preferences(rep, {"quiet_hours": {"enabled": False}})
+    commit()
+    sent = make_delivery(rep, world.customer, world.template)
+    first = START
+    _open(sent.delivery, new_session(sent.delivery), first)
+    _open(sent.delivery, new_session(sent.delivery), first + timedelta(days=2))  # not "again"
+    assert _kinds() == ["delivery.opened"]
+    _open(sent.delivery, new_session(sent.delivery), first + timedelta(days=5))
+    assert _kinds() == ["delivery.opened", "delivery.reading_again"]
+    titles = [r.body["markdown"]["content"].splitlines()[0] for r in robots["wecom"].accepted]
+    assert titles[-1] == f"**{world.customer.name} 再次阅读“{world.template.name}”**"
