@@ -1,35 +1,26 @@
-"""What happens when customers act on a delivery: the owning rep hears about it."""
+"""What happens when customers act on a delivery: the owning rep hears about it. Event
+handlers, declared (with their place in the order) in portal/event_handlers.py."""
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from portal.customers.models import Customer
 from portal.delivery.models import Comment, Delivery
 from portal.extensions import db
 from portal.notifications.services import notify
-from portal.tracking.events import on_events
-from portal.tracking.models import Event, EventType
+from portal.tracking.events import RecordedEvent
+from portal.tracking.models import EventType
 
 
 def _customer_url(customer_id: int) -> str:
     return f"/customers/{customer_id}"
 
 
-@on_events
-def notify_first_open(events: list[Event]) -> None:
-    """The first open of a delivery tells its owner "the customer is viewing it now"."""
-    opened = {e.delivery_id: e for e in events if e.type == EventType.LINK_OPENED and e.delivery_id}
-    if not opened:
-        return
-    counts = dict(
-        db.session.execute(
-            select(Event.delivery_id, func.count())
-            .where(Event.type == EventType.LINK_OPENED, Event.delivery_id.in_(opened))
-            .group_by(Event.delivery_id)
-        ).all()
-    )
-    first = [delivery_id for delivery_id in opened if counts.get(delivery_id) == 1]
+def notify_first_open(recorded: list[RecordedEvent]) -> None:
+    """The first open of a delivery tells its owner "the customer is viewing it now". Which
+    open is the first was decided by its recorder (RecordedEvent.first_open): not counted here."""
+    first = [r.event.delivery_id for r in recorded if r.first_open]
     if not first:
         return
     rows = db.session.execute(
@@ -47,9 +38,8 @@ def notify_first_open(events: list[Event]) -> None:
         )
 
 
-@on_events
-def notify_comment(events: list[Event]) -> None:
-    created = [e for e in events if e.type == EventType.COMMENT_CREATED]
+def notify_comment(recorded: list[RecordedEvent]) -> None:
+    created = [r.event for r in recorded if r.event.type == EventType.COMMENT_CREATED]
     for event in created:
         customer = db.session.get(Customer, event.customer_id)
         delivery = db.session.get(Delivery, event.delivery_id) if event.delivery_id else None
