@@ -43,18 +43,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 def _init_extensions(app: Flask) -> None:
     from flask_babel import lazy_gettext
 
-    from portal import i18n, models  # noqa: F401  (models: register every table)
+    from portal import event_handlers, i18n, models  # noqa: F401  (models: register every table)
     from portal.accounts.models import User
     from portal.deals import guard  # noqa: F401  (deals change only through their services)
-    from portal.delivery import (
-        reactions,  # noqa: F401  (event handlers register on import)
-        reading_alerts,  # noqa: F401  (reading alerts, likewise)
-    )
-    from portal.engagement import scoring  # noqa: F401  (scores every stored event)
     from portal.extensions import babel, csrf, db, limiter, login_manager, migrate
     from portal.library import storage
-    from portal.tasks import handlers  # noqa: F401  (the task rules; after scoring)
-    from portal.webhooks import hooks  # noqa: F401  (queues webhook payloads)
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
@@ -78,6 +71,7 @@ def _init_extensions(app: Flask) -> None:
         return user if user and user.active else None
 
     storage.init_app(app)
+    event_handlers.install(app)  # who reacts to tracked actions, in order: portal/event_handlers.py
 
 
 def _register_blueprints(app: Flask) -> None:

@@ -15,9 +15,11 @@ The ingest token is the credential, as for the read-time reports: signed, purpos
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.orm.attributes import set_committed_value
 
 from portal.db_types import utcnow
 from portal.delivery.models import Delivery
@@ -107,12 +109,28 @@ def confirm_open(token: str, device: str | None = None) -> Confirmation:
             occurred_at=now,
             idempotency_key=f"s{session.id}:{EventType.LINK_OPENED.value}",
             properties=properties,
+            first_open=_claim_first_open(delivery, now),
         )
     )
-    delivery.first_opened_at = delivery.first_opened_at or now
     delivery.last_opened_at = now
     delivery.seen_version_number = session.version_number
     return Confirmation(session.id, delivery.id, opened=True)
+
+
+def _claim_first_open(delivery: Delivery, now: datetime) -> bool:
+    """Whether this open is the delivery's first, decided here once for every handler (the
+    notification, the webhook: RecordedEvent.first_open). Compare-and-set on first_opened_at:
+    of two sessions of one delivery confirming at once, exactly one is first (on PostgreSQL the
+    other waits for the row, then matches nothing)."""
+    won = db.session.execute(
+        update(Delivery)
+        .where(Delivery.id == delivery.id, Delivery.first_opened_at.is_(None))
+        .values(first_opened_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if won == 1:
+        set_committed_value(delivery, "first_opened_at", now)  # what the row now holds
+    return won == 1
 
 
 def _gone(delivery: Delivery, now) -> bool:

@@ -1,4 +1,5 @@
-"""What happens when customers act on a delivery: the owning rep hears about it."""
+"""What happens when customers act on a delivery: the owning rep hears about it. Event
+handlers, declared (with their place in the order) in portal/event_handlers.py."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from portal.customers.models import Customer
 from portal.delivery.models import Comment, Delivery
 from portal.extensions import db
 from portal.notifications.services import notify
-from portal.tracking.events import on_events
+from portal.tracking.events import RecordedEvent
 from portal.tracking.models import Event, EventType
 
 
@@ -26,29 +27,26 @@ def _reading_key(event: Event) -> str | None:
     return f"reading:{event.session_id}" if event.session_id else None
 
 
-@on_events
-def notify_opens(events: list[Event]) -> None:
-    """A delivery's first confirmed open tells its owner "the customer is viewing it now"; an
-    open at least READING_AGAIN_AFTER after the one before tells them "reading again"."""
-    opened = {e.delivery_id: e for e in events if e.type == EventType.LINK_OPENED and e.delivery_id}
+def notify_opens(recorded: list[RecordedEvent]) -> None:
+    """A delivery's first confirmed open tells its owner "the customer is viewing it now" (which
+    open is the first was decided by its recorder, RecordedEvent.first_open: not counted here);
+    an open at least READING_AGAIN_AFTER after the one before tells them "reading again"."""
+    opened = {
+        r.event.delivery_id: r
+        for r in recorded
+        if r.event.type == EventType.LINK_OPENED and r.event.delivery_id
+    }
     if not opened:
         return
-    counts = dict(
-        db.session.execute(
-            select(Event.delivery_id, func.count())
-            .where(Event.type == EventType.LINK_OPENED, Event.delivery_id.in_(opened))
-            .group_by(Event.delivery_id)
-        ).all()
-    )
     rows = db.session.execute(
         select(Delivery, Customer)
         .join(Customer, Customer.id == Delivery.customer_id)
         .where(Delivery.id.in_(opened))
     ).all()
     for delivery, customer in rows:
-        event = opened[delivery.id]
+        event = opened[delivery.id].event
         params = {"customer": customer.name, "document": delivery.template.name}
-        if counts.get(delivery.id) == 1:
+        if opened[delivery.id].first_open:
             kind = "delivery.opened"
         else:
             previous = db.session.scalar(
@@ -72,9 +70,8 @@ def notify_opens(events: list[Event]) -> None:
         )
 
 
-@on_events
-def notify_comment(events: list[Event]) -> None:
-    created = [e for e in events if e.type == EventType.COMMENT_CREATED]
+def notify_comment(recorded: list[RecordedEvent]) -> None:
+    created = [r.event for r in recorded if r.event.type == EventType.COMMENT_CREATED]
     for event in created:
         customer = db.session.get(Customer, event.customer_id)
         delivery = db.session.get(Delivery, event.delivery_id) if event.delivery_id else None

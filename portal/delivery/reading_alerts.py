@@ -11,7 +11,7 @@ from portal.delivery.models import Delivery
 from portal.extensions import db
 from portal.library.models import TemplateVersion
 from portal.notifications.services import notify
-from portal.tracking.events import on_events
+from portal.tracking.events import RecordedEvent
 from portal.tracking.models import Event, EventType, ViewSession
 
 LONG_READ_MS = 120_000  # "read > 2 min", as the long_read rule and the callback task
@@ -33,9 +33,12 @@ def _alert(kind: str, session_id: int, event: Event) -> None:
     )
 
 
-@on_events
-def alert_reading(events: list[Event]) -> None:
-    reads = [e for e in events if e.type == EventType.PAGE_VIEWED and e.session_id]
+def alert_reading(recorded: list[RecordedEvent]) -> None:
+    """Read > 2 min in one session, a page tagged pricing read: one alert per reading session
+    (coalesced by its key), however many reports it sends."""
+    reads = [
+        r.event for r in recorded if r.event.type == EventType.PAGE_VIEWED and r.event.session_id
+    ]
     if not reads:
         return
     sessions = {e.session_id for e in reads}

@@ -1,7 +1,8 @@
 """Scoring: every stored event passes through here, in the transaction that stored it.
 
 portal.tracking.events.record_many (the one event path: viewer, portal, ingest API, clock) hands
-each batch of new events to `score_new_events`. For the batch it:
+each batch of new events to `score_new_events` (declared in portal/event_handlers.py). For the
+batch it:
 
 1. loads the enabled rules (one query) and the facts the rules need, locking the customers'
    rows so that one customer is never scored by two transactions at once (facts.load_facts);
@@ -11,8 +12,9 @@ each batch of new events to `score_new_events`. For the batch it:
    the ledger refuses what was already paid for and clamps to each rule's cap;
 3. writes the new ledger rows (one multi-row INSERT) and sets the score (the ledger's sum) and
    grade of the customers whose points changed (one UPDATE; ledger.refresh_scores);
-4. tells the grade-change handlers (on_grade_change), still in the same transaction: side
-   effects outside the database must go through portal.jobs.defer (run after the commit).
+4. tells the grade-change handlers (declared in portal/event_handlers.py, installed on the app
+   by create_app), still in the same transaction: side effects outside the database must go
+   through portal.jobs.defer (run after the commit).
 
 A rule that is disabled or worth 0 points gives nothing; the clock's rules (no_reply_3d) are
 not applied here. Batches of any size cost the same handful of queries, so 1,000 repeats of an
@@ -21,30 +23,35 @@ event in one batch are as cheap as one, and can never pay past a cap.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+
+from flask import Flask, current_app
 
 from portal.engagement.facts import UNSCORED_TYPES, Facts, load_facts
 from portal.engagement.ledger import GradeChange, Ledger, refresh_scores
 from portal.engagement.rules import CLOCK_RULES, RuleConfig, active_rules
 from portal.engagement.triggers import EVENT_TRIGGERS, PROFILE_TRIGGERS
-from portal.tracking.events import on_events
+from portal.tracking.events import RecordedEvent
 from portal.tracking.models import Event
 
 GradeHandler = Callable[[list[GradeChange]], None]
-_grade_handlers: list[GradeHandler] = []
+# Where create_app keeps the app's grade-change handlers, in order.
+GRADE_EXTENSION = "portal.grade_handlers"
 
 
-def on_grade_change(handler: GradeHandler) -> GradeHandler:
-    """Register handler(changes) to run, in the scoring transaction, when grades change."""
-    if handler not in _grade_handlers:
-        _grade_handlers.append(handler)
-    return handler
+def install_grade_handlers(app: Flask, handlers: Iterable[GradeHandler]) -> None:
+    """Make handlers(changes), in this order, run in the scoring transaction when grades change
+    (create_app, with the list declared in portal/event_handlers.py)."""
+    app.extensions[GRADE_EXTENSION] = tuple(handlers)
 
 
-@on_events
-def score_new_events(events: list[Event]) -> None:
+def grade_handlers() -> tuple[GradeHandler, ...]:
+    return current_app.extensions[GRADE_EXTENSION]
+
+
+def score_new_events(recorded: list[RecordedEvent]) -> None:
     """The event handler: score a batch of newly stored events."""
-    score_events(events)
+    score_events([r.event for r in recorded])
 
 
 def score_events(
@@ -79,7 +86,7 @@ def score_events(
             if grade != facts.customers[customer_id].grade
         ]
         if changes:
-            for handler in _grade_handlers:
+            for handler in grade_handlers():
                 handler(changes)
     return changed
 

@@ -1,5 +1,6 @@
 """The event-driven task rules: run on every batch of stored events (portal.tracking.events),
-and on grade changes (portal.engagement.scoring), in the same transaction.
+and on grade changes (portal.engagement.scoring), in the same transaction (both declared, in
+order, in portal/event_handlers.py).
 
 - callback_24h: a view session's read time crosses min_seconds in this batch -> a task due
   +due_hours for the owner.
@@ -24,7 +25,6 @@ from portal.customers.models import Customer
 from portal.db_types import utcnow
 from portal.delivery.models import Comment, Delivery
 from portal.engagement.ledger import GradeChange
-from portal.engagement.scoring import on_grade_change
 from portal.errors import PortalError
 from portal.extensions import db
 from portal.library.models import Template
@@ -32,18 +32,17 @@ from portal.notifications.services import notify
 from portal.tasks import rules
 from portal.tasks.models import SolutionPack
 from portal.tasks.services import add_business_days, customer_url, open_task
-from portal.tracking.events import on_events
+from portal.tracking.events import RecordedEvent
 from portal.tracking.models import Event, EventType
 
 log = logging.getLogger(__name__)
 
 
-@on_events
-def task_rules_on_events(events: list[Event]) -> None:
+def task_rules_on_events(recorded: list[RecordedEvent]) -> None:
     relevant = [
-        e
-        for e in events
-        if e.type
+        r.event
+        for r in recorded
+        if r.event.type
         in (
             EventType.PAGE_VIEWED,
             EventType.LINK_OPENED,
@@ -216,7 +215,6 @@ def _comment_followup(rule, events: list[Event], customers: dict[int, Customer])
         )
 
 
-@on_grade_change
 def grade_a_channel(changes: list[GradeChange]) -> None:
     """Grade A opens the exclusive service channel: a priority task, the supervisor told."""
     reached = [c for c in changes if c.new == "A" and c.old != "A"]

@@ -1,7 +1,10 @@
 """The one path every tracked action takes: store the Event rows, then hand them, in the same
-transaction, to the handlers that react (open bookkeeping, notifications, and later scores and
-tasks). Handlers that reach outside the database defer a job (portal.jobs), which runs only
-after the commit."""
+transaction, to the handlers that react (notifications, scores, task rules, webhooks), as
+RecordedEvents: the row and what its recorder knew about it (first_open). Handlers that reach
+outside the database defer a job (portal.jobs), which runs only after the commit.
+
+Which handlers run, and in what order, is declared in one place, portal/event_handlers.py, and
+installed on the app by create_app (install); importing a handler's module registers nothing."""
 
 from __future__ import annotations
 
@@ -11,21 +14,42 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from flask import Flask, current_app
 from sqlalchemy import select, text
 
 from portal.db_types import utcnow
 from portal.extensions import db
-from portal.tracking.models import Event
-
-Handler = Callable[[list[Event]], None]
-_handlers: list[Handler] = []
+from portal.tracking.models import Event, EventType
 
 
-def on_events(handler: Handler) -> Handler:
-    """Register handler(events) to run on every batch of newly stored events."""
-    if handler not in _handlers:
-        _handlers.append(handler)
-    return handler
+@dataclass(frozen=True)
+class RecordedEvent:
+    """A stored event as the handlers get it: the row, and what its recorder knew that the row
+    does not say.
+
+    first_open: this `link.opened` is its delivery's first open. Worked out once, by the one
+    recorder of opens (portal.delivery.open_confirmation, a compare-and-set on the delivery's
+    first_opened_at, so of two sessions confirming at once exactly one is first); the first-open
+    notification and webhook act on it and never count the opens again."""
+
+    event: Event
+    first_open: bool = False
+
+
+EventHandler = Callable[[list[RecordedEvent]], None]
+# Where create_app keeps the app's handlers, in order (app.extensions[EXTENSION]).
+EXTENSION = "portal.event_handlers"
+
+
+def install(app: Flask, handlers: Iterable[EventHandler]) -> None:
+    """Make handlers, in this order, the ones record_many runs in this app (create_app, with the
+    list declared in portal/event_handlers.py)."""
+    app.extensions[EXTENSION] = tuple(handlers)
+
+
+def installed() -> tuple[EventHandler, ...]:
+    """The current app's handlers, in the order they run."""
+    return current_app.extensions[EXTENSION]
 
 
 @dataclass
@@ -40,6 +64,8 @@ class NewEvent:
     occurred_at: datetime | None = None
     idempotency_key: str | None = None
     properties: dict[str, Any] = field(default_factory=dict)
+    # Set by the recorder of a link.opened that is its delivery's first open (RecordedEvent).
+    first_open: bool = False
 
 
 def record(new: NewEvent) -> Event | None:
@@ -50,17 +76,21 @@ def record(new: NewEvent) -> Event | None:
 
 def record_many(batch: Iterable[NewEvent]) -> list[Event]:
     """Store a batch in one statement, dropping duplicates by idempotency key, then run the
-    handlers on the stored events (in the order given, which is their id order)."""
+    installed handlers on the stored events (in the order given, which is their id order)."""
     items = list(batch)
     keys = [n.idempotency_key for n in items if n.idempotency_key]
     seen = _stored_keys(keys) if keys else set()
     now = utcnow()
     events: list[Event] = []
+    first_opens: list[bool] = []
     for new in items:
+        if new.first_open and new.type != EventType.LINK_OPENED:
+            raise ValueError(f"first_open is a link.opened's, not a {new.type}'s")
         if new.idempotency_key:
             if new.idempotency_key in seen:
                 continue
             seen.add(new.idempotency_key)
+        first_opens.append(new.first_open)
         events.append(
             Event(
                 customer_id=new.customer_id,
@@ -83,8 +113,12 @@ def record_many(batch: Iterable[NewEvent]) -> list[Event]:
     else:
         db.session.add_all(events)
         db.session.flush()
-    for handler in _handlers:
-        handler(events)
+    recorded = [
+        RecordedEvent(event, first_open)
+        for event, first_open in zip(events, first_opens, strict=True)
+    ]
+    for handler in installed():
+        handler(recorded)
     return events
 
 

@@ -79,8 +79,9 @@ def test_reading_alerts_come_once_per_session(world, app, clock, robots):
     ]
 
 
-def _open(delivery, session, at) -> None:
-    """The open the viewer confirms, recorded on the one event path at `at`."""
+def _open(delivery, session, at, *, first: bool = False) -> None:
+    """The open the viewer confirms, recorded on the one event path at `at` (`first`: what
+    portal.delivery.open_confirmation decides for a delivery's first open)."""
     record(
         NewEvent(
             customer_id=delivery.customer_id,
@@ -89,6 +90,7 @@ def _open(delivery, session, at) -> None:
             session_id=session.id,
             occurred_at=at,
             idempotency_key=f"s{session.id}:link.opened",
+            first_open=first,
         )
     )
     commit()
@@ -101,7 +103,7 @@ def test_reading_again_after_three_days_is_one_alert(world, robots):
     commit()
     sent = make_delivery(rep, world.customer, world.template)
     first = START
-    _open(sent.delivery, new_session(sent.delivery), first)
+    _open(sent.delivery, new_session(sent.delivery), first, first=True)
     _open(sent.delivery, new_session(sent.delivery), first + timedelta(days=2))  # not "again"
     assert _kinds() == ["delivery.opened"]
     _open(sent.delivery, new_session(sent.delivery), first + timedelta(days=5))

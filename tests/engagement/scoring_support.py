@@ -28,6 +28,7 @@ CLOCKED_MODULES = (
     "portal.tracking.sessions",
     "portal.tracking.links",
     "portal.delivery.viewer",
+    "portal.delivery.open_confirmation",
     "portal.delivery.comments",
     "portal.delivery.portal_home",
     "portal.delivery.open_confirmation",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from flask import current_app
 from sqlalchemy import select
 
 from portal.customers.models import Customer
@@ -102,7 +103,8 @@ def test_form_submitted_scores_through_the_one_event_path(
     seen = []
     from portal.tracking import events as events_module
 
-    monkeypatch.setattr(events_module, "_handlers", [*events_module._handlers, seen.extend])
+    spy = (*events_module.installed(), seen.extend)
+    monkeypatch.setitem(current_app.extensions, events_module.EXTENSION, spy)
     rep, customer = rep_and_customer
     response = client.post(
         URL,
@@ -110,7 +112,7 @@ def test_form_submitted_scores_through_the_one_event_path(
         headers=api_headers(rep),
     )
     assert response.status_code == 202
-    assert [e.id for e in seen] == [response.json["id"]]
+    assert [r.event.id for r in seen] == [response.json["id"]]
 
 
 def test_unknown_and_other_reps_customers_look_the_same(

@@ -81,7 +81,7 @@ def test_grade_change_and_comment_are_posted(client, runner, make_user, receiver
 
     rules.install_defaults()
     jobs.commit()
-    assert hooks.webhook_grades in scoring._grade_handlers
+    assert hooks.webhook_grades in scoring.grade_handlers()
     receiver = receiver_factory()
     secret = add_webhook(runner, receiver.url)
     marketing = make_user("marketing")

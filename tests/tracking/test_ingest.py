@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pytest
+from flask import current_app
 from sqlalchemy import event, func, select
 from sqlalchemy.exc import IntegrityError
 
@@ -584,7 +585,7 @@ def test_a_batch_runs_the_same_statements_for_1_or_100_reports(opened, monkeypat
     and one multi-row INSERT. (SQLite, in process, gets one INSERT per row from the ORM: it
     cannot match RETURNING rows to parameters otherwise; no round trips are involved.)
     The event handlers (scores, notifications) are left out: their queries are their own."""
-    monkeypatch.setattr(events, "_handlers", [])
+    monkeypatch.setitem(current_app.extensions, events.EXTENSION, ())
 
     def run(n: int, at: float) -> tuple[int, int]:
         with counted_statements() as statements:

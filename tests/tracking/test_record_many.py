@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from flask import current_app
 from sqlalchemy import select
 
 from portal import jobs
@@ -19,8 +20,8 @@ AT = datetime(2027, 3, 1, 2, 0, tzinfo=UTC)
 
 def test_a_large_batch_is_stored_in_order_with_the_ids_handlers_see(make_user, monkeypatch):
     customer = make_customer(make_user("rep"))
-    seen: list[list[Event]] = []
-    monkeypatch.setattr(events, "_handlers", [seen.append])
+    seen: list[list[events.RecordedEvent]] = []
+    monkeypatch.setitem(current_app.extensions, events.EXTENSION, (seen.append,))
     batch = [
         NewEvent(
             customer_id=customer.id,
@@ -40,7 +41,7 @@ def test_a_large_batch_is_stored_in_order_with_the_ids_handlers_see(make_user, m
     jobs.commit()
 
     assert len(stored) == BULK_MIN + 10  # the repeated key is dropped
-    assert seen == [stored]
+    assert [[r.event for r in batch] for batch in seen] == [stored]
     ids = [e.id for e in stored]
     assert ids == sorted(ids) and len(set(ids)) == len(ids)
     rows = {e.id: e for e in db.session.scalars(select(Event).where(Event.id.in_(ids)))}
