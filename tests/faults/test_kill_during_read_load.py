@@ -190,6 +190,10 @@ def view_sessions(run: Deployment) -> list[str]:
         match = re.search(r'data-ingest-token="([^"]+)"', page.data.decode())
         assert match, page.data[:2000]
         tokens.append(match.group(1))
+        # the viewer confirms the open once a page shows (a fetch alone is a preview, and an
+        # unconfirmed session's reports are refused)
+        confirmed = reader.post(run.base + "/t/o", body=json.dumps({"s": match.group(1)}))
+        assert confirmed.status == 200, confirmed.data[:500]
     # A batch may credit no more than the wall clock since the session began: start them an
     # hour ago, so that the load is credited (what is stored does not depend on it).
     with run.engine.begin() as conn:
