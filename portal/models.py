@@ -25,9 +25,10 @@ from portal.library.models import (
     VersionPolicy,
 )
 from portal.notifications.models import Notification
+from portal.privacy.models import Erasure, PrivacySettings
 from portal.recommendations.models import KeywordRule
 from portal.tasks.models import SolutionPack, Task, TaskRule
-from portal.tracking.models import Event, EventType, Link, LinkPurpose, ViewSession
+from portal.tracking.models import ErasedLink, Event, EventType, Link, LinkPurpose, ViewSession
 from portal.webhooks.models import Webhook, WebhookDelivery
 
 __all__ = [
@@ -44,6 +45,8 @@ __all__ = [
     "DealNote",
     "DealStageChange",
     "Delivery",
+    "ErasedLink",
+    "Erasure",
     "Event",
     "EventType",
     "ForecastSnapshot",
@@ -51,6 +54,7 @@ __all__ = [
     "Link",
     "LinkPurpose",
     "Notification",
+    "PrivacySettings",
     "RenderStatus",
     "Role",
     "ScoreEntry",

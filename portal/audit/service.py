@@ -39,6 +39,7 @@ ACTIONS = (
     "api_token.created",
     "data.imported",
     "deal.changed",
+    "customer.erased",
 )
 
 
