@@ -203,7 +203,10 @@ def _forget_mentions(customer_id: int, words: list[str]) -> None:
     but lose any text that names them."""
     for row in db.session.scalars(select(WebhookDelivery)):
         payload = row.payload or {}
-        if payload.get("customer_id") == customer_id or _mentions(payload, words):
+        data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
+        if customer_id in (payload.get("customer_id"), data.get("customer_id")) or _mentions(
+            payload, words
+        ):
             db.session.delete(row)
     for entry in db.session.scalars(select(AuditEntry)):
         about = entry.object_type == "customers" and entry.object_id == str(customer_id)

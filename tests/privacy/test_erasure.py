@@ -16,13 +16,14 @@ from sqlalchemy import select
 from portal import jobs
 from portal.audit.models import AuditEntry
 from portal.customers.models import Customer
-from portal.delivery import served_files
+from portal.delivery import link_grants, served_files
 from portal.engagement import rules
 from portal.engagement.models import ScoreEntry
 from portal.extensions import db
 from portal.library.storage import get_storage
 from portal.privacy.models import Erasure
 from portal.tasks import rules as task_rules
+from portal.webhooks.models import Webhook, WebhookDelivery
 from tests.delivery.helpers import make_customer, make_delivery, make_template
 from tests.viewer_support import open_in_viewer
 
@@ -99,6 +100,16 @@ def people(make_user, client):
         data={"delivery_id": sent.delivery.id, "text": f"我是{NAME}，电话{PHONE}"},
     )
     assert response.status_code in (200, 302), response.status_code
+    # The audit log names the person (a portal link rotated: its summary is their name), and a
+    # webhook payload is about them.
+    link_grants.rotate_for(person, by=rep, reason="revoked")
+    hook = Webhook(url="https://hooks.example.com/in", secret="s", events=["doc.read"])
+    hook.active = False
+    db.session.add(hook)
+    db.session.flush()
+    payload = {"event": "doc.read", "data": {"customer_id": person.id}}
+    db.session.add(WebhookDelivery(webhook_id=hook.id, event="doc.read", payload=payload))
+    jobs.commit()
     db.session.expire_all()
     return admin, rep, person, other, sent
 
@@ -125,6 +136,7 @@ def test_erasure_leaves_nothing_that_names_the_person(app, client, api_headers, 
 
     assert client.get(f"/api/v1/customers/{person_id}", headers=headers).status_code == 404
     assert personal_rows() == []
+    assert db.session.scalar(select(sa.func.count()).select_from(WebhookDelivery)) == 0
     assert not storage.exists(pdf_key) and not storage.exists(page_key)
     assert files_naming_person(Path(app.config["STORAGE_LOCAL_PATH"])) == []
     assert files_naming_person(Path(app.instance_path)) == []
