@@ -25,6 +25,7 @@ from portal.privacy.models import Erasure
 from portal.tasks import rules as task_rules
 from portal.webhooks.models import Webhook, WebhookDelivery
 from tests.delivery.helpers import make_customer, make_delivery, make_template
+from tests.s3_support import s3_app_config
 from tests.viewer_support import open_in_viewer
 
 NAME = "欧阳娜娜"
@@ -115,12 +116,40 @@ def people(make_user, client):
 
 
 def test_erasure_leaves_nothing_that_names_the_person(app, client, api_headers, people):
+    check_erasure(app, client, api_headers, people)
+
+
+class TestOnS3:
+    """The same on S3 storage: the objects go from the bucket and from the node's cache."""
+
+    @pytest.fixture
+    def app_config(self, app_config, s3_env):
+        with s3_app_config(app_config, s3_env) as config:
+            yield config
+
+    def test_erasure_leaves_nothing_that_names_the_person(self, app, client, api_headers, people):
+        check_erasure(app, client, api_headers, people, node_cached=True)
+
+
+def stored_objects_naming_person() -> list[str]:
+    storage = get_storage()
+    return [
+        key
+        for key in storage.list("")
+        if any(w.encode() in storage.get(key) for w in (NAME, EMAIL, PHONE))
+    ]
+
+
+def check_erasure(app, client, api_headers, people, node_cached: bool = False) -> None:
     admin, _rep, person, other, sent = people
     person_id, other_id = person.id, other.id
     copy, _ = served_files.resolve(path_of(sent.url).split("/")[2])
     pdf_key, page_key = copy.pdf_key(), copy.page_key(1)
     storage = get_storage()
     assert storage.exists(pdf_key) and storage.exists(page_key)  # a personalised render exists
+    cache = Path(app.instance_path) / "render-cache"
+    if node_cached:  # S3: this node's disk holds copies of them too
+        assert (cache / pdf_key).is_file() and (cache / page_key).is_file()
     assert personal_rows()  # the check sees the person before erasure
     other_ledger = sorted(
         (e.rule_key, e.points, e.scope)
@@ -139,6 +168,9 @@ def test_erasure_leaves_nothing_that_names_the_person(app, client, api_headers, 
     assert db.session.scalar(select(sa.func.count()).select_from(WebhookDelivery)) == 0
     assert not storage.exists(pdf_key) and not storage.exists(page_key)
     assert files_naming_person(Path(app.config["STORAGE_LOCAL_PATH"])) == []
+    assert stored_objects_naming_person() == []
+    for key in (pdf_key, page_key):  # nor in this node's cache (S3)
+        assert not (cache / key).exists()
     assert files_naming_person(Path(app.instance_path)) == []
     for url in (
         path_of(sent.url),
