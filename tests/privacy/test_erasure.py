@@ -221,3 +221,28 @@ def test_cli_erases_by_email_only_with_yes(app, runner, people):
     entry = db.session.scalar(select(AuditEntry).where(AuditEntry.action == "customer.erased"))
     assert entry.actor_id is None and entry.object_id == str(person_id)
     jobs.commit()
+
+
+def test_the_page_asks_for_confirmation_before_erasing(client, login, people):
+    admin, rep, person, _other, _sent = people
+    person_id = person.id
+    login(rep)
+    page = client.get(f"/customers/{person_id}")
+    assert f"/customers/{person_id}/erase" not in page.get_data(as_text=True)  # admins only
+    assert client.post(f"/customers/{person_id}/erase", data={"confirm": "y"}).status_code == 403
+    client.post("/logout")
+
+    login(admin)
+    page = client.get(f"/customers/{person_id}", headers={"Accept-Language": "en"})
+    assert f"/customers/{person_id}/erase" in page.get_data(as_text=True)
+    asked = client.get(f"/customers/{person_id}/erase", headers={"Accept-Language": "en"})
+    assert asked.status_code == 200 and "cannot be undone" in asked.get_data(as_text=True)
+    unconfirmed = client.post(f"/customers/{person_id}/erase", data={})
+    assert unconfirmed.status_code == 422
+    db.session.expire_all()
+    assert db.session.get(Customer, person_id) is not None
+    done = client.post(f"/customers/{person_id}/erase", data={"confirm": "y"})
+    assert done.status_code == 302
+    db.session.expire_all()
+    assert db.session.get(Customer, person_id) is None
+    assert client.get(f"/customers/{person_id}").status_code == 404
