@@ -22,6 +22,7 @@ ACTION_LABELS = {
     "data.imported": _l("Spreadsheet imported"),
     "deal.changed": _l("Deal changed"),
     "customer.erased": _l("Customer's personal data erased"),
+    "customer.exported": _l("Customer's personal data exported"),
 }
 
 

@@ -40,6 +40,7 @@ ACTIONS = (
     "data.imported",
     "deal.changed",
     "customer.erased",
+    "customer.exported",
 )
 
 

@@ -1,15 +1,17 @@
-"""`flask --app wsgi privacy erase EMAIL --yes` (and, later, export and expire)."""
+"""`flask --app wsgi privacy export EMAIL`, `privacy erase EMAIL --yes`."""
 
 from __future__ import annotations
+
+import json
 
 import click
 from flask.cli import AppGroup
 
 from portal import jobs
 from portal.errors import PortalError
-from portal.privacy import erasure
+from portal.privacy import erasure, export
 
-privacy_cli = AppGroup("privacy", help="A person's data: erase it on request.")
+privacy_cli = AppGroup("privacy", help="A person's data: export or erase it on request.")
 
 
 @privacy_cli.command("erase")
@@ -27,3 +29,23 @@ def erase_command(email: str, yes: bool) -> None:
     except PortalError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"erased customer {customer_id}")
+
+
+@privacy_cli.command("export")
+@click.argument("email")
+@click.option(
+    "--xlsx", "xlsx_path", type=click.Path(dir_okay=False), help="Write an .xlsx file here."
+)
+def export_command(email: str, xlsx_path: str | None) -> None:
+    """Print everything Portal holds about the customer with this e-mail, as JSON."""
+    try:
+        data = export.export(None, erasure.find_by_email(email).id)
+        jobs.commit()
+    except PortalError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if xlsx_path:
+        with open(xlsx_path, "wb") as out:
+            out.write(export.workbook(data))
+        click.echo(f"written {xlsx_path}")
+        return
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2))

@@ -1,13 +1,17 @@
-"""A person's data on request: erase (admins, with a confirmation step)."""
+"""A person's data on request: export (admins and the owning rep), erase (admins, after a
+confirmation step)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, url_for
+import json
+
+from flask import Blueprint, Response, current_app, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from portal import jobs
-from portal.privacy import erasure
+from portal.exchange.exporting import XLSX_TYPE
+from portal.privacy import erasure, export
 from portal.privacy.forms import EraseForm
 
 bp = Blueprint("privacy", __name__, url_prefix="/customers")
@@ -31,3 +35,15 @@ def erase(customer_id: int):
     jobs.commit()
     flash(_("The customer's personal data was erased."), "success")
     return redirect(url_for("customers.index"))
+
+
+@bp.get("/<int:customer_id>/export.<any(json, xlsx):kind>")
+def export_data(customer_id: int, kind: str):
+    data = export.export(current_user, customer_id)
+    jobs.commit()
+    name = f"customer-{customer_id}.{kind}"
+    headers = {"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"}
+    if kind == "xlsx":
+        return Response(export.workbook(data), mimetype=XLSX_TYPE, headers=headers)
+    body = json.dumps(data, ensure_ascii=False, indent=2)
+    return Response(body, mimetype="application/json", headers=headers)
