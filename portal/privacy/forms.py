@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField
+from wtforms import BooleanField, StringField, TextAreaField
 from wtforms.validators import DataRequired
+
+from portal.privacy.notice import MAX_TEXT, MAX_URL
 
 
 class EraseForm(FlaskForm):
@@ -15,3 +17,25 @@ class EraseForm(FlaskForm):
         _l("I understand: this person's data is erased for good and cannot be restored."),
         validators=[DataRequired(_l("Tick the box to confirm the erasure."))],
     )
+
+
+class StatementForm(FlaskForm):
+    """Where customer pages link for the company's privacy statement."""
+
+    url = StringField(
+        _l("Privacy statement URL"),
+        description=_l("Your company's own page. Leave empty to have Portal show the text below."),
+        render_kw={"maxlength": MAX_URL, "placeholder": "https://"},
+    )
+    text = TextAreaField(
+        _l("Privacy statement text"),
+        description=_l("Shown at /privacy when no URL is set. Empty: Portal's standard text."),
+        render_kw={"rows": 10, "maxlength": MAX_TEXT},
+    )
+
+
+# What to tell the admin, in their language, for each service error code.
+ERROR_TEXT = {
+    "statement_url_invalid": _l("Enter an http:// or https:// URL with a host."),
+    "statement_text_too_long": _l("The text is too long."),
+}
