@@ -1,4 +1,4 @@
-"""`flask --app wsgi privacy export EMAIL`, `privacy erase EMAIL --yes`."""
+"""`flask --app wsgi privacy export EMAIL`, `privacy erase EMAIL --yes`, `privacy expire`."""
 
 from __future__ import annotations
 
@@ -10,8 +10,11 @@ from flask.cli import AppGroup
 from portal import jobs
 from portal.errors import PortalError
 from portal.privacy import erasure, export
+from portal.tracking import retention
 
-privacy_cli = AppGroup("privacy", help="A person's data: export or erase it on request.")
+privacy_cli = AppGroup(
+    "privacy", help="A person's data: export or erase it on request; expire old records."
+)
 
 
 @privacy_cli.command("erase")
@@ -49,3 +52,14 @@ def export_command(email: str, xlsx_path: str | None) -> None:
         click.echo(f"written {xlsx_path}")
         return
     click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+@privacy_cli.command("expire")
+def expire_command() -> None:
+    """Delete raw events, view sessions and address hashes past PORTAL_EVENT_RETENTION_DAYS."""
+    result = retention.expire()
+    jobs.commit()
+    click.echo(
+        f"expired: {result.events} events, {result.sessions} view sessions, "
+        f"{result.address_hashes} address hashes (older than {retention.retention_days()} days)"
+    )
