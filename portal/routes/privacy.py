@@ -37,13 +37,23 @@ def erase(customer_id: int):
     return redirect(url_for("customers.index"))
 
 
-@bp.get("/<int:customer_id>/export.<any(json, xlsx):kind>")
-def export_data(customer_id: int, kind: str):
+@bp.get("/<int:customer_id>/export.json")
+def export_json(customer_id: int):
     data = export.export(current_user, customer_id)
     jobs.commit()
-    name = f"customer-{customer_id}.{kind}"
-    headers = {"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"}
-    if kind == "xlsx":
-        return Response(export.workbook(data), mimetype=XLSX_TYPE, headers=headers)
     body = json.dumps(data, ensure_ascii=False, indent=2)
-    return Response(body, mimetype="application/json", headers=headers)
+    return Response(body, mimetype="application/json", headers=_attachment(customer_id, "json"))
+
+
+@bp.get("/<int:customer_id>/export.xlsx")
+def export_xlsx(customer_id: int):
+    data = export.export(current_user, customer_id)
+    jobs.commit()
+    return Response(
+        export.workbook(data), mimetype=XLSX_TYPE, headers=_attachment(customer_id, "xlsx")
+    )
+
+
+def _attachment(customer_id: int, extension: str) -> dict[str, str]:
+    name = f"customer-{customer_id}.{extension}"
+    return {"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"}
