@@ -228,6 +228,26 @@ def remove_files(keys: list[str], prefixes: list[str]) -> None:
         node_cache.forget(key)
 
 
+def anonymous_totals() -> dict[str, Any]:
+    """The counts every erasure kept, added up: what analytics add to their totals so that
+    erasing a person removes who they were, not that they read ("sends", "opens", events per
+    type, milliseconds per type, points per rule)."""
+    totals: dict[str, Any] = {
+        "deliveries": 0,
+        "opens": 0,
+        "events": {},
+        "duration_ms": {},
+        "points": {},
+    }
+    for counts in db.session.scalars(select(Erasure.counts)):
+        totals["deliveries"] += int(counts.get("deliveries", 0))
+        totals["opens"] += int(counts.get("opens", 0))
+        for part in ("events", "duration_ms", "points"):
+            for key, value in (counts.get(part) or {}).items():
+                totals[part][key] = totals[part].get(key, 0) + int(value)
+    return totals
+
+
 def erased_at(customer_id: int) -> datetime | None:
     return db.session.scalar(
         select(Erasure.erased_at).where(Erasure.customer_id == customer_id).limit(1)

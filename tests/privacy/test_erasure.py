@@ -19,7 +19,9 @@ from portal.delivery import served_files
 from portal.engagement.models import ScoreEntry
 from portal.extensions import db
 from portal.library.storage import get_storage
+from portal.privacy import erasure as erasure_service
 from portal.privacy.models import Erasure
+from portal.tracking.models import Event, ViewSession
 from portal.webhooks.models import WebhookDelivery
 from tests.privacy.person import EMAIL, NAME, PHONE, path_of
 from tests.s3_support import s3_app_config
@@ -86,6 +88,30 @@ def stored_objects_naming_person() -> list[str]:
     ]
 
 
+def anonymous_counts_of(customer_id: int) -> dict:
+    """Opens, events per type and points per rule, counted straight from the tables."""
+    events = db.session.execute(
+        select(Event.type, sa.func.count())
+        .where(Event.customer_id == customer_id)
+        .group_by(Event.type)
+    ).all()
+    points = db.session.execute(
+        select(ScoreEntry.rule_key, sa.func.sum(ScoreEntry.points))
+        .where(ScoreEntry.customer_id == customer_id)
+        .group_by(ScoreEntry.rule_key)
+    ).all()
+    opens = db.session.scalar(
+        select(sa.func.count()).where(
+            ViewSession.customer_id == customer_id, ViewSession.confirmed_at.is_not(None)
+        )
+    )
+    return {
+        "opens": opens,
+        "events": {kind: int(n) for kind, n in events},
+        "points": {rule: int(p) for rule, p in points},
+    }
+
+
 def check_erasure(app, client, api_headers, people, node_cached: bool = False) -> None:
     admin, _rep, person, other, sent = people
     person_id, other_id = person.id, other.id
@@ -104,6 +130,8 @@ def check_erasure(app, client, api_headers, people, node_cached: bool = False) -
     other_score = other.score
     assert other_ledger and other_score > 0
 
+    before = anonymous_counts_of(person_id)
+    assert before["opens"] >= 1 and before["points"]
     headers = api_headers(admin)
     response = client.post(f"/api/v1/customers/{person_id}/erase", headers=headers)
     assert response.status_code == 200, response.get_data(as_text=True)
@@ -138,6 +166,9 @@ def check_erasure(app, client, api_headers, people, node_cached: bool = False) -
         )
         == other_ledger
     )
+    totals = erasure_service.anonymous_totals()
+    assert totals["deliveries"] == 1 and totals["opens"] == before["opens"]
+    assert totals["events"] == before["events"] and totals["points"] == before["points"]
     erasure = db.session.scalar(select(Erasure).where(Erasure.customer_id == person_id))
     assert erasure.erased_by_id == admin.id
     assert erasure.counts["deliveries"] == 1 and erasure.counts["opens"] >= 1
