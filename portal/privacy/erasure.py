@@ -33,7 +33,7 @@ from portal.deals.models import Deal, DealApproval, DealEvidence, DealNote, Deal
 from portal.delivery.models import Comment, Delivery
 from portal.delivery.services import variables_for
 from portal.engagement.models import ScoreEntry
-from portal.errors import NotFound, PermissionDenied
+from portal.errors import NotFound, PermissionDenied, ValidationFailed
 from portal.extensions import db
 from portal.library.models import TemplateVersion
 from portal.library.rendering import pdf_cache_key
@@ -53,8 +53,13 @@ def find_by_email(email: str) -> Customer:
     rows = db.session.scalars(
         select(Customer).where(func.lower(Customer.email) == email.strip().lower())
     ).all()
-    if len(rows) != 1:
-        raise NotFound("customer not found" if not rows else "several customers have this e-mail")
+    if not rows:
+        raise NotFound("customer not found")
+    if len(rows) > 1:  # never guess whom to erase: use the API or the page, by id
+        raise ValidationFailed(
+            f"{len(rows)} customers have this e-mail: erase or export them by id",
+            code="email_ambiguous",
+        )
     return rows[0]
 
 

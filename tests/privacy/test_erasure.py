@@ -23,6 +23,7 @@ from portal.privacy import erasure as erasure_service
 from portal.privacy.models import Erasure
 from portal.tracking.models import Event, ViewSession
 from portal.webhooks.models import WebhookDelivery
+from tests.delivery.helpers import make_customer
 from tests.privacy.person import EMAIL, NAME, PHONE, path_of
 from tests.s3_support import s3_app_config
 
@@ -223,3 +224,13 @@ def test_the_page_asks_for_confirmation_before_erasing(client, login, people):
     db.session.expire_all()
     assert db.session.get(Customer, person_id) is None
     assert client.get(f"/customers/{person_id}").status_code == 404
+
+
+def test_cli_never_guesses_between_customers_sharing_an_email(runner, people):
+    _admin, rep, person, _other, _sent = people
+    twin = make_customer(rep, name="欧阳另一位", email=EMAIL.upper())
+    result = runner.invoke(args=["privacy", "erase", EMAIL, "--yes"])
+    assert result.exit_code != 0 and "2 customers" in result.output
+    db.session.expire_all()
+    assert db.session.get(Customer, person.id) is not None
+    assert db.session.get(Customer, twin.id) is not None
