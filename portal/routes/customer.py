@@ -152,7 +152,7 @@ def _privacy_notice() -> dict:
             return {"url": found.url, "external": True}
         return {"url": url_for("customer.privacy_statement"), "external": False}
 
-    return {"privacy_link": privacy_link}
+    return {"privacy_link": privacy_link, "tracking_mode": privacy_notice.tracking_mode}
 
 
 @bp.get("/privacy")
