@@ -89,6 +89,7 @@ def _register_cli(app: Flask) -> None:
     from portal.deals.cli import deals_cli
     from portal.demo.cli import demo_command
     from portal.engagement.cli import scores_cli
+    from portal.privacy.cli import privacy_cli
     from portal.recommendations.cli import keywords_cli
     from portal.tasks.cli import tasks_cli, tick_command
     from portal.webhooks.cli import webhooks_cli
@@ -103,3 +104,4 @@ def _register_cli(app: Flask) -> None:
     app.cli.add_command(tick_command)
     app.cli.add_command(tasks_cli)
     app.cli.add_command(deals_cli)
+    app.cli.add_command(privacy_cli)

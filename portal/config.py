@@ -112,6 +112,12 @@ def load_config() -> dict[str, Any]:
         "OFFICE_CONVERSION_TIMEOUT": float(env("PORTAL_OFFICE_CONVERSION_TIMEOUT", "120")),
         "CONVERSION_WORK_DIR": env("PORTAL_CONVERSION_WORK_DIR") or None,
         "IMAGE_MAX_PIXELS": int(env("PORTAL_IMAGE_MAX_PIXELS", str(50_000_000))),
+        # Customer pages tell readers that reading is recorded (portal.privacy.notice):
+        # `notice` (default) or `consent`.
+        "TRACKING_MODE": env("PORTAL_TRACKING_MODE", "notice"),
+        # Raw events, view sessions and address hashes older than this go at the tick
+        # (portal.privacy.retention); scores and ledger rows stay.
+        "EVENT_RETENTION_DAYS": int(env("PORTAL_EVENT_RETENTION_DAYS", "730")),
         "BABEL_DEFAULT_LOCALE": "zh_CN",
         "BABEL_DEFAULT_TIMEZONE": env("PORTAL_TIMEZONE", "Asia/Shanghai"),
         "LANGUAGES": ["zh_CN", "en"],

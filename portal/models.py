@@ -26,9 +26,10 @@ from portal.library.models import (
     VersionPolicy,
 )
 from portal.notifications.models import Notification, NotificationPreference
+from portal.privacy.models import Erasure, PrivacySettings
 from portal.recommendations.models import KeywordRule
 from portal.tasks.models import SolutionPack, Task, TaskRule
-from portal.tracking.models import Event, EventType, Link, LinkPurpose, ViewSession
+from portal.tracking.models import ErasedLink, Event, EventType, Link, LinkPurpose, ViewSession
 from portal.webhooks.models import Webhook, WebhookDelivery
 
 __all__ = [
@@ -46,6 +47,8 @@ __all__ = [
     "DealNote",
     "DealStageChange",
     "Delivery",
+    "ErasedLink",
+    "Erasure",
     "Event",
     "EventType",
     "ForecastSnapshot",
@@ -55,6 +58,7 @@ __all__ = [
     "Notification",
     "NotificationPreference",
     "OutboxMessage",
+    "PrivacySettings",
     "RenderStatus",
     "Role",
     "ScoreEntry",

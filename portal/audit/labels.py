@@ -23,6 +23,8 @@ ACTION_LABELS = {
     "api_token.created": _l("API token created"),
     "data.imported": _l("Spreadsheet imported"),
     "deal.changed": _l("Deal changed"),
+    "customer.erased": _l("Customer's personal data erased"),
+    "customer.exported": _l("Customer's personal data exported"),
 }
 
 

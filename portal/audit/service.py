@@ -41,6 +41,8 @@ ACTIONS = (
     "api_token.created",
     "data.imported",
     "deal.changed",
+    "customer.erased",
+    "customer.exported",
 )
 
 

@@ -30,7 +30,6 @@ from portal.delivery.models import Delivery
 from portal.errors import ValidationFailed
 from portal.extensions import db
 from portal.tracking import links
-from portal.tracking.links import LinkGone, LinkNotFound
 from portal.tracking.models import Link, LinkPurpose
 
 _Grant = aliased(Link, name="grant_link")
@@ -88,20 +87,21 @@ def resolve_doc_link(token: str) -> tuple[Link, Delivery]:
 
     Gone when the link, its delivery, its grant or the grant's delivery is revoked or expired."""
     query = select(Link, Delivery).outerjoin(Delivery, Delivery.id == Link.delivery_id)
+    link_id = _link_id(token, LinkPurpose.DOC)
     row = db.session.execute(
-        _with_grant(query).where(
-            Link.id == _link_id(token, LinkPurpose.DOC), Link.purpose == LinkPurpose.DOC.value
-        )
+        _with_grant(query).where(Link.id == link_id, Link.purpose == LinkPurpose.DOC.value)
     ).first()
-    if row is None or row.Delivery is None or row.Delivery.customer_id != row.Link.customer_id:
-        raise LinkNotFound("link not found")
+    if row is None:
+        raise links.missing(link_id)
+    if row.Delivery is None or row.Delivery.customer_id != row.Link.customer_id:
+        raise links.missing(-1)
     now = utcnow()
     if (
         links.is_gone(row.Link, now)
         or ended(row.Delivery.revoked_at, row.Delivery.expires_at, now)
         or grant_ended(row, now)
     ):
-        raise LinkGone("link expired or revoked")
+        raise links.gone(link_id)
     return row.Link, row.Delivery
 
 
@@ -119,21 +119,19 @@ def resolve_portal_link(token: str) -> tuple[Link, Customer]:
         .join(Customer, Customer.id == Link.customer_id)
         .outerjoin(Delivery, Delivery.id == Link.delivery_id)
     )
+    link_id = _link_id(token, LinkPurpose.PORTAL)
     row = db.session.execute(
-        _with_grant(query).where(
-            Link.id == _link_id(token, LinkPurpose.PORTAL),
-            Link.purpose == LinkPurpose.PORTAL.value,
-        )
+        _with_grant(query).where(Link.id == link_id, Link.purpose == LinkPurpose.PORTAL.value)
     ).first()
     if row is None:
-        raise LinkNotFound("link not found")
+        raise links.missing(link_id)
     now = utcnow()
     if (
         links.is_gone(row.Link, now)
         or ended(row.delivery_revoked_at, row.delivery_expires_at, now)
         or grant_ended(row, now)
     ):
-        raise LinkGone("link expired or revoked")
+        raise links.gone(link_id)
     return row.Link, row.Customer
 
 

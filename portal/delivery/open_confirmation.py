@@ -24,7 +24,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from portal.db_types import utcnow
 from portal.delivery.models import Delivery
 from portal.extensions import db
-from portal.tracking import events, links
+from portal.tracking import events, links, sessions
 from portal.tracking.ingest_checks import (
     KEY_PATTERN,
     InvalidReport,
@@ -73,8 +73,13 @@ def delivery_of_token(token: Any) -> int | None:
     return found.delivery_id if found is not None else None
 
 
-def confirm_open(token: str, device: str | None = None) -> Confirmation:
+def confirm_open(
+    token: str, device: str | None = None, *, user_agent: str = "", ip: str | None = None
+) -> Confirmation:
     """Record the open of the token's session (once); the caller commits.
+
+    In consent mode (PORTAL_TRACKING_MODE=consent) the viewer confirms only after the reader
+    agreed, and the session was stored without their device and address: they are added here.
 
     SessionNotFound (404) for an unknown or tampered token, SessionGone (410) when the token is
     too old or the delivery or its link is revoked or expired."""
@@ -95,6 +100,9 @@ def confirm_open(token: str, device: str | None = None) -> Confirmation:
     ).rowcount
     if won != 1:
         return Confirmation(session.id, delivery.id, opened=False)
+    if not session.user_agent and not session.ip_hash and (user_agent or ip):
+        session.user_agent = user_agent[:400]
+        session.ip_hash = sessions.ip_hash(ip)
     properties: dict[str, Any] = {"version": session.version_number}
     if found.page_count:
         properties["pages"] = found.page_count

@@ -36,7 +36,6 @@ from portal.library.rendering.variables import CUSTOMER_FIELDS, REP_FIELDS, busi
 from portal.library.storage import node_cache
 from portal.tracking import links
 from portal.tracking.events import NewEvent
-from portal.tracking.links import LinkGone, LinkNotFound
 from portal.tracking.models import EventType, Link, LinkPurpose
 
 _links = Link.__table__
@@ -144,8 +143,10 @@ def resolve(token: str, *, record: bool = False) -> tuple[CustomerCopy, bool]:
         )
         return copy, recorded
     row = db.session.execute(_RESOLVE, {"link_id": link_id}).first()
-    if row is None or row.customer_id != row.link_customer_id:
-        raise LinkNotFound("link not found")
+    if row is None:
+        raise links.missing(link_id)
+    if row.customer_id != row.link_customer_id:
+        raise links.missing(-1)
     now = utcnow()
     if any(
         revoked is not None or (expires is not None and expires <= now)
@@ -156,7 +157,7 @@ def resolve(token: str, *, record: bool = False) -> tuple[CustomerCopy, bool]:
             (row.grant_delivery_revoked_at, row.grant_delivery_expires_at),
         )
     ):
-        raise LinkGone("link expired or revoked")
+        raise links.gone(link_id)
     customer = SimpleNamespace(**{n: getattr(row, f"customer_{n}") for n in CUSTOMER_FIELDS})
     rep = SimpleNamespace(**{n: getattr(row, f"rep_{n}") for n in REP_FIELDS})
     version = SimpleNamespace(

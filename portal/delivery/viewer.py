@@ -34,6 +34,7 @@ from portal.library.rendering import (
     render_version_pdf,
 )
 from portal.library.storage import get_storage
+from portal.privacy import notice as privacy_notice
 from portal.tracking import events, sessions
 from portal.tracking.models import EventType, Link, ViewSession
 
@@ -230,7 +231,13 @@ def open_delivery(
             )
         )
         return opened
-    session = sessions.start_session(delivery, version.number, user_agent, ip, confirmed=False)
+    if privacy_notice.tracking_mode() == "consent":
+        # Nothing about the reader until they agree (the viewer asks): the fetch is one
+        # anonymous, unscored count; confirm_open adds the device when they accept.
+        session = sessions.start_session(delivery, version.number, "", None, confirmed=False)
+        session.ip_hash = ""
+    else:
+        session = sessions.start_session(delivery, version.number, user_agent, ip, confirmed=False)
     events.record(
         events.NewEvent(
             customer_id=delivery.customer_id,

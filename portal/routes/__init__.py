@@ -31,6 +31,7 @@ def register_blueprints(app: Flask) -> None:
         mail,
         main,
         notifications,
+        privacy,
         tasks,
         tracking,
         ui,
@@ -52,5 +53,6 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(mail.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(exchange.bp)
+    app.register_blueprint(privacy.bp)
     errors.register(app)
     ui.register(app)

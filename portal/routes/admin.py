@@ -52,6 +52,9 @@ from portal.errors import PortalError
 from portal.extensions import db
 from portal.library.forms import CONTENT_TAG_LABELS
 from portal.library.models import Template
+from portal.privacy import notice as privacy_notice
+from portal.privacy.forms import ERROR_TEXT as STATEMENT_ERRORS
+from portal.privacy.forms import StatementForm
 from portal.recommendations import keywords
 from portal.recommendations.models import KeywordRule
 from portal.tasks import packs
@@ -511,4 +514,31 @@ def audit_log():
         action_label=action_label,
         detail_text=detail_text,
         page_url=page_url,
+    ), status
+
+
+# --- privacy statement -----------------------------------------------------------------------
+
+
+@bp.route("/privacy", methods=["GET", "POST"])
+def privacy_statement():
+    current = privacy_notice.statement()
+    form = StatementForm(data={"url": current.url, "text": current.text})
+    status = 200
+    if form.validate_on_submit():
+        try:
+            privacy_notice.save_statement(current_user, form.url.data, form.text.data)
+        except PortalError as exc:
+            db.session.rollback()
+            field = form._fields.get(exc.field or "url")
+            field.errors = [*list(field.errors or []), str(STATEMENT_ERRORS.get(exc.code, exc))]
+            status = exc.status
+        else:
+            jobs.commit()
+            flash(_("Privacy statement saved."), "success")
+            return redirect(url_for(".privacy_statement"))
+    elif form.is_submitted():
+        status = 422
+    return render_template(
+        "admin/privacy.html", form=form, mode=privacy_notice.tracking_mode()
     ), status

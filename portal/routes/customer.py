@@ -39,6 +39,7 @@ from portal.delivery import viewer as viewer_service
 from portal.delivery.comments import MAX_COMMENT_LENGTH
 from portal.errors import NotFound, PortalError, ValidationFailed
 from portal.extensions import db
+from portal.privacy import notice as privacy_notice
 from portal.routes import rate_limits
 from portal.tracking import links
 
@@ -139,6 +140,25 @@ def _private(response: Response) -> Response:
 
 
 # --- portal home ----------------------------------------------------------------------------
+
+
+@bp.app_context_processor
+def _privacy_notice() -> dict:
+    """The recording notice's link (read only by the pages that show the notice)."""
+
+    def privacy_link() -> dict[str, object]:
+        found = privacy_notice.statement()
+        if found.url:
+            return {"url": found.url, "external": True}
+        return {"url": url_for("customer.privacy_statement"), "external": False}
+
+    return {"privacy_link": privacy_link, "tracking_mode": privacy_notice.tracking_mode}
+
+
+@bp.get("/privacy")
+def privacy_statement() -> Response:
+    """The company's privacy statement as an admin wrote it (or Portal's standard text)."""
+    return _render("customer/privacy.html", text=privacy_notice.statement().text)
 
 
 @bp.get("/p/<token>")

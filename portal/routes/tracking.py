@@ -80,7 +80,9 @@ def confirm():
     if body is None:
         ingest.parse_body(request.get_data())  # raises the reason (400, 413)
     token, device = open_confirmation.parse(body)
-    confirmation = open_confirmation.confirm_open(token, device)
+    confirmation = open_confirmation.confirm_open(
+        token, device, user_agent=request.user_agent.string or "", ip=request.remote_addr
+    )
     jobs.commit()
     return Response(
         json.dumps(confirmation.as_json(), separators=(",", ":")),

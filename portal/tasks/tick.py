@@ -48,6 +48,7 @@ from portal.notifications.services import notify
 from portal.tasks import rules as task_rules
 from portal.tasks.models import Task, TaskStatus
 from portal.tasks.services import customer_url
+from portal.tracking import retention
 from portal.tracking.models import Event, EventType
 from portal.webhooks import service as webhooks
 
@@ -64,6 +65,7 @@ class TickResult:
     webhooks_retried: int = 0  # webhook deliveries whose retry was due
     alerts_released: int = 0  # e-mail and chat alerts held through quiet hours, now sent
     alerts_retried: int = 0  # e-mail and chat alerts whose retry was due
+    expired_events: int = 0  # raw events past PORTAL_EVENT_RETENTION_DAYS, deleted
 
 
 def run_tick(now: datetime | None = None) -> TickResult:
@@ -75,6 +77,7 @@ def run_tick(now: datetime | None = None) -> TickResult:
     if rule is not None:
         result.escalated = escalate_overdue(now)
     snapshot_today(now)  # today's forecast, for forecast vs actual
+    result.expired_events = retention.expire(now).events
     result.webhooks_retried = webhooks.retry_due(now)  # commits
     result.alerts_released = outbox.release_held(now)  # commits, then sends
     result.alerts_retried = outbox.retry_due(now)  # commits

@@ -20,7 +20,7 @@ from portal.customers.models import Customer
 from portal.db_types import utcnow
 from portal.errors import PortalError
 from portal.extensions import db
-from portal.tracking.models import Link, LinkPurpose
+from portal.tracking.models import ErasedLink, Link, LinkPurpose
 
 
 class LinkNotFound(PortalError):
@@ -77,10 +77,32 @@ def resolve(token: str, purpose: LinkPurpose) -> Link:
         link_id = -1  # still query: same work as for a real token
     link = db.session.scalar(select(Link).where(Link.id == link_id, Link.purpose == purpose.value))
     if link is None:
-        raise LinkNotFound("link not found")
+        raise missing(link_id)
     if is_gone(link):
-        raise LinkGone("link expired or revoked")
+        raise gone(link_id)
     return link
+
+
+def missing(link_id: object) -> PortalError:
+    """The error for a link id with no Link row: LinkGone (410) when its customer was erased
+    (the row went with them), LinkNotFound (404) otherwise."""
+    if _erased(link_id):
+        return LinkGone("link expired or revoked")
+    return LinkNotFound("link not found")
+
+
+def gone(link_id: object) -> PortalError:
+    """LinkGone for a revoked or expired link, after the same work as missing() does: an
+    unknown, an erased and a revoked link take the same time."""
+    _erased(link_id)
+    return LinkGone("link expired or revoked")
+
+
+def _erased(link_id: object) -> bool:
+    if not isinstance(link_id, int) or isinstance(link_id, bool):
+        link_id = -1  # still query: same work as for a real id
+    found = db.session.scalar(select(ErasedLink.link_id).where(ErasedLink.link_id == link_id))
+    return found is not None
 
 
 def is_gone(link: Link, now: datetime | None = None) -> bool:

@@ -49,6 +49,16 @@ class Link(db.Model):
         return self.parent_id if self.parent_id is not None else self.id
 
 
+class ErasedLink(db.Model):
+    """A link whose customer was erased (portal.privacy.erasure): the Link row is gone, and its
+    token answers 410 (gone), not 404, as a revoked link does."""
+
+    __tablename__ = "erased_links"
+
+    link_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    erased_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
 class EventType(enum.StrEnum):
     # A person saw the document: the viewer script in a browser confirmed its first page was
     # visible (portal.delivery.open_confirmation). The GET of /d/<token> alone is LINK_FETCHED.

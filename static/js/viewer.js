@@ -100,7 +100,40 @@
   let confirmAttempt = 0;
   let confirmRetry = null;
 
+  // --- consent mode (data-consent="ask"): nothing is sent until the reader agrees, once per
+  // device (localStorage); "no" records nothing at all.
+  const CONSENT_KEY = "portal.consent";
+  const asking = root.getAttribute("data-consent") === "ask";
+  function storedConsent() {
+    try {
+      return window.localStorage.getItem(CONSENT_KEY);
+    } catch (e) {
+      return null; // storage blocked: ask on every page
+    }
+  }
+  let consent = asking ? storedConsent() : "yes";
+  const consentBox = document.querySelector("[data-consent-ask]");
+  function setConsent(value) {
+    consent = value;
+    try {
+      window.localStorage.setItem(CONSENT_KEY, value);
+    } catch (e) {
+      /* remembered for this page only */
+    }
+    if (consentBox) consentBox.hidden = true;
+    if (value === "yes") pickCurrent();
+    else stop();
+  }
+  if (asking && consentBox) {
+    if (consent === null) consentBox.hidden = false;
+    const accept = consentBox.querySelector("[data-consent-accept]");
+    const decline = consentBox.querySelector("[data-consent-decline]");
+    if (accept) accept.addEventListener("click", () => setConsent("yes"));
+    if (decline) decline.addEventListener("click", () => setConsent("no"));
+  }
+
   function confirmOpen() {
+    if (consent !== "yes") return;
     if (confirmed || confirming || confirmRetry || stopped) return;
     if (document.visibilityState !== "visible") return;
     confirming = true;
@@ -378,6 +411,7 @@
       current,
       visible,
       confirmed,
+      consent,
       active: clock() - lastInput < IDLE_MS,
       queued: queue.length,
       inflight,

@@ -51,6 +51,7 @@ PUBLIC = {
     "api.openapi": "the API's description, no data",
     "tracking.collect": "the viewer's read-time reports; the ingest token in the body decides",
     "tracking.confirm": "the viewer's open confirmation; the ingest token in the body decides",
+    "customer.privacy_statement": "the company's privacy statement customer pages link to; no data",
 }
 # Public routes whose credential is a view session's ingest token in the JSON body.
 INGEST_ROUTES = {"tracking.collect", "tracking.confirm"}

@@ -78,6 +78,11 @@ def remember(key: str, data: bytes) -> None:
         _write(_cache_root() / check_key(key), data)
 
 
+def forget(key: str) -> None:
+    """Drop this node's cached copy of key (remote storage; local storage has none)."""
+    (_cache_root() / check_key(key)).unlink(missing_ok=True)
+
+
 def _write(path: Path, data: bytes) -> None:
     """Atomically: a reader sees the whole file or none (two nodes' threads may race here)."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -6,6 +6,7 @@ from portal.customers import services
 from portal.customers.serializers import customer_json, timeline_json
 from portal.errors import ValidationFailed
 from portal.jobs import commit
+from portal.privacy import erasure, export
 from portal.read_models import timeline
 from portal.routes.api.base import api_user, bp, json_body
 
@@ -49,3 +50,17 @@ def customer_timeline(customer_id: int):
     customer = services.get_customer(api_user(), customer_id)
     limit = request.args.get("limit", default=timeline.DEFAULT_LIMIT, type=int)
     return {"items": timeline_json(timeline.timeline(customer, max(1, min(limit, 1000))))}
+
+
+@bp.post("/customers/<int:customer_id>/erase")
+def erase_customer(customer_id: int):
+    erasure.erase(api_user(), customer_id)
+    commit()
+    return {"erased": True}
+
+
+@bp.get("/customers/<int:customer_id>/export")
+def export_customer(customer_id: int):
+    data = export.export(api_user(), customer_id)
+    commit()
+    return data

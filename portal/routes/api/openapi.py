@@ -6,7 +6,7 @@ from typing import Any
 
 from portal.db_types import MAX_ID
 from portal.library.models import TemplateKind
-from portal.routes.api import accounts_spec, channels_spec, deals_spec
+from portal.routes.api import accounts_spec, channels_spec, deals_spec, privacy_spec
 from portal.routes.api.base import bp
 from portal.routes.api.exchange import OPENAPI_PATHS as EXCHANGE_PATHS
 from portal.routes.api.exchange import OPENAPI_SCHEMAS as EXCHANGE_SCHEMAS
@@ -644,6 +644,7 @@ def _spec(server_url: str) -> dict[str, Any]:
             **deals_spec.PATHS,
             **accounts_spec.PATHS,
             **channels_spec.PATHS,
+            **privacy_spec.PATHS,
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
@@ -744,6 +745,7 @@ def _spec(server_url: str) -> dict[str, Any]:
                 **deals_spec.SCHEMAS,
                 **accounts_spec.SCHEMAS,
                 **channels_spec.SCHEMAS,
+                **privacy_spec.SCHEMAS,
                 "TemplateDetail": {
                     "allOf": [
                         {"$ref": "#/components/schemas/Template"},

@@ -1,0 +1,1 @@
+"""Privacy: what a customer is told, and a person's data exported, erased and expired."""
