@@ -6,7 +6,7 @@ from typing import Any
 
 from portal.db_types import MAX_ID
 from portal.library.models import TemplateKind
-from portal.routes.api import accounts_spec, deals_spec
+from portal.routes.api import accounts_spec, analytics_spec, deals_spec
 from portal.routes.api.base import bp
 from portal.routes.api.exchange import OPENAPI_PATHS as EXCHANGE_PATHS
 from portal.routes.api.exchange import OPENAPI_SCHEMAS as EXCHANGE_SCHEMAS
@@ -643,6 +643,7 @@ def _spec(server_url: str) -> dict[str, Any]:
             },
             **deals_spec.PATHS,
             **accounts_spec.PATHS,
+            **analytics_spec.PATHS,
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
@@ -742,6 +743,7 @@ def _spec(server_url: str) -> dict[str, Any]:
                 **EXCHANGE_SCHEMAS,
                 **deals_spec.SCHEMAS,
                 **accounts_spec.SCHEMAS,
+                **analytics_spec.SCHEMAS,
                 "TemplateDetail": {
                     "allOf": [
                         {"$ref": "#/components/schemas/Template"},
