@@ -22,7 +22,7 @@ ROW_NUMBER()/COUNT() windows (both databases have them; SQLite has no percentile
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -441,3 +441,36 @@ def page_chart(pages: list[PageFigure]) -> PageChart | None:
         )
     line = " ".join(f"{round(b.x + b.width / 2, 1)},{b.dot_y}" for b in bars)
     return PageChart(bars=bars, max_readers=max_readers, max_seconds=max_seconds, line=line)
+
+
+@dataclass
+class Column:
+    """One column of the page: every version, or one of them."""
+
+    version: int | None
+    figures: TemplateAnalytics
+
+
+@dataclass
+class TemplatePage:
+    template: Template
+    filters: Filters
+    compare: int | None
+    columns: list[Column]
+    versions: list[int]  # the published version numbers, newest first
+
+
+def template_page(user: User, template_id: int, args: Mapping[str, str]) -> TemplatePage:
+    """The analytics page: the figures for the filters and, with `compare=N`, the same
+    figures for version N beside them (v1 vs v2)."""
+    filters = parse_filters(args)
+    compare_raw = (args.get("compare") or "").strip()
+    compare = parse_filters({"version": compare_raw}).version if compare_raw else None
+    first = analytics_of_template(user, template_id, filters)
+    template = library.get_template(user, template_id)
+    columns = [Column(filters.version, first)]
+    if compare is not None and compare != filters.version:
+        other = replace(filters, version=compare)
+        columns.append(Column(compare, template_analytics(user, template, other)))
+    versions = [v.number for v in template.versions if v.published]
+    return TemplatePage(template, filters, compare, columns, sorted(versions, reverse=True))

@@ -5,147 +5,24 @@ the same figure computed here in Python from the stored rows."""
 from __future__ import annotations
 
 import math
+import re
 import statistics
-from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
 from portal import jobs
-from portal.accounts.models import User
-from portal.customers.models import Customer
-from portal.deals import services as deal_services
 from portal.deals.models import Deal
 from portal.delivery.models import Delivery
-from portal.delivery.open_confirmation import confirm_open
-from portal.engagement import rules
 from portal.engagement.grades import GRADE_A_MIN
 from portal.engagement.models import ScoreEntry
 from portal.extensions import db
-from portal.library.models import Template
 from portal.read_models.analytics import Filters, analytics_of_template
 from portal.statement_count import counted_statements
-from portal.tracking import events, sessions
-from portal.tracking.ingest import ingest_batch
 from portal.tracking.models import Event, EventType, ViewSession
-from tests.deals.conftest import new_deal, walk_to
-from tests.delivery.helpers import make_customer, make_delivery, make_template
-
-PAGE = '<section style="page-break-after: always">'
-THREE_PAGES = (
-    "<!doctype html><html><head><meta charset='utf-8'></head><body>"
-    f"{PAGE}<h1>一</h1></section>{PAGE}<h1>二</h1></section><section><h1>三</h1></section>"
-    "</body></html>"
-)
-
-
-@dataclass
-class Shop:
-    marketing: User
-    east_boss: User
-    east_rep: User
-    east_rep2: User
-    south_boss: User
-    south_rep: User
-    template: Template
-    customers: list[Customer]
-
-
-@pytest.fixture
-def shop(make_user) -> Shop:
-    rules.install_defaults()
-    jobs.commit()
-    marketing = make_user("marketing")
-    east_boss = make_user("supervisor", email="east@example.com", team="华东")
-    south_boss = make_user("supervisor", email="south@example.com", team="华南")
-    east_rep = make_user("rep", email="e1@example.com", team="华东", supervisor="east@example.com")
-    east_rep2 = make_user("rep", email="e2@example.com", team="华东", supervisor="east@example.com")
-    south_rep = make_user(
-        "rep", email="s1@example.com", team="华南", supervisor="south@example.com"
-    )
-    template = make_template(marketing, name="MES 方案", html=THREE_PAGES, content_tags="")
-    customers = [
-        make_customer(east_rep, "甲", email="a@example.com", industry="制造业", region="上海"),
-        make_customer(east_rep, "乙", email="b@example.com", industry="制造业", region="杭州"),
-        make_customer(east_rep, "丙", email="c@example.com", industry="零售", region="上海"),
-        make_customer(east_rep2, "丁", email="d@example.com", industry="制造业", region="上海"),
-        make_customer(south_rep, "戊", email="e@example.com", industry="制造业", region="深圳"),
-    ]
-    return Shop(
-        marketing, east_boss, east_rep, east_rep2, south_boss, south_rep, template, customers
-    )
-
-
-def read(delivery: Delivery, pages: dict[int, int], *, confirm: bool = True) -> None:
-    """A customer opens the delivery in the viewer (confirmed, as the viewer script does) and
-    reads `pages` ({page: ms}); confirm=False: only fetched (a preview)."""
-    session = sessions.start_session(
-        delivery, 1, "Mozilla/5.0 test", "203.0.113.7", confirmed=False
-    )
-    token = sessions.ingest_token(session, page_count=3)
-    jobs.commit()
-    if not confirm:
-        return
-    confirm_open(token)
-    jobs.commit()
-    if pages:
-        reports = [
-            {
-                "k": f"{session.id}-{page}",
-                "type": "page.viewed",
-                "page": page,
-                "ms": ms,
-                "final": False,
-            }
-            for page, ms in pages.items()
-        ]
-        later = session.started_at + timedelta(seconds=sum(pages.values()) / 1000 + 60)
-        ingest_batch(token, {"s": token, "reports": reports}, now=later)
-
-
-def internal_view(delivery: Delivery) -> None:
-    events.record(
-        events.NewEvent(
-            customer_id=delivery.customer_id,
-            type=EventType.INTERNAL_VIEWED,
-            delivery_id=delivery.id,
-            occurred_at=delivery.created_at,
-        )
-    )
-    jobs.commit()
-
-
-def won_deal(rep: User, customer: Customer) -> Deal:
-    deal = walk_to(rep, new_deal(rep, customer), "negotiation")
-    deal_services.mark_won(rep, deal)
-    jobs.commit()
-    return deal
-
-
-@pytest.fixture
-def history(shop: Shop) -> dict[str, list[Delivery]]:
-    """Six sends: read fully, read in part, previewed only, seen by staff only, twice to one
-    customer; one to the other team. Customer 甲's deal is won after the send."""
-    a, b, c, d, e = shop.customers
-    sends = {
-        "a": make_delivery(shop.east_rep, a, shop.template).delivery,
-        "b": make_delivery(shop.east_rep, b, shop.template).delivery,
-        "c": make_delivery(shop.east_rep, c, shop.template).delivery,
-        "d": make_delivery(shop.east_rep2, d, shop.template).delivery,
-        "a2": make_delivery(shop.east_rep, a, shop.template).delivery,
-        "e": make_delivery(shop.south_rep, e, shop.template).delivery,
-    }
-    read(sends["a"], {1: 40_000, 2: 30_000, 3: 20_000})
-    read(sends["a"], {1: 5_000})  # a second session of the same send: one opened send
-    read(sends["b"], {1: 12_000, 2: 3_000})
-    read(sends["c"], {}, confirm=False)  # a link preview
-    internal_view(sends["c"])
-    read(sends["d"], {1: 8_000, 2: 9_000, 3: 10_000})
-    read(sends["e"], {1: 99_000, 3: 1_000})
-    won_deal(shop.east_rep, a)
-    return sends
-
+from tests.delivery.helpers import make_delivery
+from tests.read_models.conftest import THREE_PAGES, read, won_deal
 
 # -- the same figures, computed in Python from the stored rows ---------------------------------
 
@@ -398,3 +275,107 @@ def test_the_statement_count_does_not_grow_with_the_sends(shop):
         figures = analytics_of_template(shop.marketing, shop.template.id, Filters())
     assert figures.sends == 13
     assert len(few) == len(many)
+
+
+# -- the page -------------------------------------------------------------------------------------
+
+ZH = {"Accept-Language": "zh-CN,zh;q=0.9"}
+EN = {"Accept-Language": "en"}
+FIGURE = re.compile(r'<td data-figure="(\w+)">([^<]*)')
+PAGE_ROW = re.compile(r'<tr data-page="(\d+)"><td>\d+</td><td>(\d+)</td>')
+
+
+def shown(html: str) -> list[dict[str, str]]:
+    """The figures table's columns, as the page shows them."""
+    columns: list[dict[str, str]] = []
+    seen: dict[str, int] = {}
+    for name, value in FIGURE.findall(html):  # row by row: one cell per column
+        index = seen.get(name, 0)
+        seen[name] = index + 1
+        if index == len(columns):
+            columns.append({})
+        columns[index][name] = value.strip()
+    return columns
+
+
+def as_shown(figures: dict) -> dict[str, str]:
+    def pct(value):
+        return "—" if value is None else f"{value * 100:.0f}%"
+
+    def secs(value):
+        return "—" if value is None else f"{value:.1f}".rstrip("0").rstrip(".")
+
+    return {
+        "sends": str(figures["sends"]),
+        "opens": str(figures["opens"]),
+        "open_rate": pct(figures["open_rate"]),
+        "median_read_seconds": secs(figures["median_read_seconds"]),
+        "p75_read_seconds": secs(figures["p75_read_seconds"]),
+        "completion_rate": pct(figures["completion_rate"]),
+        "previews": str(figures["previews"]),
+        "internal_views": str(figures["internal_views"]),
+        "recipients": str(figures["recipients"]),
+        "grade_a_within_7d": pct(figures["grade_a_within_7d"]),
+        "deals_won": str(figures["deals_won"]),
+    }
+
+
+def comparable(column: dict[str, str]) -> dict[str, str]:
+    """The page's column without units (秒 / s) and without the tracked-later forwards."""
+    column = {k: v for k, v in column.items() if k != "forwards"}
+    for key in ("median_read_seconds", "p75_read_seconds"):
+        column[key] = column[key].removesuffix(" s").removesuffix(" 秒").removesuffix("秒")
+    return column
+
+
+@pytest.mark.parametrize("headers", [ZH, EN], ids=["zh", "en"])
+def test_the_page_shows_the_figures_and_compares_two_versions(
+    client, login, shop, history, headers
+):
+    from portal.library import services as library
+
+    library.add_version(
+        shop.template,
+        shop.marketing,
+        filename="doc.html",
+        data=THREE_PAGES.encode(),
+        changelog="v2",
+    )
+    jobs.commit()
+    v2 = make_delivery(shop.east_rep, shop.customers[1], shop.template).delivery
+    read(v2, {1: 7_000, 2: 1_000})
+    login(shop.marketing)
+    url = f"/library/{shop.template.id}/analytics"
+    response = client.get(url, query_string={"version": 1, "compare": 2}, headers=headers)
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    first, second = shown(html)
+    assert comparable(first) == as_shown(expected(ids(history, "a", "b", "c", "d", "a2", "e")))
+    assert comparable(second) == as_shown(expected([v2.id]))
+    assert html.count('<svg class="an-chart"') == 2
+    rows = [(int(p), int(r)) for p, r in PAGE_ROW.findall(html)]
+    pages = (
+        expected(ids(history, "a", "b", "c", "d", "a2", "e"))["pages"] + expected([v2.id])["pages"]
+    )
+    assert rows == [(p["page"], p["readers"]) for p in pages]
+    if headers is ZH:
+        assert "每页读者与阅读时长中位数" in html and "预览/扫描" in html
+    else:
+        assert "Readers and median seconds per page" in html and "Previews/scans" in html
+    assert "link.fetched" not in html and "internal.viewed" not in html
+
+
+def test_the_page_is_scoped_like_the_api(client, login, shop, history, make_user):
+    login(shop.south_boss)
+    html = client.get(f"/library/{shop.template.id}/analytics", headers=EN).get_data(as_text=True)
+    south = {shop.south_boss.id, shop.south_rep.id}
+    assert comparable(shown(html)[0]) == as_shown(expected(ids(history, "e"), deal_owner_ids=south))
+    client.post("/logout")
+    login(make_user("finance"))
+    assert client.get(f"/library/{shop.template.id}/analytics").status_code in (403, 404)
+
+
+def test_the_template_page_links_to_its_analytics(client, login, shop):
+    login(shop.east_rep)
+    html = client.get(f"/library/{shop.template.id}", headers=EN).get_data(as_text=True)
+    assert f"/library/{shop.template.id}/analytics" in html
