@@ -118,7 +118,7 @@ def won_deal(rep: User, customer: Customer) -> Deal:
 @pytest.fixture
 def history(shop: Shop) -> dict[str, list[Delivery]]:
     """Six sends: read fully, read in part, previewed only, seen by staff only, twice to one
-    customer; one to the other team. Customer 甲's deal is won after the send."""
+    customer; one to the other team. Customer 甲 reads past 2 minutes, then their deal is won."""
     a, b, c, d, e = shop.customers
     sends = {
         "a": make_delivery(shop.east_rep, a, shop.template).delivery,
@@ -135,5 +135,6 @@ def history(shop: Shop) -> dict[str, list[Delivery]]:
     internal_view(sends["c"])
     read(sends["d"], {1: 8_000, 2: 9_000, 3: 10_000})
     read(sends["e"], {1: 99_000, 3: 1_000})
+    read(sends["a2"], {1: 50_000})  # 甲 has now read more than 2 minutes
     won_deal(shop.east_rep, a)
     return sends

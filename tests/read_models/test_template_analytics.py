@@ -117,7 +117,7 @@ def test_marketing_sees_every_send_and_every_figure_adds_up(shop, history):
     figures = analytics_of_template(shop.marketing, shop.template.id, Filters()).as_json()
     assert figures == expected(ids(history, "a", "b", "c", "d", "a2", "e"))
     # The history is not degenerate: each kind of figure has something to count.
-    assert figures["opens"] == 4 and figures["previews"] == 1 and figures["internal_views"] == 1
+    assert figures["opens"] == 5 and figures["previews"] == 1 and figures["internal_views"] == 1
     assert figures["deals_won"] == 1 and 0 < figures["completion_rate"] < 1
     assert [p["page"] for p in figures["pages"]] == [1, 2, 3]
 

@@ -69,7 +69,62 @@ PATHS: dict[str, Any] = {
     },
 }
 
+PATHS["/analytics/funnel"] = {
+    "get": {
+        "summary": "The team funnel (sent → opened → read ≥ 2 min → grade A → deal → won) per "
+        "rep, team, region or month, with conversions and median days between steps, and the "
+        "headline figures: conversion cycle (first send → won, days) and A-grade close rate. "
+        "Supervisors (their team) and admins.",
+        "parameters": [
+            _query(
+                "group",
+                "rep, team, region or month (default month)",
+                {"type": "string", "enum": ["rep", "team", "region", "month"]},
+            ),
+            *FILTERS[:2],
+        ],
+        "responses": {
+            "200": _json("FunnelList"),
+            "401": _error("No or bad API token"),
+            "403": _error("Not a supervisor or admin"),
+            "422": _error("Bad group or date (`bad_group`, `bad_date`)"),
+        },
+    }
+}
+
+_BY_STEP = {"type": "object", "additionalProperties": {"type": ["number", "null"]}}
+
 SCHEMAS: dict[str, Any] = {
+    "FunnelList": {
+        "type": "object",
+        "properties": {
+            "items": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "key": {"type": "string"},
+                        "label": {"type": "string"},
+                        "steps": {
+                            "type": "object",
+                            "description": "customers at sent, opened, read_2min, grade_a, "
+                            "deal, won",
+                            "additionalProperties": _INT,
+                        },
+                        "conversion": _BY_STEP,
+                        "median_days": _BY_STEP,
+                        "conversion_cycle_days": {
+                            "type": "object",
+                            "properties": {"median": _SECONDS, "mean": _SECONDS},
+                        },
+                        "a_grade_close_rate": _SHARE,
+                        "a_grade_reached": _INT,
+                        "a_grade_won": _INT,
+                    },
+                },
+            }
+        },
+    },
     "TemplateAnalytics": {
         "type": "object",
         "properties": {
