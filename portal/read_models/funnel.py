@@ -314,3 +314,39 @@ def step_customers(
         if row.key == key:
             return row.steps[STEPS.index(step)].customers
     return []
+
+
+HEADLINE_MONTHS = 6
+
+
+@dataclass
+class Headline:
+    """The supervisor's home page: the two figures of the seed per month, oldest first."""
+
+    months: list[FunnelRow]
+
+    def _trend(self, value: Any) -> str | None:
+        """'down', 'up' or 'flat' from the previous month with a figure to this one."""
+        known = [v for v in (value(row) for row in self.months) if v is not None]
+        if len(known) < 2:
+            return None
+        return "up" if known[-1] > known[-2] else "down" if known[-1] < known[-2] else "flat"
+
+    @property
+    def cycle_trend(self) -> str | None:
+        return self._trend(lambda row: row.cycle_median)
+
+    @property
+    def close_rate_trend(self) -> str | None:
+        return self._trend(lambda row: row.a_grade_close_rate)
+
+
+def headline(user: User, today: datetime) -> Headline:
+    """The last HEADLINE_MONTHS months (in the portal's time zone) of conversion cycle and
+    A-grade close rate, for the user's team (admins: everyone)."""
+    local = today.astimezone(timezone())
+    year, month = local.year, local.month - (HEADLINE_MONTHS - 1)
+    while month < 1:
+        year, month = year - 1, month + 12
+    rows = funnel(user, "month", {"since": f"{year:04d}-{month:02d}-01"})
+    return Headline(months=[row for row in rows if row.cycle_days or row.a_reached])

@@ -5,6 +5,7 @@ statement count."""
 
 from __future__ import annotations
 
+import re
 import statistics
 from datetime import datetime, timedelta
 
@@ -15,6 +16,7 @@ from portal import jobs
 from portal.customers.models import Customer
 from portal.deals.models import Deal
 from portal.delivery.models import Delivery
+from portal.engagement.facts import timezone
 from portal.engagement.grades import GRADE_A_MIN
 from portal.engagement.models import ScoreEntry
 from portal.errors import PermissionDenied
@@ -194,3 +196,56 @@ def test_the_statement_count_does_not_grow_with_the_customers(shop, make_user):
         rows = funnel(admin, "team", {})
     assert sum(row.steps[0].count for row in rows) == 5
     assert len(few) == len(many)
+
+
+# -- the supervisor's home page --------------------------------------------------------------------
+
+ROW = re.compile(
+    r'<tr data-month="([\d-]+)"><th scope="row">[^<]*</th>\s*'
+    r'<td data-figure="cycle_median">([^<]*)</td>\s*'
+    r'<td data-figure="cycle_mean">([^<]*)</td>\s*'
+    r'<td data-figure="a_grade_close_rate">([^<]*)'
+)
+
+
+@pytest.mark.parametrize(
+    ("language", "title"),
+    [
+        ("zh-CN,zh;q=0.9", "转化周期与 A 级成交率"),
+        ("en", "Conversion cycle and A-grade close rate"),
+    ],
+)
+def test_the_supervisor_home_page_shows_the_headline_figures(
+    app, client, login, shop, funnel_history, language, title
+):
+    login(shop.east_boss)
+    html = client.get("/", headers={"Accept-Language": language}).get_data(as_text=True)
+    assert title in html
+    with app.test_request_context():
+        zone = timezone()
+    times = expected_times([c.id for c in shop.customers[:4]])
+    months: dict[str, dict] = {}
+    for t in times.values():
+        if t["won"] and t["sent"] and t["won"] >= t["sent"]:
+            month = months.setdefault(t["won"].astimezone(zone).strftime("%Y-%m"), {})
+            month.setdefault("cycles", []).append((t["won"] - t["sent"]).total_seconds() / 86_400)
+        if t["grade_a"]:
+            month = months.setdefault(t["grade_a"].astimezone(zone).strftime("%Y-%m"), {})
+            month.setdefault("reached", []).append(bool(t["won"] and t["won"] >= t["grade_a"]))
+    shown = {m: (med, mean, rate.strip()) for m, med, mean, rate in ROW.findall(html)}
+    want = {}
+    for month, figures in months.items():
+        cycles, reached = figures.get("cycles", []), figures.get("reached", [])
+        want[month] = (
+            str(round(statistics.median(cycles), 1)) if cycles else "—",
+            str(round(statistics.fmean(cycles), 1)) if cycles else "—",
+            f"{sum(reached) / len(reached) * 100:.0f}%" if reached else "—",
+        )
+    assert shown == want
+    assert any(cycle != "—" for cycle, _, _ in shown.values())
+
+
+def test_a_rep_home_page_has_no_headline(client, login, shop, funnel_history):
+    login(shop.east_rep)
+    html = client.get("/", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert 'id="headline"' not in html
