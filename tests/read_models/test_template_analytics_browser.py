@@ -72,3 +72,31 @@ def test_the_analytics_page_reads_on_a_phone_and_a_desktop(chromium, live_server
                 name = f"analytics-{locale[:2]}-{width}.png"
                 page.screenshot(path=str(Path(shots) / name), full_page=True)
         context.close()
+
+
+def test_the_supervisor_home_page_headline_reads_on_a_phone_and_a_desktop(
+    chromium, live_server, shop, history
+):
+    shots = os.environ.get("PORTAL_SCREENSHOT_DIR")
+    for locale, title in (("zh-CN", "转化周期与 A 级成交率"), ("en", "A-grade close rate")):
+        context = chromium.new_context(viewport={"width": 1366, "height": 900}, locale=locale)
+        page = context.new_page()
+        page.goto(f"{live_server}/login", wait_until="load")
+        page.fill("input[name=email]", shop.east_boss.email)
+        page.fill("input[name=password]", "password123")
+        with page.expect_navigation():
+            page.press("input[name=password]", "Enter")
+        for width, height in ((390, 844), (1366, 900)):
+            page.set_viewport_size({"width": width, "height": height})
+            page.goto(f"{live_server}/", wait_until="load")
+            assert title in page.inner_text("#headline")
+            overflow = page.evaluate(
+                "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+            )
+            assert overflow <= 0, f"horizontal scroll at {width} px ({locale})"
+            if shots:
+                Path(shots).mkdir(parents=True, exist_ok=True)
+                page.screenshot(
+                    path=str(Path(shots) / f"home-{locale[:2]}-{width}.png"), full_page=True
+                )
+        context.close()
