@@ -249,3 +249,35 @@ def test_a_rep_home_page_has_no_headline(client, login, shop, funnel_history):
     login(shop.east_rep)
     html = client.get("/", headers={"Accept-Language": "en"}).get_data(as_text=True)
     assert 'id="headline"' not in html
+
+
+# -- the funnel page -------------------------------------------------------------------------------
+
+CELL = re.compile(r'<td data-step="(\w+)"><a href="([^"]+)">(\d+)</a>')
+
+
+@pytest.mark.parametrize(
+    ("language", "title"), [("zh-CN,zh;q=0.9", "团队漏斗"), ("en", "Team funnel")]
+)
+def test_the_funnel_page_shows_the_counts_and_the_customers_behind_them(
+    client, login, shop, funnel_history, language, title
+):
+    login(shop.east_boss)
+    headers = {"Accept-Language": language}
+    html = client.get("/analytics/funnel?group=team", headers=headers).get_data(as_text=True)
+    assert title in html
+    cells = CELL.findall(html)
+    rows = funnel(shop.east_boss, "team", {})
+    assert [(step, int(n)) for step, _, n in cells] == [
+        (f.step, f.count) for row in rows for f in row.steps
+    ]
+    opened = next(href for step, href, _ in cells if step == "opened")
+    listed = client.get(opened.replace("&amp;", "&"), headers=headers).get_data(as_text=True)
+    shown = {int(c) for c in re.findall(r'<li data-customer="(\d+)">', listed)}
+    assert shown == {t.customer_id for t in rows[0].steps[1].customers} and shown
+    assert shop.customers[4].name not in listed  # the other team's customer
+
+
+def test_the_funnel_page_is_for_supervisors_and_admins(client, login, shop, funnel_history):
+    login(shop.east_rep)
+    assert client.get("/analytics/funnel").status_code == 403
