@@ -88,15 +88,19 @@ def test_the_supervisor_home_page_headline_reads_on_a_phone_and_a_desktop(
             page.press("input[name=password]", "Enter")
         for width, height in ((390, 844), (1366, 900)):
             page.set_viewport_size({"width": width, "height": height})
-            page.goto(f"{live_server}/", wait_until="load")
-            assert title in page.inner_text("#headline")
-            overflow = page.evaluate(
-                "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
-            )
-            assert overflow <= 0, f"horizontal scroll at {width} px ({locale})"
-            if shots:
-                Path(shots).mkdir(parents=True, exist_ok=True)
-                page.screenshot(
-                    path=str(Path(shots) / f"home-{locale[:2]}-{width}.png"), full_page=True
+            for name, path in (("home", "/"), ("funnel", "/analytics/funnel?group=team")):
+                page.goto(f"{live_server}{path}", wait_until="load")
+                if name == "home":
+                    assert title in page.inner_text("#headline")
+                else:
+                    assert page.locator("#funnel td[data-step]").count() == 6  # one row: their team
+                overflow = page.evaluate(
+                    "() => document.documentElement.scrollWidth"
+                    " - document.documentElement.clientWidth"
                 )
+                assert overflow <= 0, f"horizontal scroll at {width} px ({locale}, {name})"
+                if shots:
+                    Path(shots).mkdir(parents=True, exist_ok=True)
+                    shot = Path(shots) / f"{name}-{locale[:2]}-{width}.png"
+                    page.screenshot(path=str(shot), full_page=True)
         context.close()
