@@ -18,6 +18,7 @@ class RowIdConverter(IntegerConverter):
 def register_blueprints(app: Flask) -> None:
     from portal.routes import (
         admin,
+        analytics,
         api,
         auth,
         companies,
@@ -54,5 +55,6 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(admin.bp)
     app.register_blueprint(exchange.bp)
     app.register_blueprint(privacy.bp)
+    app.register_blueprint(analytics.bp)
     errors.register(app)
     ui.register(app)

@@ -43,6 +43,7 @@ from portal.library.forms import (
     TemplateForm,
 )
 from portal.library.models import Template, TemplateVersion, VersionStatus
+from portal.read_models import analytics
 
 bp = Blueprint("library", __name__, url_prefix="/library")
 
@@ -160,12 +161,19 @@ def _render_detail(
         tags_forms=tags_forms,
         allowed={axis: template.allowed(axis) for axis in ("role", "team", "region")},
         conversion_message=conversion.message_for,
+        may_see_analytics=analytics.may_see_template_analytics(current_user),
     ), status
 
 
 @bp.get("/<int:template_id>")
 def detail(template_id: int):
     return _render_detail(services.get_template(current_user, template_id))
+
+
+@bp.get("/<int:template_id>/analytics")
+def analytics_page(template_id: int):
+    page = analytics.template_page(current_user, template_id, request.args)
+    return render_template("library/analytics.html", page=page, args=request.args)
 
 
 @bp.get("/<int:template_id>/preview.pdf")

@@ -6,10 +6,11 @@ from flask import Blueprint, Response, render_template
 from flask_login import current_user, login_required
 
 from portal.accounts.models import Role
+from portal.db_types import utcnow
 from portal.extensions import limiter
 from portal.library import services
 from portal.notifications import services as notifications
-from portal.read_models import overview
+from portal.read_models import funnel, overview
 
 bp = Blueprint("main", __name__)
 
@@ -32,6 +33,9 @@ def index():
         customers=overview.list_customers(current_user, limit=RECENT_CUSTOMERS) if sales else [],
         customer_count=overview.count_customers(current_user) if sales else 0,
         notes=[(n, notifications.describe(n)) for n in notes],
+        headline=funnel.headline(current_user, utcnow())
+        if funnel.may_see_funnel(current_user)
+        else None,
     )
 
 

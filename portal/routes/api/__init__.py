@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from portal.routes.api import (  # noqa: F401  (register the routes)
     accounts,
+    analytics,
     audit,
     channels,
     customers,

@@ -6,7 +6,13 @@ from typing import Any
 
 from portal.db_types import MAX_ID
 from portal.library.models import TemplateKind
-from portal.routes.api import accounts_spec, channels_spec, deals_spec, privacy_spec
+from portal.routes.api import (
+    accounts_spec,
+    analytics_spec,
+    channels_spec,
+    deals_spec,
+    privacy_spec,
+)
 from portal.routes.api.base import bp
 from portal.routes.api.exchange import OPENAPI_PATHS as EXCHANGE_PATHS
 from portal.routes.api.exchange import OPENAPI_SCHEMAS as EXCHANGE_SCHEMAS
@@ -645,6 +651,7 @@ def _spec(server_url: str) -> dict[str, Any]:
             **accounts_spec.PATHS,
             **channels_spec.PATHS,
             **privacy_spec.PATHS,
+            **analytics_spec.PATHS,
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
@@ -746,6 +753,7 @@ def _spec(server_url: str) -> dict[str, Any]:
                 **accounts_spec.SCHEMAS,
                 **channels_spec.SCHEMAS,
                 **privacy_spec.SCHEMAS,
+                **analytics_spec.SCHEMAS,
                 "TemplateDetail": {
                     "allOf": [
                         {"$ref": "#/components/schemas/Template"},

@@ -1,0 +1,476 @@
+"""Content analytics: how one template (or one of its versions) does with customers.
+
+For the sends of a template the user may see (marketing and admin: every send; a supervisor:
+sends to their team's customers; a rep: their own sends), filtered by the customer's industry
+and region, the sender's team and the send's date:
+
+- sends; opens: sends a customer opened (a session the viewer confirmed, README "What counts as
+  an open"); open rate = opens / sends. Previews (sessions never confirmed) and internal views
+  (`internal.viewed`, staff looking) are counted apart, never as opens.
+- read time per opened send (the credited time of its confirmed sessions): median and 75th
+  percentile (nearest rank); completion: the share of opened sends whose last page was read.
+- per page: readers (opened sends with read time on the page) and their median seconds.
+- outcomes: the share of recipients whose score crossed into grade A within 7 days of the
+  first send of this material to them, and the won deals of recipients sent this material
+  before the win.
+
+Everything is set-based SQL, the same on SQLite and PostgreSQL: a fixed number of statements
+whatever the number of sends, sessions and events. Medians and percentiles are taken with
+ROW_NUMBER()/COUNT() windows (both databases have them; SQLite has no percentile function).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, case, exists, func, literal_column, select
+from sqlalchemy.orm import aliased
+
+from portal.accounts.models import Role, User
+from portal.customers.models import Customer
+from portal.customers.services import visible_to as customers_visible_to
+from portal.deals import scope as deal_scope
+from portal.deals.models import Deal
+from portal.deals.stages import Stage
+from portal.delivery.models import Delivery
+from portal.engagement.facts import timezone
+from portal.engagement.grades import GRADE_A_MIN
+from portal.engagement.models import ScoreEntry
+from portal.engagement.portable_sql import PortableSQL
+from portal.errors import PermissionDenied, ValidationFailed
+from portal.extensions import db
+from portal.library import services as library
+from portal.library.models import Template, TemplateVersion
+from portal.tracking.models import Event, EventType, ViewSession
+
+GRADE_A_DAYS = 7  # "became grade A within 7 days" of the first send of the material
+
+# The per-page chart's drawing box (SVG user units; the SVG scales to its container).
+CHART_WIDTH, CHART_HEIGHT = 320, 180
+CHART_LEFT, CHART_RIGHT, CHART_TOP, CHART_BOTTOM = 30, 30, 12, 24
+
+
+@dataclass(frozen=True)
+class Filters:
+    version: int | None = None  # a version number; None: every version
+    since: datetime | None = None  # sends at or after
+    until: datetime | None = None  # sends before
+    industry: str | None = None  # the customer's
+    region: str | None = None  # the customer's
+    team: str | None = None  # the sender's
+
+
+@dataclass
+class PageFigure:
+    page: int
+    readers: int
+    median_seconds: float
+
+
+@dataclass
+class ChartBar:
+    page: int
+    x: float
+    width: float
+    y: float  # top of the readers bar
+    height: float
+    dot_y: float  # the median seconds marker
+    readers: int
+    median_seconds: float
+
+
+@dataclass
+class PageChart:
+    bars: list[ChartBar]
+    max_readers: int
+    max_seconds: float
+    line: str  # the median seconds polyline
+    width: int = CHART_WIDTH
+    height: int = CHART_HEIGHT
+    left: int = CHART_LEFT
+    right: int = CHART_WIDTH - CHART_RIGHT
+    top: int = CHART_TOP
+    bottom: int = CHART_HEIGHT - CHART_BOTTOM
+
+
+@dataclass
+class TemplateAnalytics:
+    sends: int = 0
+    opens: int = 0
+    previews: int = 0
+    internal_views: int = 0
+    median_read_seconds: float | None = None
+    p75_read_seconds: float | None = None
+    completed: int = 0
+    recipients: int = 0
+    grade_a_customers: int = 0
+    deals_won: int = 0
+    pages: list[PageFigure] = field(default_factory=list)
+    # Forwards need visitors told apart from the customer; until the tracking records them
+    # they are not known (None), never shown as 0.
+    forwards: int | None = None
+
+    @property
+    def open_rate(self) -> float | None:
+        return _ratio(self.opens, self.sends)
+
+    @property
+    def completion_rate(self) -> float | None:
+        return _ratio(self.completed, self.opens)
+
+    @property
+    def grade_a_within_7d(self) -> float | None:
+        return _ratio(self.grade_a_customers, self.recipients)
+
+    @property
+    def chart(self) -> PageChart | None:
+        return page_chart(self.pages)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "sends": self.sends,
+            "opens": self.opens,
+            "open_rate": _rounded(self.open_rate),
+            "median_read_seconds": self.median_read_seconds,
+            "p75_read_seconds": self.p75_read_seconds,
+            "completion_rate": _rounded(self.completion_rate),
+            "previews": self.previews,
+            "internal_views": self.internal_views,
+            "forwards": self.forwards,
+            "pages": [
+                {"page": p.page, "readers": p.readers, "median_seconds": p.median_seconds}
+                for p in self.pages
+            ],
+            "recipients": self.recipients,
+            "grade_a_customers": self.grade_a_customers,
+            "grade_a_within_7d": _rounded(self.grade_a_within_7d),
+            "deals_won": self.deals_won,
+        }
+
+
+def _moment(raw: str, field: str, *, end: bool) -> datetime:
+    """An ISO date-time (UTC when naive) or a date: its start in the portal's time zone (the
+    day after it for `until`, so `until=2027-03-31` includes that day)."""
+    try:
+        if len(raw) == 10:
+            day = date.fromisoformat(raw) + timedelta(days=1 if end else 0)
+            return datetime.combine(day, time(), tzinfo=timezone()).astimezone(UTC)
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        raise ValidationFailed(
+            f"{field} must be a date (YYYY-MM-DD) or an ISO date-time", code="bad_date", field=field
+        ) from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def parse_filters(args: Mapping[str, str]) -> Filters:
+    """Filters from a query string (the page's form and the API share them)."""
+    version = (args.get("version") or "").strip()
+    if version and not (version.isdigit() and 0 < int(version) < 1_000_000):
+        raise ValidationFailed(
+            "version must be a version number", code="bad_version", field="version"
+        )
+    since = (args.get("since") or "").strip()
+    until = (args.get("until") or "").strip()
+
+    def text(name: str) -> str | None:
+        return (args.get(name) or "").strip()[:80] or None
+
+    return Filters(
+        version=int(version) if version else None,
+        since=_moment(since, "since", end=False) if since else None,
+        until=_moment(until, "until", end=True) if until else None,
+        industry=text("industry"),
+        region=text("region"),
+        team=text("team"),
+    )
+
+
+def _ratio(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+def _seconds(ms: Any) -> float | None:
+    return None if ms is None else round(float(ms) / 1000, 1)
+
+
+def may_see_template_analytics(user: User) -> bool:
+    return user.role in (Role.MARKETING, Role.ADMIN, Role.SUPERVISOR, Role.REP)
+
+
+def _send_scope(user: User) -> ColumnElement[bool]:
+    """Which sends the user's figures are made of."""
+    if user.role in (Role.MARKETING, Role.ADMIN):
+        return Delivery.id.is_not(None)
+    if user.role == Role.SUPERVISOR:
+        return customers_visible_to(user)
+    if user.role == Role.REP:
+        return (Delivery.sender_id == user.id) & customers_visible_to(user)
+    raise PermissionDenied("content analytics are for marketing, supervisors and reps")
+
+
+def _sends(user: User, template: Template, filters: Filters) -> Select:
+    """The sends behind the figures: id, customer, time and the sent version's page count."""
+    sender = aliased(User)
+    query = (
+        select(
+            Delivery.id.label("delivery_id"),
+            Delivery.customer_id.label("customer_id"),
+            Delivery.created_at.label("sent_at"),
+            TemplateVersion.page_count.label("page_count"),
+        )
+        .join(Customer, Customer.id == Delivery.customer_id)
+        .join(sender, sender.id == Delivery.sender_id)
+        .join(TemplateVersion, TemplateVersion.id == Delivery.version_id)
+        .where(Delivery.template_id == template.id, _send_scope(user))
+    )
+    if filters.version is not None:
+        query = query.where(TemplateVersion.number == filters.version)
+    if filters.since is not None:
+        query = query.where(Delivery.created_at >= filters.since)
+    if filters.until is not None:
+        query = query.where(Delivery.created_at < filters.until)
+    if filters.industry:
+        query = query.where(Customer.industry == filters.industry)
+    if filters.region:
+        query = query.where(Customer.region == filters.region)
+    if filters.team:
+        query = query.where(sender.team == filters.team)
+    return query
+
+
+def _quantiles(values: Any, key: Any | None = None) -> tuple[Select, Select]:
+    """(median, p75) queries over a subquery with a column `v` (and `k` when key): per key.
+
+    Median: the mean of the middle one or two values; p75: the nearest rank ceil(3n/4)."""
+    partition = [values.c.k] if key is not None else []
+    ranked = select(
+        *partition,
+        values.c.v,
+        func.row_number().over(partition_by=partition or None, order_by=values.c.v).label("rn"),
+        func.count().over(partition_by=partition or None).label("n"),
+    ).subquery()
+    middle = ranked.c.rn.in_([(ranked.c.n + 1) // 2, (ranked.c.n + 2) // 2])
+    keys = [ranked.c.k] if key is not None else []
+    median = select(*keys, func.avg(ranked.c.v)).where(middle)
+    p75 = select(*keys, func.min(ranked.c.v)).where(ranked.c.rn == (3 * ranked.c.n + 3) // 4)
+    if keys:
+        median = median.group_by(*keys)
+        p75 = p75.group_by(*keys)
+    return median, p75
+
+
+def analytics_of_template(user: User, template_id: int, filters: Filters) -> TemplateAnalytics:
+    """The one entry point (page and API): a template the user may see (NotFound otherwise,
+    as everywhere in the library), its figures over the user's sends."""
+    if not may_see_template_analytics(user):
+        raise PermissionDenied(
+            "content analytics are for marketing, supervisors and reps", code="no_analytics"
+        )
+    return template_analytics(user, library.get_template(user, template_id), filters)
+
+
+def template_analytics(user: User, template: Template, filters: Filters) -> TemplateAnalytics:
+    """The figures of `template` (already checked visible to the user) for the user's sends."""
+    sends = _sends(user, template, filters).cte("sends")
+    figures = TemplateAnalytics()
+
+    # Per send: confirmed sessions, unconfirmed ones and the confirmed read time.
+    confirmed = ViewSession.confirmed_at.is_not(None)
+    per_send = (
+        select(
+            ViewSession.delivery_id.label("delivery_id"),
+            func.count(ViewSession.confirmed_at).label("opens"),
+            func.sum(case((confirmed, 0), else_=1)).label("previews"),
+            func.sum(case((confirmed, ViewSession.credited_ms), else_=0)).label("read_ms"),
+        )
+        .where(ViewSession.delivery_id.in_(select(sends.c.delivery_id)))
+        .group_by(ViewSession.delivery_id)
+        .cte("per_send")
+    )
+    last_page_read = exists().where(
+        Event.delivery_id == sends.c.delivery_id,
+        Event.type == EventType.PAGE_VIEWED.value,
+        Event.page == sends.c.page_count,
+        Event.duration_ms > 0,
+    )
+    opened = func.coalesce(per_send.c.opens, 0) > 0
+    internal = (
+        select(func.count())
+        .where(
+            Event.delivery_id.in_(select(sends.c.delivery_id)),
+            Event.type == EventType.INTERNAL_VIEWED.value,
+        )
+        .scalar_subquery()
+    )
+    row = db.session.execute(
+        select(
+            func.count(),
+            func.sum(case((opened, 1), else_=0)),
+            func.coalesce(func.sum(per_send.c.previews), 0),
+            func.sum(case((and_(opened, last_page_read), 1), else_=0)),
+            func.count(func.distinct(sends.c.customer_id)),
+            internal,
+        )
+        .select_from(sends)
+        .outerjoin(per_send, per_send.c.delivery_id == sends.c.delivery_id)
+    ).one()
+    figures.sends = int(row[0] or 0)
+    figures.opens = int(row[1] or 0)
+    figures.previews = int(row[2] or 0)
+    figures.completed = int(row[3] or 0)
+    figures.recipients = int(row[4] or 0)
+    figures.internal_views = int(row[5] or 0)
+    if not figures.sends:
+        return figures
+
+    # Read time of each opened send: median and p75.
+    reads = select(per_send.c.read_ms.label("v")).where(per_send.c.opens > 0).subquery()
+    median, p75 = _quantiles(reads)
+    figures.median_read_seconds = _seconds(db.session.scalar(median))
+    figures.p75_read_seconds = _seconds(db.session.scalar(p75))
+
+    # Per page: the opened sends with read time on it, and their median.
+    page_reads = (
+        select(
+            Event.page.label("k"),
+            func.sum(Event.duration_ms).label("v"),
+        )
+        .where(
+            Event.delivery_id.in_(select(sends.c.delivery_id)),
+            Event.type == EventType.PAGE_VIEWED.value,
+            Event.page.is_not(None),
+            Event.duration_ms > 0,
+        )
+        .group_by(Event.delivery_id, Event.page)
+        .subquery()
+    )
+    page_median, _ = _quantiles(page_reads, key=page_reads.c.k)
+    medians = dict(db.session.execute(page_median).all())
+    readers = db.session.execute(
+        select(page_reads.c.k, func.count()).group_by(page_reads.c.k).order_by(page_reads.c.k)
+    ).all()
+    figures.pages = [
+        PageFigure(int(page), int(count), _seconds(medians.get(page)) or 0.0)
+        for page, count in readers
+    ]
+
+    figures.grade_a_customers = _grade_a_customers(sends)
+    figures.deals_won = _deals_won(user, sends)
+    return figures
+
+
+def _grade_a_customers(sends: Any) -> int:
+    """Recipients whose running score crossed into grade A within GRADE_A_DAYS of the first
+    send of the material to them (not those already A before, unless they fell and rose)."""
+    portable = PortableSQL(db.session.connection(), timezone())
+    first = (
+        select(sends.c.customer_id, func.min(sends.c.sent_at).label("first_at"))
+        .group_by(sends.c.customer_id)
+        .cte("first_sends")
+    )
+    running = func.sum(ScoreEntry.points).over(
+        partition_by=ScoreEntry.customer_id, order_by=(ScoreEntry.at, ScoreEntry.id)
+    )
+    ledger = (
+        select(
+            ScoreEntry.customer_id.label("customer_id"),
+            ScoreEntry.at.label("at"),
+            ScoreEntry.points.label("points"),
+            running.label("running"),
+        )
+        .where(ScoreEntry.customer_id.in_(select(first.c.customer_id)))
+        .subquery("ledger")
+    )
+    crossed = and_(
+        ledger.c.running >= GRADE_A_MIN,
+        ledger.c.running - ledger.c.points < GRADE_A_MIN,
+    )
+    deadline = literal_column(portable.shift_days("first_sends.first_at", GRADE_A_DAYS))
+    query = (
+        select(func.count(func.distinct(first.c.customer_id)))
+        .select_from(first)
+        .join(ledger, ledger.c.customer_id == first.c.customer_id)
+        .where(crossed, ledger.c.at >= first.c.first_at, ledger.c.at <= deadline)
+    )
+    return int(db.session.scalar(query, portable.params()) or 0)
+
+
+def _deals_won(user: User, sends: Any) -> int:
+    """Won deals of recipients who were sent the material before the win."""
+    query = select(func.count(func.distinct(Deal.id))).where(
+        Deal.stage == Stage.WON.value,
+        Deal.closed_at.is_not(None),
+        exists().where(sends.c.customer_id == Deal.customer_id, sends.c.sent_at < Deal.closed_at),
+    )
+    if user.role in (Role.REP, Role.SUPERVISOR):
+        query = query.where(deal_scope.visible_to(user))
+    return int(db.session.scalar(query) or 0)
+
+
+def page_chart(pages: list[PageFigure]) -> PageChart | None:
+    """Readers per page as bars (left axis) and their median seconds as a line (right axis)."""
+    if not pages:
+        return None
+    max_readers = max(p.readers for p in pages) or 1
+    max_seconds = max(p.median_seconds for p in pages) or 1.0
+    plot_w = CHART_WIDTH - CHART_LEFT - CHART_RIGHT
+    plot_h = CHART_HEIGHT - CHART_TOP - CHART_BOTTOM
+    slot = plot_w / len(pages)
+    bars = []
+    for index, figure in enumerate(pages):
+        height = plot_h * figure.readers / max_readers
+        bars.append(
+            ChartBar(
+                page=figure.page,
+                x=round(CHART_LEFT + slot * index + slot * 0.15, 1),
+                width=round(slot * 0.7, 1),
+                y=round(CHART_TOP + plot_h - height, 1),
+                height=round(height, 1),
+                dot_y=round(CHART_TOP + plot_h * (1 - figure.median_seconds / max_seconds), 1),
+                readers=figure.readers,
+                median_seconds=figure.median_seconds,
+            )
+        )
+    line = " ".join(f"{round(b.x + b.width / 2, 1)},{b.dot_y}" for b in bars)
+    return PageChart(bars=bars, max_readers=max_readers, max_seconds=max_seconds, line=line)
+
+
+@dataclass
+class Column:
+    """One column of the page: every version, or one of them."""
+
+    version: int | None
+    figures: TemplateAnalytics
+
+
+@dataclass
+class TemplatePage:
+    template: Template
+    filters: Filters
+    compare: int | None
+    columns: list[Column]
+    versions: list[int]  # the published version numbers, newest first
+
+
+def template_page(user: User, template_id: int, args: Mapping[str, str]) -> TemplatePage:
+    """The analytics page: the figures for the filters and, with `compare=N`, the same
+    figures for version N beside them (v1 vs v2)."""
+    filters = parse_filters(args)
+    compare_raw = (args.get("compare") or "").strip()
+    compare = parse_filters({"version": compare_raw}).version if compare_raw else None
+    first = analytics_of_template(user, template_id, filters)
+    template = library.get_template(user, template_id)
+    columns = [Column(filters.version, first)]
+    if compare is not None and compare != filters.version:
+        other = replace(filters, version=compare)
+        columns.append(Column(compare, template_analytics(user, template, other)))
+    versions = [v.number for v in template.versions if v.published]
+    return TemplatePage(template, filters, compare, columns, sorted(versions, reverse=True))

@@ -1,0 +1,38 @@
+"""The team funnel page (supervisors, admins): portal.read_models.funnel, with the customers
+behind a number one click away."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, render_template, request
+from flask_login import current_user
+
+from portal.read_models import funnel
+
+bp = Blueprint("analytics", __name__, url_prefix="/analytics")
+
+
+@bp.before_request
+def require_login():
+    if not current_user.is_authenticated:
+        return current_app.login_manager.unauthorized()
+    return None
+
+
+@bp.get("/funnel")
+def funnel_page():
+    group = request.args.get("group") or "month"
+    rows = funnel.funnel(current_user, group, request.args)
+    key, step = request.args.get("key"), request.args.get("step")
+    chosen = None
+    if key is not None and step in funnel.STEPS:
+        chosen = next((r.steps[funnel.STEPS.index(step)] for r in rows if r.key == key), None)
+    return render_template(
+        "analytics/funnel.html",
+        rows=rows,
+        group=group,
+        groups=funnel.GROUPS,
+        steps=funnel.STEPS,
+        args=request.args,
+        chosen=chosen,
+        chosen_key=key,
+    )
