@@ -2,9 +2,11 @@
 
 Serving the viewer starts an unconfirmed view session (`link.fetched`: link previews of chat
 apps and mail scanners fetch links too, often with a browser's User-Agent). The viewer script
-posts {"s": <ingest token>, "d": <device id, optional>} to POST /t/o once a page of the document
+posts {"s": <ingest token>} to POST /t/o once a page of the document
 is visible in a visible tab; confirm_open() then records `link.opened` (its points, the first-open
-notification and webhooks run on it through the one event path), once per session. A session
+notification and webhooks run on it through the one event path), once per session. The device
+is the browser's first-party device cookie (portal.delivery.visitors.DEVICE_COOKIE; a body's
+"d" is taken only when no cookie came): it tells the recipient from a forwarded reader. A session
 that never confirms stays a preview: shown to the rep, never scored, never notified, and it
 cannot report read time (portal.tracking.ingest refuses its batches).
 
@@ -20,6 +22,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from portal.db_types import utcnow
+from portal.delivery import visitors
 from portal.delivery.models import Delivery
 from portal.extensions import db
 from portal.tracking import events, links
@@ -60,6 +63,11 @@ def parse(payload: Any) -> tuple[str, str | None]:
     return token, device
 
 
+def device_of(cookie: str | None) -> str | None:
+    """The device id a device cookie carries, or None when it is missing or not one."""
+    return cookie if isinstance(cookie, str) and KEY_PATTERN.fullmatch(cookie) else None
+
+
 def delivery_of_token(token: Any) -> int | None:
     """The delivery a confirmation's token names (for rate limits), without the database."""
     if not isinstance(token, str):
@@ -93,6 +101,8 @@ def confirm_open(token: str, device: str | None = None) -> Confirmation:
     ).rowcount
     if won != 1:
         return Confirmation(session.id, delivery.id, opened=False)
+    # The device decides whose open this is: the recipient's, or a forwarded reader's.
+    visitors.attach(session, delivery, device, now)
     properties: dict[str, Any] = {"version": session.version_number}
     if found.page_count:
         properties["pages"] = found.page_count
@@ -101,6 +111,7 @@ def confirm_open(token: str, device: str | None = None) -> Confirmation:
     events.record(
         events.NewEvent(
             customer_id=session.customer_id,
+            visitor_id=session.visitor_id,
             type=EventType.LINK_OPENED,
             delivery_id=delivery.id,
             session_id=session.id,
@@ -109,9 +120,10 @@ def confirm_open(token: str, device: str | None = None) -> Confirmation:
             properties=properties,
         )
     )
-    delivery.first_opened_at = delivery.first_opened_at or now
-    delivery.last_opened_at = now
-    delivery.seen_version_number = session.version_number
+    if session.customer_id == delivery.customer_id:  # the recipient's own reading
+        delivery.first_opened_at = delivery.first_opened_at or now
+        delivery.last_opened_at = now
+        delivery.seen_version_number = session.version_number
     return Confirmation(session.id, delivery.id, opened=True)
 
 

@@ -22,6 +22,7 @@ MESSAGES = {
         customer=p.get("customer", ""),
         document=p.get("document", ""),
     ),
+    "delivery.forwarded": lambda p: _forwarded(p),
     "comment.created": lambda p: gettext(
         "%(customer)s commented on “%(document)s”: %(excerpt)s",
         customer=p.get("customer", ""),
@@ -53,6 +54,19 @@ MESSAGES = {
         document=p.get("document", ""),
     ),
 }
+
+
+def _forwarded(params: dict[str, Any]) -> str:
+    """ "Document forwarded: …": who (when they said), on what device."""
+    from portal.tracking.labels import device_label  # device labels live with tracking's
+
+    reader = params.get("visitor") or device_label(params.get("device") or {})
+    return gettext(
+        "Document forwarded: “%(document)s” (sent to %(customer)s) was opened by %(reader)s",
+        document=params.get("document", ""),
+        customer=params.get("customer", ""),
+        reader=reader,
+    )
 
 
 def _task_title(params: dict[str, Any]) -> str:

@@ -16,7 +16,7 @@ from flask import Blueprint, Response, g, request
 from flask_limiter.util import get_remote_address
 
 from portal import jobs
-from portal.delivery import open_confirmation
+from portal.delivery import open_confirmation, visitors
 from portal.errors import PortalError
 from portal.extensions import csrf, limiter
 from portal.routes import json_errors, rate_limits
@@ -80,6 +80,9 @@ def confirm():
     if body is None:
         ingest.parse_body(request.get_data())  # raises the reason (400, 413)
     token, device = open_confirmation.parse(body)
+    # The first-party HttpOnly device cookie, set by the viewer, is the device; a body's "d"
+    # only for a browser that kept no cookie.
+    device = open_confirmation.device_of(request.cookies.get(visitors.DEVICE_COOKIE)) or device
     confirmation = open_confirmation.confirm_open(token, device)
     jobs.commit()
     return Response(

@@ -30,7 +30,7 @@ def on_events(handler: Handler) -> Handler:
 
 @dataclass
 class NewEvent:
-    customer_id: int
+    customer_id: int | None  # None: a forwarded reader not identified (no handler sees it)
     type: str
     delivery_id: int | None = None
     session_id: int | None = None
@@ -40,6 +40,7 @@ class NewEvent:
     occurred_at: datetime | None = None
     idempotency_key: str | None = None
     properties: dict[str, Any] = field(default_factory=dict)
+    visitor_id: int | None = None  # the device it came from (portal.delivery.visitors)
 
 
 def record(new: NewEvent) -> Event | None:
@@ -74,6 +75,7 @@ def record_many(batch: Iterable[NewEvent]) -> list[Event]:
                 received_at=now,
                 idempotency_key=new.idempotency_key,
                 properties=new.properties,
+                visitor_id=new.visitor_id,
             )
         )
     if not events:
@@ -83,8 +85,12 @@ def record_many(batch: Iterable[NewEvent]) -> list[Event]:
     else:
         db.session.add_all(events)
         db.session.flush()
-    for handler in _handlers:
-        handler(events)
+    # Handlers (scores, tasks, notifications, webhooks) react to a customer's actions: the
+    # reading of a forwarded reader nobody has identified is stored and shown, never reacted to.
+    customers = [e for e in events if e.customer_id is not None]
+    if customers:
+        for handler in _handlers:
+            handler(customers)
     return events
 
 
@@ -102,6 +108,7 @@ _COLUMNS = (
     ("occurred_at", "timestamptz"),
     ("received_at", "timestamptz"),
     ("idempotency_key", "text"),
+    ("visitor_id", "integer"),
 )
 
 
