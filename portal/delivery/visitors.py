@@ -304,11 +304,16 @@ def _attribute(visitor: Visitor, customer_id: int) -> None:
 def visitors_of(delivery: Delivery) -> list[dict[str, Any]]:
     """The devices that opened delivery, first seen first, as GET /api/v1/deliveries/<id>
     lists them: {"id", "device", "identified_as", "first_seen", "read_seconds", "forwarded"}."""
+    return visitors_by_delivery([delivery.id]).get(delivery.id, [])
+
+
+def visitors_by_delivery(delivery_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """visitors_of for many deliveries in three queries (the customer page lists them all)."""
     rows = db.session.scalars(
-        select(Visitor).where(Visitor.delivery_id == delivery.id).order_by(Visitor.id)
+        select(Visitor).where(Visitor.delivery_id.in_(delivery_ids)).order_by(Visitor.id)
     ).all()
     if not rows:
-        return []
+        return {}
     read_ms: dict[int, int] = {}
     for visitor_id, credited in db.session.execute(
         select(ViewSession.visitor_id, ViewSession.credited_ms).where(
@@ -322,7 +327,7 @@ def visitors_of(delivery: Delivery) -> list[dict[str, Any]]:
             select(Customer).where(Customer.id.in_({v.customer_id for v in rows if v.customer_id}))
         )
     }
-    items = []
+    items: dict[int, list[dict[str, Any]]] = {}
     for visitor in rows:
         contact = contacts.get(visitor.customer_id) if visitor.forwarded else None
         identified = None
@@ -333,7 +338,7 @@ def visitors_of(delivery: Delivery) -> list[dict[str, Any]]:
                 "contact": contact.email or contact.phone or visitor.contact or "",
                 "customer_id": contact.id,
             }
-        items.append(
+        items.setdefault(visitor.delivery_id, []).append(
             {
                 "id": visitor.id,
                 "device": describe(visitor.user_agent).as_json(),
@@ -344,3 +349,19 @@ def visitors_of(delivery: Delivery) -> list[dict[str, Any]]:
             }
         )
     return items
+
+
+def merge_choices(user: User, customer: Customer) -> list[Customer]:
+    """The contacts a visitor of customer's deliveries may be merged into: customer and the
+    other contacts of its account that user may see."""
+    from portal.customers.services import visible_to
+
+    if customer.account_id is None:
+        return [customer]
+    return list(
+        db.session.scalars(
+            select(Customer)
+            .where(Customer.account_id == customer.account_id, visible_to(user))
+            .order_by(Customer.id != customer.id, Customer.name)
+        )
+    )
