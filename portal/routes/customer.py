@@ -47,6 +47,7 @@ bp = Blueprint("customer", __name__)
 
 COLLECT_URL = "/t/r"  # the ingest endpoint's public path (DESIGN.md), if its route is missing
 CONFIRM_URL = "/t/o"  # where the viewer confirms an open (portal.delivery.open_confirmation)
+VISIT_URL = "/t/p"  # where the portal page confirms a visit (portal.delivery.portal_visits)
 PAGE_MAX_AGE = 24 * 3600  # page images carry their version in the URL (?v=), so they may stay
 QR_MAX_AGE = 3600
 
@@ -122,6 +123,13 @@ def _collect_url() -> str:
         return COLLECT_URL
 
 
+def _visit_url() -> str:
+    try:
+        return url_for("tracking.confirm_visit")
+    except BuildError:
+        return VISIT_URL
+
+
 def _confirm_url() -> str:
     try:
         return url_for("tracking.confirm")
@@ -171,9 +179,17 @@ def _private(response: Response) -> Response:
 @bp.get("/p/<token>")
 def portal_home(token: str) -> Response:
     link, customer = link_grants.resolve_portal_link(token)
-    page = portal_service.visit_portal(customer, via=link, record=_is_reader())
+    staff_id = _staff_id()
+    audience = viewer_service.audience_of(request.method, request.user_agent.string, staff_id)
+    page = portal_service.visit_portal(
+        customer,
+        via=link,
+        record=audience == viewer_service.Audience.CUSTOMER,
+        staff_id=staff_id if audience == viewer_service.Audience.INTERNAL else None,
+    )
     response = _render(
         "customer/portal.html",
+        visit_url=_visit_url(),
         page=page,
         token=token,
         form=CommentForm(),

@@ -43,6 +43,14 @@ class NewEvent:
     visitor_id: int | None = None  # the device it came from (portal.delivery.visitors)
 
 
+def fetched_event(event_id: Any) -> Event | None:
+    """A stored `link.fetched` event by id (a portal page load being confirmed), else None."""
+    if not isinstance(event_id, int) or isinstance(event_id, bool):
+        return None
+    event = db.session.get(Event, event_id)
+    return event if event is not None and event.type == "link.fetched" else None
+
+
 def record(new: NewEvent) -> Event | None:
     """Store one event; None when its idempotency key was seen before."""
     stored = record_many([new])
