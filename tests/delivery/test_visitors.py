@@ -112,8 +112,12 @@ def test_a_second_device_is_a_forwarded_visitor_not_the_customer(
     download = colleague.get(f"{path}/download", headers={"User-Agent": WECHAT_IPHONE})
     assert download.status_code == 200
     jobs.commit()
-    # Again on the same device: one visitor, one notification.
-    open_in_viewer(colleague, path, headers={"User-Agent": WECHAT_IPHONE})
+    # Again on the same device, and more downloads: one visitor, one notification; these five
+    # interactions would have paid the customer frequent_interaction had they been theirs.
+    for _ in range(2):
+        open_in_viewer(colleague, path, headers={"User-Agent": WECHAT_IPHONE})
+        colleague.get(f"{path}/download", headers={"User-Agent": WECHAT_IPHONE})
+        jobs.commit()
 
     assert _ledger(shop.customer.id) == customer_ledger  # the customer's score unchanged
     assert _forward_notes() == 1
