@@ -35,3 +35,25 @@ def open_in_viewer(client, url: str, **kwargs):
     confirmed = confirm(client, response.get_data(as_text=True))
     assert confirmed.status_code == 200, confirmed.get_data(as_text=True)
     return response
+
+
+VISIT_TOKEN = re.compile(r'data-visit-token="([^"]*)"')
+VISIT_URL = "/t/p"
+
+
+def visit_token_of(page: str) -> str | None:
+    """The visit token a portal page carries (None: nothing will be recorded)."""
+    match = VISIT_TOKEN.search(page)
+    return html.unescape(match.group(1)) if match and match.group(1) else None
+
+
+def visit_portal(client, url: str, **kwargs):
+    """GET a portal page (/p/<token>) and confirm the visit as its script does; the page."""
+    path = urlsplit(url).path if "://" in url else url
+    response = client.get(path, **kwargs)
+    assert response.status_code == 200, response.status_code
+    token = visit_token_of(response.get_data(as_text=True))
+    assert token, "the portal page carries no visit token"
+    confirmed = client.post(VISIT_URL, json={"s": token})
+    assert confirmed.status_code == 200, confirmed.get_data(as_text=True)
+    return response

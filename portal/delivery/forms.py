@@ -59,6 +59,19 @@ class SendForm(FlaskForm):
     )
     allow_download = BooleanField(_l("Allow downloading the PDF"), default=True)
     watermark = BooleanField(_l("Watermark the pages with the customer's name"))
+    ask_visitor = SelectField(
+        _l("If someone else opens the link"),
+        choices=[
+            ("off", _l("Ask nothing")),
+            ("optional", _l("Ask who they are (they may skip)")),
+            ("required", _l("Ask who they are before showing the document")),
+        ],
+        default="off",
+        description=_l(
+            "A forwarded reader is recorded apart from the customer; their answer makes them "
+            "a contact of the same company."
+        ),
+    )
 
     def set_templates(self, templates: list[Template]) -> None:
         self.template_id.choices = [("", _l("Choose a material…"))] + [
@@ -75,6 +88,7 @@ class SendForm(FlaskForm):
             message=self.message.data or "",
             send_email=bool(self.send_email.data),
             watermark=bool(self.watermark.data),
+            ask_visitor=self.ask_visitor.data or "off",
         )
 
 

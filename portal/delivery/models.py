@@ -55,6 +55,9 @@ class Delivery(db.Model):
     # Read time credited up to here, across all the delivery's view sessions: parallel tabs
     # share one wall clock (portal.tracking.ingest), so they never add up past real time.
     read_clock_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # What a device other than the recipient's sees first (portal.delivery.visitors.AskVisitor):
+    # off (nothing asked), optional or required (the "您是？" card).
+    ask_visitor: Mapped[str] = mapped_column(String(10), default="off", server_default="off")
 
     customer: Mapped[Customer] = relationship()
     template: Mapped[Template] = relationship()

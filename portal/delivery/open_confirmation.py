@@ -2,9 +2,11 @@
 
 Serving the viewer starts an unconfirmed view session (`link.fetched`: link previews of chat
 apps and mail scanners fetch links too, often with a browser's User-Agent). The viewer script
-posts {"s": <ingest token>, "d": <device id, optional>} to POST /t/o once a page of the document
+posts {"s": <ingest token>} to POST /t/o once a page of the document
 is visible in a visible tab; confirm_open() then records `link.opened` (its points, the first-open
-notification and webhooks run on it through the one event path), once per session. A session
+notification and webhooks run on it through the one event path), once per session. The device
+is the browser's first-party device cookie (portal.delivery.visitors.DEVICE_COOKIE; a body's
+"d" is taken only when no cookie came): it tells the recipient from a forwarded reader. A session
 that never confirms stays a preview: shown to the rep, never scored, never notified, and it
 cannot report read time (portal.tracking.ingest refuses its batches).
 
@@ -22,6 +24,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from portal.db_types import utcnow
+from portal.delivery import visitors
 from portal.delivery.models import Delivery
 from portal.extensions import db
 from portal.tracking import events, links, sessions
@@ -60,6 +63,11 @@ def parse(payload: Any) -> tuple[str, str | None]:
     if device is not None and (not isinstance(device, str) or not KEY_PATTERN.fullmatch(device)):
         raise InvalidReport("d must be 1 to 64 characters of A-Z, a-z, 0-9, _ or -")
     return token, device
+
+
+def device_of(cookie: str | None) -> str | None:
+    """The device id a device cookie carries, or None when it is missing or not one."""
+    return cookie if isinstance(cookie, str) and KEY_PATTERN.fullmatch(cookie) else None
 
 
 def delivery_of_token(token: Any) -> int | None:
@@ -103,6 +111,9 @@ def confirm_open(
     if not session.user_agent and not session.ip_hash and (user_agent or ip):
         session.user_agent = user_agent[:400]
         session.ip_hash = sessions.ip_hash(ip)
+    # The device decides whose open this is: the recipient's, or a forwarded reader's.
+    visitors.attach(session, delivery, device, now)
+    recipient = session.customer_id == delivery.customer_id  # not a forwarded reader
     properties: dict[str, Any] = {"version": session.version_number}
     if found.page_count:
         properties["pages"] = found.page_count
@@ -111,17 +122,19 @@ def confirm_open(
     events.record(
         events.NewEvent(
             customer_id=session.customer_id,
+            visitor_id=session.visitor_id,
             type=EventType.LINK_OPENED,
             delivery_id=delivery.id,
             session_id=session.id,
             occurred_at=now,
             idempotency_key=f"s{session.id}:{EventType.LINK_OPENED.value}",
             properties=properties,
-            first_open=_claim_first_open(delivery, now),
+            first_open=recipient and _claim_first_open(delivery, now),
         )
     )
-    delivery.last_opened_at = now
-    delivery.seen_version_number = session.version_number
+    if recipient:  # the recipient's own reading
+        delivery.last_opened_at = now
+        delivery.seen_version_number = session.version_number
     return Confirmation(session.id, delivery.id, opened=True)
 
 

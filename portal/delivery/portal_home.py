@@ -16,15 +16,15 @@ from sqlalchemy.orm import joinedload
 
 from portal.customers.models import Customer
 from portal.db_types import utcnow
-from portal.delivery import link_grants
+from portal.delivery import link_grants, portal_visits
 from portal.delivery.comments import comments_for
 from portal.delivery.models import Comment, Delivery
 from portal.delivery.services import current_version
 from portal.delivery.viewer import delivery_is_gone
 from portal.extensions import db
 from portal.library.models import Template, TemplateVersion
-from portal.tracking import events, links
-from portal.tracking.models import EventType, Link
+from portal.tracking import links
+from portal.tracking.models import Link
 
 NEW = "new"  # never opened
 UPDATED = "updated"  # a newer version than the one the customer last looked at
@@ -76,6 +76,7 @@ class PortalItem:
 class PortalPage:
     customer: Customer
     items: list[PortalItem]
+    visit_token: str | None = None  # the page's script confirms the visit with it (POST /t/p)
 
     @property
     def updated_count(self) -> int:
@@ -146,17 +147,18 @@ def build_portal(customer: Customer, via: Link) -> PortalPage:
     return PortalPage(customer=customer, items=items)
 
 
-def visit_portal(customer: Customer, *, via: Link, record: bool = True) -> PortalPage:
-    """The customer opens their portal with the portal link `via`: records `portal.visited`,
-    returns the page (its document links may be created: the caller commits)."""
+def visit_portal(
+    customer: Customer,
+    *,
+    via: Link,
+    record: bool = True,
+    staff_id: int | None = None,
+) -> PortalPage:
+    """The portal page of the portal link `via` (its document links may be created: the caller
+    commits). Serving it is not a visit (portal.delivery.portal_visits): a reader's GET is a
+    preview until the page's script confirms it (the page carries `visit_token`), staff's an
+    internal view; record=False (robots, HEAD) records nothing."""
     page = build_portal(customer, via)
-    if not record:
-        return page
-    events.record(
-        events.NewEvent(
-            customer_id=customer.id,
-            type=EventType.PORTAL_VISITED,
-            properties={"deliveries": len(page.items)},
-        )
-    )
+    if record or staff_id is not None:
+        page.visit_token = portal_visits.record_fetch(customer, via, len(page.items), staff_id)
     return page

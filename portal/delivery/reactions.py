@@ -91,20 +91,3 @@ def notify_comment(recorded: list[RecordedEvent]) -> None:
             url=_customer_url(customer.id),
             customer_id=customer.id,
         )
-
-
-def alert_forwarded(delivery: Delivery, session_id: int | None = None) -> None:
-    """The entry point for "document forwarded": a reader other than the recipient (a visitor
-    on another device) opened the delivery. Called by whoever detects the visitor; one alert
-    per visitor session."""
-    customer = db.session.get(Customer, delivery.customer_id)
-    if customer is None:
-        return
-    notify(
-        customer.owner,
-        "document.forwarded",
-        {"customer": customer.name, "document": delivery.template.name},
-        url=_customer_url(customer.id),
-        customer_id=customer.id,
-        coalesce_key=f"forwarded:{session_id}" if session_id else None,
-    )

@@ -15,7 +15,12 @@ def _iso(value) -> str | None:
     return value.isoformat() if value else None
 
 
-def delivery_json(delivery: Delivery, sent: Sent, stats: DeliveryStats | None) -> dict[str, Any]:
+def delivery_json(
+    delivery: Delivery,
+    sent: Sent,
+    stats: DeliveryStats | None,
+    visitors: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     return {
         "id": delivery.id,
         "customer_id": delivery.customer_id,
@@ -43,4 +48,7 @@ def delivery_json(delivery: Delivery, sent: Sent, stats: DeliveryStats | None) -
         "pages": {str(k): v for k, v in (stats.pages if stats else {}).items()},
         "first_opened_at": _iso(stats.first_opened_at if stats else None),
         "last_seen_at": _iso(stats.last_seen_at if stats else None),
+        "ask_visitor": delivery.ask_visitor,
+        # each device that opened it (portal.delivery.visitors.visitors_of)
+        "visitors": visitors or [],
     }

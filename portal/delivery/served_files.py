@@ -187,13 +187,15 @@ class ServedFile:
     name: str  # the download's file name; a page image's ETag
 
 
-def download(token: str, *, record: bool) -> ServedFile:
+def download(token: str, *, record: bool, device: str | None = None) -> ServedFile:
     """The customer's PDF as a local file; `doc.downloaded` recorded (queued with Redis; the
-    caller commits otherwise). PermissionDenied when downloads are off for this delivery."""
-    from portal.delivery import viewer
+    caller commits otherwise). PermissionDenied when downloads are off for this delivery.
+    With a device id the download is recorded here, as that device's reader's
+    (portal.delivery.visitors: a forwarded reader's is not the customer's)."""
+    from portal.delivery import viewer, visitors
     from portal.tracking.ingest_path import record_event
 
-    copy, recorded = resolve(token, record=record)
+    copy, recorded = resolve(token, record=record and device is None)
     if not copy.allow_download:
         raise PermissionDenied("downloading this document is not allowed")
     path = node_cache.local_path(copy.pdf_key())
@@ -203,9 +205,12 @@ def download(token: str, *, record: bool) -> ServedFile:
         if path is None:
             raise NotFound("the document is not available")
     if record and not recorded:
+        delivery = SimpleNamespace(id=copy.delivery_id, customer_id=copy.customer_id)
+        reader = visitors.reader_of(delivery, device)
         record_event(
             NewEvent(
-                customer_id=copy.customer_id,
+                customer_id=reader.customer_id,
+                visitor_id=reader.visitor_id,
                 type=EventType.DOC_DOWNLOADED,
                 delivery_id=copy.delivery_id,
                 properties={"version": copy.version.number},

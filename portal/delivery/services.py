@@ -14,7 +14,7 @@ from portal.audit import service as audit
 from portal.customers.models import Customer
 from portal.customers.services import get_customer, visible_to
 from portal.db_types import utcnow
-from portal.delivery import link_grants
+from portal.delivery import link_grants, visitors
 from portal.delivery.email import send_delivery_email
 from portal.delivery.link_grants import RevokeReason
 from portal.delivery.models import Delivery, EmailStatus, RenderStatus
@@ -45,6 +45,7 @@ class SendRequest:
     message: str = ""
     send_email: bool = False
     watermark: bool = False
+    ask_visitor: str | None = None  # off (default) | optional | required (delivery.visitors)
 
 
 def send(sender: User, request: SendRequest) -> Sent:
@@ -67,6 +68,7 @@ def send(sender: User, request: SendRequest) -> Sent:
         raise ValidationFailed(f"the message is longer than {MAX_MESSAGE_LENGTH} characters")
     if request.send_email and not customer.email:
         raise ValidationFailed("this customer has no e-mail address; copy the link instead")
+    ask_visitor = visitors.ask_visitor_value(request.ask_visitor)
     _check_storage(version)
     delivery = Delivery(
         customer=customer,
@@ -77,6 +79,7 @@ def send(sender: User, request: SendRequest) -> Sent:
         message=message,
         allow_download=request.allow_download,
         watermark=request.watermark,
+        ask_visitor=ask_visitor,
         expires_at=expires_at,
         render_status=RenderStatus.PENDING,
         email_status=EmailStatus.QUEUED if request.send_email else None,

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from portal.customers.models import Customer
 from portal.db_types import utcnow
-from portal.delivery import document_links, link_grants
+from portal.delivery import document_links, link_grants, visitors
 from portal.delivery.document_links import PageLayout
 from portal.delivery.models import Delivery, RenderStatus
 from portal.delivery.services import (
@@ -110,6 +110,7 @@ class OpenedDelivery:
     ingest_token: str | None = None
     watermark: str | None = None  # the text laid over the pages, when the rep asked for it
     portal_token: str | None = None
+    ask_visitor: str = "off"  # the "您是？" card this device gets (portal.delivery.visitors)
 
     @property
     def title(self) -> str:
@@ -183,6 +184,7 @@ def open_delivery(
     audience: Audience = Audience.CUSTOMER,
     staff_id: int | None = None,
     via: Link | None = None,
+    device: str | None = None,
 ) -> OpenedDelivery:
     """Serve the viewer. Nothing here is an open: serving the page proves only that something
     fetched the link (a chat app's link preview, a mail scanner, a script or a person).
@@ -197,7 +199,9 @@ def open_delivery(
     While the copy is still being prepared (or could not be), nothing is recorded: the
     "preparing" page reloads itself. `via` is the doc link it was opened with (default: the
     delivery's own): the page's "all documents" link lives no longer than it
-    (portal.delivery.link_grants)."""
+    (portal.delivery.link_grants). `device` is the browser's device id: a device other than
+    the recipient's may be asked who it is first (a required card: no pages, nothing recorded
+    until it is answered)."""
     opened = OpenedDelivery(
         delivery=delivery,
         state=readiness(delivery),
@@ -220,6 +224,11 @@ def open_delivery(
     opened.watermark = watermark_text(delivery)
     if audience == Audience.ROBOT:
         return opened
+    if audience == Audience.CUSTOMER:
+        opened.ask_visitor = visitors.card_for(delivery, device)
+        if opened.ask_visitor == visitors.AskVisitor.REQUIRED:
+            opened.pages = []  # not shown until the reader says who they are
+            return opened
     properties: dict = {"version": version.number, "pages": len(pages)}
     if audience == Audience.INTERNAL:
         events.record(
@@ -277,21 +286,23 @@ def download_filename(name: str) -> str:
     return f"{base[:120]}.pdf"
 
 
-def download(delivery: Delivery, *, record: bool = True) -> DownloadFile:
+def download(delivery: Delivery, *, record: bool = True, device: str | None = None) -> DownloadFile:
     """The personalised PDF; records `doc.downloaded`. PermissionDenied when not allowed."""
     if not delivery.allow_download:
         raise PermissionDenied("downloading this document is not allowed")
     version = current_version(delivery)
     data = render_version_pdf(version, variables_for(delivery))
     if record:
-        _record_download(delivery, version)
+        _record_download(delivery, version, device)
     return DownloadFile(data, download_filename(delivery.template.name), version.number)
 
 
-def _record_download(delivery: Delivery, version: TemplateVersion) -> None:
+def _record_download(delivery: Delivery, version: TemplateVersion, device: str | None) -> None:
+    reader = visitors.reader_of(delivery, device)
     events.record(
         events.NewEvent(
-            customer_id=delivery.customer_id,
+            customer_id=reader.customer_id,
+            visitor_id=reader.visitor_id,
             type=EventType.DOC_DOWNLOADED,
             delivery_id=delivery.id,
             properties={"version": version.number},
@@ -300,7 +311,12 @@ def _record_download(delivery: Delivery, version: TemplateVersion) -> None:
 
 
 def follow_link(
-    delivery: Delivery, signed_target: str | None, page: int | None, *, record: bool = True
+    delivery: Delivery,
+    signed_target: str | None,
+    page: int | None,
+    *,
+    record: bool = True,
+    device: str | None = None,
 ) -> str:
     """Where a link inside the document goes; records `link.clicked`.
 
@@ -315,9 +331,11 @@ def follow_link(
     if page is not None and not (1 <= page <= (version.page_count or page)):
         page = None
     tags = tags_of_page(version.content_tags or {}, page) if page else []
+    reader = visitors.reader_of(delivery, device)  # a forwarded reader's click is theirs
     events.record(
         events.NewEvent(
-            customer_id=delivery.customer_id,
+            customer_id=reader.customer_id,
+            visitor_id=reader.visitor_id,
             type=EventType.LINK_CLICKED,
             delivery_id=delivery.id,
             page=page,

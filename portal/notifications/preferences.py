@@ -44,7 +44,7 @@ ALERTS = (
     Alert("long_read", _l("A customer reads for more than 2 minutes"), ("reading.long",)),
     Alert("pricing_viewed", _l("A customer views a pricing page"), ("pricing.viewed",)),
     Alert(
-        "document_forwarded", _l("A document is forwarded to someone else"), ("document.forwarded",)
+        "document_forwarded", _l("A document is forwarded to someone else"), ("delivery.forwarded",)
     ),
     Alert("comment", _l("A customer leaves a comment"), ("comment.created",)),
     Alert("grade_a", _l("A customer reaches grade A"), ("grade.a",)),

@@ -27,6 +27,7 @@ MESSAGES = {
         customer=p.get("customer", ""),
         document=p.get("document", ""),
     ),
+    "delivery.forwarded": lambda p: _forwarded(p),
     "comment.created": lambda p: gettext(
         "%(customer)s commented on “%(document)s”: %(excerpt)s",
         customer=p.get("customer", ""),
@@ -66,11 +67,6 @@ MESSAGES = {
         customer=p.get("customer", ""),
         document=p.get("document", ""),
     ),
-    "document.forwarded": lambda p: gettext(
-        "“%(document)s” sent to %(customer)s was opened by someone else (forwarded)",
-        customer=p.get("customer", ""),
-        document=p.get("document", ""),
-    ),
     "solution_pack.sent": lambda p: gettext(
         "%(customer)s viewed a case study: the solution pack “%(document)s” was delivered "
         "to their portal",
@@ -78,6 +74,19 @@ MESSAGES = {
         document=p.get("document", ""),
     ),
 }
+
+
+def _forwarded(params: dict[str, Any]) -> str:
+    """ "Document forwarded: …": who (when they said), on what device."""
+    from portal.tracking.labels import device_label  # device labels live with tracking's
+
+    reader = params.get("visitor") or device_label(params.get("device") or {})
+    return gettext(
+        "Document forwarded: “%(document)s” (sent to %(customer)s) was opened by %(reader)s",
+        document=params.get("document", ""),
+        customer=params.get("customer", ""),
+        reader=reader,
+    )
 
 
 def _task_title(params: dict[str, Any]) -> str:

@@ -42,7 +42,7 @@ from portal.notifications.models import Notification
 from portal.privacy.models import Erasure
 from portal.tasks.models import Task
 from portal.tracking import revocations
-from portal.tracking.models import ErasedLink, Event, Link, ViewSession
+from portal.tracking.models import ErasedLink, Event, Link, ViewSession, Visitor
 from portal.webhooks.models import WebhookDelivery
 
 PDF_SOURCE = "pdf"  # an uploaded PDF is shown as it is: its renders name nobody
@@ -113,6 +113,8 @@ def erase(by: User | None, customer_id: int) -> Erasure:
         delete(ViewSession).where(
             or_(ViewSession.customer_id == customer.id, by_delivery(ViewSession))
         ),
+        # the devices that read their documents (forwarded readers' names and contacts too)
+        delete(Visitor).where(or_(Visitor.customer_id == customer.id, by_delivery(Visitor))),
         delete(Link).where(Link.parent_id.in_(link_ids)),
         delete(Link).where(Link.id.in_(link_ids)),
         *(

@@ -22,6 +22,7 @@ from portal.customers.models import Customer
 from portal.customers.ownership import assignable_owners, may_have_customers  # noqa: F401  (pages)
 from portal.customers.services import get_customer, visible_to
 from portal.db_types import utcnow
+from portal.delivery import visitors
 from portal.delivery.comments import comments_for
 from portal.delivery.models import Comment, Delivery
 from portal.delivery.services import current_version
@@ -131,6 +132,8 @@ class DeliveryView:
     qr_path: str | None
     gone: bool  # withdrawn or expired
     expired: bool
+    # forwarded readers (portal.delivery.visitors.visitors_of, forwarded ones)
+    visitors: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def id(self) -> int:
@@ -149,6 +152,7 @@ class CustomerPage:
     portal_expires_at: datetime | None = None
     timeline: list[dict[str, Any]] = field(default_factory=list)
     timeline_more: bool = False
+    merge_choices: list[Customer] = field(default_factory=list)  # a visitor merges into these
 
     @property
     def total_opens(self) -> int:
@@ -231,6 +235,7 @@ def deliveries_of(customer: Customer) -> list[DeliveryView]:
     )
     ids = [d.id for d in deliveries]
     stats = delivery_stats(ids)
+    devices = visitors.visitors_by_delivery(ids)
     threads = comments_for(ids)
     doc_links = _doc_links(ids)
     now = utcnow()
@@ -251,6 +256,11 @@ def deliveries_of(customer: Customer) -> list[DeliveryView]:
                 qr_path=qr_path,
                 gone=gone,
                 expired=delivery.revoked_at is None and gone,
+                visitors=[
+                    {**v, "first_seen_at": datetime.fromisoformat(v["first_seen"])}
+                    for v in devices.get(delivery.id, [])
+                    if v["forwarded"]
+                ],
             )
         )
     return views
@@ -265,13 +275,17 @@ def customer_page(user: User, customer_id: int) -> CustomerPage:
         item for item in timeline(customer, TIMELINE_FETCH) if item["type"] not in TIMELINE_HIDDEN
     ]
     portal = links.portal_link(customer)
+    deliveries = deliveries_of(customer)
     return CustomerPage(
         customer=customer,
         portal_url=_portal_url(portal),
         portal_expires_at=portal.expires_at,
-        deliveries=deliveries_of(customer),
+        deliveries=deliveries,
         timeline=items[:TIMELINE_SHOWN],
         timeline_more=len(items) > TIMELINE_SHOWN,
+        merge_choices=(
+            visitors.merge_choices(user, customer) if any(d.visitors for d in deliveries) else []
+        ),
     )
 
 

@@ -27,13 +27,13 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.routing import BuildError
-from wtforms import IntegerField, TextAreaField
+from wtforms import IntegerField, StringField, TextAreaField
 from wtforms.validators import InputRequired
 
 from portal import i18n, jobs
 from portal.accounts.services import user_for_token
 from portal.delivery import comments as comment_service
-from portal.delivery import link_grants, served_files
+from portal.delivery import link_grants, open_confirmation, served_files, visitors
 from portal.delivery import portal_home as portal_service
 from portal.delivery import viewer as viewer_service
 from portal.delivery.comments import MAX_COMMENT_LENGTH
@@ -48,8 +48,15 @@ bp = Blueprint("customer", __name__)
 
 COLLECT_URL = "/t/r"  # the ingest endpoint's public path (DESIGN.md), if its route is missing
 CONFIRM_URL = "/t/o"  # where the viewer confirms an open (portal.delivery.open_confirmation)
+VISIT_URL = "/t/p"  # where the portal page confirms a visit (portal.delivery.portal_visits)
 PAGE_MAX_AGE = 24 * 3600  # page images carry their version in the URL (?v=), so they may stay
 QR_MAX_AGE = 3600
+
+
+class VisitorForm(FlaskForm):
+    name = StringField()  # checked by the service (portal.delivery.visitors.VisitorCard)
+    title = StringField()
+    contact = StringField()
 
 
 class CommentForm(FlaskForm):
@@ -66,6 +73,27 @@ def _render(template: str, status: int = 200, **context) -> Response:
 
 def _in_wechat() -> bool:
     return "MicroMessenger" in (request.user_agent.string or "")
+
+
+def _device() -> tuple[str, bool]:
+    """This browser's device id (portal.delivery.visitors), and whether it is new (then the
+    response sets the cookie)."""
+    known = open_confirmation.device_of(request.cookies.get(visitors.DEVICE_COOKIE))
+    return (known, False) if known else (visitors.new_device_id(), True)
+
+
+def _keep_device(response: Response, device: str, new: bool) -> Response:
+    """A first-party, long-lived, HttpOnly device cookie (Secure over https)."""
+    if new:
+        response.set_cookie(
+            visitors.DEVICE_COOKIE,
+            device,
+            max_age=visitors.DEVICE_COOKIE_MAX_AGE,
+            httponly=True,
+            samesite="Lax",
+            secure=request.is_secure,
+        )
+    return response
 
 
 def _staff_id() -> int | None:
@@ -94,6 +122,13 @@ def _collect_url() -> str:
         return url_for("tracking.collect")
     except BuildError:
         return COLLECT_URL
+
+
+def _visit_url() -> str:
+    try:
+        return url_for("tracking.confirm_visit")
+    except BuildError:
+        return VISIT_URL
 
 
 def _confirm_url() -> str:
@@ -164,9 +199,17 @@ def privacy_statement() -> Response:
 @bp.get("/p/<token>")
 def portal_home(token: str) -> Response:
     link, customer = link_grants.resolve_portal_link(token)
-    page = portal_service.visit_portal(customer, via=link, record=_is_reader())
+    staff_id = _staff_id()
+    audience = viewer_service.audience_of(request.method, request.user_agent.string, staff_id)
+    page = portal_service.visit_portal(
+        customer,
+        via=link,
+        record=audience == viewer_service.Audience.CUSTOMER,
+        staff_id=staff_id if audience == viewer_service.Audience.INTERNAL else None,
+    )
     response = _render(
         "customer/portal.html",
+        visit_url=_visit_url(),
         page=page,
         token=token,
         form=CommentForm(),
@@ -210,6 +253,7 @@ def comment(token: str) -> Response:
 def viewer(token: str) -> Response:
     link, delivery = link_grants.resolve_doc_link(token)
     staff_id = _staff_id()
+    device, new_device = _device()
     opened = viewer_service.open_delivery(
         delivery,
         user_agent=request.user_agent.string,
@@ -217,6 +261,7 @@ def viewer(token: str) -> Response:
         audience=viewer_service.audience_of(request.method, request.user_agent.string, staff_id),
         staff_id=staff_id,
         via=link,
+        device=device,
     )
     response = _render(
         "customer/viewer.html",
@@ -225,9 +270,33 @@ def viewer(token: str) -> Response:
         collect_url=_collect_url(),
         confirm_url=_confirm_url(),
         in_wechat=_in_wechat(),
+        visitor_form=VisitorForm(),
     )
     jobs.commit()
-    return response
+    return _keep_device(response, device, new_device)
+
+
+@bp.post("/d/<token>/visitor")
+@rate_limits.limit("COMMENT_RATE_LIMIT", rate_limits.address)
+def identify_visitor(token: str) -> Response:
+    """The "您是？" card: a forwarded reader says who they are."""
+    delivery = viewer_service.resolve_doc(token)
+    form = VisitorForm()
+    device = open_confirmation.device_of(request.cookies.get(visitors.DEVICE_COOKIE))
+    if not form.validate_on_submit() or device is None:
+        raise NotFound("no card to answer")
+    card = visitors.VisitorCard(
+        form.name.data or "", form.title.data or "", form.contact.data or ""
+    )
+    try:
+        visitors.identify(delivery, device, card, request.user_agent.string)
+    except ValidationFailed:
+        db.session.rollback()
+        with force_locale(i18n.browser_locale()):
+            flash(_("Please tell us your name."))
+        return redirect(url_for(".viewer", token=token))
+    jobs.commit()
+    return redirect(url_for(".viewer", token=token))
 
 
 @bp.get("/d/<token>/pages/<int:page>.png")
@@ -240,7 +309,11 @@ def page_image(token: str, page: int) -> Response:
 
 @bp.get("/d/<token>/download")
 def download(token: str) -> Response:
-    file = served_files.download(token, record=_is_reader())
+    file = served_files.download(
+        token,
+        record=_is_reader(),
+        device=open_confirmation.device_of(request.cookies.get(visitors.DEVICE_COOKIE)),
+    )
     jobs.commit()  # the event, when it is recorded here (without Redis)
     response = send_file(
         file.path,
@@ -258,7 +331,11 @@ def download(token: str) -> Response:
 def redirect_link(token: str) -> Response:
     delivery = viewer_service.resolve_doc(token)
     href = viewer_service.follow_link(
-        delivery, request.args.get("u"), request.args.get("p", type=int), record=_is_reader()
+        delivery,
+        request.args.get("u"),
+        request.args.get("p", type=int),
+        record=_is_reader(),
+        device=open_confirmation.device_of(request.cookies.get(visitors.DEVICE_COOKIE)),
     )
     jobs.commit()
     return redirect(href, code=302)

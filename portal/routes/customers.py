@@ -37,6 +37,7 @@ from portal.db_types import utcnow
 from portal.delivery import comments as comment_service
 from portal.delivery import link_grants
 from portal.delivery import services as delivery_services
+from portal.delivery import visitors as visitor_service
 from portal.delivery.forms import DeliveryActionForm, ReplyForm, SendForm
 from portal.delivery.forms import attach_error as attach_delivery_error
 from portal.delivery.models import Delivery
@@ -290,6 +291,20 @@ def revoke(customer_id: int, delivery_id: int):
     if reason == link_grants.RevokeReason.LEAKED:
         flash(_("The customer's portal link was replaced too: send them the new one."), "success")
     return redirect(url_for(".detail", customer_id=customer_id, _anchor=f"d{delivery_id}"))
+
+
+@bp.post("/<int:customer_id>/visitors/<int:visitor_id>/merge")
+def merge_visitor(customer_id: int, visitor_id: int):
+    """A forwarded reader is one of the account's contacts: their reading becomes theirs."""
+    get_customer(current_user, customer_id)
+    form = DeliveryActionForm()
+    contact_id = request.form.get("contact_id", type=int)
+    if not form.validate() or contact_id is None:
+        abort(400)
+    visitor = visitor_service.merge(current_user, visitor_id, contact_id)
+    jobs.commit()
+    flash(_("The reader was merged: their reading now counts for that contact."), "success")
+    return redirect(url_for(".detail", customer_id=customer_id, _anchor=f"d{visitor.delivery_id}"))
 
 
 @bp.post("/<int:customer_id>/portal-link/rotate")

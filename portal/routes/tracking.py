@@ -16,7 +16,7 @@ from flask import Blueprint, Response, g, request
 from flask_limiter.util import get_remote_address
 
 from portal import jobs
-from portal.delivery import open_confirmation
+from portal.delivery import open_confirmation, portal_visits, visitors
 from portal.errors import PortalError
 from portal.extensions import csrf, limiter
 from portal.routes import json_errors, rate_limits
@@ -80,12 +80,31 @@ def confirm():
     if body is None:
         ingest.parse_body(request.get_data())  # raises the reason (400, 413)
     token, device = open_confirmation.parse(body)
+    # The first-party HttpOnly device cookie, set by the viewer, is the device; a body's "d"
+    # only for a browser that kept no cookie.
+    device = open_confirmation.device_of(request.cookies.get(visitors.DEVICE_COOKIE)) or device
     confirmation = open_confirmation.confirm_open(
         token, device, user_agent=request.user_agent.string or "", ip=request.remote_addr
     )
     jobs.commit()
     return Response(
         json.dumps(confirmation.as_json(), separators=(",", ":")),
+        status=200,
+        headers={"Cache-Control": "no-store"},
+        mimetype="application/json",
+    )
+
+
+@bp.post("/t/p")
+@rate_limits.limit("OPEN_ADDRESS_RATE_LIMIT", rate_limits.address)
+def confirm_visit():
+    """The portal page confirms it was seen (portal.delivery.portal_visits): the visit."""
+    request.max_content_length = CONFIRM_MAX_BYTES
+    body = ingest.parse_body(request.get_data())
+    recorded = portal_visits.confirm_visit(body.get("s") if isinstance(body, dict) else None)
+    jobs.commit()
+    return Response(
+        json.dumps({"visited": recorded}, separators=(",", ":")),
         status=200,
         headers={"Cache-Control": "no-store"},
         mimetype="application/json",

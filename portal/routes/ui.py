@@ -13,7 +13,7 @@ from portal.accounts.forms import LANGUAGE_LABELS, ROLE_LABELS
 from portal.library import permissions
 from portal.library.forms import CONTENT_TAG_LABELS, KIND_LABELS, POLICY_LABELS
 from portal.recommendations.labels import target_label
-from portal.tracking.labels import event_label
+from portal.tracking.labels import device_label, event_label
 from portal.webhooks.labels import status_label as webhook_status_label
 
 
@@ -93,6 +93,7 @@ def register(app: Flask) -> None:
     app.add_template_global(lambda v: _label(CONTENT_TAG_LABELS, v), "tag_label")
     app.add_template_filter(lambda v: _label(CONTENT_TAG_LABELS, v), "tag_label")
     app.add_template_global(event_label, "event_label")
+    app.add_template_global(device_label, "device_label")
     app.add_template_global(target_label, "target_label")
     app.add_template_global(webhook_status_label, "webhook_status_label")
     app.add_template_filter(_datetime, "datetime")

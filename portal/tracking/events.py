@@ -54,7 +54,7 @@ def installed() -> tuple[EventHandler, ...]:
 
 @dataclass
 class NewEvent:
-    customer_id: int
+    customer_id: int | None  # None: a forwarded reader not identified (no handler sees it)
     type: str
     delivery_id: int | None = None
     session_id: int | None = None
@@ -66,6 +66,15 @@ class NewEvent:
     properties: dict[str, Any] = field(default_factory=dict)
     # Set by the recorder of a link.opened that is its delivery's first open (RecordedEvent).
     first_open: bool = False
+    visitor_id: int | None = None  # the device it came from (portal.delivery.visitors)
+
+
+def fetched_event(event_id: Any) -> Event | None:
+    """A stored `link.fetched` event by id (a portal page load being confirmed), else None."""
+    if not isinstance(event_id, int) or isinstance(event_id, bool):
+        return None
+    event = db.session.get(Event, event_id)
+    return event if event is not None and event.type == "link.fetched" else None
 
 
 def record(new: NewEvent) -> Event | None:
@@ -104,6 +113,7 @@ def record_many(batch: Iterable[NewEvent]) -> list[Event]:
                 received_at=now,
                 idempotency_key=new.idempotency_key,
                 properties=new.properties,
+                visitor_id=new.visitor_id,
             )
         )
     if not events:
@@ -113,12 +123,16 @@ def record_many(batch: Iterable[NewEvent]) -> list[Event]:
     else:
         db.session.add_all(events)
         db.session.flush()
+    # Handlers (scores, tasks, notifications, webhooks) react to a customer's actions: the
+    # reading of a forwarded reader nobody has identified is stored and shown, never reacted to.
     recorded = [
         RecordedEvent(event, first_open)
         for event, first_open in zip(events, first_opens, strict=True)
+        if event.customer_id is not None
     ]
-    for handler in installed():
-        handler(recorded)
+    if recorded:
+        for handler in installed():
+            handler(recorded)
     return events
 
 
@@ -136,6 +150,7 @@ _COLUMNS = (
     ("occurred_at", "timestamptz"),
     ("received_at", "timestamptz"),
     ("idempotency_key", "text"),
+    ("visitor_id", "integer"),
 )
 
 

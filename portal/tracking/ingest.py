@@ -234,6 +234,7 @@ _LOAD_COLUMNS = (
     select(
         _sessions.c.id,
         _sessions.c.customer_id,
+        _sessions.c.visitor_id,
         _sessions.c.delivery_id,
         _sessions.c.started_at,
         _sessions.c.last_seen_at,
@@ -367,7 +368,8 @@ class _Session:
     """A view session the batches report on, as loaded (and locked), and what they change."""
 
     id: int
-    customer_id: int
+    customer_id: int | None  # None: a forwarded reader not identified (portal.delivery.visitors)
+    visitor_id: int | None
     delivery_id: int
     started_at: datetime
     last_seen_at: datetime
@@ -414,6 +416,7 @@ def _load(session_ids: list[int], now: datetime) -> dict[int, _Session]:
         loaded[session_id] = _Session(
             row.id,
             row.customer_id,
+            row.visitor_id,
             row.delivery_id,
             row.started_at,
             row.last_seen_at,
@@ -578,6 +581,7 @@ def _credit(
         events.append(
             NewEvent(
                 customer_id=session.customer_id,
+                visitor_id=session.visitor_id,
                 type=report.type,
                 delivery_id=session.delivery_id,
                 session_id=session.id,
@@ -597,6 +601,7 @@ def _summary_event(session: _Session) -> NewEvent:
     assert session.tally is not None
     return NewEvent(
         customer_id=session.customer_id,
+        visitor_id=session.visitor_id,
         type=EventType.DOC_READ.value,
         delivery_id=session.delivery_id,
         session_id=session.id,

@@ -200,6 +200,7 @@ def enqueue_event(new: NewEvent) -> None:
         new.idempotency_key = f"q:{uuid.uuid4().hex}"
     event = {
         "customer_id": new.customer_id,
+        "visitor_id": new.visitor_id,
         "type": str(new.type),
         "delivery_id": new.delivery_id,
         "session_id": new.session_id,

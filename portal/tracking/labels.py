@@ -30,3 +30,19 @@ def event_label(event_type: str | None) -> str:
     if (event_type or "").startswith("external."):
         return str(_l("Activity from another channel"))
     return event_type or ""
+
+
+DEVICE_KINDS = {"phone": _l("phone"), "tablet": _l("tablet"), "desktop": _l("computer")}
+
+
+def device_label(device: dict) -> str:
+    """A device (portal.tracking.devices.Device.as_json) as people read it: "phone · iOS ·
+    WeChat", "computer · Windows · Chrome"."""
+    parts = [str(DEVICE_KINDS.get(device.get("kind", ""), _l("unknown device")))]
+    if device.get("os"):
+        parts.append(device["os"])
+    if device.get("wechat"):
+        parts.append(str(_l("in WeChat")))
+    elif device.get("browser"):
+        parts.append(device["browser"])
+    return " · ".join(parts)

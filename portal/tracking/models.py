@@ -4,7 +4,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String
+from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.db_types import JSONType, UTCDateTime, utcnow
@@ -76,6 +76,34 @@ class EventType(enum.StrEnum):
     EMAIL_OPENED = "email.opened"
 
 
+class Visitor(db.Model):
+    """One browser (its device cookie) that confirmed an open of one delivery.
+
+    The first is the recipient's own device (forwarded False, customer_id the delivery's
+    customer); any other is a forwarded reader: its reading counts for `customer_id`, the contact
+    it was identified as, and for nobody while that is None (portal.delivery.visitors)."""
+
+    __tablename__ = "visitors"
+    __table_args__ = (
+        UniqueConstraint("delivery_id", "device_id", name="uq_visitors_delivery_device"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id", ondelete="CASCADE"))
+    device_id: Mapped[str] = mapped_column(String(64))
+    forwarded: Mapped[bool] = mapped_column(default=False)
+    customer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("customers.id", ondelete="SET NULL"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(120), default="")  # what the "您是？" card said
+    title: Mapped[str] = mapped_column(String(120), default="")
+    contact: Mapped[str] = mapped_column(String(200), default="")  # phone or e-mail
+    user_agent: Mapped[str] = mapped_column(String(400), default="")
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # "document forwarded"
+
+
 class ViewSession(db.Model):
     """One open of one delivery, from the first page load to the last report."""
 
@@ -86,8 +114,13 @@ class ViewSession(db.Model):
     delivery_id: Mapped[int] = mapped_column(
         ForeignKey("deliveries.id", ondelete="CASCADE"), index=True
     )
-    customer_id: Mapped[int] = mapped_column(
+    # Whose reading this is: the recipient, an identified visitor's contact, or None (a
+    # forwarded reader nobody has identified: recorded, never anyone's score).
+    customer_id: Mapped[int | None] = mapped_column(
         ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    visitor_id: Mapped[int | None] = mapped_column(
+        ForeignKey("visitors.id", ondelete="SET NULL"), index=True
     )
     version_number: Mapped[int]
     started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -108,7 +141,12 @@ class Event(db.Model):
     id: Mapped[int] = mapped_column(
         BigInteger().with_variant(db.Integer, "sqlite"), primary_key=True
     )
-    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    # None: a forwarded reader's event before they are identified (portal.delivery.visitors);
+    # the one event path hands such events to no handler, so nothing scores them.
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    visitor_id: Mapped[int | None] = mapped_column(
+        ForeignKey("visitors.id", ondelete="SET NULL"), index=True
+    )
     delivery_id: Mapped[int | None] = mapped_column(
         ForeignKey("deliveries.id", ondelete="CASCADE"), index=True
     )

@@ -6,7 +6,9 @@ client's claims): the sessions' `credited_ms`, and per page the `page.viewed` du
 
 Opens are the sessions the viewer confirmed (portal.delivery.open_confirmation); sessions that
 never confirmed are previews (link previews, scanners, scripts); internal views are staff
-looking at the link (`internal.viewed`), which have no session and no read time.
+looking at the link (`internal.viewed`), which have no session and no read time. Opens, read
+time and pages are the recipient's own: a forwarded reader's (portal.delivery.visitors) are
+listed per visitor, not added here.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from datetime import datetime
 
 from sqlalchemy import case, func, select
 
+from portal.delivery.models import Delivery
 from portal.extensions import db
 from portal.tracking.models import Event, EventType, ViewSession
 
@@ -42,23 +45,25 @@ def delivery_stats(delivery_ids: Iterable[int]) -> dict[int, DeliveryStats]:
     stats = {delivery_id: DeliveryStats() for delivery_id in ids}
     if not ids:
         return stats
-    confirmed = ViewSession.confirmed_at.is_not(None)
+    own = ViewSession.customer_id == Delivery.customer_id  # not a forwarded reader's
+    confirmed = ViewSession.confirmed_at.is_not(None) & own
     sessions = db.session.execute(
         select(
             ViewSession.delivery_id,
-            func.count(ViewSession.confirmed_at),
-            func.count(ViewSession.id),
-            func.sum(ViewSession.credited_ms),
+            func.count(case((confirmed, ViewSession.id))),
+            func.count(case((ViewSession.confirmed_at.is_(None), ViewSession.id))),
+            func.sum(case((own, ViewSession.credited_ms))),
             func.min(case((confirmed, ViewSession.confirmed_at))),
             func.max(case((confirmed, ViewSession.last_seen_at))),
         )
+        .join(Delivery, Delivery.id == ViewSession.delivery_id)
         .where(ViewSession.delivery_id.in_(ids))
         .group_by(ViewSession.delivery_id)
     )
-    for delivery_id, opens, fetches, credited_ms, first_opened_at, last_seen_at in sessions:
+    for delivery_id, opens, previews, credited_ms, first_opened_at, last_seen_at in sessions:
         entry = stats[delivery_id]
         entry.opens = int(opens)
-        entry.previews = int(fetches) - int(opens)
+        entry.previews = int(previews)
         entry.read_seconds = _seconds(credited_ms)
         entry.first_opened_at = first_opened_at
         entry.last_seen_at = last_seen_at
@@ -66,7 +71,12 @@ def delivery_stats(delivery_ids: Iterable[int]) -> dict[int, DeliveryStats]:
     # walks the type index (the reports of every delivery) instead of the delivery index.
     pages = db.session.execute(
         select(Event.delivery_id, Event.type, Event.page, func.sum(Event.duration_ms))
-        .where(Event.delivery_id.in_(ids), Event.page.is_not(None))
+        .join(Delivery, Delivery.id == Event.delivery_id)
+        .where(
+            Event.delivery_id.in_(ids),
+            Event.page.is_not(None),
+            Event.customer_id == Delivery.customer_id,
+        )
         .group_by(Event.delivery_id, Event.type, Event.page)
         .order_by(Event.delivery_id, Event.page)
     )

@@ -1,82 +1,40 @@
-/* Portal staff pages: small progressive enhancements; every page works without them. */
-(function () {
+/* The customer's portal page: confirms the visit once the page is visible in a visible tab
+ * (portal.delivery.portal_visits). A link preview or a scanner that fetches /p/<token> never
+ * runs this, so its fetch stays a preview. One POST per page load; retried a few times. */
+(() => {
   "use strict";
 
-  // <form data-confirm="question">: ask before submitting (archive, delete a draft).
-  document.addEventListener("submit", function (event) {
-    var form = event.target;
-    var question = form.getAttribute && form.getAttribute("data-confirm");
-    if (question && !window.confirm(question)) {
-      event.preventDefault();
-    }
-  });
+  const el = document.querySelector("[data-portal-visit]");
+  if (!el) return;
+  const url = el.getAttribute("data-visit-url");
+  const token = el.getAttribute("data-visit-token");
+  if (!url || !token) return;
 
-  // <form data-autosubmit>: a changed <select> or checkbox applies the filter at once.
-  document.addEventListener("change", function (event) {
-    var field = event.target;
-    var form = field.form;
-    if (!form || !form.hasAttribute("data-autosubmit")) return;
-    if (field.tagName === "SELECT" || field.type === "checkbox") {
-      form.submit();
-    }
-  });
+  let done = false;
+  let attempts = 0;
 
-  // <button data-copy="#id" data-copied="Copied" hidden>: copies the element's text. Without
-  // JS the button stays hidden and the text (user-select: all) selects with one tap.
-  function selectText(el) {
-    var range = document.createRange();
-    range.selectNodeContents(el);
-    var selection = window.getSelection();
-    selection.removeAllRanges();
-    selection.addRange(range);
+  function send() {
+    if (done || document.visibilityState !== "visible") return;
+    done = true;
+    fetch(url, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ s: token }),
+      credentials: "same-origin",
+      keepalive: true,
+    })
+      .then((response) => {
+        if (response.status >= 500 || response.status === 429) throw new Error("retry");
+      })
+      .catch(() => {
+        attempts++;
+        if (attempts < 5) {
+          done = false;
+          setTimeout(send, 2000 * Math.pow(2, attempts));
+        }
+      });
   }
 
-  function copied(button) {
-    var label = button.querySelector("span") || button;
-    var before = label.textContent;
-    label.textContent = button.getAttribute("data-copied") || before;
-    button.classList.add("is-copied");
-    window.setTimeout(function () {
-      label.textContent = before;
-      button.classList.remove("is-copied");
-    }, 2000);
-  }
-
-  function fallbackCopy(target, button) {
-    selectText(target);
-    try {
-      if (document.execCommand("copy")) copied(button);
-    } catch (e) { /* the text stays selected: the user copies it */ }
-  }
-
-  document.querySelectorAll("[data-copy]").forEach(function (button) {
-    button.hidden = false;
-  });
-
-  document.addEventListener("click", function (event) {
-    var button = event.target.closest && event.target.closest("[data-copy]");
-    if (!button) return;
-    var target = document.querySelector(button.getAttribute("data-copy"));
-    if (!target) return;
-    var text = (target.value || target.textContent || "").trim();
-    if (navigator.clipboard && window.isSecureContext) {
-      navigator.clipboard.writeText(text).then(
-        function () { copied(button); },
-        function () { fallbackCopy(target, button); }
-      );
-    } else {
-      fallbackCopy(target, button);
-    }
-  });
-
-  // Disable a submit button once its form is sent, so an upload (or a send) is not sent twice.
-  document.addEventListener("submit", function (event) {
-    if (event.defaultPrevented) return;
-    var form = event.target;
-    if (form.enctype !== "multipart/form-data" && !form.hasAttribute("data-once")) return;
-    var buttons = form.querySelectorAll("button[type=submit]");
-    window.setTimeout(function () {
-      buttons.forEach(function (b) { b.disabled = true; b.classList.add("is-busy"); });
-    }, 0);
-  });
+  if (document.visibilityState === "visible") send();
+  document.addEventListener("visibilitychange", send);
 })();

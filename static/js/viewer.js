@@ -21,6 +21,15 @@
 (() => {
   "use strict";
 
+  // The optional "Who are you?" card of a forwarded reader: "Skip" hides it.
+  const skip = document.querySelector("[data-visitor-skip]");
+  if (skip) {
+    skip.addEventListener("click", () => {
+      const card = document.querySelector("[data-visitor-card]");
+      if (card) card.hidden = true;
+    });
+  }
+
   const root = document.querySelector("[data-viewer]");
   if (!root) return;
 

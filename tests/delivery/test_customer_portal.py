@@ -21,7 +21,7 @@ from portal.library.rendering import render_version_page_png, render_version_pdf
 from portal.statement_count import counted_statements
 from portal.tracking import links
 from portal.tracking.models import Event, EventType, Link, LinkPurpose
-from tests.viewer_support import open_in_viewer
+from tests.viewer_support import open_in_viewer, visit_portal
 
 ZH = {"Accept-Language": "zh-CN,zh;q=0.9"}
 EN = {"Accept-Language": "en-US,en;q=0.9"}
@@ -52,8 +52,7 @@ def test_the_portal_lists_every_delivery_newest_first(client, shop):
     db.session.get(Delivery, first.delivery.id).created_at = utcnow() - timedelta(days=2)
     db.session.get(Delivery, second.delivery.id).created_at = utcnow() - timedelta(days=1)
     jobs.commit()
-    response = client.get(path_of(third.portal_url), headers=ZH)
-    assert response.status_code == 200
+    response = visit_portal(client, path_of(third.portal_url), headers=ZH)
     text = visible_text(response)
     assert text.index("报价单 C") < text.index("客户案例 B") < text.index("产品手册 A")
     assert "你好，张伟" in text

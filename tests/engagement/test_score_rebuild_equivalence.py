@@ -1,7 +1,9 @@
 """The set-based `scores recompute` rebuilds exactly the ledger the live handler wrote.
 
 Random but seeded histories (several customers, every event type the rules look at, sessions
-reading pages and sections, reports stored late with an earlier time, external events) are
+reading pages and sections, reports stored late with an earlier time, external events,
+previews, internal views, and forwarded readers: unidentified ones, whose events belong to no
+customer, and identified ones, whose reading is their contact's) are
 recorded through the live path in batches of random size; the recompute must then give back the
 same rows in the same order — rule, version, points, scope, event, time and reason — under the
 default rules and under rules edited to make caps, "once" and windows bite.
@@ -23,7 +25,7 @@ from portal.engagement.recompute import recompute
 from portal.extensions import db
 from portal.library.models import TemplateVersion
 from portal.tracking.events import NewEvent, record_many
-from portal.tracking.models import Event, EventType
+from portal.tracking.models import Event, EventType, Visitor
 from tests.delivery.helpers import make_customer, make_delivery, make_template
 from tests.engagement.scoring_support import START, new_session
 
@@ -177,7 +179,59 @@ def history(shop, seed: int) -> None:
                 )
             if rng.random() < 0.3:
                 _flush(pending, rng)
+        _flush(pending, rng)
+        seeded = random.Random(seed * 1000 + customer.id)  # noqa: S311 (reproducible)
+        _forwarded_readers(shop, customer, deliveries, seeded)
     _flush(pending, rng)
+
+
+def _forwarded_readers(shop, customer, deliveries, rng: random.Random) -> None:
+    """Devices other than the recipient's read the customer's deliveries: an unidentified
+    visitor (its events have no customer) and one identified as a new contact of the account
+    (its events are that contact's), each through the live path."""
+    contact = make_customer(
+        shop.rep,
+        name=f"{customer.name}的同事",
+        email=f"v{customer.id}@example.com",
+        title="财务总监",
+    )
+    for n, delivery in enumerate(deliveries):
+        identified = n % 2 == 1
+        visitor = Visitor(
+            delivery_id=delivery.id,
+            device_id=f"dev-{delivery.id}-{n}",
+            forwarded=True,
+            customer_id=contact.id if identified else None,
+        )
+        db.session.add(visitor)
+        jobs.commit()
+        at = START + timedelta(hours=rng.choice([1, 6, 26, 50]))
+        pending: list[NewEvent] = []
+        for _ in range(rng.randint(1, 3)):
+            at += timedelta(hours=rng.choice([0.2, 5, 25]))
+            session = new_session(delivery)
+            session.visitor_id, session.customer_id = visitor.id, visitor.customer_id
+            jobs.commit()
+            common = {
+                "customer_id": visitor.customer_id,
+                "visitor_id": visitor.id,
+                "delivery_id": delivery.id,
+                "occurred_at": at,
+            }
+            pending.append(NewEvent(type=EventType.LINK_OPENED, session_id=session.id, **common))
+            for _ in range(rng.randint(1, 4)):
+                pending.append(
+                    NewEvent(
+                        type=EventType.PAGE_VIEWED,
+                        session_id=session.id,
+                        page=rng.choice([1, 2, 3]),
+                        duration_ms=rng.choice([5_000, 20_000, 150_000]),
+                        **common,
+                    )
+                )
+            if rng.random() < 0.5:
+                pending.append(NewEvent(type=EventType.DOC_DOWNLOADED, **common))
+        _flush(pending, rng)
 
 
 def _flush(pending: list[NewEvent], rng: random.Random) -> None:
@@ -212,6 +266,19 @@ def test_recompute_rebuilds_the_live_ledger_row_for_row(shop, variant, seed):
     )
     assert not_scored  # the history has previews and internal views ...
     assert not not_scored & {row[5] for row in live}  # ... and none of them paid
+    unidentified = set(
+        db.session.scalars(
+            select(Event.id).where(Event.visitor_id.is_not(None), Event.customer_id.is_(None))
+        )
+    )
+    identified = set(
+        db.session.scalars(
+            select(Event.id).where(Event.visitor_id.is_not(None), Event.customer_id.is_not(None))
+        )
+    )
+    assert unidentified and identified  # forwarded readers of both kinds ...
+    assert not unidentified & {row[5] for row in live}  # ... the unidentified never paid
+    assert identified & {row[5] for row in live}  # ... the identified paid their contact
     db.session.execute(delete(ScoreEntry))  # lost: rebuilt from the events alone
     db.session.execute(update(Customer).values(score=0, grade="C"))
     jobs.commit()

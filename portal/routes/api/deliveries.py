@@ -3,7 +3,7 @@ from __future__ import annotations
 from flask import request
 
 from portal.db_types import MAX_ID, is_row_id
-from portal.delivery import link_grants, services
+from portal.delivery import link_grants, services, visitors
 from portal.delivery.serializers import delivery_json
 from portal.errors import ValidationFailed
 from portal.jobs import commit
@@ -53,6 +53,7 @@ def create_delivery():
             message=message,
             send_email=_bool(body, "send_email", False),
             watermark=_bool(body, "watermark", False),
+            ask_visitor=_str(body, "ask_visitor"),
         ),
     )
     commit()
@@ -68,7 +69,9 @@ def _delivery_response(delivery):
     from portal.tracking.readtime import delivery_stats
 
     stats = delivery_stats([delivery.id]).get(delivery.id)
-    return delivery_json(delivery, services.sent_view(delivery), stats)
+    return delivery_json(
+        delivery, services.sent_view(delivery), stats, visitors.visitors_of(delivery)
+    )
 
 
 @bp.post("/deliveries/<int:delivery_id>/revoke")

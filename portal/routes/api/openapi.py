@@ -282,6 +282,48 @@ _EXTRA_SCHEMAS: dict[str, Any] = {
             "message": _STR,
             "send_email": {"type": "boolean", "default": False},
             "watermark": {"type": "boolean", "default": False},
+            "ask_visitor": {
+                "type": "string",
+                "enum": ["off", "optional", "required"],
+                "default": "off",
+                "description": "what a device other than the recipient's sees first: nothing "
+                "(off), the skippable 您是？ card (optional), or the card before the document "
+                "(required)",
+            },
+        },
+    },
+    "Visitor": {
+        "type": "object",
+        "required": ["id", "device", "identified_as", "first_seen", "read_seconds", "forwarded"],
+        "properties": {
+            "id": _INT,
+            "device": {
+                "type": "object",
+                "properties": {
+                    "kind": {"type": "string", "enum": ["phone", "tablet", "desktop"]},
+                    "os": _STR,
+                    "browser": _STR,
+                    "wechat": {"type": "boolean"},
+                },
+            },
+            "identified_as": {
+                "type": ["object", "null"],
+                "description": "the contact a forwarded reader was identified as (their 您是？ "
+                "answer, or a rep's merge); null when unknown, and for the recipient's device",
+                "properties": {
+                    "name": _STR,
+                    "title": _STR,
+                    "contact": _STR,
+                    "customer_id": _INT,
+                },
+            },
+            "first_seen": _TIME,
+            "read_seconds": _INT,
+            "forwarded": {
+                "type": "boolean",
+                "description": "false: the recipient's own device (the first to confirm an "
+                "open); true: another device, whose reading is not the customer's",
+            },
         },
     },
     "DeliveryCreated": {
@@ -336,6 +378,12 @@ _EXTRA_SCHEMAS: dict[str, Any] = {
             "pages": {"type": "object", "additionalProperties": {"type": "integer"}},
             "first_opened_at": _TIME,
             "last_seen_at": _TIME,
+            "ask_visitor": {"type": "string", "enum": ["off", "optional", "required"]},
+            "visitors": {
+                "type": "array",
+                "items": {"$ref": "#/components/schemas/Visitor"},
+                "description": "each device that confirmed an open, the recipient's first",
+            },
         },
     },
 }
