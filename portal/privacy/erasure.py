@@ -29,7 +29,8 @@ from portal.audit.models import AuditEntry
 from portal.customers.models import Customer
 from portal.customers.services import get_customer
 from portal.db_types import utcnow
-from portal.deals.models import Deal, DealApproval, DealEvidence, DealNote, DealStageChange
+from portal.deals import services as deal_services
+from portal.deals.models import Deal, DealEvidence
 from portal.delivery.models import Comment, Delivery
 from portal.delivery.services import variables_for
 from portal.engagement.models import ScoreEntry
@@ -117,15 +118,15 @@ def erase(by: User | None, customer_id: int) -> Erasure:
         delete(Visitor).where(or_(Visitor.customer_id == customer.id, by_delivery(Visitor))),
         delete(Link).where(Link.parent_id.in_(link_ids)),
         delete(Link).where(Link.id.in_(link_ids)),
-        *(
-            delete(model).where(model.deal_id.in_(deal_ids))
-            for model in (DealApproval, DealEvidence, DealNote, DealStageChange)
-        ),
-        delete(Deal).where(Deal.id.in_(deal_ids)),
-        delete(Delivery).where(Delivery.customer_id == customer.id),
     ]
     for statement in statements:
         db.session.execute(statement.execution_options(synchronize_session=False))
+    deal_services.erase_for_customer(deal_ids)  # deals change only through their services
+    db.session.execute(
+        delete(Delivery)
+        .where(Delivery.customer_id == customer.id)
+        .execution_options(synchronize_session=False)
+    )
     _forget_mentions(customer.id, words)
     db.session.execute(delete(Customer).where(Customer.id == customer.id))
     db.session.expunge_all()  # the ORM must not flush what it held of the erased rows
