@@ -60,6 +60,7 @@ PATHS: dict[str, Any] = {
             ],
             "responses": {
                 "200": _json("TemplateAnalytics"),
+                "400": _error("Malformed request: text with NUL characters"),
                 "401": _error("No or bad API token"),
                 "403": _error("The caller's role has no content analytics"),
                 "404": _error("Not found, or outside the caller's library scope"),
@@ -85,6 +86,7 @@ PATHS["/analytics/funnel"] = {
         ],
         "responses": {
             "200": _json("FunnelList"),
+            "400": _error("Malformed request: text with NUL characters"),
             "401": _error("No or bad API token"),
             "403": _error("Not a supervisor or admin"),
             "422": _error("Bad group or date (`bad_group`, `bad_date`)"),
