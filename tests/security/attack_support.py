@@ -38,6 +38,7 @@ from portal.recommendations.keywords import add_rule
 from portal.tasks.packs import set_pack
 from portal.tasks.services import open_task
 from portal.tracking import links, sessions
+from portal.tracking.models import Visitor
 from portal.webhooks.service import create_webhook
 
 PASSWORD = "password123"  # make_user's default
@@ -207,9 +208,17 @@ def attack_fixture(arena: Arena) -> Arena:
         url="https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=victim-robot-key",
         user_email=arena.a.rep.email,
     )
+    visitor = Visitor(  # a forwarded reader of team A's document
+        delivery_id=arena.a.sent.delivery.id, device_id="victim-colleague", forwarded=True
+    )
+    db.session.add(visitor)
     jobs.commit()
     arena.extra.update(
-        rule_id=keyword.id, webhook_id=hook.id, pack_id=pack.id, channel_id=channel.id
+        rule_id=keyword.id,
+        webhook_id=hook.id,
+        pack_id=pack.id,
+        channel_id=channel.id,
+        visitor_id=visitor.id,
     )
     return arena
 

@@ -51,10 +51,12 @@ PUBLIC = {
     "api.openapi": "the API's description, no data",
     "tracking.collect": "the viewer's read-time reports; the ingest token in the body decides",
     "tracking.confirm": "the viewer's open confirmation; the ingest token in the body decides",
+    "tracking.confirm_visit": "the portal page's visit confirmation; the signed visit token "
+    "in the body decides",
     "customer.privacy_statement": "the company's privacy statement customer pages link to; no data",
 }
 # Public routes whose credential is a view session's ingest token in the JSON body.
-INGEST_ROUTES = {"tracking.collect", "tracking.confirm"}
+INGEST_ROUTES = {"tracking.collect", "tracking.confirm", "tracking.confirm_visit"}
 # Public routes keyed by a token in their URL: which token of team B's customer they take.
 TOKEN_PREFIXES = {"/p/": "portal_token", "/d/": "doc_token", "/e/": "pixel_token"}
 # Token routes that answer the same thing to any token (reveal nothing): may be 2xx for nobody.
@@ -83,6 +85,7 @@ VICTIM_VALUES: dict[str, Callable[[Arena], Any]] = {
     "role": lambda arena: "finance",  # an approval of the victim's deal
     "user_id": lambda arena: arena.a.rep.id,  # the victim rep's account (admins only)
     "account_id": lambda arena: arena.a.customer.account_id,  # the victim's company account
+    "visitor_id": lambda arena: arena.extra["visitor_id"],  # a forwarded reader of team A's
 }
 # Variables that are not an object of anyone (a page number, a version number).
 NOT_AN_OBJECT = {"number", "page", "filename", "role"}
