@@ -29,8 +29,8 @@ from sqlalchemy import func, select
 
 from portal import jobs
 from portal.db_types import utcnow
+from portal.delivery import link_grants, portal_visits, viewer
 from portal.delivery import services as delivery_services
-from portal.delivery import viewer
 from portal.delivery.document_links import REDIRECT_SALT, sign_target, unsign_target
 from portal.delivery.email import delivery_for_pixel
 from portal.delivery.models import Delivery
@@ -81,6 +81,7 @@ ACCEPTORS: dict[str, Callable[[str], object]] = {
     "pixel": delivery_for_pixel,
     "ingest": _ingest,
     "redirect": _redirect,
+    portal_visits.VISIT_SALT: portal_visits.confirm_visit,
 }
 
 
@@ -96,7 +97,17 @@ def valid_tokens(arena: Arena) -> dict[str, str]:
         "pixel": b.pixel_token,
         "ingest": b.ingest_token,
         "redirect": sign_target("https://example.com/pricing", b.sent.delivery.id),
+        portal_visits.VISIT_SALT: _visit_token(b.portal_token),
     }
+
+
+def _visit_token(portal_token: str) -> str:
+    """The token a portal page hands its script to confirm the visit (POST /t/p)."""
+    via, customer = link_grants.resolve_portal_link(portal_token)
+    token = portal_visits.record_fetch(customer, via, 1, None)
+    jobs.commit()
+    assert token
+    return token
 
 
 def test_every_purpose_has_an_acceptor_here():
