@@ -492,7 +492,7 @@ def results(run: Run, ids: dict[str, Any]) -> dict[str, Any]:
         ),
         "events": sorted(
             Counter(
-                (customer_names[r.customer_id], r.type, deliveries.get(r.delivery_id))
+                (customer_names[r.customer_id], r.type, deliveries.get(r.delivery_id) or "")
                 for r in run.sql("SELECT customer_id, type, delivery_id FROM events")
             ).items()
         ),
