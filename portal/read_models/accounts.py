@@ -30,6 +30,7 @@ from portal.deals import scope as deal_scope
 from portal.deals.models import Deal
 from portal.deals.stages import OPEN_STAGES
 from portal.delivery.models import Delivery
+from portal.engagement.facts import UNSCORED_TYPES
 from portal.engagement.grades import grade_for
 from portal.errors import NotFound, ValidationFailed
 from portal.extensions import db
@@ -61,7 +62,7 @@ def _last_activity(customer_ids: Iterable[int]) -> dict[int, datetime]:
         return {}
     rows = db.session.execute(
         select(Event.customer_id, func.max(Event.occurred_at))
-        .where(Event.customer_id.in_(ids))
+        .where(Event.customer_id.in_(ids), Event.type.not_in(UNSCORED_TYPES))
         .group_by(Event.customer_id)
     )
     return {row[0]: row[1] for row in rows}
@@ -121,7 +122,10 @@ def list_accounts(user: User, args: Mapping[str, str]) -> AccountList:
     visible = customer_visible_to(user)
     last_event = (
         select(Event.customer_id, func.max(Event.occurred_at).label("at"))
-        .where(Event.customer_id.in_(select(Customer.id).where(visible)))
+        .where(
+            Event.customer_id.in_(select(Customer.id).where(visible)),
+            Event.type.not_in(UNSCORED_TYPES),
+        )
         .group_by(Event.customer_id)
         .subquery()
     )

@@ -27,6 +27,7 @@ from portal.delivery.comments import comments_for
 from portal.delivery.models import Comment, Delivery
 from portal.delivery.services import current_version
 from portal.delivery.viewer import delivery_is_gone
+from portal.engagement.facts import UNSCORED_TYPES
 from portal.extensions import db
 from portal.library import permissions
 from portal.library.content_tags import tags_of_page
@@ -73,7 +74,8 @@ def list_customers(
     """The customers user may see, the most recently active first (then the newest)."""
     last_event = (
         select(func.max(Event.occurred_at))
-        .where(Event.customer_id == Customer.id)
+        # the customer's own actions: a preview or a staff member's view is not activity
+        .where(Event.customer_id == Customer.id, Event.type.not_in(UNSCORED_TYPES))
         .correlate(Customer)
         .scalar_subquery()
     )

@@ -177,3 +177,24 @@ def test_a_confirmed_open_is_not_listed_as_a_preview(client, shop, quote, api_he
     ).json["items"]
     types = [item["type"] for item in items]
     assert "link.opened" in types and "link.fetched" not in types
+
+
+def test_a_preview_or_a_staff_view_is_not_the_customers_last_activity(
+    client, shop, quote, api_headers
+):
+    """The customer list and the account page order and date customers by what they did: the
+    rep checking their own link, or a link preview, must not make a customer look active."""
+    from portal.read_models import accounts, overview
+
+    def last_activity():
+        [row] = [r for r in overview.list_customers(shop.rep) if r.customer.id == shop.customer.id]
+        account = accounts.account_page(shop.rep, shop.customer.account_id)
+        return row.last_activity_at, account.engagement.last_activity_at
+
+    client.get(path_of(quote.url), headers={"User-Agent": CHROME})  # a preview
+    client.get(path_of(quote.url), headers=api_headers(shop.rep))  # an internal view
+    assert last_activity() == (None, None)
+
+    open_in_viewer(client, path_of(quote.url), headers={"User-Agent": CHROME})
+    [opened] = db.session.scalars(select(Event).where(Event.type == EventType.LINK_OPENED))
+    assert last_activity() == (opened.occurred_at, opened.occurred_at)
