@@ -44,7 +44,7 @@ from portal.errors import PermissionDenied, ValidationFailed
 from portal.extensions import db
 from portal.library import services as library
 from portal.library.models import Template, TemplateVersion
-from portal.tracking.models import Event, EventType, ViewSession
+from portal.tracking.models import Event, EventType, ViewSession, Visitor
 
 GRADE_A_DAYS = 7  # "became grade A within 7 days" of the first send of the material
 
@@ -109,9 +109,7 @@ class TemplateAnalytics:
     grade_a_customers: int = 0
     deals_won: int = 0
     pages: list[PageFigure] = field(default_factory=list)
-    # Forwards need visitors told apart from the customer; until the tracking records them
-    # they are not known (None), never shown as 0.
-    forwards: int | None = None
+    forwards: int = 0  # forwarded readers (other devices on a recipient's link)
 
     @property
     def open_rate(self) -> float | None:
@@ -291,12 +289,15 @@ def template_analytics(user: User, template: Template, filters: Filters) -> Temp
             func.sum(case((confirmed, 0), else_=1)).label("previews"),
             func.sum(case((confirmed, ViewSession.credited_ms), else_=0)).label("read_ms"),
         )
-        .where(ViewSession.delivery_id.in_(select(sends.c.delivery_id)))
+        .join(sends, sends.c.delivery_id == ViewSession.delivery_id)
+        # the recipient's own sessions: a forwarded reader is counted under forwards
+        .where(ViewSession.customer_id == sends.c.customer_id)
         .group_by(ViewSession.delivery_id)
         .cte("per_send")
     )
     last_page_read = exists().where(
         Event.delivery_id == sends.c.delivery_id,
+        Event.customer_id == sends.c.customer_id,
         Event.type == EventType.PAGE_VIEWED.value,
         Event.page == sends.c.page_count,
         Event.duration_ms > 0,
@@ -310,6 +311,11 @@ def template_analytics(user: User, template: Template, filters: Filters) -> Temp
         )
         .scalar_subquery()
     )
+    forwards = (
+        select(func.count())
+        .where(Visitor.delivery_id.in_(select(sends.c.delivery_id)), Visitor.forwarded.is_(True))
+        .scalar_subquery()
+    )
     row = db.session.execute(
         select(
             func.count(),
@@ -318,6 +324,7 @@ def template_analytics(user: User, template: Template, filters: Filters) -> Temp
             func.sum(case((and_(opened, last_page_read), 1), else_=0)),
             func.count(func.distinct(sends.c.customer_id)),
             internal,
+            forwards,
         )
         .select_from(sends)
         .outerjoin(per_send, per_send.c.delivery_id == sends.c.delivery_id)
@@ -328,6 +335,7 @@ def template_analytics(user: User, template: Template, filters: Filters) -> Temp
     figures.completed = int(row[3] or 0)
     figures.recipients = int(row[4] or 0)
     figures.internal_views = int(row[5] or 0)
+    figures.forwards = int(row[6] or 0)
     if not figures.sends:
         return figures
 
@@ -343,8 +351,9 @@ def template_analytics(user: User, template: Template, filters: Filters) -> Temp
             Event.page.label("k"),
             func.sum(Event.duration_ms).label("v"),
         )
+        .join(sends, sends.c.delivery_id == Event.delivery_id)
         .where(
-            Event.delivery_id.in_(select(sends.c.delivery_id)),
+            Event.customer_id == sends.c.customer_id,  # not a forwarded reader's pages
             Event.type == EventType.PAGE_VIEWED.value,
             Event.page.is_not(None),
             Event.duration_ms > 0,

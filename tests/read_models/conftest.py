@@ -69,9 +69,12 @@ def shop(make_user) -> Shop:
     )
 
 
-def read(delivery: Delivery, pages: dict[int, int], *, confirm: bool = True) -> None:
+def read(
+    delivery: Delivery, pages: dict[int, int], *, confirm: bool = True, device: str | None = None
+) -> None:
     """A customer opens the delivery in the viewer (confirmed, as the viewer script does) and
-    reads `pages` ({page: ms}); confirm=False: only fetched (a preview)."""
+    reads `pages` ({page: ms}); confirm=False: only fetched (a preview); `device`: the browser's
+    device cookie (a second device on a link is a forwarded reader)."""
     session = sessions.start_session(
         delivery, 1, "Mozilla/5.0 test", "203.0.113.7", confirmed=False
     )
@@ -79,7 +82,7 @@ def read(delivery: Delivery, pages: dict[int, int], *, confirm: bool = True) -> 
     jobs.commit()
     if not confirm:
         return
-    confirm_open(token)
+    confirm_open(token, device)
     jobs.commit()
     if pages:
         reports = [

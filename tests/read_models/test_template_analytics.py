@@ -20,7 +20,7 @@ from portal.engagement.models import ScoreEntry
 from portal.extensions import db
 from portal.read_models.analytics import Filters, analytics_of_template
 from portal.statement_count import counted_statements
-from portal.tracking.models import Event, EventType, ViewSession
+from portal.tracking.models import Event, EventType, ViewSession, Visitor
 from tests.delivery.helpers import make_delivery
 from tests.read_models.conftest import THREE_PAGES, read, won_deal
 
@@ -32,6 +32,9 @@ def expected(delivery_ids: list[int], *, deal_owner_ids: set[int] | None = None)
     all_sessions = db.session.scalars(
         select(ViewSession).where(ViewSession.delivery_id.in_(delivery_ids))
     ).all()
+    recipient = {d.id: d.customer_id for d in deliveries}
+    # the recipients' own sessions and pages: a forwarded reader is a forward, not an open
+    all_sessions = [s for s in all_sessions if s.customer_id == recipient[s.delivery_id]]
     confirmed = [s for s in all_sessions if s.confirmed_at is not None]
     opened = {s.delivery_id for s in confirmed}
     read_ms = {d: sum(s.credited_ms for s in confirmed if s.delivery_id == d) for d in opened}
@@ -42,6 +45,8 @@ def expected(delivery_ids: list[int], *, deal_owner_ids: set[int] | None = None)
     ).all()
     per_page: dict[int, dict[int, int]] = {}
     for row in page_rows:
+        if row.customer_id != recipient[row.delivery_id]:
+            continue
         if row.duration_ms and row.duration_ms > 0:
             per_page.setdefault(row.page, {}).setdefault(row.delivery_id, 0)
             per_page[row.page][row.delivery_id] += row.duration_ms
@@ -90,7 +95,11 @@ def expected(delivery_ids: list[int], *, deal_owner_ids: set[int] | None = None)
                 Event.delivery_id.in_(delivery_ids), Event.type == EventType.INTERNAL_VIEWED.value
             )
         ),
-        "forwards": None,
+        "forwards": db.session.scalar(
+            select(db.func.count()).where(
+                Visitor.delivery_id.in_(delivery_ids), Visitor.forwarded.is_(True)
+            )
+        ),
         "pages": [
             {
                 "page": page,
@@ -128,6 +137,21 @@ def test_previews_and_internal_views_are_never_opens(shop, history):
     assert (only_c.sends, only_c.opens, only_c.previews, only_c.internal_views) == (1, 0, 1, 1)
     assert only_c.median_read_seconds is None and only_c.pages == []
     assert figures.opens == expected(ids(history, "a", "b", "c", "d", "a2", "e"))["opens"]
+
+
+def test_a_forwarded_reader_is_a_forward_not_an_open_nor_read_time(shop, history):
+    """A colleague the link was forwarded to (a second device on 乙's send) reads every page:
+    乙's send keeps its one open, read time and pages; the colleague is one forward."""
+    before = analytics_of_template(shop.marketing, shop.template.id, Filters()).as_json()
+    read(history["b"], {}, device="mine")  # 乙's own browser: the recipient's device
+    read(history["b"], {1: 90_000, 2: 90_000, 3: 90_000}, device="colleague")
+
+    after = analytics_of_template(shop.marketing, shop.template.id, Filters()).as_json()
+    assert after["forwards"] == before["forwards"] + 1
+    assert {k: v for k, v in after.items() if k != "forwards"} == {
+        k: v for k, v in before.items() if k != "forwards"
+    }
+    assert after == expected(ids(history, "a", "b", "c", "d", "a2", "e"))
 
 
 def test_grade_a_counts_only_crossings_within_seven_days_of_the_first_send(shop, history):

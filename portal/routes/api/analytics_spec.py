@@ -143,7 +143,10 @@ SCHEMAS: dict[str, Any] = {
                 "description": "fetches never confirmed (link previews, scanners)",
             },
             "internal_views": {**_INT, "description": "staff or API tokens viewing the link"},
-            "forwards": {"type": ["integer", "null"], "description": "null: not tracked yet"},
+            "forwards": {
+                "type": "integer",
+                "description": "forwarded readers: other devices on the recipients' links",
+            },
             "pages": {
                 "type": "array",
                 "items": {
