@@ -80,6 +80,20 @@ def dispatch(func: Callable[..., Any], *args: Any) -> None:
         log.exception("inline job %s%r failed", func.__qualname__, args)
 
 
+def defer_retry(func: Callable[..., Any], delay: timedelta, *args: Any) -> None:
+    """Once the current transaction has committed (the failed attempt is recorded), queue
+    func(*args) on RQ to run `delay` from now. Without Redis, or with jobs inline, nothing is
+    queued: the caller's due-sweep in `tick` (webhooks.retry_due, outbox.retry_due) runs it."""
+    defer(_enqueue_in, f"{func.__module__}:{func.__qualname__}", int(delay.total_seconds()), *args)
+
+
+def _enqueue_in(func_path: str, delay_seconds: int, *args: Any) -> None:
+    redis_url = current_app.config.get("REDIS_URL")
+    if not redis_url or current_app.config.get("JOBS_INLINE"):
+        return
+    _queue(redis_url).enqueue_in(timedelta(seconds=delay_seconds), run_job, func_path, *args)
+
+
 def _queue(redis_url: str):
     from redis import Redis
     from rq import Queue

@@ -140,21 +140,7 @@ def send_message(message_id: int, attempt: int, now: datetime | None = None) -> 
         return
     delay = BACKOFF[attempt - 1]
     row.next_attempt_at = now + delay
-    jobs.defer(_schedule_retry, row.id, attempt + 1, int(delay.total_seconds()))
-
-
-def _schedule_retry(message_id: int, attempt: int, delay_seconds: int) -> None:
-    """After the failure is committed: with Redis, enqueue the retry; inline, the tick does."""
-    redis_url = current_app.config.get("REDIS_URL")
-    if not redis_url or current_app.config.get("JOBS_INLINE"):
-        return
-    jobs._queue(redis_url).enqueue_in(
-        timedelta(seconds=delay_seconds),
-        jobs.run_job,
-        f"{send_message.__module__}:{send_message.__qualname__}",
-        message_id,
-        attempt,
-    )
+    jobs.defer_retry(send_message, delay, row.id, attempt + 1)
 
 
 def retry_due(now: datetime | None = None) -> int:

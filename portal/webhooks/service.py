@@ -21,7 +21,6 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import current_app
 from sqlalchemy import select
 
 from portal import jobs
@@ -203,21 +202,7 @@ def send_delivery(delivery_id: int, attempt: int) -> None:
         return
     delay = BACKOFF[attempt - 1]
     row.next_attempt_at = now + delay
-    jobs.defer(_schedule_retry, row.id, attempt + 1, int(delay.total_seconds()))
-
-
-def _schedule_retry(delivery_id: int, attempt: int, delay_seconds: int) -> None:
-    """After the failure is committed: with Redis, enqueue the retry; inline, retry-due does it."""
-    redis_url = current_app.config.get("REDIS_URL")
-    if not redis_url or current_app.config.get("JOBS_INLINE"):
-        return
-    jobs._queue(redis_url).enqueue_in(
-        timedelta(seconds=delay_seconds),
-        jobs.run_job,
-        f"{send_delivery.__module__}:{send_delivery.__qualname__}",
-        delivery_id,
-        attempt,
-    )
+    jobs.defer_retry(send_delivery, delay, row.id, attempt + 1)
 
 
 def retry_due(now: datetime | None = None) -> int:
