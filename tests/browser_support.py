@@ -9,11 +9,15 @@ from __future__ import annotations
 import os
 import socket
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 from werkzeug.serving import make_server
 
+from portal.extensions import db
 from tests.support import skip_or_fail
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's package; `playwright install` cannot work here
@@ -69,3 +73,39 @@ def chromium_fixture():
             yield browser
         finally:
             browser.close()
+
+
+def fresh(query: Callable[[], Any]) -> Any:
+    """query() in a transaction of its own: the test never holds one the live server waits on,
+    and sees what the server committed."""
+    db.session.rollback()
+    try:
+        return query()
+    finally:
+        db.session.rollback()
+
+
+def read_actively(page, seconds: float) -> None:
+    """Stay on the page for `seconds`, moving the mouse every 2 s (an active reader: the viewer
+    stops counting after 60 s without input)."""
+    deadline = time.monotonic() + seconds
+    step = 0
+    while time.monotonic() < deadline:
+        step += 1
+        page.mouse.move(200 + 40 * (step % 5), 300 + 30 * (step % 3))
+        time.sleep(min(2.0, max(0.0, deadline - time.monotonic())))
+
+
+def horizontal_overflow(page) -> int:
+    """How many CSS pixels the page is wider than the viewport (> 0: a horizontal scroll)."""
+    return page.evaluate(
+        "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+
+
+def screenshot(page, name: str) -> None:
+    """Save a screenshot into $PORTAL_SCREENSHOT_DIR, when set, for people to look at."""
+    shots = os.environ.get("PORTAL_SCREENSHOT_DIR")
+    if shots:
+        Path(shots).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(shots) / name), full_page=False)

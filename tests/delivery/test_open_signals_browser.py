@@ -31,10 +31,13 @@ from portal.tracking.models import Event, EventType, ViewSession
 from portal.tracking.readtime import delivery_stats
 from tests.browser_support import (  # noqa: F401 (fixtures)
     chromium_fixture,
+    fresh,
     live_server_fixture,
     port_fixture,
+    read_actively,
     served_config,
 )
+from tests.support import wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -53,16 +56,8 @@ def app_config(app_config: dict, port: int) -> dict:
     return served_config(app_config, port)
 
 
-def _fresh(query):
-    db.session.rollback()  # never hold a transaction the server waits on
-    try:
-        return query()
-    finally:
-        db.session.rollback()
-
-
 def _points(customer_id: int) -> int:
-    return _fresh(
+    return fresh(
         lambda: db.session.scalar(
             select(func.coalesce(func.sum(ScoreEntry.points), 0)).where(
                 ScoreEntry.customer_id == customer_id
@@ -72,31 +67,11 @@ def _points(customer_id: int) -> int:
 
 
 def _notes() -> int:
-    return _fresh(lambda: db.session.scalar(select(func.count()).select_from(Notification)))
+    return fresh(lambda: db.session.scalar(select(func.count()).select_from(Notification)))
 
 
 def _stats(delivery_id: int):
-    return _fresh(lambda: delivery_stats([delivery_id])[delivery_id])
-
-
-def _wait_for(check, what: str):
-    deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def _read(page, seconds: float) -> None:
-    """Stay on the page for `seconds`, moving the mouse every 2 s (an active reader)."""
-    deadline = time.monotonic() + seconds
-    step = 0
-    while time.monotonic() < deadline:
-        step += 1
-        page.mouse.move(200 + 40 * (step % 5), 300 + 30 * (step % 3))
-        time.sleep(min(2.0, max(0.0, deadline - time.monotonic())))
+    return fresh(lambda: delivery_stats([delivery_id])[delivery_id])
 
 
 def test_previews_opens_and_internal_views_in_a_real_browser(live_server, shop, chromium):
@@ -123,17 +98,17 @@ def test_previews_opens_and_internal_views_in_a_real_browser(live_server, shop, 
     started = time.monotonic()
     page.goto(url, wait_until="load")
     page.wait_for_function("() => window.PortalViewer && window.PortalViewer.snapshot().confirmed")
-    _read(page, READ_SECONDS)
+    read_actively(page, READ_SECONDS)
     page.close(run_before_unload=True)
     measured_ms = (time.monotonic() - started) * 1000
 
     def final_report_in() -> bool:
         return any((e.properties or {}).get("final") for e in _all_views(delivery_id))
 
-    _wait_for(final_report_in, "the final (beacon) report")
+    wait_until(final_report_in, WAIT, "the final (beacon) report")
     customer.close()
     stats = _stats(delivery_id)
-    credited_ms = _fresh(
+    credited_ms = fresh(
         lambda: int(
             db.session.scalar(
                 select(func.sum(ViewSession.credited_ms)).where(
@@ -159,7 +134,7 @@ def test_previews_opens_and_internal_views_in_a_real_browser(live_server, shop, 
         staff.press("input[name=password]", "Enter")
     staff.goto(url, wait_until="load")
     assert staff.evaluate("() => window.PortalViewer === undefined")  # no session, no reports
-    _read(staff, 2.0)
+    read_actively(staff, 2.0)
     stats = _stats(delivery_id)
     assert (stats.opens, stats.previews, stats.internal_views) == (1, 1, 1)
     assert _points(customer_id) == points_after_read
@@ -184,7 +159,7 @@ def test_previews_opens_and_internal_views_in_a_real_browser(live_server, shop, 
 
 
 def _all_views(delivery_id: int) -> list[Event]:
-    return _fresh(
+    return fresh(
         lambda: db.session.scalars(
             select(Event).where(
                 Event.delivery_id == delivery_id, Event.type == EventType.PAGE_VIEWED

@@ -23,6 +23,7 @@ from tests.browser_support import (  # noqa: F401 (fixtures)
     chromium_fixture,
     live_server_fixture,
     port_fixture,
+    read_actively,
     served_config,
 )
 
@@ -49,16 +50,6 @@ def _events(delivery_id: int) -> list[Event]:
     return rows
 
 
-def _read(page, seconds: float) -> None:
-    """Stay on the current page for `seconds`, moving the mouse every 2 s."""
-    deadline = time.monotonic() + seconds
-    step = 0
-    while time.monotonic() < deadline:
-        step += 1
-        page.mouse.move(200 + 40 * (step % 5), 300 + 30 * (step % 3))
-        time.sleep(min(2.0, max(0.0, deadline - time.monotonic())))
-
-
 def test_read_time_per_page_reaches_the_server(live_server, shop, chromium):
     sent = shop.send(shop.template("智能工厂产品手册"))
     delivery_id = sent.delivery.id
@@ -75,11 +66,11 @@ def test_read_time_per_page_reaches_the_server(live_server, shop, chromium):
     page.wait_for_function("() => window.PortalViewer && window.PortalViewer.pageCount === 2")
     assert page.evaluate("() => window.PortalViewer.snapshot().current") == 1
 
-    _read(page, READ_SECONDS)
+    read_actively(page, READ_SECONDS)
     page.evaluate("() => document.getElementById('page-2').scrollIntoView()")
     scrolled = time.monotonic()
     page.wait_for_function("() => window.PortalViewer.snapshot().current === 2", timeout=5000)
-    _read(page, READ_SECONDS)
+    read_actively(page, READ_SECONDS)
     snapshot = page.evaluate("() => window.PortalViewer.snapshot()")
     closed = time.monotonic()
     page.close(run_before_unload=True)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 import urllib.request
 from pathlib import Path
 
@@ -35,10 +34,14 @@ from portal.notifications.models import Notification
 from portal.tracking.models import Visitor
 from tests.browser_support import (  # noqa: F401 (fixtures)
     chromium_fixture,
+    fresh,
+    horizontal_overflow,
     live_server_fixture,
     port_fixture,
+    screenshot,
     served_config,
 )
+from tests.support import wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -56,16 +59,8 @@ def app_config(app_config: dict, port: int) -> dict:
     return served_config(app_config, port)
 
 
-def _fresh(query):
-    db.session.rollback()  # never hold a transaction the server waits on
-    try:
-        return query()
-    finally:
-        db.session.rollback()
-
-
 def _ledger(customer_id: int) -> list[tuple]:
-    return _fresh(
+    return fresh(
         lambda: sorted(
             db.session.execute(
                 select(ScoreEntry.rule_key, ScoreEntry.points, ScoreEntry.event_id).where(
@@ -77,7 +72,7 @@ def _ledger(customer_id: int) -> list[tuple]:
 
 
 def _forward_notes() -> int:
-    return _fresh(
+    return fresh(
         lambda: db.session.scalar(
             select(func.count())
             .select_from(Notification)
@@ -86,34 +81,10 @@ def _forward_notes() -> int:
     )
 
 
-def _wait_for(check, what: str):
-    deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def _api(url: str, token: str) -> dict:
     request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
     with urllib.request.urlopen(request, timeout=10) as answer:
         return json.loads(answer.read())
-
-
-def _shot(page, name: str) -> None:
-    shots = os.environ.get("PORTAL_SCREENSHOT_DIR")
-    if shots:
-        Path(shots).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(shots) / name), full_page=False)
-
-
-def _no_overflow(page, width: int) -> None:
-    overflow = page.evaluate(
-        "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
-    )
-    assert overflow <= 0, f"horizontal scroll at {width} px"
 
 
 def _confirmed(page) -> None:
@@ -153,8 +124,8 @@ def test_a_forwarded_reader_in_another_browser(live_server, shop, chromium):
     phone.goto(url, wait_until="load")
     card = phone.locator("[data-visitor-card]")
     assert card.is_visible() and "您是？" in card.inner_text()
-    _no_overflow(phone, 390)
-    _shot(phone, "visitor-card-390.png")
+    assert horizontal_overflow(phone) <= 0, f"horizontal scroll at {390} px"
+    screenshot(phone, "visitor-card-390.png")
     phone.click("[data-visitor-skip]")
     assert not card.is_visible()
     _confirmed(phone)
@@ -172,14 +143,14 @@ def test_a_forwarded_reader_in_another_browser(live_server, shop, chromium):
     assert forwarded[0]["device"]["kind"] == "phone"
     assert detail["opens"] == 1
     assert _ledger(customer_id) == ledger  # the customer's score unchanged
-    assert _wait_for(lambda: _forward_notes() == 1, "one forwarding notification")
+    assert wait_until(lambda: _forward_notes() == 1, WAIT, "one forwarding notification")
 
     # 3. Another colleague answers the card (desktop width).
     second = chromium.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN")
     desk = second.new_page()
     desk.goto(url, wait_until="load")
-    _no_overflow(desk, 1366)
-    _shot(desk, "visitor-card-1366.png")
+    assert horizontal_overflow(desk) <= 0, f"horizontal scroll at {1366} px"
+    screenshot(desk, "visitor-card-1366.png")
     desk.fill("[data-visitor-card] input[name=name]", "陈静")
     desk.fill("[data-visitor-card] input[name=title]", "财务经理")
     desk.fill("[data-visitor-card] input[name=contact]", "chen@example.com")
@@ -189,12 +160,12 @@ def test_a_forwarded_reader_in_another_browser(live_server, shop, chromium):
     _confirmed(desk)
     second.close()
 
-    contact = _fresh(lambda: db.session.scalar(select(Customer).where(Customer.name == "陈静")))
+    contact = fresh(lambda: db.session.scalar(select(Customer).where(Customer.name == "陈静")))
     assert contact is not None and contact.account_id == account_id
     assert {"doc_opened", "pricing_viewed"} <= {key for key, _p, _e in _ledger(contact.id)}
     assert _ledger(customer_id) == ledger
     assert _forward_notes() == 2  # once per visitor
-    assert _fresh(lambda: db.session.scalar(select(func.count()).select_from(Visitor))) == 3
+    assert fresh(lambda: db.session.scalar(select(func.count()).select_from(Visitor))) == 3
     account = _api(f"{live_server}/api/v1/accounts/{account_id}", token)
     assert "陈静" in {c["name"] for c in account["contacts"]}
 
@@ -213,7 +184,7 @@ def test_a_forwarded_reader_in_another_browser(live_server, shop, chromium):
         text = section.inner_text()
         assert "转发阅读者" in text and "陈静" in text and "微信内" in text, text
         section.scroll_into_view_if_needed()
-        _no_overflow(staff, width)
+        assert horizontal_overflow(staff) <= 0, f"horizontal scroll at {width} px"
         if os.environ.get("PORTAL_SCREENSHOT_DIR"):
             section.screenshot(
                 path=str(Path(os.environ["PORTAL_SCREENSHOT_DIR"]) / f"visitors-{width}.png")

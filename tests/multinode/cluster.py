@@ -15,32 +15,20 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
-from tests.support import skip_or_fail
+from tests.support import skip_or_fail, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 REDIS_BASE = os.environ.get("PORTAL_TEST_REDIS_URL", "redis://127.0.0.1:6379")
 CLAIM_KEY = "portal-test:claimed-by"
 T = TypeVar("T")
-
-
-def wait_until(check: Callable[[], T], timeout: float, what: str, every: float = 0.2) -> T:
-    """Poll check() until it returns something truthy (bounded); fail saying what never came."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up after {timeout:.0f} s waiting for {what}")
-        time.sleep(every)
 
 
 def free_port() -> int:

@@ -3,8 +3,6 @@ confirmed session, no device, no points); one who accepts is recorded as in noti
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from sqlalchemy import func, select
 
@@ -15,12 +13,14 @@ from portal.extensions import db
 from portal.tracking.models import ViewSession
 from tests.browser_support import (  # noqa: F401 (fixtures)
     chromium_fixture,
+    fresh,
     live_server_fixture,
     port_fixture,
     served_config,
 )
 from tests.delivery.helpers import make_customer, make_delivery, make_template
 from tests.privacy.person import path_of
+from tests.support import wait_until
 
 pytestmark = pytest.mark.browser
 WAIT = 20.0
@@ -31,16 +31,8 @@ def app_config(app_config: dict, port: int) -> dict:
     return {**served_config(app_config, port), "TRACKING_MODE": "consent"}
 
 
-def _fresh(query):
-    db.session.rollback()
-    try:
-        return query()
-    finally:
-        db.session.rollback()
-
-
 def _points(customer_id: int) -> int:
-    return _fresh(
+    return fresh(
         lambda: db.session.scalar(
             select(func.coalesce(func.sum(ScoreEntry.points), 0)).where(
                 ScoreEntry.customer_id == customer_id
@@ -50,23 +42,13 @@ def _points(customer_id: int) -> int:
 
 
 def _sessions(delivery_id: int) -> list[tuple]:
-    return _fresh(
+    return fresh(
         lambda: db.session.execute(
             select(ViewSession.confirmed_at, ViewSession.user_agent, ViewSession.ip_hash).where(
                 ViewSession.delivery_id == delivery_id
             )
         ).all()
     )
-
-
-def _wait_for(check, what: str):
-    deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_declining_records_nothing_and_accepting_records(live_server, make_user, chromium):
@@ -96,7 +78,7 @@ def test_declining_records_nothing_and_accepting_records(live_server, make_user,
     reader.goto(urls[1], wait_until="load")
     reader.click("[data-consent-accept]")
     reader.wait_for_function("() => window.PortalViewer.snapshot().confirmed")
-    _wait_for(lambda: _points(yes_customer) > 0, "the accepting reader's points")
+    wait_until(lambda: _points(yes_customer) > 0, WAIT, "the accepting reader's points")
     [(confirmed_at, agent, hashed)] = _sessions(yes_delivery)
     assert confirmed_at is not None and "Chrome" in agent and hashed
 
