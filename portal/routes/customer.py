@@ -75,10 +75,14 @@ def _in_wechat() -> bool:
     return "MicroMessenger" in (request.user_agent.string or "")
 
 
+def _known_device() -> str | None:
+    """This browser's device id from its cookie (portal.delivery.visitors), if it has one."""
+    return open_confirmation.device_of(request.cookies.get(visitors.DEVICE_COOKIE))
+
+
 def _device() -> tuple[str, bool]:
-    """This browser's device id (portal.delivery.visitors), and whether it is new (then the
-    response sets the cookie)."""
-    known = open_confirmation.device_of(request.cookies.get(visitors.DEVICE_COOKIE))
+    """This browser's device id, and whether it is new (then the response sets the cookie)."""
+    known = _known_device()
     return (known, False) if known else (visitors.new_device_id(), True)
 
 
@@ -108,13 +112,15 @@ def _staff_id() -> int | None:
     return None
 
 
-def _audience() -> viewer_service.Audience:
-    return viewer_service.audience_of(request.method, request.user_agent.string, _staff_id())
+def _audience() -> tuple[viewer_service.Audience, int | None]:
+    """Who this request is (the customer's reader, staff, or a robot), and the staff id."""
+    staff_id = _staff_id()
+    return viewer_service.audience_of(request.method, request.user_agent.string, staff_id), staff_id
 
 
 def _is_reader() -> bool:
     """Record what this request does as the customer's: a reader that is not staff."""
-    return _audience() == viewer_service.Audience.CUSTOMER
+    return _audience()[0] == viewer_service.Audience.CUSTOMER
 
 
 def _collect_url() -> str:
@@ -199,8 +205,7 @@ def privacy_statement() -> Response:
 @bp.get("/p/<token>")
 def portal_home(token: str) -> Response:
     link, customer = link_grants.resolve_portal_link(token)
-    staff_id = _staff_id()
-    audience = viewer_service.audience_of(request.method, request.user_agent.string, staff_id)
+    audience, staff_id = _audience()
     page = portal_service.visit_portal(
         customer,
         via=link,
@@ -252,13 +257,13 @@ def comment(token: str) -> Response:
 @rate_limits.limit("OPEN_ADDRESS_RATE_LIMIT", rate_limits.address)
 def viewer(token: str) -> Response:
     link, delivery = link_grants.resolve_doc_link(token)
-    staff_id = _staff_id()
+    audience, staff_id = _audience()
     device, new_device = _device()
     opened = viewer_service.open_delivery(
         delivery,
         user_agent=request.user_agent.string,
         ip=request.remote_addr,
-        audience=viewer_service.audience_of(request.method, request.user_agent.string, staff_id),
+        audience=audience,
         staff_id=staff_id,
         via=link,
         device=device,
@@ -282,7 +287,7 @@ def identify_visitor(token: str) -> Response:
     """The "您是？" card: a forwarded reader says who they are."""
     delivery = viewer_service.resolve_doc(token)
     form = VisitorForm()
-    device = open_confirmation.device_of(request.cookies.get(visitors.DEVICE_COOKIE))
+    device = _known_device()
     if not form.validate_on_submit() or device is None:
         raise NotFound("no card to answer")
     card = visitors.VisitorCard(
@@ -312,7 +317,7 @@ def download(token: str) -> Response:
     file = served_files.download(
         token,
         record=_is_reader(),
-        device=open_confirmation.device_of(request.cookies.get(visitors.DEVICE_COOKIE)),
+        device=_known_device(),
     )
     jobs.commit()  # the event, when it is recorded here (without Redis)
     response = send_file(
@@ -335,7 +340,7 @@ def redirect_link(token: str) -> Response:
         request.args.get("u"),
         request.args.get("p", type=int),
         record=_is_reader(),
-        device=open_confirmation.device_of(request.cookies.get(visitors.DEVICE_COOKIE)),
+        device=_known_device(),
     )
     jobs.commit()
     return redirect(href, code=302)
