@@ -33,7 +33,7 @@ from portal.accounts.models import User
 from portal.companies import matching
 from portal.companies.contacts import add_contact
 from portal.customers.models import Customer
-from portal.customers.services import CustomerFields, get_customer
+from portal.customers.services import CustomerFields, create_customer, get_customer
 from portal.db_types import utcnow
 from portal.delivery.models import Delivery
 from portal.engagement.recompute import recompute
@@ -247,8 +247,6 @@ def identify(delivery: Delivery, device: str, card: VisitorCard, user_agent: str
     if account is not None:
         contact = add_contact(account, recipient.owner, fields)
     else:  # the recipient has no company: the contact stands alone, as they do
-        from portal.customers.services import create_customer
-
         contact = create_customer(recipient.owner, fields)
     _attribute(visitor, contact.id)
     return visitor

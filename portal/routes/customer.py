@@ -295,10 +295,13 @@ def identify_visitor(token: str) -> Response:
     )
     try:
         visitors.identify(delivery, device, card, request.user_agent.string)
-    except ValidationFailed:
+    except ValidationFailed as exc:
         db.session.rollback()
         with force_locale(i18n.browser_locale()):
-            flash(_("Please tell us your name."))
+            if exc.code == "name_required":
+                flash(_("Please tell us your name."))
+            else:  # too_long: a name, title or contact past its length
+                flash(_("Please keep each answer shorter."))
         return redirect(url_for(".viewer", token=token))
     jobs.commit()
     return redirect(url_for(".viewer", token=token))

@@ -23,6 +23,8 @@ from sqlalchemy import func, select
 from portal import jobs
 from portal.customers.models import Customer
 from portal.delivery import visitors
+from portal.delivery.models import Delivery
+from portal.delivery.visitors import NAME_MAX
 from portal.engagement import rules
 from portal.engagement.models import ScoreEntry
 from portal.engagement.recompute import recompute
@@ -303,3 +305,24 @@ def test_the_rep_merges_a_visitor_into_a_contact(client, device, shop, quote, lo
         data={"contact_id": other.id},
     )
     assert refused.status_code == 404
+
+
+def test_a_card_answer_that_is_too_long_says_so(device, shop, quote):
+    """The card's refusals are told apart: no name, or an answer past its length."""
+    db.session.get(Delivery, quote.delivery.id).ask_visitor = "required"  # as sent so
+    db.session.commit()
+    path = path_of(quote.url)
+    open_in_viewer(device(), path, headers={"User-Agent": CHROME})  # the recipient's device
+    colleague = device()
+    assert "您是？" in visible_text(
+        colleague.get(path, headers={"User-Agent": WECHAT_IPHONE, **ZH})
+    )
+    answers = {"": "请填写您的姓名。", "张" * (NAME_MAX + 1): "请简短填写每一项。"}
+    for name, said in answers.items():
+        answer = colleague.post(
+            f"{path}/visitor",
+            data={"name": name},
+            headers={"User-Agent": WECHAT_IPHONE, **ZH},
+            follow_redirects=True,
+        )
+        assert said in visible_text(answer)
