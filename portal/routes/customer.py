@@ -203,6 +203,8 @@ def privacy_statement() -> Response:
 
 
 @bp.get("/p/<token>")
+@rate_limits.limit("OPEN_RATE_LIMIT", rate_limits.path_token)  # each GET stores a preview row
+@rate_limits.limit("OPEN_ADDRESS_RATE_LIMIT", rate_limits.address)
 def portal_home(token: str) -> Response:
     link, customer = link_grants.resolve_portal_link(token)
     audience, staff_id = _audience()

@@ -27,7 +27,7 @@ from portal.engagement.models import ScoreEntry
 from portal.extensions import db
 from portal.tracking import ingest
 from portal.tracking.ingest import CARRY_MAX_MS
-from portal.tracking.models import ViewSession
+from portal.tracking.models import Event, EventType, ViewSession
 from tests.delivery.helpers import make_customer, make_delivery, make_template
 from tests.viewer_support import confirm, ingest_token_of
 
@@ -155,6 +155,29 @@ class TestOpenRateLimits:
         assert [r.status_code for r in statuses] == [200, 200, 200, 429, 429]
         assert int(statuses[-1].headers["Retry-After"]) > 0
         assert self._fetches() == 3  # a refused fetch stores nothing
+
+    def test_a_flood_of_one_portal_link_gets_429_and_stores_no_more(self, client, brochure_sent):
+        """Each GET of /p/<token> stores a preview row: the same limits as the viewer's."""
+
+        def previews() -> int:
+            db.session.expire_all()
+            return db.session.scalar(
+                sa.select(sa.func.count())
+                .select_from(Event)
+                .where(Event.type == EventType.LINK_FETCHED.value, Event.delivery_id.is_(None))
+            )
+
+        statuses = [
+            client.get(
+                _path(brochure_sent.portal_url),
+                headers=BROWSER,
+                environ_base={"REMOTE_ADDR": f"198.51.100.{n}"},
+            )
+            for n in range(1, 6)
+        ]
+        assert [r.status_code for r in statuses] == [200, 200, 200, 429, 429]
+        assert int(statuses[-1].headers["Retry-After"]) > 0
+        assert previews() == 3
 
     def test_one_address_opening_many_links_gets_429(self, client, brochure_sent, make_user):
         rep = make_user("rep")
