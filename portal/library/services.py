@@ -217,8 +217,9 @@ def previous_content_tags(template: Template) -> dict[str, list[str]]:
 
 
 def _fitting(tags: dict[str, list[str]], pages: int | None) -> dict[str, list[str]]:
-    """Inherited tags that still have their page: a shorter new version drops the tags of the
-    pages it no longer has (tags typed for the upload are checked strictly instead)."""
+    """The tags that still have their page: a shorter new version drops the inherited tags of
+    the pages it no longer has, and so does a conversion for the tags given with its upload
+    (tags typed for a PDF or HTML upload are checked strictly instead)."""
     if pages is None:  # not known before conversion: checked when the PDF is made
         return tags
     return {page: t for page, t in tags.items() if not page.isdigit() or int(page) <= pages}
@@ -328,11 +329,7 @@ def convert_version(version_id: int) -> None:
     version.page_count = pdf.page_count
     version.status = VersionStatus.READY
     # tags given with the upload were not checked against pages that did not exist yet
-    version.content_tags = {
-        page: tags
-        for page, tags in (version.content_tags or {}).items()
-        if not page.isdigit() or int(page) <= (pdf.page_count or 0)
-    }
+    version.content_tags = _fitting(version.content_tags or {}, pdf.page_count or 0)
     try:
         db.session.flush()
     except Exception:
