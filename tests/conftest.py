@@ -252,3 +252,20 @@ def s3_env() -> Iterator[dict[str, str]]:
         for name, value in env.items():
             mp.setenv(name, value)
         yield env
+
+
+SHARED_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture
+def shared_redis_url() -> str:
+    """Redis database 0, shared by every test run at once: a test using it works under a key
+    prefix or queue name of its own (processes under test get a database of their own:
+    tests/multinode/cluster.private_redis). Skips, or fails under CI=true, without Redis."""
+    import redis
+
+    try:
+        redis.Redis.from_url(SHARED_REDIS_URL, socket_connect_timeout=1).ping()
+    except redis.exceptions.ConnectionError as exc:
+        skip_or_fail(f"Redis at {SHARED_REDIS_URL} unreachable: {exc}")
+    return SHARED_REDIS_URL

@@ -10,7 +10,6 @@ from portal import jobs
 from portal.delivery.models import Delivery
 from portal.extensions import db
 from tests.delivery.helpers import make_delivery
-from tests.support import skip_or_fail
 
 calls: list[tuple] = []
 
@@ -48,30 +47,17 @@ def test_a_failing_inline_job_does_not_break_the_commit(app):
     assert calls == [(3,)]
 
 
-@pytest.fixture
-def redis_queue():
-    from redis import Redis
-    from redis.exceptions import ConnectionError as RedisConnectionError
-
-    url = "redis://127.0.0.1:6379/0"
-    try:
-        Redis.from_url(url).ping()
-    except RedisConnectionError as exc:
-        skip_or_fail(f"Redis at {url} unreachable: {exc}")
-    return url
-
-
-def test_with_redis_the_render_runs_in_the_rq_worker(app, world, redis_queue, monkeypatch):
+def test_with_redis_the_render_runs_in_the_rq_worker(app, world, shared_redis_url, monkeypatch):
     from redis import Redis
     from rq import Queue, SimpleWorker
 
     queue_name = f"portal-test-{uuid.uuid4().hex[:8]}"
     monkeypatch.setattr(jobs, "QUEUE_NAME", queue_name)
-    monkeypatch.setitem(app.config, "REDIS_URL", redis_queue)
+    monkeypatch.setitem(app.config, "REDIS_URL", shared_redis_url)
     sent = make_delivery(world.rep, world.customer, world.template)
     delivery_id = sent.delivery.id
     assert db.session.get(Delivery, delivery_id).render_status == "pending"  # queued, not run
-    connection = Redis.from_url(redis_queue)
+    connection = Redis.from_url(shared_redis_url)
     queue = Queue(queue_name, connection=connection)
     assert queue.count == 1
     jobs.use_app_for_jobs(app)

@@ -5,30 +5,14 @@ from __future__ import annotations
 
 import uuid
 
-import pytest
-
 from portal import jobs
 from portal.channels.models import OutboxMessage
 from portal.extensions import db
 from tests.channels.conftest import URLS
-from tests.support import skip_or_fail
-
-
-@pytest.fixture
-def redis_url():
-    from redis import Redis
-    from redis.exceptions import ConnectionError as RedisConnectionError
-
-    url = "redis://127.0.0.1:6379/0"
-    try:
-        Redis.from_url(url).ping()
-    except RedisConnectionError as exc:
-        skip_or_fail(f"Redis at {url} unreachable: {exc}")
-    return url
 
 
 def test_with_redis_the_send_waits_for_the_worker_not_the_request(
-    app, make_user, client, api_headers, robots, redis_url, monkeypatch
+    app, make_user, client, api_headers, robots, shared_redis_url, monkeypatch
 ):
     from redis import Redis
     from rq import Queue, SimpleWorker
@@ -42,13 +26,13 @@ def test_with_redis_the_send_waits_for_the_worker_not_the_request(
         json={"kind": "wecom", "url": URLS["wecom"], "team": "华东"},
         headers=headers,
     )
-    monkeypatch.setitem(app.config, "REDIS_URL", redis_url)
+    monkeypatch.setitem(app.config, "REDIS_URL", shared_redis_url)
 
     answer = client.post(f"/api/v1/channels/{created.json['id']}/test", headers=headers)
     assert answer.status_code == 202 and answer.json["status"] == "pending"
     assert robots["wecom"].received == []  # the request did not talk to the robot
 
-    connection = Redis.from_url(redis_url)
+    connection = Redis.from_url(shared_redis_url)
     queue = Queue(queue_name, connection=connection)
     assert queue.count == 1
     jobs.use_app_for_jobs(app)

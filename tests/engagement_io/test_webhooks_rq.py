@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlalchemy import select
 
 from portal import jobs
@@ -13,31 +12,19 @@ from portal.engagement.ledger import GradeChange
 from portal.extensions import db
 from portal.webhooks import hooks, service
 from portal.webhooks.models import WebhookDelivery
-from tests.support import skip_or_fail
 
 
-@pytest.fixture
-def redis_url():
-    from redis import Redis
-    from redis.exceptions import ConnectionError as RedisConnectionError
-
-    url = "redis://127.0.0.1:6379/0"
-    try:
-        Redis.from_url(url).ping()
-    except RedisConnectionError as exc:
-        skip_or_fail(f"Redis at {url} unreachable: {exc}")
-    return url
-
-
-def test_a_failed_send_is_scheduled_in_rq(app, world, receiver_factory, redis_url, monkeypatch):
+def test_a_failed_send_is_scheduled_in_rq(
+    app, world, receiver_factory, shared_redis_url, monkeypatch
+):
     from redis import Redis
     from rq import Queue, SimpleWorker
     from rq.job import Job
 
     queue_name = f"portal-test-{uuid.uuid4().hex[:8]}"
     monkeypatch.setattr(jobs, "QUEUE_NAME", queue_name)
-    monkeypatch.setitem(app.config, "REDIS_URL", redis_url)
-    connection = Redis.from_url(redis_url)
+    monkeypatch.setitem(app.config, "REDIS_URL", shared_redis_url)
+    connection = Redis.from_url(shared_redis_url)
     queue = Queue(queue_name, connection=connection)
     receiver = receiver_factory(plan=[500])
     secret = service.create_webhook(receiver.url, ["customer.grade_changed"]).secret

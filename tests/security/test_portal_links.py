@@ -284,23 +284,16 @@ def test_the_leaked_button_on_the_customer_page_rotates_the_portal_link(client, 
 
 
 def test_a_derived_link_is_not_served_from_the_redis_copy_cache_after_its_grant_ends(
-    app, client, world, two, monkeypatch
+    app, client, world, two, monkeypatch, shared_redis_url
 ):
     """With Redis, downloads are answered from a cache (portal.delivery.copy_cache) that a
     portal link's revocation does not invalidate: a derived link must never be cached."""
     import uuid
 
     from redis import Redis
-    from redis.exceptions import ConnectionError as RedisConnectionError
 
-    from tests.support import skip_or_fail
-
-    redis_url = "redis://127.0.0.1:6379/0"
+    redis_url = shared_redis_url
     redis = Redis.from_url(redis_url)
-    try:
-        redis.ping()
-    except RedisConnectionError as exc:
-        skip_or_fail(f"Redis at {redis_url} unreachable: {exc}")
     prefix = f"portal-test-{uuid.uuid4().hex[:12]}"
     monkeypatch.setitem(app.config, "INGEST_REDIS_PREFIX", prefix)
     monkeypatch.setitem(app.config, "REDIS_URL", redis_url)

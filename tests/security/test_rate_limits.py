@@ -24,7 +24,6 @@ from portal.extensions import db
 from portal.tracking.ingest import CARRY_MAX_MS
 from portal.tracking.models import Event, EventType, ViewSession
 from tests.delivery.helpers import make_delivery
-from tests.support import skip_or_fail
 
 LIMITS = {
     "RATELIMIT_ENABLED": True,
@@ -219,20 +218,8 @@ def test_guessing_many_accounts_from_one_address_is_stopped(client, make_user):
 # --- the counters are shared by every worker when Redis is configured ----------------------------
 
 
-@pytest.fixture
-def redis_url() -> str:
-    import redis
-
-    url = "redis://127.0.0.1:6379/0"
-    try:
-        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
-    except redis.exceptions.ConnectionError as exc:
-        skip_or_fail(f"Redis at {url} unreachable: {exc}")
-    return url
-
-
 def test_counters_in_redis_outlive_the_process_that_counted(
-    app_config, redis_url, tmp_path, monkeypatch
+    app_config, shared_redis_url, tmp_path, monkeypatch
 ):
     """A second app (another worker, or a restart) continues the count of the first: with
     in-memory counters it would start again from zero."""
@@ -240,7 +227,7 @@ def test_counters_in_redis_outlive_the_process_that_counted(
 
     config = {
         **app_config,
-        "RATELIMIT_STORAGE_URI": redis_url,
+        "RATELIMIT_STORAGE_URI": shared_redis_url,
         "RATELIMIT_KEY_PREFIX": f"portal-test-{uuid.uuid4().hex}",
     }
     monkeypatch.setenv("PORTAL_INSTANCE_PATH", str(tmp_path / "instance"))
@@ -258,7 +245,7 @@ def test_counters_in_redis_outlive_the_process_that_counted(
     finally:  # this test's counters only: other runs share database 0
         import redis
 
-        connection = redis.Redis.from_url(redis_url)
+        connection = redis.Redis.from_url(shared_redis_url)
         for key in connection.scan_iter(f"*{config['RATELIMIT_KEY_PREFIX']}*"):
             connection.delete(key)
         connection.close()
