@@ -7,23 +7,13 @@ from typing import Any
 from portal.db_types import MAX_ID
 from portal.deals.stages import OPEN_STAGES
 from portal.read_models.accounts import MAX_PAGE, MAX_PER_PAGE
+from portal.routes.api.spec_parts import INT as _INT
+from portal.routes.api.spec_parts import STR as _STR
+from portal.routes.api.spec_parts import TIME as _TIME
+from portal.routes.api.spec_parts import error as _error
+from portal.routes.api.spec_parts import json_answer as _json
+from portal.routes.api.spec_parts import ref as _ref
 
-
-def _ref(name: str) -> dict[str, Any]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _error(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": _ref("Error")}}}
-
-
-def _json(name: str) -> dict[str, Any]:
-    return {"description": "OK", "content": {"application/json": {"schema": _ref(name)}}}
-
-
-_INT = {"type": "integer"}
-_STR = {"type": "string"}
-_TIME = {"type": ["string", "null"], "format": "date-time"}
 _ERRORS = {
     "400": _error("Malformed request: NUL characters in the query"),
     "401": _error("No or bad API token"),

@@ -5,30 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from portal.db_types import MAX_ID
+from portal.routes.api.spec_parts import INT as _INT
+from portal.routes.api.spec_parts import error as _error
+from portal.routes.api.spec_parts import json_answer as _json
+from portal.routes.api.spec_parts import query as _query
 
-
-def _ref(name: str) -> dict[str, Any]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _error(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": _ref("Error")}}}
-
-
-def _json(name: str) -> dict[str, Any]:
-    return {"description": "OK", "content": {"application/json": {"schema": _ref(name)}}}
-
-
-def _query(name: str, description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {
-        "name": name,
-        "in": "query",
-        "description": description,
-        "schema": schema or {"type": "string"},
-    }
-
-
-_INT = {"type": "integer"}
 _SHARE = {"type": ["number", "null"], "description": "0..1; null when there is nothing to divide"}
 _SECONDS = {"type": ["number", "null"]}
 _PERIOD = {"type": "string", "description": "YYYY-MM-DD (the portal's time zone) or ISO date-time"}

@@ -7,25 +7,12 @@ from typing import Any
 from portal.channels.vendors import KINDS
 from portal.db_types import MAX_ID
 from portal.notifications.preferences import ALERT_KEYS, TRANSPORTS
+from portal.routes.api.spec_parts import STR as _STR
+from portal.routes.api.spec_parts import error as _error
+from portal.routes.api.spec_parts import json_answer as _json
+from portal.routes.api.spec_parts import json_body as _body
+from portal.routes.api.spec_parts import ref as _ref
 
-
-def _ref(name: str) -> dict[str, Any]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _error(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": _ref("Error")}}}
-
-
-def _json(name: str, description: str = "OK") -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": _ref(name)}}}
-
-
-def _body(name: str) -> dict[str, Any]:
-    return {"required": True, "content": {"application/json": {"schema": _ref(name)}}}
-
-
-_STR = {"type": "string"}
 _ERRORS = {
     "400": _error("Malformed request: a body that is not a JSON object"),
     "401": _error("No or bad API token"),

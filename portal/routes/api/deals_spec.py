@@ -6,23 +6,14 @@ from typing import Any
 
 from portal.db_types import MAX_ID
 from portal.deals.stages import OPEN_STAGES, SPECS
-
-
-def _ref(name: str) -> dict[str, Any]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _error(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": _ref("Error")}}}
-
-
-def _json(name: str, description: str = "OK") -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": _ref(name)}}}
-
-
-def _body(name: str) -> dict[str, Any]:
-    return {"required": True, "content": {"application/json": {"schema": _ref(name)}}}
-
+from portal.routes.api.spec_parts import INT as _INT
+from portal.routes.api.spec_parts import STR as _STR
+from portal.routes.api.spec_parts import STR_OR_NULL as _STR_OR_NULL
+from portal.routes.api.spec_parts import TIME as _TIME
+from portal.routes.api.spec_parts import error as _error
+from portal.routes.api.spec_parts import json_answer as _json
+from portal.routes.api.spec_parts import json_body as _body
+from portal.routes.api.spec_parts import ref as _ref
 
 _ERRORS = {
     "400": _error("Malformed request: a body that is not a JSON object, or NUL characters"),
@@ -38,10 +29,6 @@ _DEAL_ID = {
     "required": True,
     "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
 }
-_STR = {"type": "string"}
-_STR_OR_NULL = {"type": ["string", "null"]}
-_INT = {"type": "integer"}
-_TIME = {"type": ["string", "null"], "format": "date-time"}
 _REASON = {"type": "object", "required": ["reason"], "properties": {"reason": _STR}}
 
 

@@ -11,6 +11,9 @@ from portal.exchange.importing import check_kind, run_import
 from portal.exchange.reading import SheetLimits
 from portal.jobs import commit
 from portal.routes.api.base import api_user, bp
+from portal.routes.api.spec_parts import INT as _INT
+from portal.routes.api.spec_parts import STR as _STR
+from portal.routes.api.spec_parts import error as _error
 
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
@@ -53,16 +56,6 @@ def export_xlsx():
 
 
 # --- the OpenAPI description of these routes (merged by portal.routes.api.openapi) ---------------
-
-_STR = {"type": "string"}
-_INT = {"type": "integer"}
-
-
-def _error(description: str) -> dict:
-    return {
-        "description": description,
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-    }
 
 
 OPENAPI_PATHS = {

@@ -16,15 +16,14 @@ from portal.routes.api import (
 from portal.routes.api.base import bp
 from portal.routes.api.exchange import OPENAPI_PATHS as EXCHANGE_PATHS
 from portal.routes.api.exchange import OPENAPI_SCHEMAS as EXCHANGE_SCHEMAS
+from portal.routes.api.spec_parts import INT as _INT
+from portal.routes.api.spec_parts import STR as _STR
+from portal.routes.api.spec_parts import STR_OR_NULL as _STR_OR_NULL
+from portal.routes.api.spec_parts import TIME as _TIME
+from portal.routes.api.spec_parts import error as _error
+from portal.routes.api.spec_parts import json_answer as _json
+from portal.routes.api.spec_parts import json_body as _json_body
 from portal.tracking.links import external_url
-
-
-def _error(description: str) -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-    }
-
 
 _ERRORS = {
     "400": _error(
@@ -54,13 +53,6 @@ _UPLOAD_ERRORS = {
 }
 
 
-def _json(schema_ref: str, description: str = "OK") -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema_ref}"}}},
-    }
-
-
 _CREATED_OR_QUEUED = {
     "201": _json("Created", "Created: the version is ready"),
     "202": _json(
@@ -71,23 +63,11 @@ _CREATED_OR_QUEUED = {
 }
 
 
-def _json_body(schema_ref: str) -> dict[str, Any]:
-    return {
-        "required": True,
-        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema_ref}"}}},
-    }
-
-
 def _path_id(name: str) -> dict[str, Any]:
     """An id in the path; a larger one than any row can have answers 404 (no such route)."""
     schema = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
     return {"name": name, "in": "path", "required": True, "schema": schema}
 
-
-_STR = {"type": "string"}
-_STR_OR_NULL = {"type": ["string", "null"]}
-_INT = {"type": "integer"}
-_TIME = {"type": ["string", "null"], "format": "date-time"}
 
 _EXTRA_SCHEMAS: dict[str, Any] = {
     "IdOnly": {"type": "object", "required": ["id"], "properties": {"id": _INT}},

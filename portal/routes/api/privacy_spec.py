@@ -5,19 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from portal.db_types import MAX_ID
-
-
-def _ref(name: str) -> dict[str, Any]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _error(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": _ref("Error")}}}
-
-
-def _json(name: str) -> dict[str, Any]:
-    return {"description": "OK", "content": {"application/json": {"schema": _ref(name)}}}
-
+from portal.routes.api.spec_parts import error as _error
+from portal.routes.api.spec_parts import json_answer as _json
 
 _ID = {
     "name": "customer_id",
