@@ -4,15 +4,15 @@ key in portal.notifications.services.notify), however many read-time reports arr
 
 from __future__ import annotations
 
-from sqlalchemy import and_, func, select
+from collections import Counter
 
 from portal.customers.models import Customer
 from portal.delivery.models import Delivery
+from portal.engagement.facts import session_facts
 from portal.extensions import db
-from portal.library.models import TemplateVersion
 from portal.notifications.services import notify
 from portal.tracking.events import RecordedEvent
-from portal.tracking.models import Event, EventType, ViewSession
+from portal.tracking.models import Event, EventType
 
 LONG_READ_MS = 120_000  # "read > 2 min", as the long_read rule and the callback task
 PRICING_TAG = "pricing"
@@ -35,39 +35,24 @@ def _alert(kind: str, session_id: int, event: Event) -> None:
 
 def alert_reading(recorded: list[RecordedEvent]) -> None:
     """Read > 2 min in one session, a page tagged pricing read: one alert per reading session
-    (coalesced by its key), however many reports it sends."""
+    (coalesced by its key), however many reports it sends. The session facts are scoring's
+    (portal.engagement.facts): the same tags and read time the long_read and pricing_viewed
+    rules see."""
     reads = [
         r.event for r in recorded if r.event.type == EventType.PAGE_VIEWED and r.event.session_id
     ]
     if not reads:
         return
-    sessions = {e.session_id for e in reads}
-    last = {e.session_id: e for e in reads}
-    totals = dict(
-        db.session.execute(
-            select(Event.session_id, func.coalesce(func.sum(Event.duration_ms), 0))
-            .where(Event.session_id.in_(sessions), Event.type == EventType.PAGE_VIEWED)
-            .group_by(Event.session_id)
-        ).all()
-    )
-    for session_id, total in totals.items():
-        if int(total) > LONG_READ_MS:
-            _alert("reading.long", session_id, last[session_id])
-    tags = dict(
-        db.session.execute(
-            select(ViewSession.id, TemplateVersion.content_tags)
-            .join(Delivery, Delivery.id == ViewSession.delivery_id)
-            .join(
-                TemplateVersion,
-                and_(
-                    TemplateVersion.template_id == Delivery.template_id,
-                    TemplateVersion.number == ViewSession.version_number,
-                ),
-            )
-            .where(ViewSession.id.in_(sessions))
-        ).all()
-    )
+    sessions = session_facts(reads, min(e.id for e in reads))
+    batch_ms: Counter[int] = Counter()
+    last: dict[int, Event] = {}
     for event in reads:
-        page_tags = (tags.get(event.session_id) or {}).get(str(event.page)) or []
-        if PRICING_TAG in page_tags:
+        batch_ms[event.session_id] += event.duration_ms or 0
+        last[event.session_id] = event
+    for session_id, facts in sessions.items():
+        if facts.read_ms + batch_ms[session_id] > LONG_READ_MS:
+            _alert("reading.long", session_id, last[session_id])
+    for event in reads:
+        facts = sessions.get(event.session_id)
+        if facts is not None and PRICING_TAG in facts.tags_of(event.page, event.section):
             _alert("pricing.viewed", event.session_id, event)

@@ -155,7 +155,7 @@ def load_facts(events: Sequence[Event], *, interaction_days: int | None) -> Fact
             row.grade or "C",
             last_open_at=getattr(row, "last_open_at", None),
         )
-    facts = Facts(customers, _delivery_kinds(events), _sessions(events, first_id), timezone())
+    facts = Facts(customers, _delivery_kinds(events), session_facts(events, first_id), timezone())
     if interaction_days is not None:
         _previous_interactions(facts, events, first_id, interaction_days)
     return facts
@@ -190,7 +190,9 @@ def _delivery_kinds(events: Sequence[Event]) -> dict[int, str]:
     return {row.id: row.kind for row in rows}
 
 
-def _sessions(events: Sequence[Event], first_id: int) -> dict[int, SessionFacts]:
+def session_facts(events: Sequence[Event], first_id: int) -> dict[int, SessionFacts]:
+    """The sessions of a batch's page reports: their version's tags and page count, and what
+    was read in them before the batch (events with an id below first_id)."""
     ids = {e.session_id for e in events if e.type == EventType.PAGE_VIEWED and e.session_id}
     if not ids:
         return {}
