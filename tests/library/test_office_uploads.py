@@ -321,7 +321,51 @@ def test_a_conversion_past_its_time_limit_is_killed_and_refused(client, mk_heade
     assert _processes_mentioning(str(work)) == []  # the whole process group was killed
 
 
+def test_every_conversion_profile_turns_macros_off(monkeypatch):
+    """The run's private profile is what keeps macros off on a LibreOffice that has a macro
+    engine (the nogui packages installed here have none, so the test below cannot see one
+    run): every run's profile carries the shipped settings, and they say never run a macro."""
+    from urllib.parse import unquote, urlsplit
+
+    from defusedxml import ElementTree
+
+    from portal.library.conversion import office
+
+    seen: list[bytes] = []
+
+    class Captured(Exception):
+        pass
+
+    real_popen = office.subprocess.Popen
+
+    def popen(command, **kwargs):
+        profiles = [a for a in command if str(a).startswith("-env:UserInstallation=")]
+        if not profiles:  # e.g. the probe for a network namespace
+            return real_popen(command, **kwargs)
+        profile = profiles[0]
+        path = Path(unquote(urlsplit(profile.split("=", 1)[1]).path))
+        seen.append((path / "user" / "registrymodifications.xcu").read_bytes())
+        raise Captured
+
+    monkeypatch.setattr(office.subprocess, "Popen", popen)
+    with pytest.raises(Captured):
+        office.convert_to_pdf(b"x", ".odt", timeout=5)
+    [registry] = seen
+    ns = "{http://openoffice.org/2001/registry}"
+    scripting = {
+        prop.get(f"{ns}name"): prop.findtext("value")
+        for item in ElementTree.fromstring(registry)
+        if item.get(f"{ns}path") == "/org.openoffice.Office.Common/Security/Scripting"
+        for prop in item
+    }
+    assert scripting["DisableMacrosExecution"] == "true"
+    assert scripting["MacroSecurityLevel"] == "3"  # very high: no macro runs, signed or not
+
+
 def test_a_documents_macro_never_runs(tmp_path):
+    """End to end: an auto-run macro would write a marker. With the nogui packages it cannot
+    fail (no macro engine is installed); on a LibreOffice with one, it is the proof. The
+    profile test above is what fails here if the settings go."""
     marker = tmp_path / "macro-ran.txt"
     pdf = convert_to_pdf(macro_odt(marker), ".odt", timeout=120)
     assert "宏测试文档" in pdf_text(pdf)
