@@ -9,12 +9,13 @@ PORTAL_VENV=${PORTAL_VENV:-$PORTAL_ROOT/.venv}
 # Debian packages: CJK fonts and HarfBuzz's subsetter for WeasyPrint (without it a CJK render
 # takes ~10 s), poppler-utils for PDF checks; LibreOffice without its GUI, only the parts that
 # convert Office uploads to PDF (Writer: .docx .doc .odt; Impress: .pptx .ppt .odp; Calc: .xlsx),
-# installed without recommends (no Java, no help, no extra fonts); chromium for the browser tests.
+# installed without recommends (no Java, no help, no extra fonts); chromium for the browser tests;
+# openssl makes the test certificate of the outbound HTTPS test.
 # shellcheck disable=SC2034  # used by the scripts that source this file
 PORTAL_RUN_PACKAGES=(fonts-noto-cjk libharfbuzz-subset0 poppler-utils
   libreoffice-writer-nogui libreoffice-impress-nogui libreoffice-calc-nogui)
 # shellcheck disable=SC2034
-PORTAL_TEST_PACKAGES=("${PORTAL_RUN_PACKAGES[@]}" chromium)
+PORTAL_TEST_PACKAGES=("${PORTAL_RUN_PACKAGES[@]}" chromium openssl)
 
 portal_log() { printf '==> %s\n' "$*"; }
 
