@@ -304,16 +304,12 @@ def funnel(user: User, group: str, args: Mapping[str, str]) -> list[FunnelRow]:
     return sorted(rows.values(), key=lambda r: (r.key if group == "month" else r.label, r.key))
 
 
-def step_customers(
-    user: User, group: str, key: str, step: str, args: Mapping[str, str]
-) -> list[Timeline]:
-    """The customers behind one number of the funnel (the click-through)."""
-    if step not in STEPS:
-        raise ValidationFailed("unknown step", code="bad_step", field="step")
-    for row in funnel(user, group, args):
-        if row.key == key:
-            return row.steps[STEPS.index(step)].customers
-    return []
+def step_of(rows: list[FunnelRow], key: str | None, step: str | None) -> StepFigure | None:
+    """One number of the funnel, with the customers behind it (the click-through): the row
+    `key` of `rows` (as funnel() gave them), step `step`; None when there is no such number."""
+    if key is None or step not in STEPS:
+        return None
+    return next((row.steps[STEPS.index(step)] for row in rows if row.key == key), None)
 
 
 HEADLINE_MONTHS = 6

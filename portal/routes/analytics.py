@@ -22,10 +22,8 @@ def require_login():
 def funnel_page():
     group = request.args.get("group") or "month"
     rows = funnel.funnel(current_user, group, request.args)
-    key, step = request.args.get("key"), request.args.get("step")
-    chosen = None
-    if key is not None and step in funnel.STEPS:
-        chosen = next((r.steps[funnel.STEPS.index(step)] for r in rows if r.key == key), None)
+    key = request.args.get("key")
+    chosen = funnel.step_of(rows, key, request.args.get("step"))
     return render_template(
         "analytics/funnel.html",
         rows=rows,
