@@ -24,7 +24,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from portal.db_types import utcnow
-from portal.delivery import visitors
+from portal.delivery import link_grants, visitors
 from portal.delivery.models import Delivery
 from portal.extensions import db
 from portal.tracking import events, links, sessions
@@ -154,12 +154,11 @@ def _claim_first_open(delivery: Delivery, now: datetime) -> bool:
     return won == 1
 
 
-def _gone(delivery: Delivery, now) -> bool:
-    if delivery.revoked_at is not None or (
-        delivery.expires_at is not None and delivery.expires_at <= now
-    ):
+def _gone(delivery: Delivery, now: datetime) -> bool:
+    """The delivery is revoked or expired, or every one of its document links is."""
+    if link_grants.ended(delivery.revoked_at, delivery.expires_at, now):
         return True
     doc_links = db.session.scalars(
         select(Link).where(Link.delivery_id == delivery.id, Link.purpose == LinkPurpose.DOC.value)
     ).all()
-    return bool(doc_links) and all(links.is_gone(link) for link in doc_links)
+    return bool(doc_links) and all(links.is_gone(link, now) for link in doc_links)

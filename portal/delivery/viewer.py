@@ -78,10 +78,7 @@ class ViewerState:
 
 
 def delivery_is_gone(delivery: Delivery, now: datetime | None = None) -> bool:
-    now = now or utcnow()
-    return delivery.revoked_at is not None or (
-        delivery.expires_at is not None and delivery.expires_at <= now
-    )
+    return link_grants.ended(delivery.revoked_at, delivery.expires_at, now or utcnow())
 
 
 def resolve_doc(token: str) -> Delivery:
