@@ -52,10 +52,6 @@ def parse_reason(value: object) -> RevokeReason:
     return RevokeReason(value)
 
 
-def ended(revoked_at: datetime | None, expires_at: datetime | None, now: datetime) -> bool:
-    return revoked_at is not None or (expires_at is not None and expires_at <= now)
-
-
 def _link_id(token: str, purpose: LinkPurpose) -> int:
     value = links.unsign(token or "", purpose.value)
     return value if isinstance(value, int) and not isinstance(value, bool) else -1
@@ -77,7 +73,7 @@ def _with_grant(query):
 
 def grant_ended(row, now: datetime) -> bool:
     """Whether the grant (and its delivery) of a row from _with_grant has ended."""
-    return ended(row.grant_revoked_at, row.grant_expires_at, now) or ended(
+    return links.ended(row.grant_revoked_at, row.grant_expires_at, now) or links.ended(
         row.grant_delivery_revoked_at, row.grant_delivery_expires_at, now
     )
 
@@ -98,7 +94,7 @@ def resolve_doc_link(token: str) -> tuple[Link, Delivery]:
     now = utcnow()
     if (
         links.is_gone(row.Link, now)
-        or ended(row.Delivery.revoked_at, row.Delivery.expires_at, now)
+        or links.ended(row.Delivery.revoked_at, row.Delivery.expires_at, now)
         or grant_ended(row, now)
     ):
         raise links.gone(link_id)
@@ -128,7 +124,7 @@ def resolve_portal_link(token: str) -> tuple[Link, Customer]:
     now = utcnow()
     if (
         links.is_gone(row.Link, now)
-        or ended(row.delivery_revoked_at, row.delivery_expires_at, now)
+        or links.ended(row.delivery_revoked_at, row.delivery_expires_at, now)
         or grant_ended(row, now)
     ):
         raise links.gone(link_id)

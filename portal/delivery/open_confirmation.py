@@ -24,7 +24,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from portal.db_types import utcnow
-from portal.delivery import link_grants, visitors
+from portal.delivery import visitors
 from portal.delivery.models import Delivery
 from portal.extensions import db
 from portal.tracking import events, links, sessions
@@ -156,7 +156,7 @@ def _claim_first_open(delivery: Delivery, now: datetime) -> bool:
 
 def _gone(delivery: Delivery, now: datetime) -> bool:
     """The delivery is revoked or expired, or every one of its document links is."""
-    if link_grants.ended(delivery.revoked_at, delivery.expires_at, now):
+    if links.ended(delivery.revoked_at, delivery.expires_at, now):
         return True
     doc_links = db.session.scalars(
         select(Link).where(Link.delivery_id == delivery.id, Link.purpose == LinkPurpose.DOC.value)

@@ -35,7 +35,7 @@ from portal.library.rendering import (
 )
 from portal.library.storage import get_storage
 from portal.privacy import notice as privacy_notice
-from portal.tracking import events, sessions
+from portal.tracking import events, links, sessions
 from portal.tracking.models import EventType, Link, ViewSession
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ class ViewerState:
 
 
 def delivery_is_gone(delivery: Delivery, now: datetime | None = None) -> bool:
-    return link_grants.ended(delivery.revoked_at, delivery.expires_at, now or utcnow())
+    return links.ended(delivery.revoked_at, delivery.expires_at, now or utcnow())
 
 
 def resolve_doc(token: str) -> Delivery:

@@ -105,9 +105,13 @@ def _erased(link_id: object) -> bool:
     return found is not None
 
 
+def ended(revoked_at: datetime | None, expires_at: datetime | None, now: datetime) -> bool:
+    """Revoked, or past its expiry: the one rule for links and deliveries alike."""
+    return revoked_at is not None or (expires_at is not None and expires_at <= now)
+
+
 def is_gone(link: Link, now: datetime | None = None) -> bool:
-    now = now or utcnow()
-    return link.revoked_at is not None or (link.expires_at is not None and link.expires_at <= now)
+    return ended(link.revoked_at, link.expires_at, now or utcnow())
 
 
 def portal_link(customer: Customer, *, handed_out: bool = False) -> Link:
