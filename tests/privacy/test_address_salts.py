@@ -15,6 +15,7 @@ from portal.extensions import db
 from portal.tasks.tick import run_tick
 from portal.tracking import address_salts, sessions
 from portal.tracking.models import AddressSalt, ViewSession
+from tests.delivery.helpers import make_delivery
 from tests.viewer_support import open_in_viewer
 
 ADDRESS = "203.0.113.7"
@@ -72,8 +73,6 @@ def test_the_tick_rotates_the_salt_on_schedule(app):
 
 
 def test_a_view_session_stores_the_hash_of_the_current_salt(app, world, client):
-    from tests.delivery.helpers import make_delivery
-
     sent = make_delivery(world.rep, world.customer, world.template)
     open_in_viewer(client, sent.url)
     db.session.expire_all()
