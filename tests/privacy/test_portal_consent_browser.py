@@ -95,6 +95,9 @@ def test_the_portal_page_asks_once_and_a_decline_records_no_visit(live_server, m
     reader.goto(urls[1], wait_until="load")
     assert "Nothing is recorded unless you agree" in reader.inner_text("[data-consent-ask]")
     screenshot(reader, "portal-consent-390-en.png")
+    reader.set_viewport_size({"width": 1280, "height": 800})
+    assert horizontal_overflow(reader) == 0
+    screenshot(reader, "portal-consent-1280-en.png")
     # Before an answer, nothing beyond the fetch.
     assert reader.evaluate("() => window.PortalVisit.snapshot().sent") is False
     reader.click("[data-consent-accept]")
