@@ -118,6 +118,9 @@ def load_config() -> dict[str, Any]:
         # Raw events, view sessions and address hashes older than this go at the tick
         # (portal.privacy.retention); scores and ledger rows stay.
         "EVENT_RETENTION_DAYS": int(env("PORTAL_EVENT_RETENTION_DAYS", "730")),
+        # Network addresses are hashed with a salt that lives this many days; the tick then
+        # makes a new one and deletes the old (portal.tracking.address_salts).
+        "ADDRESS_SALT_DAYS": int(env("PORTAL_ADDRESS_SALT_DAYS", "1")),
         "BABEL_DEFAULT_LOCALE": "zh_CN",
         "BABEL_DEFAULT_TIMEZONE": env("PORTAL_TIMEZONE", "Asia/Shanghai"),
         "LANGUAGES": ["zh_CN", "en"],
