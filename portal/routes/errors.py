@@ -9,9 +9,10 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, ServiceUnavailable
 
-from portal import outages
+from portal import metrics, outages
 from portal.errors import PortalError
 from portal.extensions import db
+from portal.outage_log import OUTAGES
 from portal.routes import json_errors
 
 log = logging.getLogger(__name__)
@@ -112,7 +113,10 @@ def register(app: Flask) -> None:
         service = outages.which(exc)
         if service is None:
             raise exc  # Flask logs it and answers 500
-        log.warning("%s unavailable on %s %s: %s", service, request.method, request.path, exc)
+        # Expected while it lasts: one line when the outage starts and one when it ends
+        # (portal.outage_log), never one (or a traceback) per refused request.
+        OUTAGES.refused(service, f"{type(exc).__name__}: {exc}")
+        metrics.REFUSED.labels(service).inc()
         try:
             db.session.rollback()  # the connection may be dead: the pool replaces it
         except Exception:
