@@ -16,6 +16,8 @@ import threading
 import time
 from dataclasses import dataclass
 
+from flask import Flask
+
 log = logging.getLogger(__name__)
 
 PROBE_SECONDS = 1.0
@@ -77,5 +79,6 @@ class OutageLog:
             return service in self._open
 
 
-# One per process: the outages this process has seen.
-OUTAGES = OutageLog()
+def of(app: Flask) -> OutageLog:
+    """The outages this app has seen: one app per process in production, so per process."""
+    return app.extensions.setdefault("portal.outages", OutageLog())

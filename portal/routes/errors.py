@@ -9,10 +9,9 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, ServiceUnavailable
 
-from portal import metrics, outages
+from portal import metrics, outage_log, outages
 from portal.errors import PortalError
 from portal.extensions import db
-from portal.outage_log import OUTAGES
 from portal.routes import json_errors
 
 log = logging.getLogger(__name__)
@@ -115,7 +114,7 @@ def register(app: Flask) -> None:
             raise exc  # Flask logs it and answers 500
         # Expected while it lasts: one line when the outage starts and one when it ends
         # (portal.outage_log), never one (or a traceback) per refused request.
-        OUTAGES.refused(service, f"{type(exc).__name__}: {exc}")
+        outage_log.of(app).refused(service, f"{type(exc).__name__}: {exc}")
         metrics.REFUSED.labels(service).inc()
         try:
             db.session.rollback()  # the connection may be dead: the pool replaces it

@@ -8,10 +8,9 @@ from __future__ import annotations
 from flask import Flask, Response, current_app
 from sqlalchemy import text
 
-from portal import outages
+from portal import outage_log, outages
 from portal.extensions import db
 from portal.library.storage import get_storage
-from portal.outage_log import OUTAGES, PROBE_SECONDS
 
 PROBE_TIMEOUT_SECONDS = 1  # a hung service must not hold the request's thread longer
 
@@ -53,8 +52,9 @@ def answers(service: str) -> bool:
 def init_app(app: Flask) -> None:
     @app.after_request
     def probe_open_outages(response: Response) -> Response:
-        every = float(app.config.get("OUTAGE_PROBE_SECONDS", PROBE_SECONDS))
-        for service in OUTAGES.due(every):
+        outages_seen = outage_log.of(app)
+        every = float(app.config.get("OUTAGE_PROBE_SECONDS", outage_log.PROBE_SECONDS))
+        for service in outages_seen.due(every):
             if answers(service):
-                OUTAGES.answered(service)
+                outages_seen.answered(service)
         return response
