@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import socket
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -36,6 +38,7 @@ from tests.tracking.test_ingest import (  # noqa: F401  (world_fixture: the `wor
 
 SHARED_REDIS = "redis://127.0.0.1:6379/0"
 TOKEN = "scrape-token-for-tests"
+ROOT = Path(__file__).resolve().parents[2]  # the worktree: its portal package
 
 
 @pytest.fixture
@@ -302,3 +305,28 @@ def test_requests_are_labelled_by_url_rule_never_by_path(app, client):
         dict(labels)["route"] for name, labels in scraped if name == "portal_http_requests_total"
     }
     assert routes <= {rule.rule for rule in app.url_map.iter_rules()} | {"unmatched"}
+
+
+# -- several processes ---------------------------------------------------------------------------
+
+
+def test_counts_of_several_processes_add_up_in_one_scrape(tmp_path: Path):
+    """gunicorn workers and RQ workers count in processes of their own: with
+    PROMETHEUS_MULTIPROC_DIR a scrape in any of them sums what all counted."""
+    folder = tmp_path / "metrics"
+    folder.mkdir()
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(folder)}
+    count = "from portal import metrics; metrics.DRAINS.labels('done').inc({})"
+    for amount in (2, 3):  # two worker processes, each its own counts
+        subprocess.run([sys.executable, "-c", count.format(amount)], env=env, cwd=ROOT, check=True)
+    scrape = "import sys; from portal import metrics; sys.stdout.buffer.write(metrics.exposition())"
+    text = subprocess.run(
+        [sys.executable, "-c", scrape], env=env, cwd=ROOT, check=True, capture_output=True
+    ).stdout.decode()
+
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+    assert samples[("portal_ingest_drains_total", (("outcome", "done"),))] == 5
