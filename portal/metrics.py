@@ -5,8 +5,9 @@ Several processes count: the gunicorn workers (requests) and the RQ workers (dra
 webhooks, chat messages). A scrape reaches one gunicorn worker, so the counts of every process
 must be added up. prometheus_client's multiprocess mode does exactly that when
 PROMETHEUS_MULTIPROC_DIR is set (docs/deploy.md): each process writes its counts to files there
-(memory-mapped, no locking between processes) and the scrape sums them. Only counters and
-histograms live here, because they add up across processes, and survive a process that dies.
+(memory-mapped, no locking between processes) and the scrape sums them, after folding the files
+of processes that ended (compact()). Only counters and histograms live here: they add up across
+processes and outlive a process that ends.
 What the processes share (the ingest stream, the RQ queues, the workers) is read from Redis at
 scrape time instead (portal.routes.metrics): a gauge kept per process would be one stale copy
 per worker, and one that died would leave its last value behind.
@@ -14,8 +15,12 @@ per worker, and one that died would leave its last value behind.
 
 from __future__ import annotations
 
+import fcntl
+import glob
 import hmac
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -25,6 +30,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from portal.errors import PortalError
@@ -116,16 +122,88 @@ def multiprocess_dir() -> str | None:
 def exposition(*collectors) -> bytes:
     """Every metric in the Prometheus text format: the counts of all processes (multiprocess
     mode) or of this one, plus collectors computed now (scrape-time gauges)."""
-    folder = multiprocess_dir()
-    if folder:
-        registry = CollectorRegistry()
-        MultiProcessCollector(registry, path=folder)
-    else:
-        registry = CollectorRegistry()
-        registry.register(_Everything())
+    registry = CollectorRegistry()
     for collector in collectors:
         registry.register(collector)
-    return generate_latest(registry)
+    folder = multiprocess_dir()
+    if not folder:
+        registry.register(_Everything())
+        return generate_latest(registry)
+    MultiProcessCollector(registry, path=folder)
+    with _locked(folder):  # no scrape sees the folder half-compacted
+        compact(folder)
+        return generate_latest(registry)
+
+
+# The files a process leaves in PROMETHEUS_MULTIPROC_DIR: one per kind of metric and process.
+_KINDS = ("counter", "histogram")
+_LOCK_FILE = ".compaction.lock"
+
+
+@contextmanager
+def _locked(folder: str) -> Iterator[None]:
+    with open(os.path.join(folder, _LOCK_FILE), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def compact(folder: str) -> int:
+    """Fold the files of processes that ended into one archive file per kind; how many.
+
+    RQ runs every job in a process of its own (a fork), so each drain, render and webhook
+    leaves its files behind, and a scrape reads every file: thousands a day would make it slow.
+    Counters and histograms are sums (a histogram stores each bucket's own count), so a dead
+    process's values add into the archive exactly as the scrape would have added them. The
+    files are first renamed out of the scrape's sight, so a crash half-way loses those counts
+    (Prometheus sees a counter reset) rather than counting them twice. Call with the lock held.
+    """
+    folded = 0
+    for kind in _KINDS:
+        dead = [path for path in glob.glob(os.path.join(folder, f"{kind}_*.db")) if _ended(path)]
+        if not dead:
+            continue
+        archive = os.path.join(folder, f"{kind}_archive.db")
+        totals: dict[str, float] = {}
+        sources = [archive] if os.path.exists(archive) else []
+        moved = []
+        for path in dead:
+            os.replace(path, f"{path}.folding")
+            moved.append(f"{path}.folding")
+        for path in sources + moved:
+            for key, value, _timestamp, _pos in MmapedDict.read_all_values_from_file(path):
+                totals[key] = totals.get(key, 0.0) + value
+        spare = f"{archive}.new"
+        if os.path.exists(spare):  # left by a crash: start it afresh
+            os.unlink(spare)
+        written = MmapedDict(spare)
+        try:
+            for key, value in totals.items():
+                written.write_value(key, value, 0.0)
+        finally:
+            written.close()
+        os.replace(spare, archive)
+        for path in moved:
+            os.unlink(path)
+        folded += len(dead)
+    return folded
+
+
+def _ended(path: str) -> bool:
+    """Whether the process that wrote `path` (counter_<pid>.db) has ended (on this host: the
+    folder is one host's)."""
+    pid = os.path.basename(path).rsplit(".", 1)[0].split("_", 1)[1]
+    if not pid.isdigit():
+        return False  # the archive
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # alive, another user's
+    return False
 
 
 class _Everything:

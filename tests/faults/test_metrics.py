@@ -311,22 +311,49 @@ def test_requests_are_labelled_by_url_rule_never_by_path(app, client):
 
 
 def test_counts_of_several_processes_add_up_in_one_scrape(tmp_path: Path):
-    """gunicorn workers and RQ workers count in processes of their own: with
-    PROMETHEUS_MULTIPROC_DIR a scrape in any of them sums what all counted."""
+    """gunicorn workers and RQ jobs (a process each) count in processes of their own: with
+    PROMETHEUS_MULTIPROC_DIR a scrape in any of them sums what all counted, and the files of
+    processes that ended are folded into one, so that they do not pile up, without changing
+    the sums."""
     folder = tmp_path / "metrics"
     folder.mkdir()
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(folder)}
-    count = "from portal import metrics; metrics.DRAINS.labels('done').inc({})"
-    for amount in (2, 3):  # two worker processes, each its own counts
-        subprocess.run([sys.executable, "-c", count.format(amount)], env=env, cwd=ROOT, check=True)
+    count = (
+        "from portal import metrics; metrics.DRAINS.labels('done').inc({0}); "
+        "metrics.RENDERS.observe({0})"
+    )
     scrape = "import sys; from portal import metrics; sys.stdout.buffer.write(metrics.exposition())"
-    text = subprocess.run(
-        [sys.executable, "-c", scrape], env=env, cwd=ROOT, check=True, capture_output=True
-    ).stdout.decode()
 
-    samples = {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
-    assert samples[("portal_ingest_drains_total", (("outcome", "done"),))] == 5
+    def run(code: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", code], env=env, cwd=ROOT, check=True, capture_output=True
+        )
+        return done.stdout.decode()
+
+    def samples(text: str) -> dict:
+        return {
+            (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+        }
+
+    for amount in (2, 3):  # two job processes, each with counts of its own
+        run(count.format(amount))
+    first = samples(run(scrape))
+    run(count.format(4))  # one more, after the first two were folded
+    second = samples(run(scrape))
+
+    drains = ("portal_ingest_drains_total", (("outcome", "done"),))
+    rendered = ("portal_render_duration_seconds_count", ())
+    slow = ("portal_render_duration_seconds_bucket", (("le", "2.5"),))
+    assert (first[drains], first[rendered], first[slow]) == (5, 2, 1)
+    assert (second[drains], second[rendered], second[slow]) == (9, 3, 1)
+    assert second[("portal_render_duration_seconds_sum", ())] == 9
+    kept = sorted(path.name for path in folder.glob("*.db"))
+    # The processes that counted are gone: their files were folded into the archives (the last
+    # scrape's own process ended after its scrape: its files wait for the next one).
+    assert [name for name in kept if "archive" in name] == [
+        "counter_archive.db",
+        "histogram_archive.db",
+    ]
+    assert len(kept) <= 4
