@@ -27,7 +27,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from portal import jobs, outage_log
 from portal.tracking import ingest_path
-from tests.support import skip_or_fail
+from tests.support import skip_or_fail, wait_until
 from tests.tracking.test_ingest import (  # noqa: F401  (world_fixture: the `world` fixture)
     batch,
     deliver,
@@ -51,16 +51,21 @@ def app_config(app_config):
     }
 
 
+def samples(text: str) -> dict[tuple[str, tuple], float]:
+    """{(name, sorted labels): value} of a scrape's text."""
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
 def scrape(client, token: str | None = TOKEN) -> dict[tuple[str, tuple], float]:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     response = client.get("/metrics", headers=headers)
     assert response.status_code == 200, response.get_data(as_text=True)[:500]
     assert response.headers["Content-Type"].startswith("text/plain")
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(response.get_data(as_text=True))
-        for sample in family.samples
-    }
+    return samples(response.get_data(as_text=True))
 
 
 def value(scraped: dict, name: str, **labels: str) -> float:
@@ -330,13 +335,6 @@ def test_counts_of_several_processes_add_up_in_one_scrape(tmp_path: Path):
         )
         return done.stdout.decode()
 
-    def samples(text: str) -> dict:
-        return {
-            (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-            for family in text_string_to_metric_families(text)
-            for sample in family.samples
-        }
-
     for amount in (2, 3):  # two job processes, each with counts of its own
         run(count.format(amount))
     first = samples(run(scrape))
@@ -357,3 +355,62 @@ def test_counts_of_several_processes_add_up_in_one_scrape(tmp_path: Path):
         "histogram_archive.db",
     ]
     assert len(kept) <= 4
+
+
+def test_a_gunicorn_scrape_counts_the_requests_of_workers_that_were_replaced(tmp_path: Path):
+    """The production shape: gunicorn workers sharing the folder. Half the requests are served
+    by the first workers, which a reload (HUP) then replaces; every scrape, answered by a new
+    worker, still counts all of them."""
+    import signal
+
+    import urllib3
+
+    from tests.multinode.cluster import flask_cli, portal_env, start_node
+
+    folder = tmp_path / "metrics"
+    folder.mkdir()
+    env = portal_env(
+        tmp_path,
+        database_url=f"sqlite:///{tmp_path / 'portal.sqlite3'}",
+        PORTAL_METRICS_TOKEN=TOKEN,
+        PROMETHEUS_MULTIPROC_DIR=str(folder),
+    )
+    flask_cli(env, "db", "upgrade")
+    node, base = start_node("metrics-node", env, tmp_path)
+    http = urllib3.PoolManager(retries=False)
+    healthz = (
+        "portal_http_requests_total",
+        (("method", "GET"), ("route", "/healthz"), ("status", "200")),
+    )
+
+    def get(path: str, **headers: str):
+        return http.request("GET", f"{base}{path}", headers={"Connection": "close", **headers})
+
+    def pids() -> set[str]:
+        return {path.stem.split("_")[1] for path in folder.glob("counter_*.db")}
+
+    try:
+        statuses = [get("/healthz").status for _ in range(20)]
+        first = pids()
+        node.process.send_signal(signal.SIGHUP)  # new workers; the old ones exit
+        wait_until(lambda: len(pids() - first - {"archive"}) >= 2, 60, "new gunicorn workers")
+        wait_until(lambda: not _alive(first), 60, "the old gunicorn workers to exit")
+        statuses += [get("/healthz").status for _ in range(20)]
+        answers = [get("/metrics", Authorization=f"Bearer {TOKEN}") for _ in range(4)]
+        totals = [samples(answer.data.decode())[healthz] for answer in answers]
+    finally:
+        node.stop()
+
+    assert statuses == [200] * 40
+    assert totals == [40] * 4
+    assert not pids() & first  # the replaced workers' files were folded into the archive
+
+
+def _alive(pids: set[str]) -> bool:
+    import contextlib
+
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(int(pid), 0)
+            return True
+    return False
