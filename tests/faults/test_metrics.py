@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -407,8 +408,6 @@ def test_a_gunicorn_scrape_counts_the_requests_of_workers_that_were_replaced(tmp
 
 
 def _alive(pids: set[str]) -> bool:
-    import contextlib
-
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
             os.kill(int(pid), 0)
