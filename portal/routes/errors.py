@@ -114,7 +114,10 @@ def register(app: Flask) -> None:
             raise exc  # Flask logs it and answers 500
         # Expected while it lasts: one line when the outage starts and one when it ends
         # (portal.outage_log), never one (or a traceback) per refused request.
-        outage_log.of(app).refused(service, f"{type(exc).__name__}: {exc}")
+        # The reason's first line only: a database error goes on with the statement and its
+        # parameters, which have no place in the log.
+        reason = (str(exc).splitlines() or [""])[0][:300]
+        outage_log.of(app).refused(service, f"{type(exc).__name__}: {reason}")
         metrics.REFUSED.labels(service).inc()
         try:
             db.session.rollback()  # the connection may be dead: the pool replaces it
