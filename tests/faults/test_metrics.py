@@ -413,3 +413,35 @@ def _alive(pids: set[str]) -> bool:
             os.kill(int(pid), 0)
             return True
     return False
+
+
+def test_renders_are_timed_and_failed_renders_counted(app, make_user):
+    """A render that works is timed; one that fails (the template breaks on this customer's
+    data, not on the sample data it was checked with at upload) is counted as failed."""
+    from prometheus_client import REGISTRY
+
+    from portal.library.rendering import TemplateRenderError, render_version_pdf
+    from portal.library.services import TemplateFields, create_template
+
+    def counted() -> tuple[float, float]:
+        return (
+            REGISTRY.get_sample_value("portal_render_duration_seconds_count") or 0,
+            REGISTRY.get_sample_value("portal_render_failures_total") or 0,
+        )
+
+    fragile = create_template(
+        make_user("marketing"),
+        TemplateFields(name="Fragile quote", kind="quote"),
+        filename="quote.html",
+        data=b"<html><body><p>{{ customer.name }}</p>"
+        b"{% if customer.company == 'BOOM' %}{{ 1 // 0 }}{% endif %}</body></html>",
+        changelog="first version",
+    )
+    before = counted()
+
+    render_version_pdf(fragile, {"customer": {"name": "Li Lei", "company": "ACME"}})
+    with pytest.raises(TemplateRenderError):
+        render_version_pdf(fragile, {"customer": {"name": "Han Meimei", "company": "BOOM"}})
+
+    rendered, failed = counted()
+    assert (rendered - before[0], failed - before[1]) == (1, 1)
