@@ -75,6 +75,8 @@ def load_config() -> dict[str, Any]:
         "S3_ENDPOINT_URL": env("PORTAL_S3_ENDPOINT_URL"),
         "S3_REGION": env("AWS_DEFAULT_REGION") or env("AWS_REGION") or "us-east-1",
         "REDIS_URL": env("PORTAL_REDIS_URL"),
+        # The bearer token of GET /metrics (Prometheus); unset: /metrics answers 404.
+        "METRICS_TOKEN": env("PORTAL_METRICS_TOKEN") or None,
         "BENCH_ROUTES": env("PORTAL_BENCH_ROUTES") == "1",  # /_bench/* for `python -m bench`
         # Seconds between scheduled ticks when Redis is set (portal.tasks.schedule); 0: none.
         "TICK_INTERVAL": int(env("PORTAL_TICK_INTERVAL", "300")),
