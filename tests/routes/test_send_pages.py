@@ -42,7 +42,9 @@ def test_sending_creates_a_delivery_and_shows_the_link_and_qr(team, login, clien
     )
     assert delivery.message == "请查收"
     assert delivery.policy == VersionPolicy.PINNED  # a quote keeps the version sent
-    assert delivery.allow_download and not delivery.watermark and delivery.expires_at is None
+    assert delivery.allow_download and delivery.expires_at is None
+    assert delivery.watermark  # a quote carries its reader's mark unless the rep says otherwise
+    assert delivery.passcode_hash is None
     location = response.headers["Location"]
     assert location.endswith(f"/customers/{team.customer.id}/sent/{delivery.id}")
 
@@ -72,14 +74,14 @@ def test_the_options_reach_the_delivery(team, login, client):
         template_id=team.template.id,
         version_policy="latest",
         expires_in_days="7",
-        watermark="y",
+        watermark="off",  # a quote's default is on
         allow_download="",
         send_email="y",
     )
     assert response.status_code == 302
     [delivery] = deliveries()
     assert delivery.policy == "latest"
-    assert delivery.watermark
+    assert not delivery.watermark
     assert not delivery.allow_download
     assert delivery.expires_at is not None
     # No SMTP server in this app: the e-mail job ran after the commit (inline) and says so,

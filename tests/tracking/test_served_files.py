@@ -46,7 +46,9 @@ def expected_pdf(delivery_id: int) -> bytes:
 
 @pytest.fixture
 def sent(world):
-    return make_delivery(world.rep, world.customer, world.template)
+    # The rendered copy itself: a quote is watermarked unless the rep says otherwise
+    # (tests/delivery/test_watermarked_downloads.py checks the stamped one).
+    return make_delivery(world.rep, world.customer, world.template, watermark=False)
 
 
 def test_the_download_is_the_customer_copy_and_is_recorded(client, sent):
@@ -105,7 +107,9 @@ def test_a_new_version_is_downloaded_at_once(client, world):
     """`latest` policy: the file follows the newest published version, no stale copy."""
     from portal.library import services as library
 
-    sent = make_delivery(world.rep, world.customer, world.template, version_policy="latest")
+    sent = make_delivery(
+        world.rep, world.customer, world.template, version_policy="latest", watermark=False
+    )
 
     before = client.get(_path(sent.url) + "/download", headers=BROWSER).get_data()
     library.add_version(
@@ -277,7 +281,9 @@ def test_a_new_version_or_a_renamed_customer_is_served_at_once_with_the_cache_wa
     from portal.customers.models import Customer
     from portal.library import services as library
 
-    sent = make_delivery(world.rep, world.customer, world.template, version_policy="latest")
+    sent = make_delivery(
+        world.rep, world.customer, world.template, version_policy="latest", watermark=False
+    )
     url = _path(sent.url) + "/download"
     served = [client.get(url, headers=BROWSER).get_data() for _ in range(2)]
     library.add_version(
