@@ -148,4 +148,9 @@ def load_config() -> dict[str, Any]:
         # link); an office behind one NAT reads many links, one link is opened a few times.
         "OPEN_RATE_LIMIT": env("PORTAL_OPEN_RATE_LIMIT", "30/minute;300/day"),
         "OPEN_ADDRESS_RATE_LIMIT": env("PORTAL_OPEN_ADDRESS_RATE_LIMIT", "120/minute"),
+        # Wrong passcodes of one link from one address, and from every address together: at
+        # 100 a day a 4-digit passcode takes ~50 days of guessing on average, 6 digits ~14
+        # years; a guesser can keep the link's reader out for a day at most.
+        "PASSCODE_RATE_LIMIT": env("PORTAL_PASSCODE_RATE_LIMIT", "5/minute;20/hour"),
+        "PASSCODE_LINK_RATE_LIMIT": env("PORTAL_PASSCODE_LINK_RATE_LIMIT", "100/day"),
     }

@@ -14,6 +14,7 @@ from sqlalchemy.orm import joinedload
 
 from portal.accounts.models import User
 from portal.db_types import utcnow
+from portal.delivery import passcodes
 from portal.delivery.models import Comment, CommentAuthor, Delivery
 from portal.delivery.services import current_version, get_delivery
 from portal.delivery.viewer import delivery_is_gone
@@ -42,11 +43,14 @@ def clean_text(text: str | None) -> str:
     return text
 
 
-def add_customer_comment(customer_id: int, delivery_id: int, text: str | None) -> Comment:
+def add_customer_comment(
+    customer_id: int, delivery_id: int, text: str | None, grants: list[str] | None = None
+) -> Comment:
     """A comment by customer_id on one of their deliveries.
 
     A delivery of another customer is NotFound, exactly like one that does not exist; a
-    withdrawn or expired one is gone (410)."""
+    withdrawn or expired one is gone (410); one whose passcode the browser (its grants) has
+    not entered is PasscodeRequired (portal.delivery.passcodes)."""
     delivery = db.session.scalar(
         select(Delivery).where(Delivery.id == delivery_id, Delivery.customer_id == customer_id)
     )
@@ -54,6 +58,8 @@ def add_customer_comment(customer_id: int, delivery_id: int, text: str | None) -
         raise NotFound("delivery not found")
     if delivery_is_gone(delivery):
         raise LinkGone("delivery expired or revoked")
+    if passcodes.locked(delivery, grants or []):
+        raise passcodes.PasscodeRequired("this document asks for its passcode")
     text = clean_text(text)
     version = current_version(delivery)
     comment = Comment(

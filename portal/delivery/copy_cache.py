@@ -52,6 +52,8 @@ DELIVERY_FIELDS = (
     "policy",
     "sender_id",
     "allow_download",
+    "watermark",
+    "passcode_hash",
     "created_at",
     "expires_at",
     "revoked_at",
@@ -59,16 +61,18 @@ DELIVERY_FIELDS = (
 
 # An entry is a header line the script reads without decoding JSON (cjson costs more than all of
 # the script's commands together), then the JSON the app reads:
-#   "<gone> <exp ms> <t> <c> <u> <d> <gen t> <gen c> <gen u> <gen d> <download> <version>\n{...}"
-# (ids of the template, customer, rep and delivery; download 1 or 0)
+#   "<gone> <exp ms> <t> <c> <u> <d> <gen t> <gen c> <gen u> <gen d> <download> <version> <pc>
+#    \n{...}"
+# (ids of the template, customer, rep and delivery; download 1 or 0; pc 1 when the delivery has a
+# passcode: its download is recorded by the caller, once the browser proved it entered it)
 # KEYS: the entry. ARGV: key prefix, the event's opening ("" for none: the script closes it with
 # the customer, delivery and version it read), the drain flag's TTL (ms), now (epoch ms).
 # Returns {0} (miss: ask the database) or {1, entry, flag set: 1|0}.
 _LOOKUP = """
 local raw = redis.call('GET', KEYS[1])
 if not raw then return {0} end
-local gone, exp, t, c, u, d, g1, g2, g3, g4, dl, v = string.match(raw,
-  '^(%S+) (%d+) (%d+) (%d+) (%d+) (%d+) (%S+) (%S+) (%S+) (%S+) ([01]) (%d+)\\n')
+local gone, exp, t, c, u, d, g1, g2, g3, g4, dl, v, pc = string.match(raw,
+  '^(%S+) (%d+) (%d+) (%d+) (%d+) (%d+) (%S+) (%S+) (%S+) (%S+) ([01]) (%d+) ([01])\\n')
 if not gone then return {0} end
 local p = ARGV[1]
 if redis.call('EXISTS', p .. ':gone:' .. gone) == 1 then return {0} end
@@ -78,7 +82,7 @@ local gens = redis.call('MGET', p .. ':gen:t:' .. t, p .. ':gen:c:' .. c,
 if (gens[1] or '0') ~= g1 or (gens[2] or '0') ~= g2 or (gens[3] or '0') ~= g3
   or (gens[4] or '0') ~= g4 then return {0} end
 local flag = 0
-if ARGV[2] ~= '' and dl == '1' then
+if ARGV[2] ~= '' and dl == '1' and pc == '0' then
   redis.call('XADD', p .. ':stream', '*', 'b', ARGV[2] .. '"customer_id":' .. c ..
     ',"delivery_id":' .. d .. ',"properties":{"version":' .. v .. '}}}')
   if redis.call('SET', p .. ':drain', '1', 'NX', 'PX', ARGV[3]) then flag = 1 end
@@ -137,7 +141,7 @@ def lookup(link_id: int, *, record: bool) -> tuple[dict[str, Any], bool] | None:
     if answer[2] == 1:
         ingest_queue.queue_drain()
     entry = json.loads(answer[1].partition(b"\n")[2])
-    return entry, bool(record and entry["dl"])
+    return entry, bool(record and entry["dl"] and not entry["pc"])
 
 
 def store(link_id: int, row: Any, copy: Any) -> None:
@@ -153,6 +157,8 @@ def store(link_id: int, row: Any, copy: Any) -> None:
         "gone": gone,
         "exp": _epoch_ms(expiry),
         "dl": bool(row.allow_download),
+        "wm": bool(copy.watermark),
+        "pc": copy.passcode,
         "n": row.template_name,
         "v": [
             copy.version.number,
@@ -171,6 +177,7 @@ def store(link_id: int, row: Any, copy: Any) -> None:
             *gens,
             int(entry["dl"]),
             copy.version.number,
+            int(bool(copy.passcode)),
         )
     )
     redis.set(_entry_key(link_id), header + "\n" + json.dumps(entry, ensure_ascii=False), ex=TTL)

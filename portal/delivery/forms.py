@@ -11,7 +11,14 @@ import re
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, HiddenField, IntegerField, SelectField, TextAreaField
+from wtforms import (
+    BooleanField,
+    HiddenField,
+    IntegerField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import InputRequired, Optional
 
 from portal.delivery.comments import MAX_COMMENT_LENGTH
@@ -58,7 +65,29 @@ class SendForm(FlaskForm):
         render_kw={"inputmode": "numeric", "min": 1, "max": MAX_EXPIRY_DAYS},
     )
     allow_download = BooleanField(_l("Allow downloading the PDF"), default=True)
-    watermark = BooleanField(_l("Watermark the pages with the customer's name"))
+    watermark = SelectField(
+        _l("Watermark (the customer's name on every page and in the downloaded PDF)"),
+        choices=[
+            ("", _l("On for quotes, off for other materials")),
+            ("on", _l("On")),
+            ("off", _l("Off")),
+        ],
+        default="",
+    )
+    passcode = StringField(
+        _l("Passcode"),
+        validators=[Optional()],
+        description=_l(
+            "Optional, 4 to 8 digits. The customer enters it before seeing anything of the "
+            "document. Give it to them apart from the link; it is shown to you once."
+        ),
+        render_kw={
+            "inputmode": "numeric",
+            "pattern": "[0-9]{4,8}",
+            "maxlength": 8,
+            "autocomplete": "off",
+        },
+    )
     ask_visitor = SelectField(
         _l("If someone else opens the link"),
         choices=[
@@ -87,8 +116,9 @@ class SendForm(FlaskForm):
             expires_in_days=self.expires_in_days.data,
             message=self.message.data or "",
             send_email=bool(self.send_email.data),
-            watermark=bool(self.watermark.data),
+            watermark={"on": True, "off": False}.get(self.watermark.data or ""),
             ask_visitor=self.ask_visitor.data or "off",
+            passcode=(self.passcode.data or "").strip() or None,
         )
 
 
@@ -114,6 +144,7 @@ class DeliveryActionForm(FlaskForm):
 # (code or message pattern, field, what to tell the user)
 _ERRORS: list[tuple[str | re.Pattern[str], str | None, object]] = [
     ("comment_empty", "text", _l("Write your reply first.")),
+    ("invalid_passcode", "passcode", _l("A passcode is 4 to 8 digits, or leave it empty.")),
     (
         "comment_too_long",
         "text",

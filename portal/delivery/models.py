@@ -40,7 +40,11 @@ class Delivery(db.Model):
     sender_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     message: Mapped[str] = mapped_column(Text, default="")
     allow_download: Mapped[bool] = mapped_column(default=True)
+    # The reader's mark on the viewer's pages and on every page of the downloaded PDF
+    # (portal.delivery.watermarks); on by default for quotes (services.send).
     watermark: Mapped[bool] = mapped_column(default=False)
+    # The send's passcode, hashed (portal.delivery.passcodes); None: no passcode asked.
+    passcode_hash: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -16,7 +16,7 @@ from sqlalchemy.orm import joinedload
 
 from portal.customers.models import Customer
 from portal.db_types import utcnow
-from portal.delivery import link_grants, portal_visits
+from portal.delivery import link_grants, passcodes, portal_visits
 from portal.delivery.comments import comments_for
 from portal.delivery.models import Comment, Delivery
 from portal.delivery.services import current_version
@@ -46,6 +46,9 @@ class PortalItem:
     available: bool  # False: expired (revoked deliveries are not listed at all)
     doc_token: str | None
     comments: list[Comment] = field(default_factory=list)
+    # The send has a passcode this browser has not entered: listed with no title, message,
+    # changes or comments, only a way to the viewer's passcode page (portal.delivery.passcodes).
+    locked: bool = False
 
     @property
     def id(self) -> int:
@@ -69,7 +72,7 @@ class PortalItem:
 
     @property
     def can_download(self) -> bool:
-        return self.available and self.delivery.allow_download
+        return self.available and not self.locked and self.delivery.allow_download
 
 
 @dataclass
@@ -101,10 +104,11 @@ def _changes(delivery: Delivery, shown: TemplateVersion) -> tuple[str | None, li
     return UPDATED, newer
 
 
-def build_portal(customer: Customer, via: Link) -> PortalPage:
+def build_portal(customer: Customer, via: Link, grants: list[str] | None = None) -> PortalPage:
     """The portal page's data, as seen through the portal link `via`. Withdrawn deliveries
     are left out; expired ones stay listed, without a link, so the customer knows to ask for
-    a new one. Document links are derived from `via`'s grant: they end with it."""
+    a new one. Document links are derived from `via`'s grant: they end with it. A delivery
+    whose passcode this browser (its `grants`) has not entered is listed locked."""
     deliveries = list(
         db.session.scalars(
             select(Delivery)
@@ -133,6 +137,9 @@ def build_portal(customer: Customer, via: Link) -> PortalPage:
             and not delivery_is_gone(delivery, now)
         )
         status, changes = _changes(delivery, shown)
+        locked = passcodes.locked(delivery, grants or [])
+        if locked:  # nothing of the document until its passcode is entered
+            status, changes = (NEW if status == NEW else None), []
         items.append(
             PortalItem(
                 delivery=delivery,
@@ -141,7 +148,8 @@ def build_portal(customer: Customer, via: Link) -> PortalPage:
                 changes=changes if available else [],
                 available=available,
                 doc_token=links.token_for(link) if available and link else None,
-                comments=threads.get(delivery.id, []),
+                comments=[] if locked else threads.get(delivery.id, []),
+                locked=locked,
             )
         )
     return PortalPage(customer=customer, items=items)
@@ -153,12 +161,13 @@ def visit_portal(
     via: Link,
     record: bool = True,
     staff_id: int | None = None,
+    grants: list[str] | None = None,
 ) -> PortalPage:
     """The portal page of the portal link `via` (its document links may be created: the caller
     commits). Serving it is not a visit (portal.delivery.portal_visits): a reader's GET is a
     preview until the page's script confirms it (the page carries `visit_token`), staff's an
     internal view; record=False (robots, HEAD) records nothing."""
-    page = build_portal(customer, via)
+    page = build_portal(customer, via, grants)
     if record or staff_id is not None:
         page.visit_token = portal_visits.record_fetch(customer, via, len(page.items), staff_id)
     return page

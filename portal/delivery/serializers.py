@@ -32,6 +32,8 @@ def delivery_json(
         "sender_email": delivery.sender.email,
         "message": delivery.message,
         "allow_download": delivery.allow_download,
+        "watermark": delivery.watermark,
+        "passcode_protected": delivery.passcode_hash is not None,
         "created_at": delivery.created_at.isoformat(),
         "expires_at": _iso(delivery.expires_at),
         "revoked_at": _iso(delivery.revoked_at),

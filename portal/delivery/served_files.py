@@ -11,6 +11,10 @@ scoring and task rules, after the answer.
 
 A copy that is not rendered yet (a first open racing its background job) takes the full path
 (portal.delivery.viewer), which renders it.
+
+A delivery with a passcode serves its file and pages only to a browser that entered it
+(portal.delivery.passcodes: the caller passes the browser's grants); a watermarked delivery's
+download is its copy stamped with the reader's mark (portal.delivery.watermarks), made once.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from sqlalchemy import and_, bindparam, case, func, select
 from portal.accounts.models import User
 from portal.customers.models import Customer
 from portal.db_types import utcnow
-from portal.delivery import copy_cache
+from portal.delivery import copy_cache, passcodes, watermarks
 from portal.delivery.models import Delivery
 from portal.errors import NotFound, PermissionDenied
 from portal.extensions import db
@@ -79,6 +83,8 @@ _RESOLVE = (
         _deliveries.c.template_id,
         _deliveries.c.sender_id,
         _deliveries.c.allow_download,
+        _deliveries.c.watermark,
+        _deliveries.c.passcode_hash,
         _deliveries.c.revoked_at,
         _deliveries.c.expires_at,
         _deliveries.c.created_at,
@@ -113,6 +119,8 @@ class CustomerCopy:
     template_name: str
     version: Any  # number, sha256, source_type, storage_key (what the cache keys need)
     variables: dict[str, Any]
+    watermark: bool = False
+    passcode: str = ""  # the fingerprint of the delivery's passcode; "" when it has none
 
     def pdf_key(self) -> str:
         if self.version.source_type == "pdf":
@@ -121,6 +129,13 @@ class CustomerCopy:
 
     def page_key(self, page: int) -> str:
         return png_cache_key(self.version, self.variables, page)
+
+    def mark(self, visitor_name: str | None) -> str:
+        """The reader's mark (portal.delivery.watermarks): the customer and the send date."""
+        customer = self.variables["customer"]
+        return watermarks.mark_text(
+            customer["name"], customer["company"], self.variables["today"], visitor_name
+        )
 
 
 def resolve(token: str, *, record: bool = False) -> tuple[CustomerCopy, bool]:
@@ -140,6 +155,8 @@ def resolve(token: str, *, record: bool = False) -> tuple[CustomerCopy, bool]:
             template_name=entry["n"],
             version=copy_cache.version_of(entry),
             variables=entry["vars"],
+            watermark=entry["wm"],
+            passcode=entry["pc"],
         )
         return copy, recorded
     row = db.session.execute(_RESOLVE, {"link_id": link_id}).first()
@@ -174,6 +191,8 @@ def resolve(token: str, *, record: bool = False) -> tuple[CustomerCopy, bool]:
         version=version,
         # as portal.delivery.services.variables_for: the send date names the copy
         variables=customer_variables(customer, rep, today=business_date(row.created_at)),
+        watermark=bool(row.watermark),
+        passcode=passcodes.fingerprint(row.passcode_hash),
     )
     # A derived link is not cached: its grant's revocation bumps no generation of this copy.
     if copy_cache.enabled() and row.link_parent_id is None:
@@ -187,15 +206,21 @@ class ServedFile:
     name: str  # the download's file name; a page image's ETag
 
 
-def download(token: str, *, record: bool, device: str | None = None) -> ServedFile:
+def download(
+    token: str, *, record: bool, device: str | None = None, grants: list[str] | None = None
+) -> ServedFile:
     """The customer's PDF as a local file; `doc.downloaded` recorded (queued with Redis; the
-    caller commits otherwise). PermissionDenied when downloads are off for this delivery.
+    caller commits otherwise). PermissionDenied when downloads are off for this delivery,
+    PasscodeRequired when it has a passcode the browser (its grants) has not entered.
     With a device id the download is recorded here, as that device's reader's
-    (portal.delivery.visitors: a forwarded reader's is not the customer's)."""
+    (portal.delivery.visitors: a forwarded reader's is not the customer's), and a watermarked
+    copy names that reader when they said who they are."""
     from portal.delivery import viewer, visitors
     from portal.tracking.ingest_path import record_event
 
+    # (the cached look-up records only a copy with no passcode: copy_cache)
     copy, recorded = resolve(token, record=record and device is None)
+    passcodes.require(copy.delivery_id, copy.passcode, grants or [])
     if not copy.allow_download:
         raise PermissionDenied("downloading this document is not allowed")
     path = node_cache.local_path(copy.pdf_key())
@@ -204,6 +229,9 @@ def download(token: str, *, record: bool, device: str | None = None) -> ServedFi
         path = node_cache.local_path(copy.pdf_key())
         if path is None:
             raise NotFound("the document is not available")
+    if copy.watermark:
+        mark = copy.mark(visitors.identified_name(copy.delivery_id, device))
+        path = watermarks.marked_copy(copy.delivery_id, copy.pdf_key(), mark)
     if record and not recorded:
         delivery = SimpleNamespace(id=copy.delivery_id, customer_id=copy.customer_id)
         reader = visitors.reader_of(delivery, device)
@@ -219,13 +247,14 @@ def download(token: str, *, record: bool, device: str | None = None) -> ServedFi
     return ServedFile(path, viewer.download_filename(copy.template_name))
 
 
-def page_image(token: str, page: int) -> ServedFile:
+def page_image(token: str, page: int, grants: list[str] | None = None) -> ServedFile:
     """Page `page` of the customer's current copy, as a local PNG file (its file name: an
     ETag, the same on every node, since the key names the content); NotFound past the last
-    page."""
+    page, PasscodeRequired as for the download."""
     from portal.delivery import viewer
 
     copy, _recorded = resolve(token)
+    passcodes.require(copy.delivery_id, copy.passcode, grants or [])
     if isinstance(page, bool) or page < 1:
         raise NotFound("page not found")
     path = node_cache.local_path(copy.page_key(page))

@@ -14,7 +14,7 @@ from portal.audit import service as audit
 from portal.customers.models import Customer
 from portal.customers.services import get_customer, visible_to
 from portal.db_types import utcnow
-from portal.delivery import link_grants, visitors
+from portal.delivery import link_grants, passcodes, visitors
 from portal.delivery.email import send_delivery_email
 from portal.delivery.link_grants import RevokeReason
 from portal.delivery.models import Delivery, EmailStatus, RenderStatus
@@ -23,7 +23,7 @@ from portal.errors import NotFound, ValidationFailed
 from portal.extensions import db
 from portal.library import permissions
 from portal.library import services as library
-from portal.library.models import TemplateVersion, VersionPolicy
+from portal.library.models import TemplateKind, TemplateVersion, VersionPolicy
 from portal.library.rendering import customer_variables, render_version_page_png, render_version_pdf
 from portal.library.rendering.variables import business_date
 from portal.library.storage import get_storage
@@ -44,8 +44,9 @@ class SendRequest:
     expires_in_days: int | None = None
     message: str = ""
     send_email: bool = False
-    watermark: bool = False
+    watermark: bool | None = None  # None: on for quotes, off for other kinds
     ask_visitor: str | None = None  # off (default) | optional | required (delivery.visitors)
+    passcode: str | None = None  # 4 to 8 digits the reader must enter (delivery.passcodes)
 
 
 def send(sender: User, request: SendRequest) -> Sent:
@@ -69,6 +70,10 @@ def send(sender: User, request: SendRequest) -> Sent:
     if request.send_email and not customer.email:
         raise ValidationFailed("this customer has no e-mail address; copy the link instead")
     ask_visitor = visitors.ask_visitor_value(request.ask_visitor)
+    passcode_hash = passcodes.hash_passcode(request.passcode)
+    watermark = request.watermark
+    if watermark is None:  # a quote names its reader unless the rep says otherwise
+        watermark = template.kind == TemplateKind.QUOTE
     _check_storage(version)
     delivery = Delivery(
         customer=customer,
@@ -78,7 +83,8 @@ def send(sender: User, request: SendRequest) -> Sent:
         sender=sender,
         message=message,
         allow_download=request.allow_download,
-        watermark=request.watermark,
+        watermark=watermark,
+        passcode_hash=passcode_hash,
         ask_visitor=ask_visitor,
         expires_at=expires_at,
         render_status=RenderStatus.PENDING,

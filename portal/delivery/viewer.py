@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from portal.customers.models import Customer
 from portal.db_types import utcnow
-from portal.delivery import document_links, link_grants, visitors
+from portal.delivery import document_links, link_grants, passcodes, visitors, watermarks
 from portal.delivery.document_links import PageLayout
 from portal.delivery.models import Delivery, RenderStatus
 from portal.delivery.services import (
@@ -33,6 +33,7 @@ from portal.library.rendering import (
     render_version_page_png,
     render_version_pdf,
 )
+from portal.library.rendering.variables import business_date
 from portal.library.storage import get_storage
 from portal.privacy import notice as privacy_notice
 from portal.tracking import events, links, sessions
@@ -72,6 +73,7 @@ class ViewerState:
     READY = "ready"
     PREPARING = "preparing"
     FAILED = "failed"
+    LOCKED = "locked"  # the send's passcode was not entered on this browser: nothing shown
 
 
 # --- links --------------------------------------------------------------------------------
@@ -87,6 +89,15 @@ def resolve_doc(token: str) -> Delivery:
     A revoked or expired delivery is gone even when its link row is not; a link derived from
     another (portal.delivery.link_grants) is gone with it."""
     return link_grants.resolve_doc_link(token)[1]
+
+
+def resolve_readable(token: str, grants: list[str]) -> Delivery:
+    """resolve_doc, and PasscodeRequired unless the browser holding grants entered the
+    delivery's passcode (portal.delivery.passcodes)."""
+    delivery = resolve_doc(token)
+    if passcodes.locked(delivery, grants):
+        raise passcodes.PasscodeRequired("this document asks for its passcode")
+    return delivery
 
 
 def resolve_portal(token: str) -> Customer:
@@ -148,11 +159,17 @@ def _render_cached(delivery: Delivery) -> bool:
     return get_storage().exists(pdf_cache_key(version, variables_for(delivery)))
 
 
-def watermark_text(delivery: Delivery) -> str | None:
+def watermark_text(delivery: Delivery, device: str | None = None) -> str | None:
+    """The reader's mark over the viewer's pages (the one stamped into the download)."""
     if not delivery.watermark:
         return None
     customer = delivery.customer
-    return " · ".join(part for part in (customer.name, customer.company) if part)
+    return watermarks.mark_text(
+        customer.name,
+        customer.company or "",
+        business_date(delivery.created_at).isoformat(),
+        visitors.identified_name(delivery.id, device),
+    )
 
 
 class Audience(enum.StrEnum):
@@ -182,6 +199,7 @@ def open_delivery(
     staff_id: int | None = None,
     via: Link | None = None,
     device: str | None = None,
+    grants: list[str] | None = None,
 ) -> OpenedDelivery:
     """Serve the viewer. Nothing here is an open: serving the page proves only that something
     fetched the link (a chat app's link preview, a mail scanner, a script or a person).
@@ -198,7 +216,13 @@ def open_delivery(
     delivery's own): the page's "all documents" link lives no longer than it
     (portal.delivery.link_grants). `device` is the browser's device id: a device other than
     the recipient's may be asked who it is first (a required card: no pages, nothing recorded
-    until it is answered)."""
+    until it is answered).
+
+    A delivery with a passcode the browser (its `grants`) has not entered is LOCKED: the page
+    asks for it, shows nothing of the document and records nothing (it is not even a
+    preview: what was fetched is the passcode page)."""
+    if passcodes.locked(delivery, grants or []):
+        return OpenedDelivery(delivery=delivery, state=ViewerState.LOCKED)
     opened = OpenedDelivery(
         delivery=delivery,
         state=readiness(delivery),
@@ -218,7 +242,7 @@ def open_delivery(
         return opened
     opened.version = version
     opened.pages = pages
-    opened.watermark = watermark_text(delivery)
+    opened.watermark = watermark_text(delivery, device)
     if audience == Audience.ROBOT:
         return opened
     if audience == Audience.CUSTOMER:

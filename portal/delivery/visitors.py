@@ -114,6 +114,15 @@ def reader_of(delivery: Delivery | Any, device: str | None) -> Reader:
     return Reader(visitor.customer_id, visitor.id)
 
 
+def identified_name(delivery_id: int, device: str | None) -> str | None:
+    """The name a forwarded reader on this device gave (the "您是？" card), for the reader's
+    mark (portal.delivery.watermarks); None for the recipient's device or an unnamed one."""
+    visitor = _visitor(delivery_id, device)
+    if visitor is None or not visitor.forwarded:
+        return None
+    return visitor.name or None
+
+
 def card_for(delivery: Delivery, device: str | None) -> str:
     """Which "您是？" card this device gets on opening delivery: AskVisitor.OFF (none),
     OPTIONAL or REQUIRED. Only a device other than the recipient's is asked, and only once

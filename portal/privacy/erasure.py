@@ -31,6 +31,7 @@ from portal.customers.services import get_customer
 from portal.db_types import utcnow
 from portal.deals import services as deal_services
 from portal.deals.models import Deal, DealEvidence
+from portal.delivery import watermarks
 from portal.delivery.models import Comment, Delivery
 from portal.delivery.services import variables_for
 from portal.engagement.models import ScoreEntry
@@ -86,6 +87,14 @@ def erase(by: User | None, customer_id: int) -> Erasure:
     ).all()
     delivery_ids = [d.id for d in deliveries]
     keys, prefixes = _rendered_files(deliveries)
+    # Stamped downloads name their reader: the customer's own, and those of the deliveries
+    # they read as an identified forwarded reader (portal.delivery.watermarks).
+    read_as_visitor = db.session.scalars(
+        select(Visitor.delivery_id).where(Visitor.customer_id == customer.id)
+    )
+    prefixes += sorted(
+        {watermarks.folder(i) for i in [*(d.id for d in deliveries), *read_as_visitor]}
+    )
     deal_ids = list(db.session.scalars(select(Deal.id).where(Deal.customer_id == customer.id)))
     keys += [
         key

@@ -33,7 +33,7 @@ from wtforms.validators import InputRequired
 from portal import i18n, jobs
 from portal.accounts.services import user_for_token
 from portal.delivery import comments as comment_service
-from portal.delivery import link_grants, open_confirmation, served_files, visitors
+from portal.delivery import link_grants, open_confirmation, passcodes, served_files, visitors
 from portal.delivery import portal_home as portal_service
 from portal.delivery import viewer as viewer_service
 from portal.delivery.comments import MAX_COMMENT_LENGTH
@@ -59,6 +59,10 @@ class VisitorForm(FlaskForm):
     contact = StringField()
 
 
+class PasscodeForm(FlaskForm):
+    passcode = StringField()  # checked by the service (portal.delivery.passcodes)
+
+
 class CommentForm(FlaskForm):
     delivery_id = IntegerField(validators=[InputRequired()])
     text = TextAreaField()  # checked by the service (1 to 2000 characters)
@@ -78,6 +82,11 @@ def _in_wechat() -> bool:
 def _known_device() -> str | None:
     """This browser's device id from its cookie (portal.delivery.visitors), if it has one."""
     return open_confirmation.device_of(request.cookies.get(visitors.DEVICE_COOKIE))
+
+
+def _grants() -> list[str]:
+    """The deliveries whose passcode this browser entered (portal.delivery.passcodes)."""
+    return passcodes.grants_of(request.cookies.get(passcodes.COOKIE))
 
 
 def _device() -> tuple[str, bool]:
@@ -147,17 +156,20 @@ def _confirm_url() -> str:
 # --- errors: one friendly page, no detail ---------------------------------------------------
 
 
-def _error_page(status: int) -> Response:
+def _error_page(status: int, *, locked: bool = False) -> Response:
     db.session.rollback()
     back_url = None
-    if status == 403 and request.endpoint == "customer.download" and request.view_args:
-        back_url = url_for(".viewer", token=request.view_args["token"])
-    return _render("customer/gone.html", status=status, status_code=status, back_url=back_url)
+    token = (request.view_args or {}).get("token")
+    if token and (locked or (status == 403 and request.endpoint == "customer.download")):
+        back_url = url_for(".viewer", token=token)
+    return _render(
+        "customer/gone.html", status=status, status_code=status, back_url=back_url, locked=locked
+    )
 
 
 @bp.errorhandler(PortalError)
 def _portal_error(exc: PortalError) -> Response:
-    return _error_page(exc.status)
+    return _error_page(exc.status, locked=isinstance(exc, passcodes.PasscodeRequired))
 
 
 @bp.errorhandler(HTTPException)
@@ -213,6 +225,7 @@ def portal_home(token: str) -> Response:
         via=link,
         record=audience == viewer_service.Audience.CUSTOMER,
         staff_id=staff_id if audience == viewer_service.Audience.INTERNAL else None,
+        grants=_grants(),
     )
     response = _render(
         "customer/portal.html",
@@ -236,7 +249,9 @@ def comment(token: str) -> Response:
         raise NotFound("no such delivery")
     delivery_id = form.delivery_id.data
     try:
-        comment_service.add_customer_comment(customer.id, delivery_id, form.text.data)
+        comment_service.add_customer_comment(
+            customer.id, delivery_id, form.text.data, grants=_grants()
+        )
     except ValidationFailed as exc:
         db.session.rollback()
         with force_locale(i18n.browser_locale()):
@@ -269,7 +284,10 @@ def viewer(token: str) -> Response:
         staff_id=staff_id,
         via=link,
         device=device,
+        grants=_grants(),
     )
+    if opened.state == viewer_service.ViewerState.LOCKED:
+        return _keep_device(_passcode_page(token), device, new_device)
     response = _render(
         "customer/viewer.html",
         opened=opened,
@@ -283,11 +301,53 @@ def viewer(token: str) -> Response:
     return _keep_device(response, device, new_device)
 
 
+def _passcode_page(token: str, form: PasscodeForm | None = None, status: int = 200) -> Response:
+    """The passcode page: nothing of the document, not even its title."""
+    return _render(
+        "customer/passcode.html", status=status, token=token, form=form or PasscodeForm()
+    )
+
+
+# Wrong passcodes only are counted (the right one costs nothing): per link from one address,
+# and per link from every address together, which bounds a distributed guess (docs/security.md).
+@bp.post("/d/<token>/passcode")
+@rate_limits.limit(
+    "PASSCODE_RATE_LIMIT",
+    rate_limits.path_token_and_address,
+    deduct_when=rate_limits.wrong_passcode,
+)
+@rate_limits.limit(
+    "PASSCODE_LINK_RATE_LIMIT", rate_limits.path_token, deduct_when=rate_limits.wrong_passcode
+)
+def enter_passcode(token: str) -> Response:
+    delivery = viewer_service.resolve_doc(token)
+    form = PasscodeForm()
+    if not form.validate_on_submit():
+        return _error_page(400)  # the form's CSRF token expired: reload
+    try:
+        cookie = passcodes.unlock(delivery, form.passcode.data, _grants())
+    except passcodes.WrongPasscode:
+        db.session.rollback()
+        with force_locale(i18n.browser_locale()):
+            form.passcode.errors = [_("That passcode is not right. Check it and try again.")]
+        return _passcode_page(token, form, status=401)
+    response = redirect(url_for(".viewer", token=token), code=303)
+    response.set_cookie(
+        passcodes.COOKIE,
+        cookie,
+        max_age=passcodes.COOKIE_MAX_AGE,
+        httponly=True,
+        samesite="Lax",
+        secure=request.is_secure,
+    )
+    return response
+
+
 @bp.post("/d/<token>/visitor")
 @rate_limits.limit("COMMENT_RATE_LIMIT", rate_limits.address)
 def identify_visitor(token: str) -> Response:
     """The "您是？" card: a forwarded reader says who they are."""
-    delivery = viewer_service.resolve_doc(token)
+    delivery = viewer_service.resolve_readable(token, _grants())
     form = VisitorForm()
     device = _known_device()
     if not form.validate_on_submit() or device is None:
@@ -311,7 +371,7 @@ def identify_visitor(token: str) -> Response:
 
 @bp.get("/d/<token>/pages/<int:page>.png")
 def page_image(token: str, page: int) -> Response:
-    image = served_files.page_image(token, page)
+    image = served_files.page_image(token, page, grants=_grants())
     response = send_file(image.path, mimetype="image/png", max_age=PAGE_MAX_AGE, etag=image.name)
     response.headers["Cache-Control"] = f"private, max-age={PAGE_MAX_AGE}"
     return response
@@ -323,6 +383,7 @@ def download(token: str) -> Response:
         token,
         record=_is_reader(),
         device=_known_device(),
+        grants=_grants(),
     )
     jobs.commit()  # the event, when it is recorded here (without Redis)
     response = send_file(
@@ -339,7 +400,7 @@ def download(token: str) -> Response:
 
 @bp.get("/d/<token>/go", endpoint="redirect")
 def redirect_link(token: str) -> Response:
-    delivery = viewer_service.resolve_doc(token)
+    delivery = viewer_service.resolve_readable(token, _grants())
     href = viewer_service.follow_link(
         delivery,
         request.args.get("u"),

@@ -21,6 +21,7 @@ from flask import (
     redirect,
     render_template,
     request,
+    session,
     url_for,
 )
 from flask_babel import format_datetime, get_locale
@@ -53,6 +54,7 @@ from portal.recommendations.service import recommend as recommend_templates
 bp = Blueprint("customers", __name__, url_prefix="/customers")
 
 RECENT_DAYS = 7  # "3 hours ago" within a week, a date beyond
+SHOW_PASSCODE = "sent_passcode"  # a send's passcode, kept until the sent page shows it once
 NO_EMAIL_HINT = _l("No e-mail address on file: send the link in your chat instead.")
 
 
@@ -236,6 +238,9 @@ def send(customer_id: int):
         return _render_detail(customer_id, send_form=form, status=exc.status)
     delivery_id = sent.delivery.id
     jobs.commit()
+    passcode = form.to_request(customer.id).passcode
+    if passcode:  # stored only hashed: the next page shows it to the rep, once
+        session[SHOW_PASSCODE] = {"delivery_id": delivery_id, "passcode": passcode}
     return redirect(url_for(".sent", customer_id=customer_id, delivery_id=delivery_id))
 
 
@@ -265,8 +270,13 @@ def _delivery_of(customer_id: int, delivery_id: int) -> Delivery:
 def sent(customer_id: int, delivery_id: int):
     delivery = _delivery_of(customer_id, delivery_id)
     view = delivery_services.sent_view(delivery)
+    shown = session.get(SHOW_PASSCODE) or {}
+    passcode = None
+    if shown.get("delivery_id") == delivery.id:
+        passcode = session.pop(SHOW_PASSCODE)["passcode"]
     html = render_template(
         "customers/sent.html",
+        passcode=passcode,
         delivery=delivery,
         customer=delivery.customer,
         sent=view,

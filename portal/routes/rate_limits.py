@@ -2,7 +2,8 @@
 
 The amounts are config keys (portal.config: LOGIN_RATE_LIMIT, LOGIN_ACCOUNT_ADDRESS_RATE_LIMIT,
 LOGIN_ACCOUNT_RATE_LIMIT, EVENTS_RATE_LIMIT, COMMENT_RATE_LIMIT, PIXEL_RATE_LIMIT,
-TRACKING_RATE_LIMIT, OPEN_RATE_LIMIT, OPEN_ADDRESS_RATE_LIMIT), read per request, in
+TRACKING_RATE_LIMIT, OPEN_RATE_LIMIT, OPEN_ADDRESS_RATE_LIMIT, PASSCODE_RATE_LIMIT,
+PASSCODE_LINK_RATE_LIMIT), read per request, in
 Flask-Limiter's syntax ("10/minute;100/hour"). Counters live in Redis when PORTAL_REDIS_URL is
 set (shared by every worker), in memory otherwise. A refused request gets 429 and Retry-After:
 JSON under /api/ and on /t/r, the friendly error page elsewhere (portal.routes.errors).
@@ -47,6 +48,12 @@ def login_account_and_address() -> str:
 
 def failed_sign_in(response: Response) -> bool:
     """Only wrong passwords count against an account: its owner signing in costs nothing."""
+    return response.status_code == 401
+
+
+def wrong_passcode(response: Response) -> bool:
+    """Only wrong passcodes count against a link: its reader entering the right one costs
+    nothing (portal.delivery.passcodes)."""
     return response.status_code == 401
 
 

@@ -124,6 +124,10 @@ def check_erasure(app, client, api_headers, people, node_cached: bool = False) -
     if node_cached:  # S3: this node's disk holds copies of them too
         assert (cache / pdf_key).is_file() and (cache / page_key).is_file()
     assert personal_rows()  # the check sees the person before erasure
+    # their download, stamped with their name (a quote is watermarked): kept under the delivery
+    stamped = storage.list(f"watermarks/{sent.delivery.id}/")
+    others_stamped = storage.list("watermarks/")
+    assert stamped and set(stamped) < set(others_stamped)
     other_ledger = sorted(
         (e.rule_key, e.points, e.scope)
         for e in db.session.scalars(select(ScoreEntry).where(ScoreEntry.customer_id == other_id))
@@ -142,6 +146,10 @@ def check_erasure(app, client, api_headers, people, node_cached: bool = False) -
     assert personal_rows() == []
     assert db.session.scalar(select(sa.func.count()).select_from(WebhookDelivery)) == 0
     assert not storage.exists(pdf_key) and not storage.exists(page_key)
+    assert storage.list(f"watermarks/{sent.delivery.id}/") == []
+    assert storage.list("watermarks/") == sorted(set(others_stamped) - set(stamped))
+    for key in stamped:
+        assert not (cache / key).exists()
     assert files_naming_person(Path(app.config["STORAGE_LOCAL_PATH"])) == []
     assert stored_objects_naming_person() == []
     for key in (pdf_key, page_key):  # nor in this node's cache (S3)

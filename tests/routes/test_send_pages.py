@@ -42,7 +42,9 @@ def test_sending_creates_a_delivery_and_shows_the_link_and_qr(team, login, clien
     )
     assert delivery.message == "请查收"
     assert delivery.policy == VersionPolicy.PINNED  # a quote keeps the version sent
-    assert delivery.allow_download and not delivery.watermark and delivery.expires_at is None
+    assert delivery.allow_download and delivery.expires_at is None
+    assert delivery.watermark  # a quote carries its reader's mark unless the rep says otherwise
+    assert delivery.passcode_hash is None
     location = response.headers["Location"]
     assert location.endswith(f"/customers/{team.customer.id}/sent/{delivery.id}")
 
@@ -72,14 +74,14 @@ def test_the_options_reach_the_delivery(team, login, client):
         template_id=team.template.id,
         version_policy="latest",
         expires_in_days="7",
-        watermark="y",
+        watermark="off",  # a quote's default is on
         allow_download="",
         send_email="y",
     )
     assert response.status_code == 302
     [delivery] = deliveries()
     assert delivery.policy == "latest"
-    assert delivery.watermark
+    assert not delivery.watermark
     assert not delivery.allow_download
     assert delivery.expires_at is not None
     # No SMTP server in this app: the e-mail job ran after the commit (inline) and says so,
@@ -210,3 +212,29 @@ def test_a_supervisor_sends_to_a_reps_customer(team, login, client):
     [delivery] = deliveries()
     assert delivery.sender_id == team.supervisor.id
     assert delivery.customer_id == team.other_customer.id
+
+
+def test_a_passcode_is_shown_to_the_rep_once_and_stored_hashed(team, login, client, text_of):
+    login(team.rep)
+    form = client.get(f"/customers/{team.customer.id}").get_data(as_text=True)
+    assert 'name="passcode"' in form and 'inputmode="numeric"' in form
+    assert "报价单开启，其他资料关闭" in form  # the watermark's default, in Chinese
+    english = client.get(
+        f"/customers/{team.customer.id}", headers={"Accept-Language": "en"}
+    ).get_data(as_text=True)
+    assert "Passcode" in english and "On for quotes, off for other materials" in english
+
+    refused = _send(client, team.customer.id, template_id=team.template.id, passcode="12ab")
+    assert refused.status_code == 422
+    assert "密码须为 4–8 位数字" in text_of(refused)
+    assert count() == 0
+
+    response = _send(client, team.customer.id, template_id=team.template.id, passcode="7351")
+    assert response.status_code == 302
+    [delivery] = deliveries()
+    assert delivery.passcode_hash and "7351" not in delivery.passcode_hash
+    shown = client.get(response.headers["Location"])
+    assert "7351" in text_of(shown) and "唯一一次显示" in text_of(shown)
+    again = client.get(response.headers["Location"])
+    assert "7351" not in again.get_data(as_text=True)  # once
+    assert "此链接需要输入您发送时设置的密码" in text_of(again)

@@ -29,7 +29,7 @@ from sqlalchemy import func, select
 
 from portal import jobs
 from portal.db_types import utcnow
-from portal.delivery import link_grants, portal_visits, viewer
+from portal.delivery import link_grants, passcodes, portal_visits, viewer
 from portal.delivery import services as delivery_services
 from portal.delivery.document_links import REDIRECT_SALT, sign_target, unsign_target
 from portal.delivery.email import delivery_for_pixel
@@ -82,6 +82,8 @@ ACCEPTORS: dict[str, Callable[[str], object]] = {
     "ingest": _ingest,
     "redirect": _redirect,
     portal_visits.VISIT_SALT: portal_visits.confirm_visit,
+    # a browser's passcode grants (its cookie): accepted when it names any grant
+    passcodes.SALT: lambda cookie: passcodes.grants_of(cookie) or None,
 }
 
 
@@ -98,7 +100,16 @@ def valid_tokens(arena: Arena) -> dict[str, str]:
         "ingest": b.ingest_token,
         "redirect": sign_target("https://example.com/pricing", b.sent.delivery.id),
         portal_visits.VISIT_SALT: _visit_token(b.portal_token),
+        passcodes.SALT: _passcode_grants(b.sent.delivery.id),
     }
+
+
+def _passcode_grants(delivery_id: int) -> str:
+    """The cookie a browser gets for entering a delivery's passcode (POST /d/<token>/passcode)."""
+    delivery = db.session.get(Delivery, delivery_id)
+    delivery.passcode_hash = passcodes.hash_passcode("2468")
+    jobs.commit()
+    return passcodes.unlock(delivery, "2468", [])
 
 
 def _visit_token(portal_token: str) -> str:

@@ -46,7 +46,9 @@ def expected_pdf(delivery_id: int) -> bytes:
 
 @pytest.fixture
 def sent(world):
-    return make_delivery(world.rep, world.customer, world.template)
+    # The rendered copy itself: a quote is watermarked unless the rep says otherwise
+    # (tests/delivery/test_watermarked_downloads.py checks the stamped one).
+    return make_delivery(world.rep, world.customer, world.template, watermark=False)
 
 
 def test_the_download_is_the_customer_copy_and_is_recorded(client, sent):
@@ -105,7 +107,9 @@ def test_a_new_version_is_downloaded_at_once(client, world):
     """`latest` policy: the file follows the newest published version, no stale copy."""
     from portal.library import services as library
 
-    sent = make_delivery(world.rep, world.customer, world.template, version_policy="latest")
+    sent = make_delivery(
+        world.rep, world.customer, world.template, version_policy="latest", watermark=False
+    )
 
     before = client.get(_path(sent.url) + "/download", headers=BROWSER).get_data()
     library.add_version(
@@ -259,6 +263,35 @@ def test_a_cached_copy_is_served_without_the_database(app, client, sent, redis_o
     assert downloads() == 2
 
 
+def test_a_locked_watermarked_copy_with_the_cache_warm(app, client, world, redis_on):
+    """A passcode and a watermark hold on the cached path too: no file and no event before the
+    passcode, then the stamped copy, served (the second time) without the database."""
+    import pypdfium2 as pdfium
+
+    from portal.statement_count import counted_statements
+
+    locked = make_delivery(world.rep, world.customer, world.template, passcode="2468")
+    url = _path(locked.url)
+    for _ in range(2):  # the second from the warm cache
+        refused = client.get(url + "/download", headers=BROWSER)
+        assert refused.status_code == 403 and not refused.get_data().startswith(b"%PDF")
+        assert client.get(url + "/pages/1.png", headers=BROWSER).status_code == 403
+    assert ingest_queue.drain() == 0  # nothing recorded for a refused download
+
+    assert client.post(url + "/passcode", data={"passcode": "2468"}).status_code == 303
+    first = client.get(url + "/download", headers=BROWSER)
+    with counted_statements() as statements:
+        second = client.get(url + "/download", headers=BROWSER)
+    assert first.status_code == second.status_code == 200
+    assert second.get_data() == first.get_data()
+    assert statements == []
+    document = pdfium.PdfDocument(second.get_data())
+    for page in document:
+        assert world.customer.name in page.get_textpage().get_text_bounded()
+    assert ingest_queue.drain() == 2
+    assert downloads() == 2
+
+
 def test_a_revocation_is_seen_at_once_with_the_cache_warm(client, world, sent, redis_on):
     url = _path(sent.url)
     for _ in range(2):
@@ -277,7 +310,9 @@ def test_a_new_version_or_a_renamed_customer_is_served_at_once_with_the_cache_wa
     from portal.customers.models import Customer
     from portal.library import services as library
 
-    sent = make_delivery(world.rep, world.customer, world.template, version_policy="latest")
+    sent = make_delivery(
+        world.rep, world.customer, world.template, version_policy="latest", watermark=False
+    )
     url = _path(sent.url) + "/download"
     served = [client.get(url, headers=BROWSER).get_data() for _ in range(2)]
     library.add_version(

@@ -31,6 +31,13 @@ def _bool(body: dict, key: str, default: bool) -> bool:
     return value
 
 
+def _optional_bool(body: dict, key: str) -> bool | None:
+    value = body.get(key)
+    if value is not None and not isinstance(value, bool):
+        raise ValidationFailed(f"{key} must be true or false", field=key)
+    return value
+
+
 def _str(body: dict, key: str) -> str | None:
     value = body.get(key)
     if value is not None and not isinstance(value, str):
@@ -52,8 +59,9 @@ def create_delivery():
             expires_in_days=_int(body, "expires_in_days"),
             message=message,
             send_email=_bool(body, "send_email", False),
-            watermark=_bool(body, "watermark", False),
+            watermark=_optional_bool(body, "watermark"),  # absent: on for quotes
             ask_visitor=_str(body, "ask_visitor"),
+            passcode=_str(body, "passcode"),
         ),
     )
     commit()

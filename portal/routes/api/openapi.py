@@ -261,7 +261,18 @@ _EXTRA_SCHEMAS: dict[str, Any] = {
             "expires_in_days": {"type": "integer", "minimum": 1, "maximum": 365},
             "message": _STR,
             "send_email": {"type": "boolean", "default": False},
-            "watermark": {"type": "boolean", "default": False},
+            "watermark": {
+                "type": "boolean",
+                "description": "the reader's mark (customer name, company, send date; a "
+                "forwarded reader's name) over the pages and on every page of the downloaded "
+                "PDF; absent: on for quotes, off for other kinds",
+            },
+            "passcode": {
+                "type": "string",
+                "pattern": "^[0-9]{4,8}$",
+                "description": "4 to 8 digits the reader must enter before the viewer, pages, "
+                "download or portal listing show anything of the document; stored hashed",
+            },
             "ask_visitor": {
                 "type": "string",
                 "enum": ["off", "optional", "required"],
@@ -324,6 +335,11 @@ _EXTRA_SCHEMAS: dict[str, Any] = {
             "sender_email": _STR,
             "message": _STR,
             "allow_download": {"type": "boolean"},
+            "watermark": {"type": "boolean"},
+            "passcode_protected": {
+                "type": "boolean",
+                "description": "the send asks for a passcode (never given back)",
+            },
             "created_at": _TIME,
             "expires_at": _TIME,
             "revoked_at": _TIME,
