@@ -199,9 +199,9 @@ class _Listener(threading.Thread):
     def run(self) -> None:
         from redis import Redis
 
-        redis = Redis.from_url(
-            self._redis_url, client_name=f"portal-link-cache:{os.getpid()}", socket_timeout=5
-        )
+        # Named, so an operator (or a test) can tell this process's subscription apart.
+        name = f"portal-link-cache:{os.getpid()}:{self._channel}"
+        redis = Redis.from_url(self._redis_url, client_name=name)
         while self._cache() is not None:
             pubsub = redis.pubsub()
             try:
