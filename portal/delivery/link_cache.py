@@ -58,6 +58,7 @@ TTL = 1.0  # seconds: the issue's bound, and never more
 MAX_ENTRIES = 4096
 RESUBSCRIBE_PAUSE = 0.5  # seconds between attempts while Redis is unreachable
 _EXTENSION = "portal.link_cache"
+_creating = threading.Lock()
 _BEGAN = "portal.link_cache.began"
 _CHANGED = "portal.link_cache.changed"
 # What a copy is built from (not the open bookkeeping: first/last opened, seen version).
@@ -175,15 +176,20 @@ def channel() -> str:
 def cache() -> LinkCache:
     """This process's cache for the current app (its listener started, with Redis)."""
     found = current_app.extensions.get(_EXTENSION)
-    if found is None or found[0] != os.getpid():  # a fork (gunicorn preload) starts afresh
+    if found is not None and found[0] == os.getpid():
+        return found[1]
+    with _creating:  # one cache and one listener, however many threads ask at once
+        found = current_app.extensions.get(_EXTENSION)
+        if found is not None and found[0] == os.getpid():
+            return found[1]
+        # (a pid of another process: forked by gunicorn's preload, it starts afresh)
         link_cache = LinkCache()
         redis_url = current_app.config.get("REDIS_URL")
         if redis_url:
             link_cache.listening = False  # until the subscription is confirmed
             _Listener(link_cache, redis_url, channel()).start()
-        found = (os.getpid(), link_cache)
-        current_app.extensions[_EXTENSION] = found
-    return found[1]
+        current_app.extensions[_EXTENSION] = (os.getpid(), link_cache)
+        return link_cache
 
 
 class _Listener(threading.Thread):
