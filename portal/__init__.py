@@ -48,6 +48,7 @@ def _init_extensions(app: Flask) -> None:
     from portal.deals import guard  # noqa: F401  (deals change only through their services)
     from portal.extensions import babel, csrf, db, limiter, login_manager, migrate
     from portal.library import storage
+    from portal.library.storage import node_cache
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
@@ -71,6 +72,7 @@ def _init_extensions(app: Flask) -> None:
         return user if user and user.active else None
 
     storage.init_app(app)
+    node_cache.init_app(app)  # with remote storage: erasures' purges reach every node's cache
     event_handlers.install(app)  # who reacts to tracked actions, in order: portal/event_handlers.py
 
 

@@ -75,6 +75,8 @@ def load_config() -> dict[str, Any]:
         "S3_ENDPOINT_URL": env("PORTAL_S3_ENDPOINT_URL"),
         "S3_REGION": env("AWS_DEFAULT_REGION") or env("AWS_REGION") or "us-east-1",
         "REDIS_URL": env("PORTAL_REDIS_URL"),
+        # The bearer token of GET /metrics (Prometheus); unset: /metrics answers 404.
+        "METRICS_TOKEN": env("PORTAL_METRICS_TOKEN") or None,
         "BENCH_ROUTES": env("PORTAL_BENCH_ROUTES") == "1",  # /_bench/* for `python -m bench`
         # Seconds between scheduled ticks when Redis is set (portal.tasks.schedule); 0: none.
         "TICK_INTERVAL": int(env("PORTAL_TICK_INTERVAL", "300")),
@@ -118,6 +120,9 @@ def load_config() -> dict[str, Any]:
         # Raw events, view sessions and address hashes older than this go at the tick
         # (portal.privacy.retention); scores and ledger rows stay.
         "EVENT_RETENTION_DAYS": int(env("PORTAL_EVENT_RETENTION_DAYS", "730")),
+        # Network addresses are hashed with a salt that lives this many days; the tick then
+        # makes a new one and deletes the old (portal.tracking.address_salts).
+        "ADDRESS_SALT_DAYS": int(env("PORTAL_ADDRESS_SALT_DAYS", "1")),
         "BABEL_DEFAULT_LOCALE": "zh_CN",
         "BABEL_DEFAULT_TIMEZONE": env("PORTAL_TIMEZONE", "Asia/Shanghai"),
         "LANGUAGES": ["zh_CN", "en"],

@@ -121,6 +121,21 @@ def redis_connection():
     return cached[1]
 
 
+def queue_state() -> dict[str, int]:
+    """How many jobs wait, run, are scheduled (retries, delayed drains) or failed on the queue,
+    and how many workers listen to it (their registrations expire when they stop beating)."""
+    from rq import Queue, Worker
+
+    queue = Queue(QUEUE_NAME, connection=redis_connection())
+    return {
+        "queued": queue.count,
+        "started": queue.started_job_registry.count,
+        "scheduled": queue.scheduled_job_registry.count,
+        "failed": queue.failed_job_registry.count,
+        "workers": Worker.count(queue=queue),
+    }
+
+
 def enqueue_now(func: Callable[..., Any], *args: Any, retries: int = 0, delay: int = 0) -> None:
     """Queue func(*args) on RQ right away (not tied to a transaction), `delay` seconds from
     now. With retries, RQ runs it again if it fails, or if its worker dies (an abandoned job)."""

@@ -29,12 +29,21 @@ from portal.notifications.models import Notification, NotificationPreference
 from portal.privacy.models import Erasure, PrivacySettings
 from portal.recommendations.models import KeywordRule
 from portal.tasks.models import SolutionPack, Task, TaskRule
-from portal.tracking.models import ErasedLink, Event, EventType, Link, LinkPurpose, ViewSession
+from portal.tracking.models import (
+    AddressSalt,
+    ErasedLink,
+    Event,
+    EventType,
+    Link,
+    LinkPurpose,
+    ViewSession,
+)
 from portal.webhooks.models import Webhook, WebhookDelivery
 
 __all__ = [
     "AccessAxis",
     "Account",
+    "AddressSalt",
     "ApiToken",
     "AuditEntry",
     "ChatChannel",

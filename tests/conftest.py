@@ -65,7 +65,12 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         engine.dispose()
         skip_or_fail(f"database {url} unreachable: {exc.orig}")
     separator = "&" if "?" in url else "?"
-    yield f"{url}{separator}options=-csearch_path%3D{schema}"
+    # synchronous_commit=off: a commit returns before its WAL reaches the disk (2.9 ms -> 0.4 ms a
+    # commit here, more on a busy disk). What a commit makes visible to other sessions is the
+    # same; only a crash of the PostgreSQL server itself could lose the last commits, and no
+    # test crashes it.
+    options = f"-csearch_path%3D{schema}%20-csynchronous_commit%3Doff"
+    yield f"{url}{separator}options={options}"
     with engine.begin() as conn:
         conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
     engine.dispose()
@@ -88,11 +93,26 @@ def migrated_database(database_url: str, tmp_path_factory: pytest.TempPathFactor
 
 
 def _empty_tables() -> None:
+    """Every table emptied, children first, and (on PostgreSQL) every sequence back to 1.
+
+    DELETE, not TRUNCATE: on PostgreSQL a TRUNCATE of the ~40 tables costs 0.25–0.5 s (it makes
+    new files for every table and index, and waits on the disk), a DELETE of the few rows a test
+    leaves about 2 ms; the app fixture empties the tables twice per test. tests/engagement and
+    tests/deals on PostgreSQL, one after the other under the same load: 595 s with TRUNCATE,
+    246 s with DELETE. One round trip: the statements go as one batch.
+    """
     tables = list(reversed(db.metadata.sorted_tables))
     with db.engine.begin() as conn:
         if conn.dialect.name == "postgresql":
-            names = ", ".join(f'"{t.name}"' for t in tables)
-            conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+            deletes = (str(table.delete().compile(dialect=conn.dialect)) for table in tables)
+            conn.execute(sa.text("; ".join(deletes)))
+            # RESTART IDENTITY's part: ids start at 1 again, as on a fresh database
+            conn.execute(
+                sa.text(
+                    "SELECT setval(c.oid, 1, false) FROM pg_class c"
+                    " WHERE c.relkind = 'S' AND c.relnamespace = current_schema()::regnamespace"
+                )
+            )
         else:
             for table in tables:
                 conn.execute(table.delete())

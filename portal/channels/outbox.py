@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy import select, update
 
-from portal import jobs
+from portal import jobs, metrics
 from portal.channels import secrets, vendors
 from portal.channels.models import ChatChannel, OutboxMessage
 from portal.db_types import utcnow
@@ -135,9 +135,11 @@ def send_message(message_id: int, attempt: int, now: datetime | None = None) -> 
     )
     permanent = result.code in ("channel_removed", "user_inactive", "secret_unreadable")
     if attempt >= MAX_ATTEMPTS or permanent:
+        metrics.CHANNEL_FAILURES.labels(row.transport, "failed").inc()
         row.status = "failed"
         row.next_attempt_at = None
         return
+    metrics.CHANNEL_FAILURES.labels(row.transport, "retry").inc()
     delay = BACKOFF[attempt - 1]
     row.next_attempt_at = now + delay
     jobs.defer_retry(send_message, delay, row.id, attempt + 1)

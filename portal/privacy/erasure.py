@@ -3,7 +3,7 @@
 What goes: the customer row and its personal fields, their sends' messages, events, view
 sessions, comments, tasks, notifications, score ledger rows, deals, the webhook payloads and
 audit texts that name them, and every stored file rendered for them (personalised PDFs and page
-images, in storage and in this node's cache). What stays: one `Erasure` row with anonymous
+images, in storage and in every node's cache). What stays: one `Erasure` row with anonymous
 counts (sends, opens, events per type, read time, points per rule) so analytics totals keep
 them, and one audit entry saying who erased which customer id, and when. Their links answer
 410 from then on (`ErasedLink`), like a revoked link. Other customers' rows are not touched.
@@ -229,13 +229,15 @@ def _forget_mentions(customer_id: int, words: list[str]) -> None:
 
 
 def remove_files(keys: list[str], prefixes: list[str]) -> None:
-    """Delete the erased person's files from storage and from this node's cache (a job)."""
+    """Delete the erased person's files from storage, then from every node's cache: this
+    node's at once, the others' at their next look at the purge list (a job)."""
     storage = get_storage()
     for prefix in prefixes:
         keys = [*keys, *storage.list(prefix)]
-    for key in sorted(set(keys)):
+    keys = sorted(set(keys))
+    for key in keys:
         storage.delete(key)
-        node_cache.forget(key)
+    node_cache.purge(keys, prefixes)
 
 
 def anonymous_totals() -> dict[str, Any]:

@@ -31,7 +31,9 @@ def register_blueprints(app: Flask) -> None:
         library,
         mail,
         main,
+        metrics,
         notifications,
+        outage_probes,
         privacy,
         tasks,
         tracking,
@@ -40,6 +42,8 @@ def register_blueprints(app: Flask) -> None:
 
     app.url_map.converters["int"] = RowIdConverter  # before any route is added
     input_guard.init_app(app)
+    metrics.init_app(app)
+    outage_probes.init_app(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(main.bp)
@@ -56,5 +60,6 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(exchange.bp)
     app.register_blueprint(privacy.bp)
     app.register_blueprint(analytics.bp)
+    app.register_blueprint(metrics.bp)
     errors.register(app)
     ui.register(app)

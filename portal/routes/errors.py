@@ -9,7 +9,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, ServiceUnavailable
 
-from portal import outages
+from portal import metrics, outage_log, outages
 from portal.errors import PortalError
 from portal.extensions import db
 from portal.routes import json_errors
@@ -112,7 +112,13 @@ def register(app: Flask) -> None:
         service = outages.which(exc)
         if service is None:
             raise exc  # Flask logs it and answers 500
-        log.warning("%s unavailable on %s %s: %s", service, request.method, request.path, exc)
+        # Expected while it lasts: one line when the outage starts and one when it ends
+        # (portal.outage_log), never one (or a traceback) per refused request.
+        # The reason's first line only: a database error goes on with the statement and its
+        # parameters, which have no place in the log.
+        reason = (str(exc).splitlines() or [""])[0][:300]
+        outage_log.of(app).refused(service, f"{type(exc).__name__}: {reason}")
+        metrics.REFUSED.labels(service).inc()
         try:
             db.session.rollback()  # the connection may be dead: the pool replaces it
         except Exception:

@@ -36,7 +36,9 @@ def http_error(exc: HTTPException) -> Response:
     """404, 405, 413 … from Flask: the code is the status's name in snake case."""
     db.session.rollback()
     status = exc.code or 500
-    if status >= 500:
+    # A 503 is an answer Portal chose (a service is down: portal.routes.errors logs the outage
+    # once), not a crash: no traceback for it.
+    if status >= 500 and status != 503:
         log.error("%s on %s %s", status, request.method, request.path, exc_info=True)
     code = (exc.name or "error").lower().replace(" ", "_")
     # Keep what the exception says about the response (Allow on 405, Retry-After on 429).

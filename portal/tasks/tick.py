@@ -12,6 +12,8 @@ see portal.tasks.schedule).
 - snoozed tasks whose time has come are open again;
 - e-mail and chat alerts held through quiet hours are sent once their hold ends (08:00 by
   default), and failed ones whose retry is due are sent again (portal.channels.outbox);
+- the address-hash salt rotates: the period of `now` gets its salt, older salts are deleted
+  (portal.tracking.address_salts), so hashes stored before can no longer be matched;
 - overdue_escalation: an open task past its due time is escalated once (escalated_at set by
   one conditional UPDATE, so two ticks never notify twice): the owner's supervisor is notified
   (the owner, when they have none).
@@ -48,7 +50,7 @@ from portal.notifications.services import notify
 from portal.tasks import rules as task_rules
 from portal.tasks.models import Task, TaskStatus
 from portal.tasks.services import customer_url
-from portal.tracking import retention
+from portal.tracking import address_salts, retention
 from portal.tracking.models import Event, EventType
 from portal.webhooks import service as webhooks
 
@@ -66,6 +68,7 @@ class TickResult:
     alerts_released: int = 0  # e-mail and chat alerts held through quiet hours, now sent
     alerts_retried: int = 0  # e-mail and chat alerts whose retry was due
     expired_events: int = 0  # raw events past PORTAL_EVENT_RETENTION_DAYS, deleted
+    salts_deleted: int = 0  # address salts of past periods (PORTAL_ADDRESS_SALT_DAYS), deleted
 
 
 def run_tick(now: datetime | None = None) -> TickResult:
@@ -78,6 +81,7 @@ def run_tick(now: datetime | None = None) -> TickResult:
         result.escalated = escalate_overdue(now)
     snapshot_today(now)  # today's forecast, for forecast vs actual
     result.expired_events = retention.expire(now).events
+    result.salts_deleted = address_salts.rotate(now)
     result.webhooks_retried = webhooks.retry_due(now)  # commits
     result.alerts_released = outbox.release_held(now)  # commits, then sends
     result.alerts_retried = outbox.retry_due(now)  # commits

@@ -55,7 +55,7 @@ from flask import current_app
 from redis.exceptions import ResponseError
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from portal import jobs
+from portal import jobs, metrics
 from portal.db_types import utcnow
 from portal.tracking import ingest_rate, revocations
 from portal.tracking.events import NewEvent
@@ -299,6 +299,17 @@ def drain(max_rounds: int | None = None) -> int:
     """Apply everything the stream holds; the number of entries applied. (The RQ job.)
 
     max_rounds limits the rounds (tests use it to stop a drain half-way, as a crash would)."""
+    try:
+        applied = _drain(max_rounds)
+    except Exception:
+        metrics.DRAINS.labels("failed").inc()
+        raise
+    metrics.DRAINS.labels("done").inc()
+    metrics.DRAINED.inc(applied)
+    return applied
+
+
+def _drain(max_rounds: int | None) -> int:
     redis = jobs.redis_connection()
     keys = _Keys.now()
     _ensure_group(redis, keys)
@@ -439,3 +450,40 @@ def _follow_up(redis, keys: _Keys) -> None:
 def backlog() -> int:
     """Entries not applied yet (queued, or read and not yet acknowledged)."""
     return int(jobs.redis_connection().xlen(_Keys.now().stream))
+
+
+@dataclass(frozen=True)
+class StreamState:
+    """The stream as an operator watches it (GET /metrics)."""
+
+    length: int  # entries not applied yet: queued, or read and not acknowledged
+    pending: int  # read by a drain and not acknowledged yet
+    oldest_age_seconds: float  # of the oldest entry not applied yet; 0 when there is none
+    dead: int  # entries set aside (the dead stream), kept for a person to look at
+
+
+def stream_state() -> StreamState:
+    """The stream's state, in one round trip (and one more for the pending count). The oldest
+    entry's age is measured on Redis's clock (its id is the time it was added, TIME the time
+    now), so the clocks of app nodes never enter it."""
+    redis = jobs.redis_connection()
+    keys = _Keys.now()
+    with redis.pipeline(transaction=False) as pipe:
+        pipe.xlen(keys.stream)
+        pipe.xrange(keys.stream, count=1)
+        pipe.xlen(keys.dead)
+        pipe.time()
+        length, first, dead, (seconds, micros) = pipe.execute()
+    age = 0.0
+    if first:
+        added_ms = int(_text(first[0][0]).split("-")[0])
+        age = max(0.0, seconds + micros / 1e6 - added_ms / 1000)
+    try:
+        pending = int((redis.xpending(keys.stream, GROUP) or {}).get("pending") or 0)
+    except ResponseError:  # no group yet: nothing was ever read
+        pending = 0
+    return StreamState(int(length), pending, age, int(dead))
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

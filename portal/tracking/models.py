@@ -59,6 +59,19 @@ class ErasedLink(db.Model):
     erased_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
+class AddressSalt(db.Model):
+    """The salt of network-address hashes for one period of PORTAL_ADDRESS_SALT_DAYS
+    (portal.tracking.address_salts). Only the current period's row is kept: once an older row
+    is deleted, the hashes made with it can no longer be matched to an address."""
+
+    __tablename__ = "address_salts"
+
+    # Whole periods since the Unix epoch (days // ADDRESS_SALT_DAYS): one salt per period.
+    period: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    salt: Mapped[str] = mapped_column(String(64))  # 32 random bytes, hex
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
 class EventType(enum.StrEnum):
     # A person saw the document: the viewer script in a browser confirmed its first page was
     # visible (portal.delivery.open_confirmation). The GET of /d/<token> alone is LINK_FETCHED.

@@ -15,7 +15,6 @@ its own after INGEST_MAX_AGE: a session's reports come while the page is open.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import time
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from portal.db_types import utcnow
 from portal.delivery.models import Delivery
 from portal.extensions import db
 from portal.library.models import TemplateVersion
+from portal.tracking import address_salts
 from portal.tracking.models import ViewSession
 
 INGEST_SALT = "ingest"
@@ -38,9 +38,10 @@ INGEST_MAX_AGE = 24 * 3600  # seconds a viewer may keep reporting with one token
 
 
 def ip_hash(ip: str | None) -> str:
-    """A keyed hash: sessions from one address can be grouped, the address not recovered."""
-    key = current_app.config["SECRET_KEY"].encode()
-    return hashlib.blake2b((ip or "").encode(), key=key[:64], digest_size=16).hexdigest()
+    """A hash under the current rotating salt (portal.tracking.address_salts): sessions of one
+    address within a salt period can be grouped; the address is never recoverable, and after
+    the rotation not even matchable."""
+    return address_salts.hash_address(ip)
 
 
 def start_session(

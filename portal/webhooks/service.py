@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import select
 
-from portal import jobs
+from portal import jobs, metrics
 from portal.accounts.authority import require_admin
 from portal.accounts.models import User
 from portal.audit import service as audit
@@ -197,9 +197,11 @@ def send_delivery(delivery_id: int, attempt: int) -> None:
         return
     log.warning("webhook delivery %s attempt %s failed: %s", row.id, attempt, error)
     if attempt >= MAX_ATTEMPTS:
+        metrics.WEBHOOK_FAILURES.labels("failed").inc()
         row.status = "failed"
         row.next_attempt_at = None
         return
+    metrics.WEBHOOK_FAILURES.labels("retry").inc()
     delay = BACKOFF[attempt - 1]
     row.next_attempt_at = now + delay
     jobs.defer_retry(send_delivery, delay, row.id, attempt + 1)

@@ -110,35 +110,16 @@
   let confirmRetry = null;
 
   // --- consent mode (data-consent="ask"): nothing is sent until the reader agrees, once per
-  // device (localStorage); "no" records nothing at all.
-  const CONSENT_KEY = "portal.consent";
+  // device (static/js/consent.js); "no" records nothing at all. Without consent.js, a page
+  // that asks sends nothing.
   const asking = root.getAttribute("data-consent") === "ask";
-  function storedConsent() {
-    try {
-      return window.localStorage.getItem(CONSENT_KEY);
-    } catch (e) {
-      return null; // storage blocked: ask on every page
-    }
-  }
-  let consent = asking ? storedConsent() : "yes";
-  const consentBox = document.querySelector("[data-consent-ask]");
-  function setConsent(value) {
-    consent = value;
-    try {
-      window.localStorage.setItem(CONSENT_KEY, value);
-    } catch (e) {
-      /* remembered for this page only */
-    }
-    if (consentBox) consentBox.hidden = true;
-    if (value === "yes") pickCurrent();
-    else stop();
-  }
-  if (asking && consentBox) {
-    if (consent === null) consentBox.hidden = false;
-    const accept = consentBox.querySelector("[data-consent-accept]");
-    const decline = consentBox.querySelector("[data-consent-decline]");
-    if (accept) accept.addEventListener("click", () => setConsent("yes"));
-    if (decline) decline.addEventListener("click", () => setConsent("no"));
+  let consent = asking ? null : "yes";
+  if (window.PortalConsent) {
+    consent = window.PortalConsent.ask(asking, (value) => {
+      consent = value;
+      if (value === "yes") pickCurrent();
+      else stop();
+    });
   }
 
   function confirmOpen() {

@@ -153,9 +153,23 @@ def test_a_vendor_error_is_retried_with_backoff_until_accepted(team, robots):
     assert len(wecom.accepted) == 1 and len(wecom.received) == 3
 
 
+def failures_counted() -> dict[str, float]:
+    """portal_channel_failures_total (GET /metrics) of chat messages by outcome, here."""
+    from prometheus_client import REGISTRY
+
+    return {
+        outcome: REGISTRY.get_sample_value(
+            "portal_channel_failures_total", {"transport": "chat", "outcome": outcome}
+        )
+        or 0
+        for outcome in ("retry", "failed")
+    }
+
+
 def test_attempts_end_as_failed_with_the_last_code(team, robots):
     supervisor, rep = team
     robots["wecom"].fail_next = [{"errcode": 45009, "errmsg": "api freq out of limit"}] * 10
+    counted = failures_counted()
     _channel(supervisor, "wecom", team="华东")
     _alert(rep, now=_local(0, 10))
     for _ in range(outbox.MAX_ATTEMPTS - 1):
@@ -166,6 +180,9 @@ def test_attempts_end_as_failed_with_the_last_code(team, robots):
     assert (row.status, row.attempts, row.error_code) == ("failed", outbox.MAX_ATTEMPTS, "45009")
     assert row.next_attempt_at is None
     assert len(robots["wecom"].received) == outbox.MAX_ATTEMPTS
+    now_counted = failures_counted()
+    assert now_counted["retry"] - counted["retry"] == outbox.MAX_ATTEMPTS - 1
+    assert now_counted["failed"] - counted["failed"] == 1
 
 
 def test_quiet_hours_hold_until_8_and_send_once(team, robots):

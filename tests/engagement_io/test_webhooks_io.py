@@ -132,8 +132,20 @@ def test_a_500_is_retried_with_backoff_until_it_succeeds(runner, world, receiver
     assert json.loads(second.body)["data"]["new_grade"] == "A"
 
 
+def failures_counted() -> dict[str, float]:
+    """portal_webhook_failures_total (GET /metrics) by outcome, in this process."""
+    from prometheus_client import REGISTRY
+
+    return {
+        outcome: REGISTRY.get_sample_value("portal_webhook_failures_total", {"outcome": outcome})
+        or 0
+        for outcome in ("retry", "failed")
+    }
+
+
 def test_six_failures_give_up_after_the_documented_backoff(world, receiver_factory, clock):
     receiver = receiver_factory(plan=[503] * 6)
+    counted = failures_counted()
     service.create_webhook(receiver.url, ["customer.grade_changed"])
     hooks.webhook_grades([GradeChange(world.customer.id, "C", "B", 30)])
     jobs.commit()
@@ -155,6 +167,9 @@ def test_six_failures_give_up_after_the_documented_backoff(world, receiver_facto
     row = db.session.get(WebhookDelivery, row_id)
     assert row.status == "failed" and row.attempts == 6 and row.next_attempt_at is None
     assert len(receiver.received) == 6
+    now_counted = failures_counted()
+    assert now_counted["retry"] - counted["retry"] == 5
+    assert now_counted["failed"] - counted["failed"] == 1
     clock.now += timedelta(days=1)
     assert service.retry_due() == 0
 

@@ -54,6 +54,7 @@ PUBLIC = {
     "tracking.confirm_visit": "the portal page's visit confirmation; the signed visit token "
     "in the body decides",
     "customer.privacy_statement": "the company's privacy statement customer pages link to; no data",
+    "metrics.scrape": "Prometheus; its own bearer token (PORTAL_METRICS_TOKEN) decides, 404 unset",
 }
 # Public routes whose credential is a view session's ingest token in the JSON body.
 INGEST_ROUTES = {"tracking.collect", "tracking.confirm", "tracking.confirm_visit"}

@@ -165,10 +165,24 @@ def _check_replace(s: Any, old: Any, new: Any, count: Any = -1) -> None:
         raise _too_large("the replaced text")
 
 
-def _check_join(separator: Any, items: list[Any]) -> None:
-    size = _weight(separator) * max(len(items) - 1, 0)
-    if size > MAX_VALUE_SIZE or size + _weight(items) > MAX_VALUE_SIZE:
-        raise _too_large("the joined text")
+def _joined_items(separator: Any, iterable: Any) -> list[Any]:
+    """The items a join would take, refused as soon as the joined text would pass the limit.
+
+    Counted while the items are drawn, not after: a lazy sequence (`range(100000)|map(...)`)
+    costs a sandboxed call per item, so drawing all of them before refusing could take the
+    whole time limit for a join that the first dozen items already show is too large.
+    """
+    separator_size = _weight(separator)
+    items: list[Any] = []
+    size = 0
+    for item in iterable:
+        # a number joins as its digits (the sandbox caps numbers at 4096 bits)
+        item_size = len(str(item)) if isinstance(item, int | float) else _weight(item)
+        size += (separator_size if items else 0) + item_size
+        items.append(item)
+        if size > MAX_VALUE_SIZE:
+            raise _too_large("the joined text")
+    return items
 
 
 def _check_binop(operator: str, left: Any, right: Any) -> None:
@@ -209,8 +223,7 @@ def _prepare_filter_args(name: str, arguments: dict[str, Any]) -> None:
             arguments.get("s"), arguments.get("old"), arguments.get("new"), arguments.get("count")
         )
     elif name == "join" and "value" in arguments:
-        arguments["value"] = items = list(arguments["value"])
-        _check_join(arguments.get("d", ""), items)
+        arguments["value"] = _joined_items(arguments.get("d", ""), arguments["value"])
 
 
 def _guard_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
@@ -334,9 +347,7 @@ class PortalSandbox(ImmutableSandboxedEnvironment):
         elif name == "replace" and len(args) >= 2:
             _check_replace(text, args[0], args[1], args[2] if len(args) > 2 else -1)
         elif name == "join" and args:
-            items = list(args[0])
-            _check_join(text, items)
-            args = (items, *args[1:])
+            args = (_joined_items(text, args[0]), *args[1:])
         return args
 
 

@@ -12,9 +12,11 @@ PDF uploads are shown as uploaded: no personalisation, the same file for every c
 
 from __future__ import annotations
 
+import time
 import zipfile
 from typing import TYPE_CHECKING, Any
 
+from portal import metrics
 from portal.library.bundle import load_bundle
 from portal.library.rendering.sandbox import TemplateRenderError, render_html
 from portal.library.rendering.variables import sample_variables, variables_hash
@@ -64,7 +66,13 @@ def render_version_pdf(version: TemplateVersion, variables: dict[str, Any]) -> b
     except ObjectNotFound:
         pass
     source = node_cache.read_bytes(version.storage_key)  # immutable: from this node's disk
-    rendered = _render_source(version.source_type, source, variables)
+    started = time.perf_counter()
+    try:
+        rendered = _render_source(version.source_type, source, variables)
+    except Exception:
+        metrics.RENDER_FAILURES.inc()
+        raise
+    metrics.RENDERS.observe(time.perf_counter() - started)
     storage.put(key, rendered, "application/pdf")
     node_cache.remember(key, rendered)  # the open that asked for it is served from disk
     return rendered

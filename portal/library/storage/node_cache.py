@@ -15,6 +15,16 @@ Template sources are immutable in the same way (a version's storage key never ge
 so rendering reads them through the same cache (read_bytes), and remembers what it rendered
 (remember), so that the open that asked for it is served without fetching it back.
 
+Erasure (portal.privacy.erasure) must remove a person's cached files from every node, not only
+the one that runs it: purge(keys, prefixes) drops them here and, with Redis, appends them to a
+purge list (a Redis stream, bounded to PURGE_LIST_LENGTH entries) that every app node and
+worker reads: before a request and on each use of the cache, at most every
+PURGE_CHECK_SECONDS per process (apply_purges), from the last entry this node applied (kept in
+the cache folder, so a restarted node carries on where it stopped). A list rather than pub/sub:
+a node that is restarting or cut off while a purge is announced still finds it afterwards (as
+long as fewer than PURGE_LIST_LENGTH purges came in between). Without Redis there is one node,
+and the local purge is all there is.
+
 Why not redirect to a presigned S3 URL: the customer would then talk to S3 itself (the endpoint
 must be public, and the file name, Range requests and `no-store` are up to it), and a presigned
 URL stays good after the link is revoked until it expires. Through the cache, every download
@@ -24,18 +34,28 @@ still goes through the link checks, and the bytes leave the node as fast as a ba
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
+import shutil
 import tempfile
+import time
+from collections.abc import Iterable
 from pathlib import Path
 
-from flask import current_app
+from flask import Flask, current_app
 
+from portal import jobs
 from portal.library.storage.base import ObjectNotFound, check_key
 
 log = logging.getLogger(__name__)
 
 DEFAULT_CACHE_MAX_BYTES = 2 * 1024**3
+PURGE_LIST_LENGTH = 10_000  # purges kept for nodes that were away (approximately: MAXLEN ~)
+PURGE_CHECK_SECONDS = 5.0  # how often one process looks for new purges
+PURGE_READ_BATCH = 500
+POSITION_FILE = ".purged"  # in the cache folder: the id of the last purge this node applied
+_CHECKED = "portal.node_cache.purges_checked"  # app.extensions: when this process last looked
 
 
 def _cache_root() -> Path:
@@ -51,6 +71,7 @@ def local_path(key: str) -> Path | None:
     if isinstance(storage, LocalStorage):
         path = storage.root / check_key(key)
         return path if path.is_file() else None
+    apply_purges()
     path = _cache_root() / check_key(key)
     if path.is_file():
         return path
@@ -75,12 +96,103 @@ def remember(key: str, data: bytes) -> None:
     from portal.library.storage import LocalStorage, get_storage
 
     if not isinstance(get_storage(), LocalStorage):
+        apply_purges()
         _write(_cache_root() / check_key(key), data)
 
 
 def forget(key: str) -> None:
     """Drop this node's cached copy of key (remote storage; local storage has none)."""
     (_cache_root() / check_key(key)).unlink(missing_ok=True)
+
+
+def init_app(app: Flask) -> None:
+    """Every app node applies the purges of erasures run on other nodes (see purge)."""
+    if str(app.config.get("STORAGE_BACKEND", "local")).strip().lower() != "local":
+        app.before_request(_apply_purges_before_request)
+
+
+def _apply_purges_before_request() -> None:
+    apply_purges()  # returns nothing: a before_request hook's value would be the response
+
+
+def _remote() -> bool:
+    from portal.library.storage import LocalStorage, get_storage
+
+    return not isinstance(get_storage(), LocalStorage)
+
+
+def _purge_list() -> str:
+    return f"{current_app.config.get('INGEST_REDIS_PREFIX', 'portal')}:node-cache-purges"
+
+
+def _drop(keys: Iterable[str], prefixes: Iterable[str]) -> None:
+    """Delete this node's copies of these keys and every file under these prefixes."""
+    root = _cache_root()
+    for key in keys:
+        (root / check_key(key)).unlink(missing_ok=True)
+    for prefix in prefixes:
+        shutil.rmtree(root / check_key(prefix.rstrip("/")), ignore_errors=True)
+
+
+def purge(keys: list[str], prefixes: list[str]) -> None:
+    """Drop the cached copies of these keys, and of everything under these prefixes ("a/b/"),
+    on this node now and on every other node at its next look (remote storage; local storage
+    has no node cache)."""
+    if not _remote():
+        return
+    _drop(keys, prefixes)
+    redis = jobs.redis_connection()
+    if redis is not None:
+        redis.xadd(
+            _purge_list(),
+            {"keys": json.dumps(sorted(keys)), "prefixes": json.dumps(sorted(prefixes))},
+            maxlen=PURGE_LIST_LENGTH,
+            approximate=True,
+        )
+
+
+def apply_purges(force: bool = False) -> int:
+    """Apply the purges announced since this node last looked (remote storage with Redis; at
+    most every PURGE_CHECK_SECONDS per process unless `force`). The number applied. A Redis
+    failure is logged and tried again at the next look: serving pages does not depend on it."""
+    from redis.exceptions import RedisError
+
+    redis = jobs.redis_connection()
+    if redis is None or not _remote():
+        return 0
+    now = time.monotonic()
+    last = current_app.extensions.get(_CHECKED)
+    if not force and last is not None and now - last < PURGE_CHECK_SECONDS:
+        return 0
+    current_app.extensions[_CHECKED] = now
+    position = _cache_root() / POSITION_FILE
+    after = "0-0"
+    with contextlib.suppress(OSError):
+        after = position.read_text().strip() or after
+    applied = 0
+    try:
+        while True:
+            found = redis.xread({_purge_list(): after}, count=PURGE_READ_BATCH)
+            entries = found[0][1] if found else []
+            for entry_id, fields in entries:
+                _drop(json.loads(fields[b"keys"]), json.loads(fields[b"prefixes"]))
+                after = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+                applied += 1
+            if len(entries) < PURGE_READ_BATCH:
+                break
+    except RedisError as exc:
+        log.warning("node cache: purge list unreadable, trying again later: %s", exc)
+    if applied:
+        _keep_position(position, after)
+    return applied
+
+
+def _keep_position(position: Path, entry_id: str) -> None:
+    position.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=position.parent, prefix=".part-")
+    with os.fdopen(fd, "w") as out:
+        out.write(entry_id)
+    os.replace(tmp, position)
 
 
 def _write(path: Path, data: bytes) -> None:
@@ -104,7 +216,7 @@ def _trim() -> None:
     files = []
     for path in _cache_root().rglob("*"):
         with contextlib.suppress(OSError):  # another thread may remove it meanwhile
-            if path.is_file():
+            if path.is_file() and path.name != POSITION_FILE:
                 stat = path.stat()
                 files.append((stat.st_mtime, stat.st_size, path))
     total = sum(size for _m, size, _p in files)
