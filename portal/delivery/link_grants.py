@@ -6,7 +6,8 @@ page never hands out more than the link it was opened with: the viewer's "all do
 and the portal page's document links are derived rows (Link.parent_id = the grant), each alive
 only while its grant, the grant's delivery and its own delivery are. So revoking or expiring
 delivery A ends every link A's viewer gave out, and rotating the portal link ends every
-document link its page gave out, from the next request on (the database decides, every time).
+document link its page gave out: the database decides (pages on every request; downloads and
+page images within one second, portal.delivery.link_cache).
 
 Derived links point at the grant, never at another derived link, so a link's life is decided
 by one query of fixed shape (the link, its delivery, its grant, the grant's delivery).
@@ -235,7 +236,7 @@ def rotate_portal_link(user: User, customer_id: int) -> Link:
 
     Only staff who see the customer (the owner rep, their supervisor, an admin); NotFound
     otherwise. Audited. The old /p/ token and every document link its page gave out answer
-    410 from the next request on; the caller commits."""
+    410 within one second (portal.delivery.link_cache); the caller commits."""
     customer = get_customer(user, customer_id)
     return rotate_for(customer, by=user, reason="revoked")
 

@@ -1,13 +1,14 @@
-"""The customer's file and page images: one query, a local file, sendfile.
+"""The customer's file and page images: one query at most, a local file, sendfile.
 
 GET /d/<token>/download and the viewer's page images are the busiest customer URLs. Each one
 resolves the link with a single query (the link, its delivery, the version the customer sees
-now, and the customer's and rep's fields that name the rendered copy), checks it live
-(revoked or expired: refused on the very next request, on every node, since the database
-decides), and hands Flask a path on local disk (portal.library.storage.node_cache) so the bytes
-go out with sendfile. The download's `doc.downloaded` event goes through the ingest queue when Redis
-is configured (portal.tracking.ingest_path.record_event): stored by the applier, with the
-scoring and task rules, after the answer.
+now, and the customer's and rep's fields that name the rendered copy), checks it live, and
+hands Flask a path on local disk (portal.library.storage.node_cache) so the bytes go out with
+sendfile. What the query found for a live link is kept in the process for up to one second
+(portal.delivery.link_cache): a revocation or an expiry reaches every process and node within
+one second, usually at once. The download's `doc.downloaded` event goes through the ingest
+queue when Redis is configured (portal.tracking.ingest_path.record_event: one Redis round trip,
+the durable write), stored by the applier, with the scoring and task rules, after the answer.
 
 A copy that is not rendered yet (a first open racing its background job) takes the full path
 (portal.delivery.viewer), which renders it.
@@ -30,7 +31,7 @@ from sqlalchemy import and_, bindparam, case, func, select
 from portal.accounts.models import User
 from portal.customers.models import Customer
 from portal.db_types import utcnow
-from portal.delivery import copy_cache, passcodes, watermarks
+from portal.delivery import link_cache, passcodes, watermarks
 from portal.delivery.models import Delivery
 from portal.errors import NotFound, PermissionDenied
 from portal.extensions import db
@@ -138,42 +139,31 @@ class CustomerCopy:
         )
 
 
-def resolve(token: str, *, record: bool = False) -> tuple[CustomerCopy, bool]:
-    """The copy a doc token opens, and whether its `doc.downloaded` event was queued with the
-    look-up (record, Redis, cached: one round trip does both). LinkNotFound (404) or LinkGone
-    (410) as viewer.resolve_doc says."""
+def resolve(token: str) -> CustomerCopy:
+    """The copy a doc token opens. LinkNotFound (404) or LinkGone (410) as viewer.resolve_doc
+    says. A live link's copy is kept in this process for up to a second
+    (portal.delivery.link_cache), keyed by the verified link id."""
     link_id = links.unsign(token or "", LinkPurpose.DOC.value)
     if not isinstance(link_id, int) or isinstance(link_id, bool):
         link_id = -1  # still query: the same work as for a real token
-    cached = copy_cache.lookup(link_id, record=record) if copy_cache.enabled() else None
+    now = utcnow()
+    cache = link_cache.cache()
+    cached = cache.get(link_id, now)
     if cached is not None:
-        entry, recorded = cached
-        copy = CustomerCopy(
-            delivery_id=entry["d"],
-            customer_id=entry["c"],
-            allow_download=entry["dl"],
-            template_name=entry["n"],
-            version=copy_cache.version_of(entry),
-            variables=entry["vars"],
-            watermark=entry["wm"],
-            passcode=entry["pc"],
-        )
-        return copy, recorded
+        return cached
+    ticket = cache.ticket(link_cache.transaction_began(db.session()))  # before the read
     row = db.session.execute(_RESOLVE, {"link_id": link_id}).first()
     if row is None:
         raise links.missing(link_id)
     if row.customer_id != row.link_customer_id:
         raise links.missing(-1)
-    now = utcnow()
-    if any(
-        revoked is not None or (expires is not None and expires <= now)
-        for revoked, expires in (
-            (row.link_revoked_at, row.link_expires_at),
-            (row.revoked_at, row.expires_at),
-            (row.grant_revoked_at, row.grant_expires_at),
-            (row.grant_delivery_revoked_at, row.grant_delivery_expires_at),
-        )
-    ):
+    lives = (
+        (row.link_revoked_at, row.link_expires_at),
+        (row.revoked_at, row.expires_at),
+        (row.grant_revoked_at, row.grant_expires_at),
+        (row.grant_delivery_revoked_at, row.grant_delivery_expires_at),
+    )
+    if any(links.ended(revoked, expires, now) for revoked, expires in lives):
         raise links.gone(link_id)
     customer = SimpleNamespace(**{n: getattr(row, f"customer_{n}") for n in CUSTOMER_FIELDS})
     rep = SimpleNamespace(**{n: getattr(row, f"rep_{n}") for n in REP_FIELDS})
@@ -194,10 +184,9 @@ def resolve(token: str, *, record: bool = False) -> tuple[CustomerCopy, bool]:
         watermark=bool(row.watermark),
         passcode=passcodes.fingerprint(row.passcode_hash),
     )
-    # A derived link is not cached: its grant's revocation bumps no generation of this copy.
-    if copy_cache.enabled() and row.link_parent_id is None:
-        copy_cache.store(link_id, row, copy)
-    return copy, False
+    expiry = min((expires for _r, expires in lives if expires is not None), default=None)
+    cache.put(link_id, ticket, copy, expiry)
+    return copy
 
 
 @dataclass(frozen=True)
@@ -218,8 +207,7 @@ def download(
     from portal.delivery import viewer, visitors
     from portal.tracking.ingest_path import record_event
 
-    # (the cached look-up records only a copy with no passcode: copy_cache)
-    copy, recorded = resolve(token, record=record and device is None)
+    copy = resolve(token)
     passcodes.require(copy.delivery_id, copy.passcode, grants or [])
     if not copy.allow_download:
         raise PermissionDenied("downloading this document is not allowed")
@@ -232,7 +220,7 @@ def download(
     if copy.watermark:
         mark = copy.mark(visitors.identified_name(copy.delivery_id, device))
         path = watermarks.marked_copy(copy.delivery_id, copy.pdf_key(), mark)
-    if record and not recorded:
+    if record:
         delivery = SimpleNamespace(id=copy.delivery_id, customer_id=copy.customer_id)
         reader = visitors.reader_of(delivery, device)
         record_event(
@@ -253,7 +241,7 @@ def page_image(token: str, page: int, grants: list[str] | None = None) -> Served
     page, PasscodeRequired as for the download."""
     from portal.delivery import viewer
 
-    copy, _recorded = resolve(token)
+    copy = resolve(token)
     passcodes.require(copy.delivery_id, copy.passcode, grants or [])
     if isinstance(page, bool) or page < 1:
         raise NotFound("page not found")

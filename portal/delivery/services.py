@@ -177,7 +177,8 @@ def get_delivery(user: User, delivery_id: int) -> Delivery:
 
 def revoke(user: User, delivery_id: int, reason: RevokeReason = RevokeReason.WITHDRAWN) -> Delivery:
     """Revoke a delivery: its link, and every link its pages gave out (portal.delivery.
-    link_grants), answer 410 from the next request on.
+    link_grants), answer 410 within one second on every node (portal.delivery.link_cache; at
+    once on this one).
 
     For cause (reason LEAKED: the link was forwarded or leaked) the customer's portal link is
     rotated too, since whoever holds the document link may hold the portal link as well; a

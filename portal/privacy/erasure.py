@@ -31,7 +31,7 @@ from portal.customers.services import get_customer
 from portal.db_types import utcnow
 from portal.deals import services as deal_services
 from portal.deals.models import Deal, DealEvidence
-from portal.delivery import watermarks
+from portal.delivery import link_cache, watermarks
 from portal.delivery.models import Comment, Delivery
 from portal.delivery.services import variables_for
 from portal.engagement.models import ScoreEntry
@@ -139,6 +139,7 @@ def erase(by: User | None, customer_id: int) -> Erasure:
     _forget_mentions(customer.id, words)
     db.session.execute(delete(Customer).where(Customer.id == customer.id))
     db.session.expunge_all()  # the ORM must not flush what it held of the erased rows
+    link_cache.changed_in_bulk(db.session)  # its links answer 410 at once, on every node
 
     erasure = Erasure(
         customer_id=customer_id,

@@ -1,6 +1,7 @@
 """Signed customer links. One salt per purpose; the token carries only the Link row's id.
 
-Expiry and revocation live on the row, so they take effect on the next request. An unknown or
+Expiry and revocation live on the row, so they take effect within one second (at once for
+pages; downloads and page images may come from portal.delivery.link_cache). An unknown or
 tampered token and a gone one do the same work (a signature check and one query), so timing
 tells an attacker nothing. (A genuine token this process has verified before skips the
 signature check: that tells nothing to anyone who does not already hold the token.)

@@ -59,7 +59,7 @@ def test_a_copy_is_dated_on_the_send_day_in_portal_timezone(app, make_user):
 
     # the served copy (download, page images) names the same day
     token = re.search(r"/d/([^/?#]+)", sent.url).group(1)
-    copy, _ = served_files.resolve(token)
+    copy = served_files.resolve(token)
     assert copy.variables["today"] == local_day.isoformat()
 
     pdf = render_version_pdf(delivery_services.current_version(delivery), variables)

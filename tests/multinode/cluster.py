@@ -198,22 +198,23 @@ def start_worker(name: str, env: dict[str, str], log_dir: Path, *args: str) -> P
     return Proc(name, [str(VENV_BIN / "flask"), "--app", "wsgi", "worker", *args], env, log_dir)
 
 
-def start_node(name: str, env: dict[str, str], log_dir: Path) -> tuple[Proc, str]:
-    """An app node on a free port: gunicorn (gthread) when installed, else `flask run`.
-    Returns the process and its base URL once it answers."""
+def start_node(name: str, env: dict[str, str], log_dir: Path, workers: int = 2) -> tuple[Proc, str]:
+    """An app node on a free port: gunicorn (gthread, `workers` processes) when installed,
+    else `flask run`. Returns the process and its base URL once it answers."""
     import urllib3
 
     port = free_port()
     gunicorn = shutil.which("gunicorn", path=str(VENV_BIN))
     if gunicorn:
         # The project's gunicorn.conf.py (when there is one) with this node's address; two
-        # processes of four threads each, so one node is already more than one process.
+        # processes of four threads each by default, so one node is already more than one
+        # process.
         argv = [
             gunicorn,
             "--bind",
             f"127.0.0.1:{port}",
             "--workers",
-            "2",
+            str(workers),
             "--threads",
             "4",
             "--worker-class",
@@ -238,6 +239,17 @@ def start_node(name: str, env: dict[str, str], log_dir: Path) -> tuple[Proc, str
 
     wait_until(answers, 60, f"{name} to answer on {base}")
     return proc, base
+
+
+def children_of(pid: int) -> list[int]:
+    """The pids whose parent is pid (a gunicorn master's workers), from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            # "pid (comm) state ppid …": comm may hold spaces, so split after its ")".
+            if int(stat.read_text().rpartition(")")[2].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+    return found
 
 
 def stop_all(procs: list[Proc]) -> None:

@@ -116,7 +116,7 @@ def anonymous_counts_of(customer_id: int) -> dict:
 def check_erasure(app, client, api_headers, people, node_cached: bool = False) -> None:
     admin, _rep, person, other, sent = people
     person_id, other_id = person.id, other.id
-    copy, _ = served_files.resolve(path_of(sent.url).split("/")[2])
+    copy = served_files.resolve(path_of(sent.url).split("/")[2])
     pdf_key, page_key = copy.pdf_key(), copy.page_key(1)
     storage = get_storage()
     assert storage.exists(pdf_key) and storage.exists(page_key)  # a personalised render exists

@@ -54,7 +54,7 @@ def test_erasure_clears_the_cache_of_every_node(
     node_b, cache_b = second_node
     cache_a = tmp_path / "node-a-cache"
     token = path_of(sent.url).split("/")[2]
-    copy, _ = served_files.resolve(token)
+    copy = served_files.resolve(token)
     keys = (copy.pdf_key(), copy.page_key(1))
     person_id = person.id
 

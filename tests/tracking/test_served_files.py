@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from portal import jobs
+from portal.delivery import link_cache
 from portal.delivery import services as delivery_services
 from portal.delivery.models import Delivery
 from portal.extensions import db
@@ -20,7 +21,7 @@ from portal.tracking import ingest_queue
 from portal.tracking.models import Event, EventType
 from tests.delivery.helpers import make_delivery
 from tests.s3_support import s3_app_config
-from tests.support import skip_or_fail
+from tests.support import skip_or_fail, wait_until
 
 BROWSER = {"User-Agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X)"}
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -144,6 +145,9 @@ def redis_on(app, sent, monkeypatch):
     monkeypatch.setitem(app.config, "INGEST_REDIS_PREFIX", prefix)
     monkeypatch.setitem(app.config, "REDIS_URL", REDIS_URL)
     monkeypatch.setattr(jobs, "QUEUE_NAME", queue_name)
+    # The process's link cache stores nothing until its subscription is confirmed.
+    cache = link_cache.cache()
+    wait_until(lambda: cache.listening, 30, "the link cache to subscribe")
     yield client
     for pattern in (f"{prefix}:*", f"rq:*{queue_name}*"):
         for key in client.scan_iter(pattern):
@@ -169,7 +173,7 @@ def test_with_redis_the_download_event_is_queued_and_stored_once(
     assert ingest_queue.drain() == 2  # re-claimed and applied again...
     assert downloads() == 2  # ...stored once
     assert ingest_queue.backlog() == 0
-    # The first from the database path, the second queued by the cache's script: the same event.
+    # The first from the database path, the second served from the link cache: the same event.
     events = db.session.scalars(select(Event).where(Event.type == EventType.DOC_DOWNLOADED))
     assert [
         (e.customer_id, e.delivery_id, e.properties, e.idempotency_key[:2]) for e in events
@@ -244,7 +248,7 @@ class TestS3:
         assert fetched.count(version.storage_key) <= 1  # then from this node's disk
 
 
-# -- with Redis: the resolved copy is cached, its sources' changes seen at once -------------------
+# -- with Redis: the resolved copy is cached in the process, its sources' changes seen at once -----
 
 
 def test_a_cached_copy_is_served_without_the_database(app, client, sent, redis_on):

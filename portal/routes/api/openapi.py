@@ -665,7 +665,7 @@ def _spec(server_url: str) -> dict[str, Any]:
             "/deliveries/{delivery_id}/revoke": {
                 "post": {
                     "summary": "Revoke a delivery: its link, and every link its pages gave "
-                    "out, answer 410 from the next request. With reason `leaked` (the link was "
+                    "out, answer 410 within one second. With reason `leaked` (the link was "
                     "forwarded or leaked) the customer's portal link is rotated too",
                     "parameters": [_path_id("delivery_id")],
                     "requestBody": {

@@ -1,0 +1,319 @@
+"""Resolved doc links kept in each process for at most one second (issue 16's rule).
+
+GET /d/<token>/download and the page images resolve the same few links over and over. Each
+process keeps what the database said about a live link (portal.delivery.served_files) for at
+most TTL (1 s), keyed by the link id of a token whose signature was verified (never by the raw
+token or any other input), in an LRU of MAX_ENTRIES. The rule it keeps: no process serves a
+revoked or expired link more than TTL after the revoke commits, even if it never hears of the
+revocation.
+
+- An entry's life starts before the read that filled it: when the session's transaction began
+  (portal's SQLite snapshot dates from then; PostgreSQL's is newer), or when the lookup began if
+  that is earlier. A revoke committed after that start is not seen by the read, so the stale
+  entry dies at most TTL after the commit. A revoke committed before it is seen: nothing is
+  cached.
+- Expiry is checked on every hit against the earliest expiry the entry was built from (the
+  link's, its delivery's, its grant's and the grant's delivery's): never served past it.
+- Invalidation, to make it faster than the TTL: any commit that changes what a copy is built
+  from (a link or a delivery, the template and its versions, the customer's and the rep's fields
+  that name the copy) empties this process's cache right away (after its flush, so a request
+  of the same process already sees it) and, with Redis, is published on a channel after the
+  commit; every process's listener thread empties its own cache when a message arrives, and
+  also whenever its subscription is (re)confirmed, since messages may have been lost while it
+  was down. With Redis the cache is only used while the subscription is up.
+- Each emptying bumps an epoch. A read that began before it is not stored: it may predate the
+  change that caused it.
+- Without Redis the process hears only its own commits; the other processes of a gunicorn
+  master (and nodes) are bounded by the TTL alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import event, inspect
+from sqlalchemy.orm import Session
+
+from portal.accounts.models import User
+from portal.customers.models import Customer
+from portal.delivery.models import Delivery
+from portal.library.models import Template, TemplateVersion
+from portal.library.rendering.variables import CUSTOMER_FIELDS, REP_FIELDS
+from portal.tracking import revocations
+from portal.tracking.models import Link
+
+log = logging.getLogger(__name__)
+
+TTL = 1.0  # seconds: the issue's bound, and never more
+MAX_ENTRIES = 4096
+RESUBSCRIBE_PAUSE = 0.5  # seconds between attempts while Redis is unreachable
+_EXTENSION = "portal.link_cache"
+_creating = threading.Lock()
+_BEGAN = "portal.link_cache.began"
+_CHANGED = "portal.link_cache.changed"
+# What a copy is built from (not the open bookkeeping: first/last opened, seen version).
+DELIVERY_FIELDS = (
+    "customer_id",
+    "template_id",
+    "version_id",
+    "policy",
+    "sender_id",
+    "allow_download",
+    "created_at",
+    "expires_at",
+    "revoked_at",
+)
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """Taken before a read: when it began (the cache's clock) and the epoch then."""
+
+    began: float
+    epoch: int
+
+
+@dataclass(frozen=True)
+class Entry:
+    value: Any
+    fresh_until: float  # the cache's clock: began + TTL
+    expires_at: datetime | None  # the earliest expiry it was built from
+
+
+class LinkCache:
+    """An LRU of resolved links, each trusted until `fresh_until` and never past its expiry.
+
+    `clock` is monotonic seconds (injected by tests); `began` stamps given to ticket() must come
+    from the same clock."""
+
+    def __init__(
+        self,
+        *,
+        ttl: float = TTL,
+        max_entries: int = MAX_ENTRIES,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not 0 < ttl <= TTL:
+            raise ValueError(f"a link cache TTL is at most {TTL} s")
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self.clock = clock
+        self._entries: OrderedDict[int, Entry] = OrderedDict()
+        self._lock = threading.Lock()
+        self._epoch = 0
+        self.listening = True  # with Redis: whether the listener's subscription is confirmed
+
+    def ticket(self, began: float | None = None) -> Ticket:
+        """Take this before the read whose answer may be stored; `began`: when the read's
+        transaction began, if earlier."""
+        now = self.clock()
+        with self._lock:
+            return Ticket(now if began is None else min(now, began), self._epoch)
+
+    def get(self, link_id: int, now: datetime) -> Any | None:
+        """The value stored for link_id if still fresh and not expired at `now`, else None."""
+        if not self.listening:
+            return None
+        with self._lock:
+            entry = self._entries.get(link_id)
+            if entry is None:
+                return None
+            if self.clock() >= entry.fresh_until or (
+                entry.expires_at is not None and entry.expires_at <= now
+            ):
+                del self._entries[link_id]
+                return None
+            self._entries.move_to_end(link_id)
+            return entry.value
+
+    def put(self, link_id: int, ticket: Ticket, value: Any, expires_at: datetime | None) -> bool:
+        """Store what a read begun at `ticket` found; refused when an invalidation came since,
+        or when it is already stale."""
+        fresh_until = ticket.began + self.ttl
+        with self._lock:
+            if ticket.epoch != self._epoch or not self.listening or self.clock() >= fresh_until:
+                return False
+            self._entries[link_id] = Entry(value, fresh_until, expires_at)
+            self._entries.move_to_end(link_id)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+            return True
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._epoch += 1
+
+    def fresh_until(self, link_id: int) -> float | None:
+        """When the entry for link_id stops being served (the cache's clock); None if absent."""
+        with self._lock:
+            entry = self._entries.get(link_id)
+            return None if entry is None else entry.fresh_until
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+# -- the app's cache and its listener ------------------------------------------------------------
+
+
+def channel() -> str:
+    """The Redis channel of invalidations (under the ingest key prefix, so two deployments that
+    share a Redis database do not empty each other's caches)."""
+    return f"{revocations.key_prefix()}:links"
+
+
+def cache() -> LinkCache:
+    """This process's cache for the current app (its listener started, with Redis)."""
+    found = current_app.extensions.get(_EXTENSION)
+    if found is not None and found[0] == os.getpid():
+        return found[1]
+    with _creating:  # one cache and one listener, however many threads ask at once
+        found = current_app.extensions.get(_EXTENSION)
+        if found is not None and found[0] == os.getpid():
+            return found[1]
+        # (a pid of another process: forked by gunicorn's preload, it starts afresh)
+        link_cache = LinkCache()
+        redis_url = current_app.config.get("REDIS_URL")
+        if redis_url:
+            link_cache.listening = False  # until the subscription is confirmed
+            _Listener(link_cache, redis_url, channel()).start()
+        current_app.extensions[_EXTENSION] = (os.getpid(), link_cache)
+        return link_cache
+
+
+class _Listener(threading.Thread):
+    """Empties the cache on every message of the channel and on every (re)subscription; marks it
+    not listening while the subscription is down. Ends when the cache is garbage collected."""
+
+    def __init__(self, link_cache: LinkCache, redis_url: str, channel_name: str) -> None:
+        super().__init__(name="portal-link-cache", daemon=True)
+        self._cache = weakref.ref(link_cache)
+        self._redis_url = redis_url
+        self._channel = channel_name
+
+    def run(self) -> None:
+        from redis import Redis
+
+        # Named, so an operator (or a test) can tell this process's subscription apart.
+        name = f"portal-link-cache:{os.getpid()}:{self._channel}"
+        redis = Redis.from_url(self._redis_url, client_name=name)
+        while self._cache() is not None:
+            pubsub = redis.pubsub()
+            try:
+                pubsub.subscribe(self._channel)
+                while self._cache() is not None:  # no strong reference kept while waiting
+                    message = pubsub.get_message(timeout=1.0)
+                    if message is not None:
+                        # A subscribe confirmation also follows a reconnection redis-py made on
+                        # its own: what was published meanwhile is lost, so empty it then too.
+                        self._emptied(listening=True if message["type"] == "subscribe" else None)
+            except Exception:
+                self._emptied(listening=False)
+                log.warning("link cache: subscription to %s lost; retrying", self._channel)
+                time.sleep(RESUBSCRIBE_PAUSE)
+            finally:
+                pubsub.close()
+        redis.close()
+
+    def _emptied(self, *, listening: bool | None) -> None:
+        link_cache = self._cache()
+        if link_cache is not None:
+            if listening is False:
+                link_cache.listening = False
+            link_cache.clear()
+            if listening is True:
+                link_cache.listening = True
+
+
+# -- invalidation: any ORM change to what a copy is built from -------------------------------------
+
+
+def _changed(obj: object, fields: tuple[str, ...]) -> bool:
+    state = inspect(obj)
+    return any(state.attrs[name].history.has_changes() for name in fields)
+
+
+def _concerns_copies(session: Session, obj: object) -> bool:
+    if isinstance(obj, Template | TemplateVersion | Link):
+        return obj not in session.new
+    if isinstance(obj, Customer):
+        return obj in session.deleted or _changed(obj, CUSTOMER_FIELDS)
+    if isinstance(obj, User):
+        return obj in session.deleted or _changed(obj, REP_FIELDS)
+    if isinstance(obj, Delivery):
+        return obj not in session.new and (obj in session.deleted or _changed(obj, DELIVERY_FIELDS))
+    return False
+
+
+def _local_cache() -> LinkCache | None:
+    try:
+        found = current_app.extensions.get(_EXTENSION)
+    except RuntimeError:  # outside an app context: nothing is cached there either
+        return None
+    return found[1] if found is not None and found[0] == os.getpid() else None
+
+
+@event.listens_for(Session, "after_begin")
+def _stamp(session: Session, _transaction, _connection) -> None:
+    session.info[_BEGAN] = time.monotonic()
+
+
+def transaction_began(session: Session) -> float | None:
+    """When the session's transaction began (time.monotonic), None when none is open."""
+    return session.info.get(_BEGAN) if session.in_transaction() else None
+
+
+@event.listens_for(Session, "after_flush")
+def _collect(session: Session, _context) -> None:
+    objects = list(session.dirty) + list(session.deleted)
+    if any(_concerns_copies(session, obj) for obj in objects):
+        session.info[_CHANGED] = True
+        link_cache = _local_cache()
+        if link_cache is not None:
+            link_cache.clear()
+
+
+def changed_in_bulk(session: Session) -> None:
+    """For a change made without the ORM (bulk DELETE or UPDATE) to what copies are built from:
+    empty this process's cache now and every process's after the commit."""
+    session.info[_CHANGED] = True
+    link_cache = _local_cache()
+    if link_cache is not None:
+        link_cache.clear()
+
+
+@event.listens_for(Session, "after_commit")
+def _publish(session: Session) -> None:
+    if not session.info.pop(_CHANGED, False):
+        return
+    link_cache = _local_cache()
+    if link_cache is not None:
+        link_cache.clear()  # a read begun between the flush and the commit
+    try:
+        redis_url = current_app.config.get("REDIS_URL")
+    except RuntimeError:
+        return
+    if not redis_url:
+        return
+    from portal import jobs
+
+    try:
+        jobs.redis_connection().publish(channel(), "1")
+    except Exception:  # every cache forgets it within TTL anyway
+        log.exception("could not publish a link cache invalidation")
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget(session: Session) -> None:
+    session.info.pop(_CHANGED, None)

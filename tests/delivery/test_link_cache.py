@@ -1,0 +1,277 @@
+"""The per-process cache of resolved doc links (portal.delivery.link_cache, issue 16 item 1).
+
+The rule: no process serves a revoked or expired link more than one second after the revoke
+commits, even if it never hears of it. The bound is asserted on the cache's own clock and
+timestamps (an injected clock, the entries' `fresh_until`), never by racing the wall clock;
+what may take a while on a busy machine (a message crossing Redis) is polled with a generous
+deadline.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from datetime import timedelta
+
+import customer_side_support as support
+import pytest
+from customer_side_support import path_of, token_of
+from redis import Redis
+from sqlalchemy import update
+
+from portal import create_app, jobs
+from portal.db_types import utcnow
+from portal.delivery import link_cache
+from portal.delivery import services as delivery_services
+from portal.delivery.models import Delivery
+from portal.extensions import db
+from portal.tracking import links
+from portal.tracking.models import LinkPurpose
+from tests.support import wait_until
+
+client = support.client  # fixtures shared by the customer-side tests
+shop = support.shop
+
+
+class FakeClock:
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+# -- the cache itself, on an injected clock -------------------------------------------------------
+
+
+def test_an_entry_lives_one_second_from_when_its_read_began_and_not_an_instant_more():
+    clock = FakeClock()
+    cache = link_cache.LinkCache(clock=clock)
+    now = utcnow()
+    # The read's transaction began 0.3 s before the lookup: the entry's second counts from then.
+    ticket = cache.ticket(began=clock.now - 0.3)
+    clock.now += 0.2  # the query and the checks
+    assert cache.put(7, ticket, "copy", None)
+    assert cache.fresh_until(7) == pytest.approx(ticket.began + 1.0)
+    clock.now = ticket.began + 0.999
+    assert cache.get(7, now) == "copy"
+    clock.now = ticket.began + 1.0  # nobody told it anything (a lost message): it stops anyway
+    assert cache.get(7, now) is None
+    assert cache.fresh_until(7) is None  # and forgets it
+
+
+def test_a_read_already_a_second_old_is_not_stored():
+    clock = FakeClock()
+    cache = link_cache.LinkCache(clock=clock)
+    ticket = cache.ticket()
+    clock.now += 1.0  # a slow query
+    assert not cache.put(7, ticket, "copy", None)
+    assert cache.get(7, utcnow()) is None
+
+
+def test_no_cache_may_trust_an_entry_for_more_than_one_second():
+    with pytest.raises(ValueError):
+        link_cache.LinkCache(ttl=1.5)
+    assert link_cache.TTL <= 1.0
+
+
+def test_an_entry_is_never_served_past_the_expiry_it_was_built_from():
+    cache = link_cache.LinkCache(clock=FakeClock())
+    now = utcnow()
+    expires = now + timedelta(milliseconds=300)
+    assert cache.put(7, cache.ticket(), "copy", expires)
+    assert cache.get(7, now) == "copy"
+    assert cache.get(7, expires) is None  # still fresh on its clock, but the link has expired
+
+
+def test_a_read_that_began_before_an_invalidation_is_not_stored():
+    """It may have read the row before the change that emptied the cache."""
+    cache = link_cache.LinkCache(clock=FakeClock())
+    ticket = cache.ticket()
+    cache.clear()  # a revocation heard while the read ran
+    assert not cache.put(7, ticket, "stale", None)
+    assert cache.get(7, utcnow()) is None
+    assert cache.put(7, cache.ticket(), "fresh", None)
+    assert cache.get(7, utcnow()) == "fresh"
+
+
+def test_the_cache_is_a_bounded_lru():
+    cache = link_cache.LinkCache(clock=FakeClock(), max_entries=3)
+    now = utcnow()
+    for link_id in (1, 2, 3):
+        assert cache.put(link_id, cache.ticket(), f"copy {link_id}", None)
+    assert cache.get(1, now) == "copy 1"  # 1 is now the most recently used
+    assert cache.put(4, cache.ticket(), "copy 4", None)
+    assert len(cache) == 3
+    assert cache.get(2, now) is None  # the least recently used went
+    assert [cache.get(n, now) for n in (1, 3, 4)] == ["copy 1", "copy 3", "copy 4"]
+
+
+def test_a_cache_that_cannot_hear_invalidations_serves_and_stores_nothing():
+    cache = link_cache.LinkCache(clock=FakeClock())
+    assert cache.put(7, cache.ticket(), "copy", None)
+    cache.listening = False  # with Redis: the subscription is down
+    assert cache.get(7, utcnow()) is None
+    assert not cache.put(8, cache.ticket(), "copy", None)
+
+
+# -- in the app: what is cached, and the same process's own changes ----------------------------
+
+
+@pytest.fixture
+def sent(shop):
+    return shop.send(shop.template("产品手册"))
+
+
+def link_id_of(sent) -> int:
+    return links.unsign(token_of(sent.url), LinkPurpose.DOC.value)
+
+
+def test_a_download_is_cached_under_the_verified_link_id_only(client, sent):
+    doc = token_of(sent.url)
+    assert client.get(f"/d/{doc}/download").status_code == 200
+    cache = link_cache.cache()
+    assert cache.fresh_until(link_id_of(sent)) is not None
+    assert len(cache) == 1
+    # A tampered token (same id, bad signature) and a random one are refused and add nothing.
+    assert client.get(f"/d/{doc[:-2]}xx/download").status_code == 404
+    assert client.get("/d/not-a-token/download").status_code == 404
+    assert len(cache) == 1
+
+
+def test_a_revoke_empties_the_process_s_own_cache_at_once(client, shop, sent):
+    doc = token_of(sent.url)
+    assert client.get(f"/d/{doc}/download").status_code == 200
+    assert client.get(f"/d/{doc}/pages/1.png").status_code == 200
+    assert link_cache.cache().fresh_until(link_id_of(sent)) is not None
+    delivery_services.revoke(shop.rep, sent.delivery.id)
+    jobs.commit()
+    assert len(link_cache.cache()) == 0
+    assert client.get(f"/d/{doc}/download").status_code == 410
+    assert client.get(f"/d/{doc}/pages/1.png").status_code == 410
+
+
+def test_an_expired_link_is_refused_although_cached(client, sent, monkeypatch):
+    doc = token_of(sent.url)
+    delivery = db.session.get(Delivery, sent.delivery.id)
+    delivery.expires_at = utcnow() + timedelta(minutes=5)
+    jobs.commit()
+    assert client.get(f"/d/{doc}/download").status_code == 200
+    assert link_cache.cache().fresh_until(link_id_of(sent)) is not None
+    later = utcnow() + timedelta(minutes=6)
+    monkeypatch.setattr("portal.delivery.served_files.utcnow", lambda: later)
+    monkeypatch.setattr("portal.tracking.links.utcnow", lambda: later)
+    assert client.get(f"/d/{doc}/download").status_code == 410
+
+
+# -- two apps (two nodes' processes) on one Redis: invalidation across processes ----------------
+
+
+@pytest.fixture
+def two_nodes(app, app_config, shared_redis_url, monkeypatch):
+    """Node A (the test's app) and node B, a second app on the same database, with caches and
+    Redis keys of their own (a key prefix of this test's)."""
+    prefix = f"portal-test-{uuid.uuid4().hex[:12]}"
+    monkeypatch.setattr(jobs, "QUEUE_NAME", f"portal-test-{uuid.uuid4().hex[:8]}")
+    settings = {**app_config, "REDIS_URL": shared_redis_url, "INGEST_REDIS_PREFIX": prefix}
+    node_b = create_app(settings)
+    node_b.testing = True
+    redis = Redis.from_url(shared_redis_url)
+    try:
+        yield node_b, redis, prefix
+    finally:
+        with node_b.app_context():
+            db.session.remove()
+            db.engine.dispose()
+        for key in redis.scan_iter(f"{prefix}:*"):
+            redis.delete(key)
+        redis.close()
+
+
+def b_cache(node_b) -> link_cache.LinkCache:
+    with node_b.app_context():
+        return link_cache.cache()
+
+
+def warm(node_b, sent) -> float:
+    """Open the page image on node B until B caches the link (it stores nothing until its
+    subscription is confirmed); returns the entry's fresh_until."""
+    client = node_b.test_client()
+    cache = b_cache(node_b)
+    wait_until(lambda: cache.listening, 30, "node B to subscribe")
+    doc = path_of(sent.url)
+
+    def cached() -> float | None:
+        assert client.get(f"{doc}/pages/1.png").status_code == 200
+        return cache.fresh_until(link_id_of(sent))
+
+    return wait_until(cached, 30, "node B to cache the link")
+
+
+def b_refuses(node_b, sent) -> bool:
+    return node_b.test_client().get(f"{path_of(sent.url)}/pages/1.png").status_code == 410
+
+
+def revoke_on_a(app, shop, sent, monkeypatch, redis_url, prefix) -> float:
+    """Revoke through node A (publishing on Redis); returns the cache clock just before."""
+    monkeypatch.setitem(app.config, "REDIS_URL", redis_url)
+    monkeypatch.setitem(app.config, "INGEST_REDIS_PREFIX", prefix)
+    before = time.monotonic()
+    delivery_services.revoke(shop.rep, sent.delivery.id)
+    jobs.commit()
+    return before
+
+
+def test_a_revoke_on_one_node_empties_the_other_s_cache_through_redis(
+    app, shop, two_nodes, monkeypatch, shared_redis_url
+):
+    node_b, _redis, prefix = two_nodes
+    sent = shop.send(shop.template("产品手册"))
+    warm(node_b, sent)
+    revoke_on_a(app, shop, sent, monkeypatch, shared_redis_url, prefix)
+    # The message empties B's cache (not its TTL: the entry goes, it is not left to expire).
+    cache = b_cache(node_b)
+    wait_until(lambda: cache.fresh_until(link_id_of(sent)) is None, 30, "B to hear the revoke")
+    assert b_refuses(node_b, sent)
+
+
+def test_a_node_that_missed_the_revoke_stops_serving_within_one_second_of_the_commit(
+    app, shop, two_nodes, monkeypatch
+):
+    """A lost message: the revoke is committed without the ORM (nothing published, nothing
+    emptied). B's entry, filled before the commit, is trusted until at most one second after
+    it, and B refuses once that passes."""
+    node_b, _redis, _prefix = two_nodes
+    sent = shop.send(shop.template("产品手册"))
+    fresh_until = warm(node_b, sent)
+    before_commit = time.monotonic()
+    db.session.execute(
+        update(Delivery).where(Delivery.id == sent.delivery.id).values(revoked_at=utcnow())
+    )
+    db.session.commit()
+    assert fresh_until <= before_commit + 1.0
+    wait_until(lambda: b_refuses(node_b, sent), 30, "B to refuse the revoked link")
+
+
+def test_a_node_whose_subscription_was_cut_before_the_revoke_keeps_the_bound(
+    app, shop, two_nodes, monkeypatch, shared_redis_url
+):
+    node_b, redis, prefix = two_nodes
+    sent = shop.send(shop.template("产品手册"))
+    warm(node_b, sent)
+    name = f"portal-link-cache:{os.getpid()}:{prefix}"
+    killed = [
+        client["id"]
+        for client in redis.client_list(_type="pubsub")
+        if client.get("name", "").startswith(name)
+    ]
+    assert killed, "B's subscription is found by its client name"
+    for client_id in killed:
+        redis.client_kill_filter(_id=client_id)
+    before_commit = revoke_on_a(app, shop, sent, monkeypatch, shared_redis_url, prefix)
+    # Whatever B heard: its entry is gone (it noticed the cut, or the message came through a new
+    # subscription) or trusted no longer than one second after the commit.
+    fresh_until = b_cache(node_b).fresh_until(link_id_of(sent))
+    assert fresh_until is None or fresh_until <= before_commit + 1.0
+    wait_until(lambda: b_refuses(node_b, sent), 30, "B to refuse the revoked link")
