@@ -33,6 +33,7 @@ def register_blueprints(app: Flask) -> None:
         main,
         notifications,
         privacy,
+        profile,
         tasks,
         tracking,
         ui,
@@ -55,6 +56,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(admin.bp)
     app.register_blueprint(exchange.bp)
     app.register_blueprint(privacy.bp)
+    app.register_blueprint(profile.bp)
     app.register_blueprint(analytics.bp)
     errors.register(app)
     ui.register(app)

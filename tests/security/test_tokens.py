@@ -29,7 +29,7 @@ from sqlalchemy import func, select
 
 from portal import jobs
 from portal.db_types import utcnow
-from portal.delivery import link_grants, portal_visits, viewer
+from portal.delivery import link_grants, portal_visits, share_cards, viewer
 from portal.delivery import services as delivery_services
 from portal.delivery.document_links import REDIRECT_SALT, sign_target, unsign_target
 from portal.delivery.email import delivery_for_pixel
@@ -82,6 +82,7 @@ ACCEPTORS: dict[str, Callable[[str], object]] = {
     "ingest": _ingest,
     "redirect": _redirect,
     portal_visits.VISIT_SALT: portal_visits.confirm_visit,
+    share_cards.THUMB_SALT: share_cards.resolve_thumbnail,
 }
 
 
@@ -98,6 +99,9 @@ def valid_tokens(arena: Arena) -> dict[str, str]:
         "ingest": b.ingest_token,
         "redirect": sign_target("https://example.com/pricing", b.sent.delivery.id),
         portal_visits.VISIT_SALT: _visit_token(b.portal_token),
+        share_cards.THUMB_SALT: share_cards.thumbnail_token(
+            db.session.get(Link, links.unsign(b.doc_token, "doc"))
+        ),
     }
 
 
@@ -245,13 +249,14 @@ def test_ten_thousand_random_tokens_open_nothing(arena):
 def test_random_tokens_through_http_are_404_and_record_nothing(arena, client):
     events = db.session.scalar(select(func.count()).select_from(Event))
     sample = [t for t in random_tokens(HTTP_SAMPLE * 3, seed=7) if "." not in t[:1]]
-    statuses: dict[str, set[int]] = {"d": set(), "p": set(), "t": set(), "e": set()}
+    statuses: dict[str, set[int]] = {"d": set(), "p": set(), "t": set(), "e": set(), "j": set()}
     for token in sample[:HTTP_SAMPLE]:
         statuses["d"].add(client.get(f"/d/{token}").status_code)
         statuses["p"].add(client.get(f"/p/{token}").status_code)
         statuses["t"].add(client.post("/t/r", json={"s": token, "reports": []}).status_code)
         statuses["e"].add(client.get(f"/e/{token}.gif").status_code)
-    assert statuses == {"d": {404}, "p": {404}, "t": {404}, "e": {200}}
+        statuses["j"].add(client.get(f"/thumb/{token}.jpg").status_code)
+    assert statuses == {"d": {404}, "p": {404}, "t": {404}, "e": {200}, "j": {404}}
     assert db.session.scalar(select(func.count()).select_from(Event)) == events
 
 
