@@ -52,6 +52,10 @@ class RepCardForm(FlaskForm):
 # What to tell the user, in their language, for each service error code.
 ERROR_TEXT = {
     "accent_color_invalid": _l("Enter a hex colour such as #1a6fd1."),
+    "accent_color_too_light": _l(
+        "This colour is too light: white text on buttons would be hard to read. "
+        "Choose a darker one."
+    ),
     "company_name_too_long": _l("The company name is too long."),
     "image_invalid": _l("The file is not an image. Upload a PNG, JPEG or WebP image."),
     "image_too_large": _l("The image is too large: at most 2 MiB and 4096 × 4096 pixels."),

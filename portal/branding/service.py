@@ -21,6 +21,7 @@ from portal.errors import ValidationFailed
 from portal.extensions import db
 
 MAX_COMPANY = 120
+MIN_CONTRAST = 3.0  # WCAG AA for large and bold text (button labels)
 _HEX = re.compile(r"#[0-9a-f]{6}")
 
 
@@ -34,12 +35,19 @@ class Brand:
     def logo_name(self) -> str:
         return images.image_name(self.logo_key)
 
-    def accent_dark(self) -> str:
-        """The accent darkened by a quarter (pressed buttons, links), "#rrggbb"."""
+    def _mixed(self, towards: int, share: float) -> str:
         if not self.accent_color:
             return ""
-        rgb = [int(self.accent_color[i : i + 2], 16) * 3 // 4 for i in (1, 3, 5)]
-        return "#" + "".join(f"{c:02x}" for c in rgb)
+        rgb = [int(self.accent_color[i : i + 2], 16) for i in (1, 3, 5)]
+        return "#" + "".join(f"{round(c + (towards - c) * share):02x}" for c in rgb)
+
+    def accent_dark(self) -> str:
+        """The accent darkened by a quarter (pressed buttons), "#rrggbb"."""
+        return self._mixed(0, 0.25)
+
+    def accent_light(self) -> str:
+        """The accent lightened by a sixth (the far end of the portal's header), "#rrggbb"."""
+        return self._mixed(255, 1 / 6)
 
 
 def _row() -> BrandSettings | None:
@@ -68,7 +76,26 @@ def normalise_color(value: str) -> str:
             code="accent_color_invalid",
             field="accent_color",
         )
+    if _contrast_with_white(text) < MIN_CONTRAST:
+        # Buttons carry white text on the accent: a pale accent would make them unreadable.
+        raise ValidationFailed(
+            "the accent colour is too light for white text on buttons",
+            code="accent_color_too_light",
+            field="accent_color",
+        )
     return text
+
+
+def _contrast_with_white(color: str) -> float:
+    """WCAG 2 contrast ratio of white text on color ("#rrggbb")."""
+
+    def linear(channel: int) -> float:
+        c = channel / 255
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (linear(int(color[i : i + 2], 16)) for i in (1, 3, 5))
+    luminance = 0.2126 * r + 0.7152 * g + 0.0722 * b
+    return 1.05 / (luminance + 0.05)
 
 
 def save_brand(

@@ -19,6 +19,7 @@ from portal.extensions import db
 from tests.delivery.helpers import make_delivery
 
 ACCENT = "#0a7d5a"
+SHADES = "--primary-dark:#085e44;--primary-light:#339376"
 ZH = {"Accept-Language": "zh-CN,zh;q=0.9"}
 EN = {"Accept-Language": "en"}
 
@@ -90,7 +91,7 @@ def test_every_customer_page_shows_the_brand(app, branded, carded, headers):
         assert 'class="c-brand"' in html, name
         assert "远景智造科技" in html, name
         assert f'src="{logo_url}"' in html, name
-        assert f":root{{--primary:{ACCENT};--primary-dark:#075d43}}" in html, name
+        assert f":root{{--primary:{ACCENT};{SHADES}}}" in html, name
     logo = reader.get(logo_url)
     assert logo.status_code == 200 and logo.mimetype == "image/png"
     with Image.open(io.BytesIO(logo.get_data())) as image:
@@ -146,6 +147,19 @@ def test_a_bad_colour_is_refused_on_its_field(as_admin, lang, colour_error, logo
     assert response.status_code == 422
     assert colour_error in _field_error(response.get_data(as_text=True), "accent_color")
     assert branding.brand() == branding.Brand("", "", "")
+
+
+@pytest.mark.parametrize(
+    ("lang", "message"),
+    [("zh_CN", "颜色太浅"), ("en", "This colour is too light")],
+)
+@pytest.mark.parametrize("colour", ["#ffff00", "#FFFFFF", "#a0d8ef"])
+def test_a_colour_too_light_for_white_text_is_refused(as_admin, lang, message, colour):
+    as_admin.post("/lang", data={"lang": lang, "next": "/"})
+    response = as_admin.post("/admin/branding", data=_brand_form(accent_color=colour))
+    assert response.status_code == 422
+    assert message in _field_error(response.get_data(as_text=True), "accent_color")
+    assert branding.brand().accent_color == ""
 
 
 @pytest.mark.parametrize(
