@@ -2,6 +2,7 @@
 
 from portal.accounts.models import ApiToken, Role, User
 from portal.audit.models import AuditEntry
+from portal.branding.models import BrandSettings
 from portal.channels.models import ChatChannel, OutboxMessage
 from portal.companies.models import Account
 from portal.customers.models import Customer
@@ -46,6 +47,7 @@ __all__ = [
     "AddressSalt",
     "ApiToken",
     "AuditEntry",
+    "BrandSettings",
     "ChatChannel",
     "Comment",
     "CommentAuthor",

@@ -34,6 +34,11 @@ class User(UserMixin, db.Model):
     locale: Mapped[str | None] = mapped_column(String(10))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # The contact card customers see (portal.branding.rep_cards); the rep fills it in.
+    job_title: Mapped[str] = mapped_column(String(120), default="", server_default="")
+    phone: Mapped[str] = mapped_column(String(40), default="", server_default="")
+    wechat_id: Mapped[str] = mapped_column(String(60), default="", server_default="")
+    wechat_qr_key: Mapped[str] = mapped_column(String(120), default="", server_default="")
 
     supervisor: Mapped[User | None] = relationship(remote_side=[id], back_populates="reports")
     reports: Mapped[list[User]] = relationship(back_populates="supervisor")

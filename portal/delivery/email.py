@@ -8,6 +8,8 @@ import smtplib
 from flask import current_app, render_template
 from flask_babel import force_locale, gettext
 
+from portal.branding import rep_cards
+from portal.branding import service as branding
 from portal.db_types import utcnow
 from portal.delivery.models import Delivery, EmailStatus
 from portal.delivery.sent_links import sent_view
@@ -18,6 +20,7 @@ from portal.tracking import links
 log = logging.getLogger(__name__)
 
 PIXEL_SALT = "pixel"
+DEFAULT_ACCENT = "#0b5cad"  # the button's colour when no brand colour is set
 
 
 def pixel_url(delivery: Delivery) -> str:
@@ -41,7 +44,14 @@ def send_delivery_email(delivery_id: int) -> None:
             rep=delivery.sender.name,
             document=delivery.template.name,
         )
+        brand = branding.brand()
         context = {
+            "brand": brand,
+            "accent": brand.accent_color or DEFAULT_ACCENT,
+            "logo_url": links.external_url("customer.brand_image", name=brand.logo_name)
+            if brand.logo_name
+            else None,
+            "rep_card": rep_cards.card_of(delivery.sender),
             "delivery": delivery,
             "customer": delivery.customer,
             "rep": delivery.sender,

@@ -83,8 +83,12 @@ def resolve_doc_link(token: str) -> tuple[Link, Delivery]:
     """The doc link and delivery a doc token opens; LinkNotFound (404) or LinkGone (410).
 
     Gone when the link, its delivery, its grant or the grant's delivery is revoked or expired."""
+    return doc_link_by_id(_link_id(token, LinkPurpose.DOC))
+
+
+def doc_link_by_id(link_id: int) -> tuple[Link, Delivery]:
+    """resolve_doc_link for a link id already taken from a verified token (-1: none)."""
     query = select(Link, Delivery).outerjoin(Delivery, Delivery.id == Link.delivery_id)
-    link_id = _link_id(token, LinkPurpose.DOC)
     row = db.session.execute(
         _with_grant(query).where(Link.id == link_id, Link.purpose == LinkPurpose.DOC.value)
     ).first()
@@ -106,6 +110,11 @@ def resolve_portal_link(token: str) -> tuple[Link, Customer]:
     """The portal link and customer a portal token opens; LinkNotFound / LinkGone otherwise.
 
     A portal link derived from a delivery's viewer is gone with that delivery."""
+    return portal_link_by_id(_link_id(token, LinkPurpose.PORTAL))
+
+
+def portal_link_by_id(link_id: int) -> tuple[Link, Customer]:
+    """resolve_portal_link for a link id already taken from a verified token (-1: none)."""
     query = (
         select(
             Link,
@@ -116,7 +125,6 @@ def resolve_portal_link(token: str) -> tuple[Link, Customer]:
         .join(Customer, Customer.id == Link.customer_id)
         .outerjoin(Delivery, Delivery.id == Link.delivery_id)
     )
-    link_id = _link_id(token, LinkPurpose.PORTAL)
     row = db.session.execute(
         _with_grant(query).where(Link.id == link_id, Link.purpose == LinkPurpose.PORTAL.value)
     ).first()

@@ -35,6 +35,7 @@ def register_blueprints(app: Flask) -> None:
         notifications,
         outage_probes,
         privacy,
+        profile,
         tasks,
         tracking,
         ui,
@@ -59,6 +60,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(admin.bp)
     app.register_blueprint(exchange.bp)
     app.register_blueprint(privacy.bp)
+    app.register_blueprint(profile.bp)
     app.register_blueprint(analytics.bp)
     app.register_blueprint(metrics.bp)
     errors.register(app)

@@ -46,6 +46,9 @@ from portal.admin.forms import (
 from portal.audit import service as audit
 from portal.audit.forms import AuditFilterForm
 from portal.audit.labels import action_label, detail_text
+from portal.branding import service as branding
+from portal.branding.forms import BrandForm
+from portal.branding.forms import attach_error as attach_brand_error
 from portal.engagement import rules
 from portal.engagement.labels import rule_label
 from portal.errors import PortalError
@@ -542,3 +545,36 @@ def privacy_statement():
     return render_template(
         "admin/privacy.html", form=form, mode=privacy_notice.tracking_mode()
     ), status
+
+
+# --- branding --------------------------------------------------------------------------------
+
+
+@bp.route("/branding", methods=["GET", "POST"])
+def branding_page():
+    current = branding.brand()
+    form = BrandForm(
+        data={"company_name": current.company_name, "accent_color": current.accent_color}
+    )
+    status = 200
+    if form.validate_on_submit():
+        logo = form.logo.data.read() if form.logo.data else None
+        try:
+            branding.save_brand(
+                current_user,
+                form.company_name.data,
+                form.accent_color.data,
+                logo=logo,
+                remove_logo=form.remove_logo.data,
+            )
+        except PortalError as exc:
+            db.session.rollback()
+            attach_brand_error(form, exc)
+            status = exc.status
+        else:
+            jobs.commit()
+            flash(_("Branding saved."), "success")
+            return redirect(url_for(".branding_page"))
+    elif form.is_submitted():
+        status = 422
+    return render_template("admin/branding.html", form=form, brand=current), status

@@ -32,8 +32,18 @@ from wtforms.validators import InputRequired
 
 from portal import i18n, jobs
 from portal.accounts.services import user_for_token
+from portal.branding import images as brand_images
+from portal.branding import rep_cards
+from portal.branding import service as branding
 from portal.delivery import comments as comment_service
-from portal.delivery import link_grants, open_confirmation, passcodes, served_files, visitors
+from portal.delivery import (
+    link_grants,
+    open_confirmation,
+    passcodes,
+    served_files,
+    share_cards,
+    visitors,
+)
 from portal.delivery import portal_home as portal_service
 from portal.delivery import viewer as viewer_service
 from portal.delivery.comments import MAX_COMMENT_LENGTH
@@ -51,6 +61,8 @@ CONFIRM_URL = "/t/o"  # where the viewer confirms an open (portal.delivery.open_
 VISIT_URL = "/t/p"  # where the portal page confirms a visit (portal.delivery.portal_visits)
 PAGE_MAX_AGE = 24 * 3600  # page images carry their version in the URL (?v=), so they may stay
 QR_MAX_AGE = 3600
+THUMB_MAX_AGE = 3600  # sample data only; an ended link's card answers 410 within the hour
+BRAND_IMAGE_MAX_AGE = 30 * 24 * 3600  # the key names the content: it never changes
 
 
 class VisitorForm(FlaskForm):
@@ -69,7 +81,9 @@ class CommentForm(FlaskForm):
 
 
 def _render(template: str, status: int = 200, **context) -> Response:
-    """Render in the browser's language (never a staff member's saved choice)."""
+    """Render in the browser's language (never a staff member's saved choice), with the
+    company's brand (portal.branding)."""
+    context.setdefault("brand", branding.brand())
     with force_locale(i18n.browser_locale()):
         response = make_response(render_template(template, **context), status)
     return response
@@ -227,8 +241,21 @@ def portal_home(token: str) -> Response:
         staff_id=staff_id if audience == viewer_service.Audience.INTERNAL else None,
         grants=_grants(),
     )
+    brand = branding.brand()
+    with force_locale(i18n.browser_locale()):
+        card = share_cards.card(
+            link,
+            _("Documents from %(company)s", company=brand.company_name)
+            if brand.company_name
+            else _("Your documents"),
+            brand.company_name,
+            customer.owner.name,
+        )
     response = _render(
         "customer/portal.html",
+        brand=brand,
+        share_card=card,
+        rep_card=rep_cards.card_of(customer.owner),
         visit_url=_visit_url(),
         page=page,
         token=token,
@@ -288,8 +315,18 @@ def viewer(token: str) -> Response:
     )
     if opened.state == viewer_service.ViewerState.LOCKED:
         return _keep_device(_passcode_page(token), device, new_device)
+    brand = branding.brand()
     response = _render(
         "customer/viewer.html",
+        brand=brand,
+        share_card=share_cards.card(
+            link,
+            delivery.template.name,
+            brand.company_name,
+            delivery.sender.name,
+            with_image=delivery.passcode_hash is None,
+        ),
+        rep_card=rep_cards.card_of(delivery.sender),
         opened=opened,
         token=token,
         collect_url=_collect_url(),
@@ -374,6 +411,26 @@ def page_image(token: str, page: int) -> Response:
     image = served_files.page_image(token, page, grants=_grants())
     response = send_file(image.path, mimetype="image/png", max_age=PAGE_MAX_AGE, etag=image.name)
     response.headers["Cache-Control"] = f"private, max-age={PAGE_MAX_AGE}"
+    return response
+
+
+@bp.get("/thumb/<token>.jpg")
+def thumbnail(token: str) -> Response:
+    """A share card's image (portal.delivery.share_cards): a preview, nothing recorded."""
+    response = send_file(share_cards.thumbnail_file(token), mimetype="image/jpeg", max_age=0)
+    response.headers["Cache-Control"] = f"public, max-age={THUMB_MAX_AGE}"
+    return response
+
+
+@bp.get("/brand/<name>.png")
+def brand_image(name: str) -> Response:
+    """The company's logo or a rep's WeChat QR code (portal.branding.images)."""
+    key = f"brand/{name}.png"
+    path = brand_images.image_file(key) if branding.is_served_image(key) else None
+    if path is None:
+        raise NotFound("no such image")
+    response = send_file(path, mimetype="image/png", max_age=BRAND_IMAGE_MAX_AGE)
+    response.headers["Cache-Control"] = f"public, max-age={BRAND_IMAGE_MAX_AGE}, immutable"
     return response
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email
+import io
 import re
 import socket
 import time
@@ -176,3 +177,32 @@ def test_every_line_of_the_e_mail_is_in_the_team_language(
         assert "Your document: 方案报价" in text
         assert "Hello 张伟," in text
         assert "sent you" in _subject(message)
+
+
+def test_the_email_carries_the_brand_and_the_rep_card(client, world, inbox):
+    from PIL import Image
+
+    from portal import jobs
+    from portal.branding import rep_cards
+    from portal.branding import service as branding
+
+    handler, _ = inbox
+    logo = io.BytesIO()
+    Image.new("RGB", (200, 60), "#0a7d5a").save(logo, "PNG")
+    branding.save_brand(None, "远景智造科技", "#0A7D5A", logo=logo.getvalue())
+    rep_cards.save_card(world.rep, "大客户经理", "+86 138 0013 8000", "lilei_sales")
+    jobs.commit()
+    make_delivery(world.rep, world.customer, world.template, send_email=True)
+    message = handler.wait_for(1)[0]
+    html = _body(message, "html")
+    logo_url = re.search(r'<img src="([^"]+/brand/\w+\.png)"', html).group(1)
+    assert logo_url.startswith("http")  # absolute: mail clients fetch it from Portal
+    fetched = client.get(urlsplit(logo_url).path)
+    assert fetched.status_code == 200 and fetched.mimetype == "image/png"
+    assert "远景智造科技" in html
+    assert "background:#0a7d5a" in html  # the button in the brand's colour
+    assert 'href="tel:+8613800138000"' in html
+    assert f'href="mailto:{world.rep.email}"' in html
+    assert "大客户经理" in html and "lilei_sales" in html
+    text = _body(message, "plain")
+    assert "远景智造科技" in text and "+86 138 0013 8000" in text and world.rep.email in text

@@ -29,7 +29,7 @@ from sqlalchemy import func, select
 
 from portal import jobs
 from portal.db_types import utcnow
-from portal.delivery import link_grants, passcodes, portal_visits, viewer
+from portal.delivery import link_grants, passcodes, portal_visits, share_cards, viewer
 from portal.delivery import services as delivery_services
 from portal.delivery.document_links import REDIRECT_SALT, sign_target, unsign_target
 from portal.delivery.email import delivery_for_pixel
@@ -84,6 +84,7 @@ ACCEPTORS: dict[str, Callable[[str], object]] = {
     portal_visits.VISIT_SALT: portal_visits.confirm_visit,
     # a browser's passcode grants (its cookie): accepted when it names any grant
     passcodes.SALT: lambda cookie: passcodes.grants_of(cookie) or None,
+    share_cards.THUMB_SALT: share_cards.resolve_thumbnail,
 }
 
 
@@ -100,16 +101,25 @@ def valid_tokens(arena: Arena) -> dict[str, str]:
         "ingest": b.ingest_token,
         "redirect": sign_target("https://example.com/pricing", b.sent.delivery.id),
         portal_visits.VISIT_SALT: _visit_token(b.portal_token),
-        passcodes.SALT: _passcode_grants(b.sent.delivery.id),
+        passcodes.SALT: _passcode_grants(b),
+        share_cards.THUMB_SALT: share_cards.thumbnail_token(
+            db.session.get(Link, links.unsign(b.doc_token, "doc"))
+        ),
     }
 
 
-def _passcode_grants(delivery_id: int) -> str:
-    """The cookie a browser gets for entering a delivery's passcode (POST /d/<token>/passcode)."""
-    delivery = db.session.get(Delivery, delivery_id)
-    delivery.passcode_hash = passcodes.hash_passcode("2468")
+def _passcode_grants(camp) -> str:
+    """The cookie a browser gets for entering a delivery's passcode (POST /d/<token>/passcode),
+    for a send of its own: a passcode on the camp's delivery would hide it from the acceptors
+    of other purposes (its thumbnail is refused while it is locked)."""
+    sent = delivery_services.send(
+        camp.rep,
+        delivery_services.SendRequest(
+            customer_id=camp.customer.id, template_id=camp.template.id, passcode="2468"
+        ),
+    )
     jobs.commit()
-    return passcodes.unlock(delivery, "2468", [])
+    return passcodes.unlock(db.session.get(Delivery, sent.delivery.id), "2468", [])
 
 
 def _visit_token(portal_token: str) -> str:
@@ -256,13 +266,14 @@ def test_ten_thousand_random_tokens_open_nothing(arena):
 def test_random_tokens_through_http_are_404_and_record_nothing(arena, client):
     events = db.session.scalar(select(func.count()).select_from(Event))
     sample = [t for t in random_tokens(HTTP_SAMPLE * 3, seed=7) if "." not in t[:1]]
-    statuses: dict[str, set[int]] = {"d": set(), "p": set(), "t": set(), "e": set()}
+    statuses: dict[str, set[int]] = {"d": set(), "p": set(), "t": set(), "e": set(), "j": set()}
     for token in sample[:HTTP_SAMPLE]:
         statuses["d"].add(client.get(f"/d/{token}").status_code)
         statuses["p"].add(client.get(f"/p/{token}").status_code)
         statuses["t"].add(client.post("/t/r", json={"s": token, "reports": []}).status_code)
         statuses["e"].add(client.get(f"/e/{token}.gif").status_code)
-    assert statuses == {"d": {404}, "p": {404}, "t": {404}, "e": {200}}
+        statuses["j"].add(client.get(f"/thumb/{token}.jpg").status_code)
+    assert statuses == {"d": {404}, "p": {404}, "t": {404}, "e": {200}, "j": {404}}
     assert db.session.scalar(select(func.count()).select_from(Event)) == events
 
 
