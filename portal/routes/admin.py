@@ -20,7 +20,6 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -50,10 +49,10 @@ from portal.engagement import rules
 from portal.engagement.labels import rule_label
 from portal.errors import PortalError
 from portal.extensions import db
+from portal.form_errors import attach
 from portal.library.forms import CONTENT_TAG_LABELS
 from portal.library.models import Template
 from portal.privacy import notice as privacy_notice
-from portal.privacy.forms import ERROR_TEXT as STATEMENT_ERRORS
 from portal.privacy.forms import StatementForm
 from portal.recommendations import keywords
 from portal.recommendations.models import KeywordRule
@@ -79,71 +78,16 @@ def admin_nav() -> dict[str, Any]:
     return {"is_admin": bool(signed_in and current_user.role == Role.ADMIN)}
 
 
-# Which field a service's validation message belongs to, and what to say in Chinese.
-_FIELD_OF = (
-    ("points", "points", _l("Points must be a whole number from -1000 to 1000.")),
-    ("cap", "cap", _l("The cap must be a whole number from 0.")),
-    ("keyword", "keyword", _l("A keyword is 1 to 60 characters.")),
-    ("target", "target", _l("Choose what the keyword recommends from the list.")),
-    ("the url", "url", _l("Enter an http:// or https:// URL with a host.")),
-    ("only http", "url", _l("Enter an http:// or https:// URL with a host.")),
-    ("events", "events", _l("Choose events from the list.")),
-    ("the industry", "industry", _l("The industry must be 1 to 80 characters.")),
-    ("no template", "template_id", _l("Choose a solution template from the list.")),
-    ("since", "since", _l("Enter a date as YYYY-MM-DD.")),
-    ("until", "until", _l("Enter a date as YYYY-MM-DD.")),
-    ("invalid e-mail", "email", _l("Enter a valid e-mail address.")),
-    ("a user with e-mail", "email", _l("An account with this e-mail address already exists.")),
-    ("name is required", "name", _l("Enter the person's name.")),
-    ("no user with e-mail", "supervisor", _l("Choose a supervisor from the list.")),
-    (
-        "you cannot take away",
-        None,
-        _l("You cannot take away your own admin access: ask another admin."),
-    ),
-)
-
-
-# Errors whose code says what to show (both languages) and whose field says where.
-_BY_CODE = {
-    "password_too_short": _l("At least 8 characters."),
-    "password_too_long": _l("At most 200 characters."),
-    "password_too_common": _l(
-        "This is one of the most common passwords, which attackers try first: choose another."
-    ),
-    "password_like_account": _l(
-        "The password must not be or contain the e-mail address or the name: choose another."
-    ),
-}
-
-
 def _attach(form: FlaskForm, exc: PortalError, default_field: str | None = None) -> None:
-    if exc.code in _BY_CODE:
-        field = form._fields.get(exc.field or default_field or "")
-        shown = str(_BY_CODE[exc.code])
-        if field is not None:
-            field.errors = [*list(field.errors or []), shown]
-        else:
-            form.form_errors.append(shown)
-        return
-    message = exc.message
-    name, summary = default_field, None
-    for prefix, field_name, text in _FIELD_OF:
-        if message.lower().startswith(prefix):
-            name, summary = field_name, text
-            break
-    english = message[:1].upper() + message[1:]
-    if str(get_locale()).startswith("en"):
-        shown = english
-    elif summary is not None:
-        shown = str(summary)
-    else:
-        shown = _("The value is not valid (%(detail)s).", detail=english)
-    field = form._fields.get(name) if name else None
-    if field is not None:
-        field.errors = [*list(field.errors or []), shown]
-    else:
-        form.form_errors.append(shown)
+    """A service error on the admin form: on its field (a rule's parameter `days` is the form's
+    `param_days`), else on default_field, else on the whole form."""
+    params = getattr(form, "param_names", ())
+    fields = {"supervisor_email": "supervisor", **{n: f"param_{n}" for n in params}}
+    attach(form, exc, fields=fields, default_field=default_field, texts=_TEXTS)
+
+
+# What a generic code means on the admin's forms (the only names here are people's).
+_TEXTS = {"name_required": _l("Enter the person's name.")}
 
 
 def _attempt(
@@ -530,8 +474,7 @@ def privacy_statement():
             privacy_notice.save_statement(current_user, form.url.data, form.text.data)
         except PortalError as exc:
             db.session.rollback()
-            field = form._fields.get(exc.field or "url")
-            field.errors = [*list(field.errors or []), str(STATEMENT_ERRORS.get(exc.code, exc))]
+            attach(form, exc, default_field="url")
             status = exc.status
         else:
             jobs.commit()
