@@ -78,21 +78,19 @@ def admin_nav() -> dict[str, Any]:
     return {"is_admin": bool(signed_in and current_user.role == Role.ADMIN)}
 
 
-def _attach(form: FlaskForm, exc: PortalError, default_field: str | None = None) -> None:
+def _attach(form: FlaskForm, exc: PortalError) -> None:
     """A service error on the admin form: on its field (a rule's parameter `days` is the form's
-    `param_days`), else on default_field, else on the whole form."""
+    `param_days`), else on the whole form."""
     params = getattr(form, "param_names", ())
     fields = {"supervisor_email": "supervisor", **{n: f"param_{n}" for n in params}}
-    attach(form, exc, fields=fields, default_field=default_field, texts=_TEXTS)
+    attach(form, exc, fields=fields, texts=_TEXTS)
 
 
 # What a generic code means on the admin's forms (the only names here are people's).
 _TEXTS = {"name_required": _l("Enter the person's name.")}
 
 
-def _attempt(
-    form: FlaskForm, action: Callable[[], Any], default_field: str | None = None
-) -> tuple[bool, Any, int]:
+def _attempt(form: FlaskForm, action: Callable[[], Any]) -> tuple[bool, Any, int]:
     """(ok, value, status) of validating the form and running action in a transaction."""
     if not form.validate_on_submit():
         return False, None, 422 if form.is_submitted() else 200
@@ -100,7 +98,7 @@ def _attempt(
         value = action()
     except PortalError as exc:
         db.session.rollback()
-        _attach(form, exc, default_field)
+        _attach(form, exc)
         return False, None, exc.status if exc.status != 400 else 422
     jobs.commit()
     return True, value, 200
@@ -209,7 +207,6 @@ def add_keyword():
     ok, rule, status = _attempt(
         form,
         lambda: keywords.add_rule(form.keyword.data, form.target.data, by=current_user),
-        "keyword",
     )
     if ok:
         flash(_("Keyword “%(keyword)s” added.", keyword=rule.keyword), "success")
@@ -263,7 +260,6 @@ def add_webhook():
     ok, hook, status = _attempt(
         form,
         lambda: webhooks.create_webhook(form.url.data, form.events.data, by=current_user),
-        "url",
     )
     if not ok:
         return _render_webhooks(form, status)
@@ -317,7 +313,6 @@ def set_solution_pack():
     ok, pack, status = _attempt(
         form,
         lambda: packs.set_pack(form.industry.data, form.template_id.data, by=current_user),
-        "industry",
     )
     if ok:
         flash(_("Solution pack for “%(industry)s” saved.", industry=pack.industry), "success")
@@ -404,7 +399,6 @@ def add_user():
             region=form.region.data or None,
             by=current_user,
         ),
-        "email",
     )
     if ok:
         flash(_("Account %(email)s created.", email=user.email), "success")
@@ -428,7 +422,6 @@ def change_user_page(user_id: int):
             region=form.region.data or "",
             active=form.active.data,
         ),
-        "role",
     )
     if ok:
         if changes:
@@ -474,7 +467,7 @@ def privacy_statement():
             privacy_notice.save_statement(current_user, form.url.data, form.text.data)
         except PortalError as exc:
             db.session.rollback()
-            attach(form, exc, default_field="url")
+            attach(form, exc)
             status = exc.status
         else:
             jobs.commit()
