@@ -33,6 +33,7 @@ def check_text_lengths(row: Any) -> None:
                 f"{column.key} is longer than {length} characters",
                 code="too_long",
                 field=column.key,
+                limit=length,
             )
 
 

@@ -1,4 +1,11 @@
-"""Errors that services raise; routes turn them into pages or JSON."""
+"""Errors that services raise; routes turn them into pages or JSON.
+
+An error is data: a stable `code` (what went wrong, the contract with API callers and forms), the
+`field` it concerns (a form field or JSON member name, if one) and `params`, the values its
+sentence names (a limit, a page). The English `message` is for API callers and logs; pages show
+the catalogue's sentence for the code in the reader's language (portal.error_catalogue), so no
+one ever has to read the English to know what an error means or where it belongs.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +23,7 @@ class PortalError(Exception):
         code: str | None = None,
         status: int | None = None,
         field: str | None = None,
+        **params: object,
     ):
         super().__init__(message)
         self.message = message
@@ -25,6 +33,8 @@ class PortalError(Exception):
             self.status = status
         if field:
             self.field = field
+        # the values the catalogue's sentence for this code names, e.g. limit=200
+        self.params: dict[str, object] = params
 
 
 class ValidationFailed(PortalError):

@@ -24,7 +24,9 @@ def normalize_email(email: str) -> str:
     try:
         return validate_email(email.strip(), check_deliverability=False).normalized.lower()
     except EmailNotValidError as exc:
-        raise ValidationFailed(f"invalid e-mail address {email!r}: {exc}") from None
+        raise ValidationFailed(
+            f"invalid e-mail address {email!r}: {exc}", code="invalid_email", field="email"
+        ) from None
 
 
 def get_user_by_email(email: str) -> User | None:
@@ -45,19 +47,31 @@ def create_user(
     require_admin(by, "create accounts")
     email = normalize_email(email)
     if role not in {r.value for r in Role}:
-        raise ValidationFailed(f"role must be one of {', '.join(r.value for r in Role)}")
+        raise ValidationFailed(
+            f"role must be one of {', '.join(r.value for r in Role)}", code="bad_role", field="role"
+        )
     if not name.strip():
-        raise ValidationFailed("name is required")
+        raise ValidationFailed("name is required", code="name_required", field="name")
     passwords.check(password, email=email, name=name)
     if get_user_by_email(email):
-        raise ValidationFailed(f"a user with e-mail {email} already exists")
+        raise ValidationFailed(
+            f"a user with e-mail {email} already exists", code="email_taken", field="email"
+        )
     supervisor = None
     if supervisor_email:
         supervisor = get_user_by_email(supervisor_email)
         if supervisor is None:
-            raise ValidationFailed(f"no user with e-mail {supervisor_email}")
+            raise ValidationFailed(
+                f"no user with e-mail {supervisor_email}",
+                code="unknown_supervisor",
+                field="supervisor_email",
+            )
         if supervisor.role not in (Role.SUPERVISOR, Role.ADMIN):
-            raise ValidationFailed(f"{supervisor_email} is not a supervisor")
+            raise ValidationFailed(
+                f"{supervisor_email} is not a supervisor",
+                code="not_a_supervisor",
+                field="supervisor_email",
+            )
     user = User(
         email=email,
         name=name.strip(),
@@ -97,9 +111,15 @@ def change_user(
         and by.role == Role.ADMIN
         and ((role is not None and role != Role.ADMIN) or active is False)
     ):
-        raise ValidationFailed("you cannot take away your own admin access: ask another admin")
+        raise ValidationFailed(
+            "you cannot take away your own admin access: ask another admin",
+            code="own_admin_access",
+            field="role",
+        )
     if role is not None and role not in {r.value for r in Role}:
-        raise ValidationFailed(f"role must be one of {', '.join(r.value for r in Role)}")
+        raise ValidationFailed(
+            f"role must be one of {', '.join(r.value for r in Role)}", code="bad_role", field="role"
+        )
     wanted = {"role": role, "team": team, "region": region, "active": active}
     changes: dict[str, list] = {}
     for name, value in wanted.items():

@@ -106,9 +106,16 @@ class AuditQuery:
             per_page=_whole("per_page", args.get("per_page"), 50),
         )
         if not 1 <= query.page <= MAX_PAGE:
-            raise ValidationFailed(f"page must be from 1 to {MAX_PAGE}")
+            raise ValidationFailed(
+                f"page must be from 1 to {MAX_PAGE}", code="bad_page", field="page", limit=MAX_PAGE
+            )
         if not 1 <= query.per_page <= MAX_PER_PAGE:
-            raise ValidationFailed(f"per_page must be from 1 to {MAX_PER_PAGE}")
+            raise ValidationFailed(
+                f"per_page must be from 1 to {MAX_PER_PAGE}",
+                code="bad_per_page",
+                field="per_page",
+                limit=MAX_PER_PAGE,
+            )
         return query
 
 
@@ -118,7 +125,9 @@ def _date(name: str, value: str | None) -> date | None:
     try:
         return date.fromisoformat(value.strip())
     except ValueError:
-        raise ValidationFailed(f"{name} must be a date as YYYY-MM-DD") from None
+        raise ValidationFailed(
+            f"{name} must be a date as YYYY-MM-DD", code="bad_date", field=name
+        ) from None
 
 
 def _whole(name: str, value: str | None, default: int) -> int:
@@ -127,7 +136,9 @@ def _whole(name: str, value: str | None, default: int) -> int:
     try:
         return int(value)
     except ValueError:
-        raise ValidationFailed(f"{name} must be a whole number") from None
+        raise ValidationFailed(
+            f"{name} must be a whole number", code="not_a_whole_number", field=name
+        ) from None
 
 
 @dataclass

@@ -10,6 +10,7 @@ from wtforms import BooleanField, StringField
 from portal.branding.rep_cards import MAX_PHONE, MAX_TITLE, MAX_WECHAT
 from portal.branding.service import MAX_COMPANY
 from portal.errors import PortalError
+from portal.form_errors import attach
 
 _IMAGE_TYPES = "image/png,image/jpeg,image/webp"
 
@@ -49,27 +50,6 @@ class RepCardForm(FlaskForm):
     remove_qr = BooleanField(_l("Remove the QR code"))
 
 
-# What to tell the user, in their language, for each service error code.
-ERROR_TEXT = {
-    "accent_color_invalid": _l("Enter a hex colour such as #1a6fd1."),
-    "accent_color_too_light": _l(
-        "This colour is too light: white text on buttons would be hard to read. "
-        "Choose a darker one."
-    ),
-    "company_name_too_long": _l("The company name is too long."),
-    "image_invalid": _l("The file is not an image. Upload a PNG, JPEG or WebP image."),
-    "image_too_large": _l("The image is too large: at most 2 MiB and 4096 × 4096 pixels."),
-    "job_title_too_long": _l("The job title is too long."),
-    "phone_invalid": _l("Enter a phone number: digits, spaces, +, - and parentheses."),
-    "wechat_id_invalid": _l("Enter a WeChat ID: letters, digits, - and _."),
-}
-
-
 def attach_error(form: FlaskForm, exc: PortalError) -> None:
-    """The service's error on the field it names, in the reader's language."""
-    field = form._fields.get(exc.field or "")
-    text = str(ERROR_TEXT.get(exc.code, exc.message))
-    if field is None:
-        form.form_errors.append(text)
-    else:
-        field.errors = [*list(field.errors or []), text]
+    """The service's error on the field it names, with the catalogue's sentence for its code."""
+    attach(form, exc)

@@ -29,11 +29,11 @@ _KEY = re.compile(r"^brand/[0-9a-f]{64}\.png$")
 
 def store_image(data: bytes, field: str) -> str:
     """Validate an uploaded image, store it as PNG and return its key. ValidationFailed
-    (code image_too_large / image_invalid, on field) otherwise."""
+    (code brand_image_too_large / image_invalid, on field) otherwise."""
     if len(data) > MAX_BYTES:
         raise ValidationFailed(
             f"the image is larger than {MAX_BYTES // (1024 * 1024)} MiB",
-            code="image_too_large",
+            code="brand_image_too_large",
             field=field,
         )
     try:
@@ -45,7 +45,7 @@ def store_image(data: bytes, field: str) -> str:
                 if probe.width * probe.height > MAX_SOURCE_PIXELS:
                     raise ValidationFailed(
                         "the image has too many pixels (at most 4096 × 4096)",
-                        code="image_too_large",
+                        code="brand_image_too_large",
                         field=field,
                     )
                 probe.load()

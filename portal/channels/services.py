@@ -56,14 +56,21 @@ def _validate_url(kind: str, url: str) -> str:
             f"kind must be one of {', '.join(vendors.KINDS)}", code="bad_kind", field="kind"
         )
     if not url or len(url) > MAX_URL:
-        raise ValidationFailed(f"the URL must be 1 to {MAX_URL} characters", field="url")
+        raise ValidationFailed(
+            f"the URL must be 1 to {MAX_URL} characters",
+            field="url",
+            code="bad_url_length",
+            limit=MAX_URL,
+        )
     prefixes = vendors.URL_PREFIXES[kind]
     if not any(url.startswith(p) and len(url) > len(p) for p in prefixes):
         raise ValidationFailed(
             f"a {kind} robot's URL starts with {prefixes[0]}", code="bad_channel_url", field="url"
         )
     if any(c in url for c in " \r\n\t#"):
-        raise ValidationFailed("the URL has characters a robot URL never has", field="url")
+        raise ValidationFailed(
+            "the URL has characters a robot URL never has", field="url", code="bad_channel_url"
+        )
     return url
 
 
@@ -81,7 +88,12 @@ def create_channel(
     url = _validate_url(kind, url)
     secret = (secret or "").strip() or None
     if secret is not None and len(secret) > MAX_SECRET:
-        raise ValidationFailed(f"the secret is at most {MAX_SECRET} characters", field="secret")
+        raise ValidationFailed(
+            f"the secret is at most {MAX_SECRET} characters",
+            field="secret",
+            code="secret_too_long",
+            limit=MAX_SECRET,
+        )
     name = (name or "").strip()[:MAX_NAME]
     team = (team or "").strip() or None
     user_email = (user_email or "").strip().lower() or None
@@ -95,7 +107,9 @@ def create_channel(
             select(User).where(User.email == user_email, User.active.is_(True))
         )
         if owner is None:
-            raise ValidationFailed("no active staff member has that e-mail", field="user")
+            raise ValidationFailed(
+                "no active staff member has that e-mail", field="user", code="unknown_staff_email"
+            )
     channel = ChatChannel(
         kind=kind,
         name=name,

@@ -6,8 +6,6 @@ portal.customers.services, whose errors are put on the field they concern by `at
 
 from __future__ import annotations
 
-import re
-
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField, TextAreaField
@@ -109,20 +107,10 @@ class CustomerFilterForm(FlaskForm):
         return bool((self.q.data or "").strip() or self.owner_id)
 
 
-# (message pattern, field, what to tell the user)
-_ERRORS: list[tuple[re.Pattern[str], str | None, object]] = [
-    (re.compile(r"^name is required"), "name", _l("Enter the customer's name.")),
-    (
-        re.compile(r"^invalid e-mail address"),
-        "email",
-        _l("This is not a valid e-mail address."),
-    ),
-    (
-        re.compile(r"^(owner_email|a rep can only|a supervisor can only)"),
-        "owner",
-        _l("Choose one of your reps as the owner."),
-    ),
-]
+# The service's field names that differ from this form's.
+_FIELDS = {"owner_email": "owner"}
+# What name_required means on the customer form.
+_TEXTS = {"name_required": _l("Enter the customer's name.")}
 
 
 class RecommendForm(FlaskForm):
@@ -142,9 +130,4 @@ class RecommendForm(FlaskForm):
 
 def attach_error(form: FlaskForm, exc: PortalError) -> None:
     """Put a customer service error on the field it concerns, in the reader's language."""
-    for pattern, name, text in _ERRORS:
-        field = form._fields.get(name) if name else None
-        if pattern.match(exc.message) and field is not None:
-            field.errors = [*list(field.errors or []), str(text)]
-            return
-    attach_generic(form, exc)
+    attach_generic(form, exc, fields=_FIELDS, texts=_TEXTS)

@@ -61,18 +61,34 @@ def create_customer(
         )
     name = fields.name.strip()
     if not name:
-        raise ValidationFailed("name is required")
+        raise ValidationFailed("name is required", code="name_required", field="name")
     owner = creator
     if owner_email:
         owner = get_user_by_email(owner_email)
         if owner is None or owner.role != Role.REP or not owner.active:
-            raise ValidationFailed(f"owner_email {owner_email!r} is not a rep")
+            raise ValidationFailed(
+                f"owner_email {owner_email!r} is not a rep",
+                code="owner_not_a_rep",
+                field="owner_email",
+            )
         if creator.role == Role.REP and owner.id != creator.id:
-            raise ValidationFailed("a rep can only create customers they own")
+            raise ValidationFailed(
+                "a rep can only create customers they own",
+                code="owner_not_self",
+                field="owner_email",
+            )
         if creator.role == Role.SUPERVISOR and owner.supervisor_id != creator.id:
-            raise ValidationFailed("a supervisor can only assign customers to their own reps")
+            raise ValidationFailed(
+                "a supervisor can only assign customers to their own reps",
+                code="owner_not_your_rep",
+                field="owner_email",
+            )
     elif creator.role not in (Role.REP,):
-        raise ValidationFailed("owner_email is required: customers are owned by a rep")
+        raise ValidationFailed(
+            "owner_email is required: customers are owned by a rep",
+            code="owner_email_required",
+            field="owner_email",
+        )
     customer = Customer(
         name=name,
         company=fields.company.strip(),

@@ -136,14 +136,18 @@ def decide(user: User, deal: Deal, role: str, status: str, note: str = "") -> De
             "you own this deal: someone else in your role decides its approval", code="own_deal"
         )
     if status not in (ApprovalStatus.APPROVED, ApprovalStatus.REJECTED):
-        raise ValidationFailed("decision must be 'approved' or 'rejected'")
+        raise ValidationFailed(
+            "decision must be 'approved' or 'rejected'", code="bad_decision", field="decision"
+        )
     approval = db.session.scalar(
         select(DealApproval).where(DealApproval.deal_id == deal.id, DealApproval.role == role)
     )
     if approval is None:
         raise NotFound("approval not found")
     if len(note) > 5000:
-        raise ValidationFailed("note is longer than 5000 characters")
+        raise ValidationFailed(
+            "note is longer than 5000 characters", code="note_too_long", field="note", limit=5000
+        )
     approval.status = status
     approval.decided_by_id = user.id
     approval.decided_at = utcnow()

@@ -7,6 +7,5 @@ from portal.errors import ValidationFailed
 
 
 class DealRefused(ValidationFailed):
-    def __init__(self, code: str, message: str, **params: str):
-        super().__init__(message, code=code)
-        self.params = params
+    def __init__(self, code: str, message: str, *, field: str | None = None, **params: object):
+        super().__init__(message, code=code, field=field, **params)

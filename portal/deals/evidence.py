@@ -39,15 +39,24 @@ def evidence_key(deal_id: int, filename: str) -> str:
 
 def check(evidence: EvidenceInput) -> None:
     if evidence.stage not in OPEN_STAGES:
-        raise ValidationFailed(f"stage must be one of {', '.join(OPEN_STAGES)}")
+        raise ValidationFailed(
+            f"stage must be one of {', '.join(OPEN_STAGES)}", code="bad_stage", field="stage"
+        )
     note = (evidence.note or "").strip()
     if not note and not evidence.data:
         raise ValidationFailed(
             f"evidence for {evidence.stage} needs {evidence_in_english(evidence.stage)}: "
-            "a note or a file"
+            "a note or a file",
+            code="evidence_required",
+            field="note",
         )
     if len(note) > MAX_NOTE:
-        raise ValidationFailed(f"note is longer than {MAX_NOTE} characters")
+        raise ValidationFailed(
+            f"note is longer than {MAX_NOTE} characters",
+            code="note_too_long",
+            field="note",
+            limit=MAX_NOTE,
+        )
     if evidence.data is not None and len(evidence.data) > current_app.config["UPLOAD_MAX_BYTES"]:
         raise PayloadTooLarge("file is larger than the upload limit")
 

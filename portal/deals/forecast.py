@@ -67,7 +67,9 @@ def _group_columns(group: str, owner: Any) -> list[Any]:
         return [func.coalesce(Customer.region, "")]
     if group == "month":
         return [extract("year", Deal.expected_close), extract("month", Deal.expected_close)]
-    raise ValidationFailed(f"group must be one of {', '.join(GROUPS)}")
+    raise ValidationFailed(
+        f"group must be one of {', '.join(GROUPS)}", code="bad_group", field="group"
+    )
 
 
 def forecast(user: User, group: str) -> list[ForecastRow]:
@@ -219,7 +221,9 @@ def accuracy(
     the months that have ended (before `today`'s month) and have a snapshot, in one
     currency."""
     if group not in ("rep", "team", "region"):
-        raise ValidationFailed("accuracy groups by rep, team or region")
+        raise ValidationFailed(
+            "accuracy groups by rep, team or region", code="bad_group", field="group"
+        )
     current = (today or utcnow().astimezone(timezone()).date()).strftime("%Y-%m")
     chosen = {m: d for m, d in _chosen_snapshots().items() if m < current}
     result: dict[tuple[str, str], Accuracy] = {}

@@ -52,11 +52,17 @@ def set_probability(user: User, team: str, stage: str, probability: int) -> Stag
     if user.role != Role.ADMIN and not (user.role == Role.SUPERVISOR and user.team == team):
         raise PermissionDenied("only the team's supervisor may tune its probabilities")
     if stage not in OPEN_STAGES:
-        raise ValidationFailed(f"stage must be one of {', '.join(OPEN_STAGES)}")
+        raise ValidationFailed(
+            f"stage must be one of {', '.join(OPEN_STAGES)}", code="bad_stage", field="stage"
+        )
     spec = SPECS[stage]
     if not spec.low <= probability <= spec.high:
         raise ValidationFailed(
-            f"probability for {stage} must be between {spec.low} and {spec.high} percent"
+            f"probability for {stage} must be between {spec.low} and {spec.high} percent",
+            code="probability_out_of_range",
+            field="probability",
+            low=spec.low,
+            high=spec.high,
         )
     row = db.session.scalar(
         select(StageProbability).where(

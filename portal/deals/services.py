@@ -99,7 +99,12 @@ def _reason(reason: str | None) -> str:
     if not reason:
         raise DealRefused("reason_required", "a reason is required")
     if len(reason) > MAX_TEXT:
-        raise ValidationFailed(f"reason is longer than {MAX_TEXT} characters")
+        raise ValidationFailed(
+            f"reason is longer than {MAX_TEXT} characters",
+            code="reason_too_long",
+            field="reason",
+            limit=MAX_TEXT,
+        )
     return reason
 
 
@@ -219,7 +224,11 @@ def advance(user: User, deal: Deal, to_stage: str | None = None) -> Deal:
             to_stage in OPEN_STAGES and OPEN_STAGES.index(to_stage) > OPEN_STAGES.index(deal.stage)
         )
         if not later:
-            raise ValidationFailed(f"cannot advance to {to_stage!r}: not a later stage")
+            raise ValidationFailed(
+                f"cannot advance to {to_stage!r}: not a later stage",
+                code="not_a_later_stage",
+                field="to_stage",
+            )
         raise DealRefused(
             "stage_skipped",
             f"stages cannot be skipped: from {deal.stage} the next stage is "
@@ -300,11 +309,16 @@ def add_note(user: User, deal: Deal, text: str, source: str = "note") -> DealNot
     require_work(user, deal)
     text = (text or "").strip()
     if not text:
-        raise ValidationFailed("text is required")
+        raise ValidationFailed("text is required", code="text_required", field="text")
     if len(text) > MAX_TEXT:
-        raise ValidationFailed(f"text is longer than {MAX_TEXT} characters")
+        raise ValidationFailed(
+            f"text is longer than {MAX_TEXT} characters",
+            code="text_too_long",
+            field="text",
+            limit=MAX_TEXT,
+        )
     if source not in (NoteSource.NOTE, NoteSource.CHAT):
-        raise ValidationFailed("source must be 'note' or 'chat'")
+        raise ValidationFailed("source must be 'note' or 'chat'", code="bad_source", field="source")
     note = DealNote(deal_id=deal.id, author_id=user.id, text=text, source=source)
     db.session.add(note)
     db.session.flush()
@@ -343,7 +357,9 @@ def list_deals(user: User, stage: str | None = None, limit: int = 500) -> list[D
     )
     if stage:
         if stage not in SPECS:
-            raise ValidationFailed(f"stage must be one of {', '.join(SPECS)}")
+            raise ValidationFailed(
+                f"stage must be one of {', '.join(SPECS)}", code="bad_stage", field="stage"
+            )
         query = query.where(Deal.stage == stage)
     return list(db.session.scalars(query.order_by(Deal.expected_close, Deal.id).limit(limit)))
 

@@ -35,10 +35,13 @@ RESOLVED = "resolved"
 def clean_text(text: str | None) -> str:
     text = (text or "").strip()
     if not text:
-        raise ValidationFailed("write a comment first", code="comment_empty")
+        raise ValidationFailed("write a comment first", code="comment_empty", field="text")
     if len(text) > MAX_COMMENT_LENGTH:
         raise ValidationFailed(
-            f"a comment may be at most {MAX_COMMENT_LENGTH} characters", code="comment_too_long"
+            f"a comment may be at most {MAX_COMMENT_LENGTH} characters",
+            code="comment_too_long",
+            field="text",
+            limit=MAX_COMMENT_LENGTH,
         )
     return text
 

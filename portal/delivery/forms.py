@@ -7,8 +7,6 @@ on the field they concern by `attach_error`.
 
 from __future__ import annotations
 
-import re
-
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
@@ -141,57 +139,12 @@ class DeliveryActionForm(FlaskForm):
 
 # --- service errors on the form ----------------------------------------------------------------
 
-# (code or message pattern, field, what to tell the user)
-_ERRORS: list[tuple[str | re.Pattern[str], str | None, object]] = [
-    ("comment_empty", "text", _l("Write your reply first.")),
-    ("invalid_passcode", "passcode", _l("A passcode is 4 to 8 digits, or leave it empty.")),
-    (
-        "comment_too_long",
-        "text",
-        _l("A reply may be at most %(num)d characters.", num=MAX_COMMENT_LENGTH),
-    ),
-    (
-        re.compile(r"^template not found"),
-        "template_id",
-        _l("This material is not available to you. Choose one from the list."),
-    ),
-    (
-        re.compile(r"^this template has no published version"),
-        "template_id",
-        _l("This material has no published version yet."),
-    ),
-    (
-        re.compile(r"^version_policy"),
-        "version_policy",
-        _l("Choose what the customer sees from the list."),
-    ),
-    (
-        re.compile(r"^expires_in_days"),
-        "expires_in_days",
-        _l("Enter a number of days from 1 to %(num)d, or leave it empty.", num=MAX_EXPIRY_DAYS),
-    ),
-    (
-        re.compile(r"^the message is longer"),
-        "message",
-        _l("The message may be at most %(num)d characters.", num=MAX_MESSAGE_LENGTH),
-    ),
-    (
-        re.compile(r"^this customer has no e-mail"),
-        "send_email",
-        _l(
-            "This customer has no e-mail address. Untick “Also send it by e-mail” and "
-            "copy the link into your chat instead."
-        ),
-    ),
-]
+# What not_found means on the material the rep chose (never reveal that it exists).
+_TEMPLATE_TEXTS = {
+    "not_found": _l("This material is not available to you. Choose one from the list.")
+}
 
 
 def attach_error(form: FlaskForm, exc: PortalError) -> None:
     """Put a delivery service error on the field it concerns, in the reader's language."""
-    for key, name, text in _ERRORS:
-        matched = key.match(exc.message) if isinstance(key, re.Pattern) else key == exc.code
-        field = form._fields.get(name) if name else None
-        if matched and field is not None:
-            field.errors = [*list(field.errors or []), str(text)]
-            return
-    attach_generic(form, exc)
+    attach_generic(form, exc, texts=_TEMPLATE_TEXTS if exc.field == "template_id" else None)

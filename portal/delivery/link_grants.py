@@ -49,7 +49,9 @@ def parse_reason(value: object) -> RevokeReason:
     if value is None or value == "":
         return RevokeReason.WITHDRAWN
     if not isinstance(value, str) or value not in {r.value for r in RevokeReason}:
-        raise ValidationFailed("reason must be 'withdrawn' or 'leaked'", code="bad_reason")
+        raise ValidationFailed(
+            "reason must be 'withdrawn' or 'leaked'", code="bad_reason", field="reason"
+        )
     return RevokeReason(value)
 
 

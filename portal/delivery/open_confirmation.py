@@ -61,7 +61,7 @@ def parse(payload: Any) -> tuple[str, str | None]:
         raise MalformedBatch("s (the session token) must be a non-empty string")
     device = payload.get("d")
     if device is not None and (not isinstance(device, str) or not KEY_PATTERN.fullmatch(device)):
-        raise InvalidReport("d must be 1 to 64 characters of A-Z, a-z, 0-9, _ or -")
+        raise InvalidReport("d must be 1 to 64 characters of A-Z, a-z, 0-9, _ or -", field="d")
     return token, device
 
 

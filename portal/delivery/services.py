@@ -58,17 +58,35 @@ def send(sender: User, request: SendRequest) -> Sent:
     version = library.get_version(template)
     policy = request.version_policy or template.version_policy
     if policy not in {p.value for p in VersionPolicy}:
-        raise ValidationFailed("version_policy must be 'latest' or 'pinned'")
+        raise ValidationFailed(
+            "version_policy must be 'latest' or 'pinned'",
+            code="bad_version_policy",
+            field="version_policy",
+        )
     expires_at = None
     if request.expires_in_days is not None:
         if not 1 <= request.expires_in_days <= MAX_EXPIRY_DAYS:
-            raise ValidationFailed(f"expires_in_days must be between 1 and {MAX_EXPIRY_DAYS}")
+            raise ValidationFailed(
+                f"expires_in_days must be between 1 and {MAX_EXPIRY_DAYS}",
+                code="bad_expiry",
+                field="expires_in_days",
+                limit=MAX_EXPIRY_DAYS,
+            )
         expires_at = utcnow() + timedelta(days=request.expires_in_days)
     message = (request.message or "").strip()
     if len(message) > MAX_MESSAGE_LENGTH:
-        raise ValidationFailed(f"the message is longer than {MAX_MESSAGE_LENGTH} characters")
+        raise ValidationFailed(
+            f"the message is longer than {MAX_MESSAGE_LENGTH} characters",
+            code="message_too_long",
+            field="message",
+            limit=MAX_MESSAGE_LENGTH,
+        )
     if request.send_email and not customer.email:
-        raise ValidationFailed("this customer has no e-mail address; copy the link instead")
+        raise ValidationFailed(
+            "this customer has no e-mail address; copy the link instead",
+            code="customer_has_no_email",
+            field="send_email",
+        )
     ask_visitor = visitors.ask_visitor_value(request.ask_visitor)
     passcode_hash = passcodes.hash_passcode(request.passcode)
     watermark = request.watermark

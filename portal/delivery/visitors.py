@@ -213,7 +213,10 @@ class VisitorCard:
         for field_name, top in (("name", NAME_MAX), ("title", TITLE_MAX), ("contact", CONTACT_MAX)):
             if len(getattr(card, field_name)) > top:
                 raise ValidationFailed(
-                    f"{field_name} is at most {top} characters", code="too_long", field=field_name
+                    f"{field_name} is at most {top} characters",
+                    code="too_long",
+                    field=field_name,
+                    limit=top,
                 )
         return card
 

@@ -182,12 +182,17 @@ def update_rule(
     if points is not UNSET:
         if not _integer(points) or not -MAX_POINTS <= points <= MAX_POINTS:
             raise ValidationFailed(
-                f"points must be a whole number from -{MAX_POINTS} to {MAX_POINTS}"
+                f"points must be a whole number from -{MAX_POINTS} to {MAX_POINTS}",
+                code="bad_points",
+                field="points",
+                limit=MAX_POINTS,
             )
         changes["points"] = points
     if cap is not UNSET:
         if cap is not None and (not _integer(cap) or cap < 0):
-            raise ValidationFailed("cap must be a whole number of points from 0, or none")
+            raise ValidationFailed(
+                "cap must be a whole number of points from 0, or none", code="bad_cap", field="cap"
+            )
         changes["cap"] = cap
     if repeatable is not UNSET:
         changes["repeatable"] = _flag("repeatable", repeatable)
@@ -249,37 +254,47 @@ def _integer(value: Any) -> bool:
 
 def _flag(name: str, value: Any) -> bool:
     if not isinstance(value, bool):
-        raise ValidationFailed(f"{name} must be true or false")
+        raise ValidationFailed(f"{name} must be true or false", code="not_a_boolean", field=name)
     return value
 
 
 def _mapping(value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise ValidationFailed("params must be an object")
+        raise ValidationFailed("params must be an object", code="not_an_object", field="params")
     return value
 
 
 def _positive_number(name: str, value: Any) -> float | int:
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise ValidationFailed(f"{name} must be a number greater than 0")
+        raise ValidationFailed(
+            f"{name} must be a number greater than 0", code="not_a_positive_number", field=name
+        )
     return value
 
 
 def _positive_int(name: str, value: Any) -> int:
     if not _integer(value) or value < 1:
-        raise ValidationFailed(f"{name} must be a whole number from 1")
+        raise ValidationFailed(
+            f"{name} must be a whole number from 1", code="not_a_positive_whole_number", field=name
+        )
     return value
 
 
 def _ratio(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
-        raise ValidationFailed(f"{name} must be a fraction greater than 0 and at most 1")
+        raise ValidationFailed(
+            f"{name} must be a fraction greater than 0 and at most 1",
+            code="not_a_fraction",
+            field=name,
+        )
     return float(value)
 
 
 def _words(name: str, value: Any) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ValidationFailed(f"{name} must be a list of words")
+        raise ValidationFailed(
+            f"{name} must be a list of words", code="not_a_word_list", field=name
+        )
     return [v.strip() for v in value if v.strip()]
 
 
@@ -287,7 +302,12 @@ def _kinds(name: str, value: Any) -> list[str]:
     kinds = _words(name, value)
     unknown = sorted(set(kinds) - {k.value for k in TemplateKind})
     if unknown:
-        raise ValidationFailed(f"{name}: unknown template kinds {', '.join(unknown)}")
+        raise ValidationFailed(
+            f"{name}: unknown template kinds {', '.join(unknown)}",
+            code="unknown_template_kinds",
+            field=name,
+            kinds=", ".join(unknown),
+        )
     return kinds
 
 
@@ -315,5 +335,10 @@ def check_params(key: str, params: dict[str, Any]) -> dict[str, Any]:
     unknown = sorted(set(params) - set(known))
     if unknown:
         allowed = ", ".join(sorted(known)) or "none"
-        raise ValidationFailed(f"{key}: unknown params {', '.join(unknown)} (allowed: {allowed})")
+        raise ValidationFailed(
+            f"{key}: unknown params {', '.join(unknown)} (allowed: {allowed})",
+            code="unknown_params",
+            field="params",
+            names=", ".join(unknown),
+        )
     return {name: known[name](name, value) for name, value in params.items()}

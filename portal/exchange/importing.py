@@ -83,7 +83,9 @@ def _handler(kind: str, user: User):
 
 def check_kind(kind: str | None) -> str:
     if kind not in KINDS:
-        raise ValidationFailed(_("kind must be customers or deals"))
+        raise ValidationFailed(
+            _("kind must be customers or deals"), code="bad_import_kind", field="kind"
+        )
     return kind
 
 

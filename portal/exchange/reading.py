@@ -35,6 +35,7 @@ class SheetRejected(PortalError):
 
     status = 400
     code = "sheet_rejected"
+    field = "file"
 
 
 @dataclass(frozen=True)

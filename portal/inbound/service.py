@@ -50,39 +50,64 @@ class Ingested:
 
 def validate_type(value: Any) -> str:
     if not isinstance(value, str) or not value:
-        raise ValidationFailed("type is required")
+        raise ValidationFailed("type is required", code="required", field="type")
     if value in INBOUND_TYPES:
         return value
     if len(value) <= 40 and EXTERNAL_RE.match(value):
         return value
     raise ValidationFailed(
         "type must be reply.received, form.submitted or external.<name> "
-        "(lower-case dotted name, at most 40 characters)"
+        "(lower-case dotted name, at most 40 characters)",
+        code="bad_event_type",
+        field="type",
     )
 
 
 def parse_occurred_at(value: Any, now: datetime) -> datetime:
     if not isinstance(value, str) or not value:
-        raise ValidationFailed("occurred_at is required (ISO 8601 with an offset)")
+        raise ValidationFailed(
+            "occurred_at is required (ISO 8601 with an offset)",
+            code="required",
+            field="occurred_at",
+        )
     try:
         text = value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value
         at = datetime.fromisoformat(text)
     except ValueError:
-        raise ValidationFailed(f"occurred_at {value!r} is not an ISO 8601 date-time") from None
+        raise ValidationFailed(
+            f"occurred_at {value!r} is not an ISO 8601 date-time",
+            code="bad_datetime",
+            field="occurred_at",
+        ) from None
     if at.tzinfo is None:
-        raise ValidationFailed("occurred_at needs a UTC offset, e.g. 2026-03-01T10:00:00+08:00")
+        raise ValidationFailed(
+            "occurred_at needs a UTC offset, e.g. 2026-03-01T10:00:00+08:00",
+            code="time_zone_required",
+            field="occurred_at",
+        )
     if at > now + MAX_FUTURE:
-        raise ValidationFailed("occurred_at is in the future")
+        raise ValidationFailed(
+            "occurred_at is in the future", code="in_the_future", field="occurred_at"
+        )
     if at < now - MAX_AGE:
-        raise ValidationFailed("occurred_at is more than a year ago")
+        raise ValidationFailed(
+            "occurred_at is more than a year ago", code="too_old", field="occurred_at"
+        )
     return at
 
 
 def validate_key(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise ValidationFailed("idempotency_key is required")
+        raise ValidationFailed(
+            "idempotency_key is required", code="required", field="idempotency_key"
+        )
     if len(value) > MAX_KEY:
-        raise ValidationFailed(f"idempotency_key is longer than {MAX_KEY} characters")
+        raise ValidationFailed(
+            f"idempotency_key is longer than {MAX_KEY} characters",
+            code="too_long",
+            field="idempotency_key",
+            limit=MAX_KEY,
+        )
     return value
 
 
@@ -90,10 +115,17 @@ def validate_properties(value: Any) -> dict[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise ValidationFailed("properties must be a JSON object")
+        raise ValidationFailed(
+            "properties must be a JSON object", code="not_an_object", field="properties"
+        )
     size = len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
     if size > MAX_PROPERTIES_BYTES:
-        raise ValidationFailed(f"properties are over {MAX_PROPERTIES_BYTES} bytes")
+        raise ValidationFailed(
+            f"properties are over {MAX_PROPERTIES_BYTES} bytes",
+            code="properties_too_large",
+            field="properties",
+            limit=MAX_PROPERTIES_BYTES,
+        )
     return value
 
 
@@ -106,7 +138,9 @@ def find_customer(user: User, customer_id: Any, customer_email: Any) -> Customer
     unknown = ValidationFailed("unknown customer", code="unknown_customer")
     if customer_id is not None:
         if isinstance(customer_id, bool) or not isinstance(customer_id, int):
-            raise ValidationFailed("customer_id must be an integer")
+            raise ValidationFailed(
+                "customer_id must be an integer", code="not_an_integer", field="customer_id"
+            )
         if not is_row_id(customer_id):
             raise unknown
         customer = db.session.scalar(
@@ -116,9 +150,13 @@ def find_customer(user: User, customer_id: Any, customer_email: Any) -> Customer
             raise unknown
         return customer
     if customer_email is None:
-        raise ValidationFailed("customer_id or customer_email is required")
+        raise ValidationFailed(
+            "customer_id or customer_email is required", code="customer_required"
+        )
     if not isinstance(customer_email, str):
-        raise ValidationFailed("customer_email must be a string")
+        raise ValidationFailed(
+            "customer_email must be a string", code="not_a_string", field="customer_email"
+        )
     email = normalize_email(customer_email)
     found = list(
         db.session.scalars(

@@ -20,7 +20,11 @@ def _clean_tags(page: int, raw: Any) -> list[str]:
     for tag in tags:
         if not _TAG_RE.match(tag):
             raise ValidationFailed(
-                f"page {page}: tag {tag!r} must be lower-case letters, digits, '-' or '_'"
+                f"page {page}: tag {tag!r} must be lower-case letters, digits, '-' or '_'",
+                code="bad_content_tag",
+                field="content_tags",
+                page=page,
+                tag=tag,
             )
     return tags
 
@@ -38,23 +42,39 @@ def parse_content_tags(raw: str | dict | None, page_count: int | None) -> dict[s
             if not sep:
                 raise ValidationFailed(
                     f"content tags {chunk.strip()!r}: write them as 'page:tag,tag', "
-                    "e.g. '2:pricing; 3:case'"
+                    "e.g. '2:pricing; 3:case'",
+                    code="bad_content_tags",
+                    field="content_tags",
                 )
             pairs.append((page.strip(), tags))
         items: list[tuple[str, Any]] = list(pairs)
     elif isinstance(raw, dict):
         items = list(raw.items())
     else:
-        raise ValidationFailed("content tags must be text like '2:pricing' or an object")
+        raise ValidationFailed(
+            "content tags must be text like '2:pricing' or an object",
+            code="bad_content_tags",
+            field="content_tags",
+        )
     result: dict[str, list[str]] = {}
     for page_text, tags in items:
         try:
             page = int(str(page_text))
         except ValueError:
-            raise ValidationFailed(f"content tags: {page_text!r} is not a page number") from None
+            raise ValidationFailed(
+                f"content tags: {page_text!r} is not a page number",
+                code="bad_content_tags_page",
+                field="content_tags",
+                page=page_text,
+            ) from None
         if page < 1 or (page_count is not None and page > page_count):
             limit = f" (the document has {page_count} pages)" if page_count else ""
-            raise ValidationFailed(f"content tags: there is no page {page}{limit}")
+            raise ValidationFailed(
+                f"content tags: there is no page {page}{limit}",
+                code="no_such_page",
+                field="content_tags",
+                page=page,
+            )
         cleaned = _clean_tags(page, tags)
         if cleaned:
             result[str(page)] = sorted(set(result.get(str(page), [])) | set(cleaned))

@@ -61,23 +61,34 @@ class TemplateFields:
     def validate(self) -> None:
         self.name = self.name.strip()
         if not self.name:
-            raise ValidationFailed("name is required")
+            raise ValidationFailed("name is required", code="name_required", field="name")
         if len(self.name) > 200:
-            raise ValidationFailed("name is longer than 200 characters")
+            raise ValidationFailed(
+                "name is longer than 200 characters", code="name_too_long", field="name", limit=200
+            )
         if self.kind not in {k.value for k in TemplateKind}:
             kinds = ", ".join(k.value for k in TemplateKind)
-            raise ValidationFailed(f"kind must be one of: {kinds}")
+            raise ValidationFailed(f"kind must be one of: {kinds}", code="bad_kind", field="kind")
         if self.version_policy is None:
             # Quotes are promises: the customer keeps the version they were sent.
             self.version_policy = (
                 VersionPolicy.PINNED if self.kind == TemplateKind.QUOTE else VersionPolicy.LATEST
             )
         if self.version_policy not in {p.value for p in VersionPolicy}:
-            raise ValidationFailed("version_policy must be 'latest' or 'pinned'")
+            raise ValidationFailed(
+                "version_policy must be 'latest' or 'pinned'",
+                code="bad_version_policy",
+                field="version_policy",
+            )
         roles = {r.value for r in Role}
         for role in self.allowed_roles:
             if role not in roles:
-                raise ValidationFailed(f"unknown role {role!r} in who may send")
+                raise ValidationFailed(
+                    f"unknown role {role!r} in who may send",
+                    code="unknown_role",
+                    field="allowed_roles",
+                    role=role,
+                )
         self.tags = split_list(self.tags)
         self.allowed_roles = split_list(self.allowed_roles)
         self.allowed_teams = split_list(self.allowed_teams)
@@ -375,7 +386,11 @@ def _require_ready(version: TemplateVersion) -> None:
 def publish_version(version: TemplateVersion, user: User) -> TemplateVersion:
     _require_keeper(user)
     if version.published:
-        raise ValidationFailed(f"version {version.number} is already published")
+        raise ValidationFailed(
+            f"version {version.number} is already published",
+            code="already_published",
+            number=version.number,
+        )
     _require_ready(version)
     return _publish(version, user)
 
@@ -392,7 +407,9 @@ def _publish(version: TemplateVersion, user: User) -> TemplateVersion:
 def delete_draft(version: TemplateVersion, user: User) -> None:
     _require_keeper(user)
     if version.published:
-        raise ValidationFailed("published versions are immutable and cannot be deleted")
+        raise ValidationFailed(
+            "published versions are immutable and cannot be deleted", code="version_immutable"
+        )
     key = version.storage_key
     db.session.delete(version)
     db.session.flush()
@@ -489,7 +506,7 @@ def get_template(user: User, template_id: int) -> Template:
         permissions.scoped_templates(user).where(Template.id == template_id)
     )
     if template is None:
-        raise NotFound("template not found")
+        raise NotFound("template not found", field="template_id")
     return template
 
 
@@ -508,7 +525,11 @@ def get_version(
     if number is None:
         version = template.latest_version
         if version is None:
-            raise NotFound("this template has no published version yet")
+            raise NotFound(
+                "this template has no published version yet",
+                code="no_published_version",
+                field="template_id",
+            )
         return version
     for version in template.versions:
         if version.number == number and (version.published or drafts):

@@ -102,6 +102,7 @@ class UploadRejected(PortalError):
 
     status = 400
     code = "upload_rejected"
+    field = "file"
 
 
 @dataclass(frozen=True)

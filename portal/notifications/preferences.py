@@ -112,24 +112,32 @@ def set_preferences(user: User, data: dict[str, Any]) -> dict[str, Any]:
     alerts = data.get("alerts")
     if alerts is not None:
         if not isinstance(alerts, dict):
-            raise ValidationFailed("alerts is an object: alert -> transports", field="alerts")
+            raise ValidationFailed(
+                "alerts is an object: alert -> transports", field="alerts", code="not_an_object"
+            )
         choices = dict(row.choices or {})
         for key, transports in alerts.items():
             if key not in ALERT_KEYS:
                 raise ValidationFailed(f"unknown alert {key}", code="bad_alert", field="alerts")
             if not isinstance(transports, list) or any(t not in TRANSPORTS for t in transports):
                 raise ValidationFailed(
-                    f"transports are some of {', '.join(TRANSPORTS)}", field="alerts"
+                    f"transports are some of {', '.join(TRANSPORTS)}",
+                    field="alerts",
+                    code="bad_transport",
                 )
             choices[key] = sorted(set(transports), key=TRANSPORTS.index)
         row.choices = choices
     quiet = data.get("quiet_hours")
     if quiet is not None:
         if not isinstance(quiet, dict):
-            raise ValidationFailed("quiet_hours is an object", field="quiet_hours")
+            raise ValidationFailed(
+                "quiet_hours is an object", field="quiet_hours", code="not_an_object"
+            )
         if "enabled" in quiet:
             if not isinstance(quiet["enabled"], bool):
-                raise ValidationFailed("enabled is true or false", field="quiet_hours")
+                raise ValidationFailed(
+                    "enabled is true or false", field="quiet_hours", code="not_a_boolean"
+                )
             row.quiet_enabled = quiet["enabled"]
         start = _time(quiet.get("start", row.quiet_start), "quiet_start")
         end = _time(quiet.get("end", row.quiet_end), "quiet_end")

@@ -34,6 +34,7 @@ IPV4_COMPATIBLE = ipaddress.ip_network("::/96")  # deprecated (RFC 4291), ::a.b.
 
 class PrivateAddress(ValidationFailed):
     code = "private_address"
+    field = "url"  # the address refused is the one a URL names
 
 
 def private_allowed() -> bool:

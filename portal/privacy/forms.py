@@ -32,10 +32,3 @@ class StatementForm(FlaskForm):
         description=_l("Shown at /privacy when no URL is set. Empty: Portal's standard text."),
         render_kw={"rows": 10, "maxlength": MAX_TEXT},
     )
-
-
-# What to tell the admin, in their language, for each service error code.
-ERROR_TEXT = {
-    "statement_url_invalid": _l("Enter an http:// or https:// URL with a host."),
-    "statement_text_too_long": _l("The text is too long."),
-}

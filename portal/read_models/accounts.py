@@ -110,7 +110,13 @@ def _whole(name: str, value: object, default: int, top: int) -> int:
         return default
     text = str(value).strip()
     if not text.isdigit() or not 1 <= int(text) <= top:
-        raise ValidationFailed(f"{name} must be a whole number from 1 to {top}")
+        raise ValidationFailed(
+            f"{name} must be a whole number from 1 to {top}",
+            code="number_out_of_range",
+            field=name,
+            low=1,
+            high=top,
+        )
     return int(text)
 
 

@@ -53,7 +53,11 @@ def validate_target(target: str) -> str:
     if axis == "tag" and _TAG_RE.match(value):
         return target
     kinds = ", ".join(k.value for k in TemplateKind)
-    raise ValidationFailed(f"target must be kind:<{kinds}> or tag:<content tag>, not {target!r}")
+    raise ValidationFailed(
+        f"target must be kind:<{kinds}> or tag:<content tag>, not {target!r}",
+        code="bad_target",
+        field="target",
+    )
 
 
 def default_rows() -> list[tuple[str, str]]:
@@ -114,7 +118,9 @@ def add_rule(keyword: str, target: str, by: User | None = None) -> KeywordRule:
     require_admin(by, "change the keyword map")
     word = normalize_keyword(keyword)
     if not word or len(word) > 60:
-        raise ValidationFailed("keyword must be 1 to 60 characters")
+        raise ValidationFailed(
+            "keyword must be 1 to 60 characters", code="bad_keyword", field="keyword"
+        )
     target = validate_target(target)
     rule = db.session.scalar(
         select(KeywordRule).where(KeywordRule.keyword == word, KeywordRule.target == target)

@@ -20,7 +20,6 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -53,10 +52,10 @@ from portal.engagement import rules
 from portal.engagement.labels import rule_label
 from portal.errors import PortalError
 from portal.extensions import db
+from portal.form_errors import attach
 from portal.library.forms import CONTENT_TAG_LABELS
 from portal.library.models import Template
 from portal.privacy import notice as privacy_notice
-from portal.privacy.forms import ERROR_TEXT as STATEMENT_ERRORS
 from portal.privacy.forms import StatementForm
 from portal.recommendations import keywords
 from portal.recommendations.models import KeywordRule
@@ -82,76 +81,19 @@ def admin_nav() -> dict[str, Any]:
     return {"is_admin": bool(signed_in and current_user.role == Role.ADMIN)}
 
 
-# Which field a service's validation message belongs to, and what to say in Chinese.
-_FIELD_OF = (
-    ("points", "points", _l("Points must be a whole number from -1000 to 1000.")),
-    ("cap", "cap", _l("The cap must be a whole number from 0.")),
-    ("keyword", "keyword", _l("A keyword is 1 to 60 characters.")),
-    ("target", "target", _l("Choose what the keyword recommends from the list.")),
-    ("the url", "url", _l("Enter an http:// or https:// URL with a host.")),
-    ("only http", "url", _l("Enter an http:// or https:// URL with a host.")),
-    ("events", "events", _l("Choose events from the list.")),
-    ("the industry", "industry", _l("The industry must be 1 to 80 characters.")),
-    ("no template", "template_id", _l("Choose a solution template from the list.")),
-    ("since", "since", _l("Enter a date as YYYY-MM-DD.")),
-    ("until", "until", _l("Enter a date as YYYY-MM-DD.")),
-    ("invalid e-mail", "email", _l("Enter a valid e-mail address.")),
-    ("a user with e-mail", "email", _l("An account with this e-mail address already exists.")),
-    ("name is required", "name", _l("Enter the person's name.")),
-    ("no user with e-mail", "supervisor", _l("Choose a supervisor from the list.")),
-    (
-        "you cannot take away",
-        None,
-        _l("You cannot take away your own admin access: ask another admin."),
-    ),
-)
+def _attach(form: FlaskForm, exc: PortalError) -> None:
+    """A service error on the admin form: on its field (a rule's parameter `days` is the form's
+    `param_days`), else on the whole form."""
+    params = getattr(form, "param_names", ())
+    fields = {"supervisor_email": "supervisor", **{n: f"param_{n}" for n in params}}
+    attach(form, exc, fields=fields, texts=_TEXTS)
 
 
-# Errors whose code says what to show (both languages) and whose field says where.
-_BY_CODE = {
-    "password_too_short": _l("At least 8 characters."),
-    "password_too_long": _l("At most 200 characters."),
-    "password_too_common": _l(
-        "This is one of the most common passwords, which attackers try first: choose another."
-    ),
-    "password_like_account": _l(
-        "The password must not be or contain the e-mail address or the name: choose another."
-    ),
-}
+# What a generic code means on the admin's forms (the only names here are people's).
+_TEXTS = {"name_required": _l("Enter the person's name.")}
 
 
-def _attach(form: FlaskForm, exc: PortalError, default_field: str | None = None) -> None:
-    if exc.code in _BY_CODE:
-        field = form._fields.get(exc.field or default_field or "")
-        shown = str(_BY_CODE[exc.code])
-        if field is not None:
-            field.errors = [*list(field.errors or []), shown]
-        else:
-            form.form_errors.append(shown)
-        return
-    message = exc.message
-    name, summary = default_field, None
-    for prefix, field_name, text in _FIELD_OF:
-        if message.lower().startswith(prefix):
-            name, summary = field_name, text
-            break
-    english = message[:1].upper() + message[1:]
-    if str(get_locale()).startswith("en"):
-        shown = english
-    elif summary is not None:
-        shown = str(summary)
-    else:
-        shown = _("The value is not valid (%(detail)s).", detail=english)
-    field = form._fields.get(name) if name else None
-    if field is not None:
-        field.errors = [*list(field.errors or []), shown]
-    else:
-        form.form_errors.append(shown)
-
-
-def _attempt(
-    form: FlaskForm, action: Callable[[], Any], default_field: str | None = None
-) -> tuple[bool, Any, int]:
+def _attempt(form: FlaskForm, action: Callable[[], Any]) -> tuple[bool, Any, int]:
     """(ok, value, status) of validating the form and running action in a transaction."""
     if not form.validate_on_submit():
         return False, None, 422 if form.is_submitted() else 200
@@ -159,7 +101,7 @@ def _attempt(
         value = action()
     except PortalError as exc:
         db.session.rollback()
-        _attach(form, exc, default_field)
+        _attach(form, exc)
         return False, None, exc.status if exc.status != 400 else 422
     jobs.commit()
     return True, value, 200
@@ -268,7 +210,6 @@ def add_keyword():
     ok, rule, status = _attempt(
         form,
         lambda: keywords.add_rule(form.keyword.data, form.target.data, by=current_user),
-        "keyword",
     )
     if ok:
         flash(_("Keyword “%(keyword)s” added.", keyword=rule.keyword), "success")
@@ -322,7 +263,6 @@ def add_webhook():
     ok, hook, status = _attempt(
         form,
         lambda: webhooks.create_webhook(form.url.data, form.events.data, by=current_user),
-        "url",
     )
     if not ok:
         return _render_webhooks(form, status)
@@ -376,7 +316,6 @@ def set_solution_pack():
     ok, pack, status = _attempt(
         form,
         lambda: packs.set_pack(form.industry.data, form.template_id.data, by=current_user),
-        "industry",
     )
     if ok:
         flash(_("Solution pack for “%(industry)s” saved.", industry=pack.industry), "success")
@@ -463,7 +402,6 @@ def add_user():
             region=form.region.data or None,
             by=current_user,
         ),
-        "email",
     )
     if ok:
         flash(_("Account %(email)s created.", email=user.email), "success")
@@ -487,7 +425,6 @@ def change_user_page(user_id: int):
             region=form.region.data or "",
             active=form.active.data,
         ),
-        "role",
     )
     if ok:
         if changes:
@@ -533,8 +470,7 @@ def privacy_statement():
             privacy_notice.save_statement(current_user, form.url.data, form.text.data)
         except PortalError as exc:
             db.session.rollback()
-            field = form._fields.get(exc.field or "url")
-            field.errors = [*list(field.errors or []), str(STATEMENT_ERRORS.get(exc.code, exc))]
+            attach(form, exc)
             status = exc.status
         else:
             jobs.commit()

@@ -29,7 +29,7 @@ from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.http import dump_options_header
 
-from portal import jobs
+from portal import error_catalogue, jobs
 from portal.accounts.forms import ROLE_LABELS
 from portal.accounts.models import Role
 from portal.customers.models import Customer
@@ -75,7 +75,9 @@ def stage_label(stage: str) -> str:
 
 
 def refusal_text(exc: PortalError) -> str:
-    """The refusal in the reader's language; the service's English message otherwise."""
+    """The refusal in the reader's language. Three of the deal rules' sentences name stages and
+    roles by their labels, which the deals pages know; every other sentence (and a plainer one
+    for these three) is the error catalogue's."""
     p = exc.params if isinstance(exc, DealRefused) else {}
     texts = {
         "evidence_missing": lambda: _(
@@ -96,27 +98,8 @@ def refusal_text(exc: PortalError) -> str:
                 locale=get_locale(),
             ),
         ),
-        "meeting_notes_required": lambda: _(
-            "A deal starts in Initial contact, which needs meeting notes: write them or attach "
-            "a file."
-        ),
-        "reason_required": lambda: _("A reason is required."),
-        "amount_not_a_number": lambda: _(
-            "The amount must be a number, such as 680000 or 680000.50."
-        ),
-        "amount_not_positive": lambda: _(
-            "The amount must be above zero, with at most two decimals."
-        ),
-        "amount_too_large": lambda: _("The amount is too large."),
-        "title_required": lambda: _("Give the deal a title (at most 200 characters)."),
-        "currency_code": lambda: _("The currency is a three-letter code, such as CNY or USD."),
-        "deal_closed": lambda: _("This deal is closed (won or lost)."),
-        "last_open_stage": lambda: _("Negotiation is the last stage: mark the deal won or lost."),
-        "first_stage": lambda: _("A deal in Initial contact cannot go back further."),
-        "won_needs_negotiation": lambda: _("Only a deal in Negotiation can be won."),
-        "own_deal": lambda: _("You own this deal: someone else in your role decides its approval."),
     }
-    return texts[exc.code]() if exc.code in texts else exc.message
+    return texts[exc.code]() if exc.code in texts else error_catalogue.message_for(exc)
 
 
 def _back(deal_id: int, anchor: str | None = None) -> Response:
@@ -193,14 +176,18 @@ def _int(raw: str | None, what: str) -> int:
     try:
         return int(raw or "")
     except ValueError:
-        raise ValidationFailed(_("Choose a %(what)s.", what=what)) from None
+        raise ValidationFailed(
+            _("Choose a %(what)s.", what=what), code="choice_required", what=what
+        ) from None
 
 
 def _day(raw: str) -> date:
     try:
         return date.fromisoformat(raw.strip())
     except ValueError:
-        raise ValidationFailed(_("Give the expected close date.")) from None
+        raise ValidationFailed(
+            _("Give the expected close date."), code="bad_date", field="expected_close"
+        ) from None
 
 
 def _local_time(raw: str) -> datetime | None:
@@ -210,7 +197,11 @@ def _local_time(raw: str) -> datetime | None:
     try:
         return datetime.fromisoformat(raw.strip()).replace(tzinfo=local_zone())
     except ValueError:
-        raise ValidationFailed(_("The meeting time is not a valid date and time.")) from None
+        raise ValidationFailed(
+            _("The meeting time is not a valid date and time."),
+            code="bad_datetime",
+            field="next_meeting_at",
+        ) from None
 
 
 def _upload(stage: str, note: str) -> evidence.EvidenceInput:

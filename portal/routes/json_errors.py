@@ -1,4 +1,5 @@
-"""The one translation of errors into JSON, {"error": {"code", "message"}}: the API (/api/v1),
+"""The one translation of errors into JSON, {"error": {"code", "message"}} plus "field" when the
+error concerns one member of the request: the API (/api/v1),
 the viewer's /t/r, and the app-wide handlers for paths under /api/ (portal.routes.errors)."""
 
 from __future__ import annotations
@@ -15,9 +16,16 @@ log = logging.getLogger(__name__)
 
 
 def error_response(
-    status: int, code: str, message: str, headers: dict[str, str] | None = None
+    status: int,
+    code: str,
+    message: str,
+    headers: dict[str, str] | None = None,
+    field: str | None = None,
 ) -> Response:
-    response = jsonify({"error": {"code": code, "message": message}})
+    body: dict[str, str] = {"code": code, "message": message}
+    if field:
+        body["field"] = field
+    response = jsonify({"error": body})
     response.status_code = status
     if status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="portal"'
@@ -26,10 +34,11 @@ def error_response(
 
 
 def portal_error(exc: PortalError) -> Response:
-    """A service's refusal: its status, code and message (and headers it carries, such as a
-    rate limit's Retry-After); nothing of the request's transaction is kept."""
+    """A service's refusal: its status, code, message and field (and headers it carries, such as
+    a rate limit's Retry-After); nothing of the request's transaction is kept."""
     db.session.rollback()
-    return error_response(exc.status, exc.code, exc.message, getattr(exc, "headers", None))
+    headers = getattr(exc, "headers", None)
+    return error_response(exc.status, exc.code, exc.message, headers, field=exc.field)
 
 
 def http_error(exc: HTTPException) -> Response:

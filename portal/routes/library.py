@@ -25,6 +25,7 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 
@@ -80,6 +81,14 @@ class Outcome:
     status: int = 200
 
 
+# What the generic codes mean on the library's forms.
+_LIBRARY_TEXTS = {
+    "forbidden": _l("Only marketing and administrators can change the library."),
+    "not_found": _l("That template or version was not found."),
+    "name_required": _l("Give the template a name."),
+}
+
+
 def _attempt(form: FlaskForm, action: Callable[[], Any]) -> Outcome:
     """Validate a submitted form and run one service call in a transaction.
 
@@ -94,7 +103,7 @@ def _attempt(form: FlaskForm, action: Callable[[], Any]) -> Outcome:
         value = action()
     except PortalError as exc:
         db.session.rollback()
-        attach(form, exc)
+        attach(form, exc, texts=_LIBRARY_TEXTS)
         return Outcome(False, status=exc.status)
     jobs.commit()  # then any job the change asked for (an Office conversion) is queued
     return Outcome(True, value)

@@ -34,9 +34,11 @@ def set_pack(industry: str, template_id: int, by: User | None = None) -> Solutio
     require_admin(by, "change the solution packs")
     industry = (industry or "").strip()
     if not industry or len(industry) > 80:
-        raise ValidationFailed("the industry must be 1 to 80 characters")
+        raise ValidationFailed(
+            "the industry must be 1 to 80 characters", code="bad_industry", field="industry"
+        )
     if db.session.get(Template, template_id) is None:
-        raise NotFound(f"no template {template_id}")
+        raise NotFound(f"no template {template_id}", field="template_id")
     pack = db.session.scalar(select(SolutionPack).where(SolutionPack.industry == industry))
     if pack is None:
         pack = SolutionPack(industry=industry, template_id=template_id)

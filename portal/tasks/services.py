@@ -126,7 +126,9 @@ def scope_of(user: User) -> ColumnElement[bool]:
 
 def _tab_filter(tab: str, now: datetime) -> ColumnElement[bool]:
     if tab not in TABS:
-        raise ValidationFailed(f"status must be one of: {', '.join(TABS)}")
+        raise ValidationFailed(
+            f"status must be one of: {', '.join(TABS)}", code="bad_status", field="status"
+        )
     awake = (Task.status == TaskStatus.OPEN.value) | and_(
         Task.status == TaskStatus.SNOOZED.value, Task.snoozed_until <= now
     )
@@ -232,7 +234,7 @@ def snooze(user: User, task_id: int, days: int = SNOOZE_DAYS, now: datetime | No
     by itself (and `tick` sets it open again)."""
     task = _own_task(user, task_id)
     if task.status == TaskStatus.DONE:
-        raise ValidationFailed("this task is done")
+        raise ValidationFailed("this task is done", code="task_done")
     task.status = TaskStatus.SNOOZED.value
     task.snoozed_until = (now or utcnow()) + timedelta(days=days)
     return task

@@ -54,10 +54,19 @@ MAX_URL = 500
 def validate_url(url: str) -> str:
     url = (url or "").strip()
     if not url or len(url) > MAX_URL:
-        raise ValidationFailed(f"the URL must be 1 to {MAX_URL} characters")
+        raise ValidationFailed(
+            f"the URL must be 1 to {MAX_URL} characters",
+            code="bad_url_length",
+            field="url",
+            limit=MAX_URL,
+        )
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValidationFailed("only http:// and https:// URLs with a host are allowed")
+        raise ValidationFailed(
+            "only http:// and https:// URLs with a host are allowed",
+            code="bad_url_scheme",
+            field="url",
+        )
     addresses.check_literal(parts.hostname)
     return url
 
@@ -69,7 +78,9 @@ def validate_events(events: list[str] | str) -> list[str]:
     if not kinds or unknown:
         raise ValidationFailed(
             f"events must be some of {', '.join(EVENT_KINDS)}"
-            + (f" (unknown: {', '.join(unknown)})" if unknown else "")
+            + (f" (unknown: {', '.join(unknown)})" if unknown else ""),
+            code="bad_events",
+            field="events",
         )
     return kinds
 

@@ -134,7 +134,7 @@ def test_bad_preferences_are_refused(people, client, api_headers):
     headers = api_headers(rep)
     for body, code in [
         ({"alerts": {"nope": ["app"]}}, "bad_alert"),
-        ({"alerts": {"comment": ["sms"]}}, "validation_failed"),
+        ({"alerts": {"comment": ["sms"]}}, "bad_transport"),
         ({"quiet_hours": {"start": "25:00"}}, "bad_time"),
         ({"quiet_hours": {"start": "08:00", "end": "08:00"}}, "bad_time"),
     ]:

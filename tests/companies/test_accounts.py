@@ -155,7 +155,11 @@ def test_api_lists_accounts_paged_and_scoped(client, team, api_headers):
     searched = client.get("/api/v1/accounts?q=精密", headers=headers).get_json()
     assert [i["id"] for i in searched["items"]] == [team.customer.account_id]
     bad = client.get("/api/v1/accounts?per_page=0", headers=headers)
-    assert bad.status_code == 422 and bad.get_json()["error"]["code"] == "validation_failed"
+    assert bad.status_code == 422
+    assert (bad.get_json()["error"]["code"], bad.get_json()["error"]["field"]) == (
+        "number_out_of_range",
+        "per_page",
+    )
     theirs = client.get("/api/v1/accounts", headers=api_headers(team.stranger)).get_json()
     assert team.customer.account_id not in [i["id"] for i in theirs["items"]]
 

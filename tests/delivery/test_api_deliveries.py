@@ -102,6 +102,26 @@ def test_bad_delivery_input_is_a_clear_4xx(client, world, api_headers):
     assert "JSON object" in not_json.json["error"]["message"]
 
 
+def test_a_refused_body_names_its_code_and_the_member_it_concerns(client, world, api_headers):
+    """Clients tell errors apart by code and field, never by the English message."""
+    headers = api_headers(world.rep)
+    base = {"customer_id": world.customer.id, "template_id": world.template.id}
+    cases = [
+        ({}, "required", "customer_id"),
+        ({"customer_id": "1", "template_id": world.template.id}, "not_an_integer", "customer_id"),
+        (base | {"expires_in_days": 0}, "bad_expiry", "expires_in_days"),
+        (base | {"version_policy": "x"}, "bad_version_policy", "version_policy"),
+        (base | {"allow_download": "no"}, "not_a_boolean", "allow_download"),
+        (base | {"template_id": 987654}, "not_found", "template_id"),
+    ]
+    for payload, code, field in cases:
+        error = client.post("/api/v1/deliveries", json=payload, headers=headers).json["error"]
+        assert (error["code"], error["field"]) == (code, field), payload
+        assert set(error) == {"code", "message", "field"}
+    not_json = client.post("/api/v1/deliveries", data="x", headers=headers).json["error"]
+    assert "field" not in not_json  # about the whole body, no member
+
+
 def test_customers_are_created_and_read_with_score_fields(client, world, api_headers):
     headers = api_headers(world.rep)
     response = client.post(

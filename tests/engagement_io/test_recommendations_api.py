@@ -146,14 +146,19 @@ def test_another_reps_customer_is_not_found(client, api_headers, catalog, make_u
 
 
 @pytest.mark.parametrize(
-    "body",
-    [{}, {"customer_id": "1", "text": "报价"}, {"customer_id": 1}, {"customer_id": 1, "text": " "}],
+    ("body", "field"),
+    [
+        ({}, "customer_id"),
+        ({"customer_id": "1", "text": "报价"}, "customer_id"),
+        ({"customer_id": 1}, "text"),
+        ({"customer_id": 1, "text": " "}, "text"),
+    ],
 )
-def test_bad_bodies_are_422(client, api_headers, catalog, body):
+def test_bad_bodies_are_422(client, api_headers, catalog, body, field):
     _, rep, _, _ = catalog
     response = client.post(URL, json=body, headers=api_headers(rep))
     assert response.status_code == 422
-    assert response.json["error"]["code"] == "validation_failed"
+    assert (response.json["error"]["code"], response.json["error"]["field"]) == ("required", field)
 
 
 def test_no_token_is_401(client):

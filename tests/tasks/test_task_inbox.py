@@ -129,5 +129,5 @@ def test_api_scopes_tasks_to_the_caller(app, client, api_headers, team):
 
     bad = client.get("/api/v1/tasks?status=later", headers=api_headers(team.rep))
     assert bad.status_code == 422
-    assert bad.json["error"]["code"] == "validation_failed"
+    assert (bad.json["error"]["code"], bad.json["error"]["field"]) == ("bad_status", "status")
     assert client.get("/api/v1/tasks").status_code == 401

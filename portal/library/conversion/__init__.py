@@ -15,8 +15,7 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
-from flask_babel import lazy_gettext as _l
-
+from portal import error_catalogue
 from portal.library.conversion.images import image_to_pdf
 from portal.library.conversion.office import ConversionError, convert_to_pdf
 from portal.library.uploads import (
@@ -26,39 +25,13 @@ from portal.library.uploads import (
     check_pdf,
 )
 
-# What a person reads about a failed conversion (the library page, the versions listing), by
-# code; the English sentence of the refusal itself is more precise and goes to the API caller.
-MESSAGES: dict[str, Any] = {
-    "conversion_timeout": _l(
-        "Converting the file took too long and was stopped. Split it into smaller files or "
-        "export it to PDF yourself, then upload again."
-    ),
-    "conversion_failed": _l(
-        "The file could not be converted to PDF: it may be damaged or protected by a password. "
-        "Save it again without a password, or export it to PDF, then upload again."
-    ),
-    "conversion_unavailable": _l(
-        "Office conversion is not available on this server. Export the file to PDF and "
-        "upload the PDF."
-    ),
-    "corrupt_office": _l(
-        "The Office file is damaged. Open it in Office or WPS, save it again and upload it."
-    ),
-    "encrypted_office": _l(
-        "The Office file is protected by a password. Save a copy without a password and "
-        "upload that."
-    ),
-    "corrupt_image": _l("The image cannot be read. Save it again as PNG or JPEG and upload it."),
-    "image_too_large": _l("The image has too many pixels. Make it smaller and upload it again."),
-    "corrupt_pdf": _l(
-        "The PDF is damaged or cannot be read. Export it again and upload the new file."
-    ),
-}
-
 
 def message_for(code: str | None) -> str:
-    """The translated sentence for a conversion error code (never the code itself)."""
-    return str(MESSAGES.get(code or "", MESSAGES["conversion_failed"]))
+    """The translated sentence for a conversion error code (never the code itself); the
+    sentences live in the error catalogue with every other code's."""
+    return error_catalogue.sentence(code or "") or str(
+        error_catalogue.sentence("conversion_failed")
+    )
 
 
 def convert_upload(upload: InspectedUpload, config: Mapping[str, Any]) -> InspectedUpload:

@@ -54,6 +54,7 @@ class TemplateRenderError(ValidationFailed):
     """A template that cannot be rendered; the message is meant for the template's author."""
 
     code = "template_error"
+    field = "file"  # what the author fixes is the uploaded template
 
     def __init__(self, message: str, *, lineno: int | None = None) -> None:
         super().__init__(f"Template line {lineno}: {message}" if lineno else message)

@@ -35,7 +35,7 @@ def _text(body: dict, key: str) -> str:
     if value is None:
         return ""
     if not isinstance(value, str):
-        raise ValidationFailed(f"{key} must be a string")
+        raise ValidationFailed(f"{key} must be a string", code="not_a_string", field=key)
     return value
 
 

@@ -29,9 +29,9 @@ def _text(body: dict[str, Any], key: str, *, required: bool = False) -> str:
     if value is None:
         value = ""
     if not isinstance(value, str):
-        raise ValidationFailed(f"{key} must be a string")
+        raise ValidationFailed(f"{key} must be a string", code="not_a_string", field=key)
     if required and not value.strip():
-        raise ValidationFailed(f"{key} is required")
+        raise ValidationFailed(f"{key} is required", code="required", field=key)
     return value
 
 
@@ -39,7 +39,9 @@ def _date(body: dict[str, Any], key: str) -> date:
     try:
         return date.fromisoformat(_text(body, key, required=True))
     except ValueError:
-        raise ValidationFailed(f"{key} must be a date (YYYY-MM-DD)") from None
+        raise ValidationFailed(
+            f"{key} must be a date (YYYY-MM-DD)", code="bad_date", field=key
+        ) from None
 
 
 def _datetime(body: dict[str, Any], key: str) -> datetime | None:
@@ -49,9 +51,13 @@ def _datetime(body: dict[str, Any], key: str) -> datetime | None:
     try:
         value = datetime.fromisoformat(raw)
     except ValueError:
-        raise ValidationFailed(f"{key} must be an ISO 8601 date-time with a time zone") from None
+        raise ValidationFailed(
+            f"{key} must be an ISO 8601 date-time with a time zone", code="bad_datetime", field=key
+        ) from None
     if value.tzinfo is None:
-        raise ValidationFailed(f"{key} must include a time zone offset")
+        raise ValidationFailed(
+            f"{key} must include a time zone offset", code="time_zone_required", field=key
+        )
     return value
 
 
@@ -76,10 +82,14 @@ def create_deal():
     body = json_body()
     customer_id = body.get("customer_id")
     if not is_row_id(customer_id):
-        raise ValidationFailed("customer_id must be a customer's id")
+        raise ValidationFailed(
+            "customer_id must be a customer's id", code="bad_id", field="customer_id"
+        )
     amount = body.get("amount")
     if not isinstance(amount, str | int | float) or isinstance(amount, bool):
-        raise ValidationFailed("amount must be a number or a decimal string")
+        raise ValidationFailed(
+            "amount must be a number or a decimal string", code="not_a_number", field="amount"
+        )
     fields = services.DealFields(
         customer_id=customer_id,
         title=_text(body, "title", required=True),
@@ -109,7 +119,9 @@ def _update_deal(deal_id: int):
     if amount is not None and (
         not isinstance(amount, str | int | float) or isinstance(amount, bool)
     ):
-        raise ValidationFailed("amount must be a number or a decimal string")
+        raise ValidationFailed(
+            "amount must be a number or a decimal string", code="not_a_number", field="amount"
+        )
     correction = services.DealEdit(
         title=_text(body, "title") if "title" in body else None,
         amount=None if amount is None else str(amount),
@@ -152,7 +164,7 @@ def advance_deal(deal_id: int):
     body = request.get_json(silent=True)
     to_stage = body.get("to_stage") if isinstance(body, dict) else None
     if to_stage is not None and not isinstance(to_stage, str):
-        raise ValidationFailed("to_stage must be a string")
+        raise ValidationFailed("to_stage must be a string", code="not_a_string", field="to_stage")
     deal = get_deal(api_user(), deal_id)
     return _moved(services.advance(api_user(), deal, to_stage or None))
 
@@ -223,7 +235,9 @@ def set_stage_probability():
     body = json_body()
     probability = body.get("probability")
     if not isinstance(probability, int) or isinstance(probability, bool):
-        raise ValidationFailed("probability must be an integer percent")
+        raise ValidationFailed(
+            "probability must be an integer percent", code="not_an_integer", field="probability"
+        )
     row = probabilities.set_probability(
         api_user(),
         _text(body, "team", required=True).strip(),

@@ -15,33 +15,33 @@ def _int(body: dict, key: str, *, required: bool = False) -> int | None:
     value = body.get(key)
     if value is None:
         if required:
-            raise ValidationFailed(f"{key} is required")
+            raise ValidationFailed(f"{key} is required", code="required", field=key)
         return None
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValidationFailed(f"{key} must be an integer")
+        raise ValidationFailed(f"{key} must be an integer", code="not_an_integer", field=key)
     if required and not is_row_id(value):
-        raise ValidationFailed(f"{key} must be an id from 1 to {MAX_ID}")
+        raise ValidationFailed(f"{key} must be an id from 1 to {MAX_ID}", code="bad_id", field=key)
     return value
 
 
 def _bool(body: dict, key: str, default: bool) -> bool:
     value = body.get(key, default)
     if not isinstance(value, bool):
-        raise ValidationFailed(f"{key} must be true or false")
+        raise ValidationFailed(f"{key} must be true or false", code="not_a_boolean", field=key)
     return value
 
 
 def _optional_bool(body: dict, key: str) -> bool | None:
     value = body.get(key)
     if value is not None and not isinstance(value, bool):
-        raise ValidationFailed(f"{key} must be true or false", field=key)
+        raise ValidationFailed(f"{key} must be true or false", code="not_a_boolean", field=key)
     return value
 
 
 def _str(body: dict, key: str) -> str | None:
     value = body.get(key)
     if value is not None and not isinstance(value, str):
-        raise ValidationFailed(f"{key} must be a string", field=key)
+        raise ValidationFailed(f"{key} must be a string", field=key, code="not_a_string")
     return value
 
 

@@ -22,7 +22,9 @@ _FALSE = {"false", "0", "no", "off"}
 def _dry_run(value: str | None) -> bool:
     text = (value or "true").strip().lower()
     if text not in _TRUE | _FALSE:
-        raise ValidationFailed("dry_run must be true or false")
+        raise ValidationFailed(
+            "dry_run must be true or false", code="not_a_boolean", field="dry_run"
+        )
     return text in _TRUE
 
 
@@ -32,7 +34,11 @@ def create_import():
     dry_run = _dry_run(request.form.get("dry_run"))
     upload = request.files.get("file")
     if upload is None:
-        raise ValidationFailed("file is required (multipart/form-data, an .xlsx or .csv file)")
+        raise ValidationFailed(
+            "file is required (multipart/form-data, an .xlsx or .csv file)",
+            code="file_required",
+            field="file",
+        )
     report = run_import(
         api_user(),
         kind,

@@ -710,6 +710,10 @@ def _spec(server_url: str) -> dict[str, Any]:
                             "properties": {
                                 "code": {"type": "string"},
                                 "message": {"type": "string"},
+                                "field": {
+                                    "type": "string",
+                                    "description": "the request member the error concerns",
+                                },
                             },
                         }
                     },

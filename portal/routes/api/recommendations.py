@@ -12,12 +12,21 @@ def recommendations():
     body = json_body()
     customer_id = body.get("customer_id")
     if not is_row_id(customer_id):
-        raise ValidationFailed("customer_id is required (an integer id)")
+        raise ValidationFailed(
+            "customer_id is required (an integer id)", code="required", field="customer_id"
+        )
     text = body.get("text")
     if not isinstance(text, str) or not text.strip():
-        raise ValidationFailed("text is required (the customer's message)")
+        raise ValidationFailed(
+            "text is required (the customer's message)", code="required", field="text"
+        )
     if len(text) > MAX_TEXT:
-        raise ValidationFailed(f"text is longer than {MAX_TEXT} characters")
+        raise ValidationFailed(
+            f"text is longer than {MAX_TEXT} characters",
+            code="text_too_long",
+            field="text",
+            limit=MAX_TEXT,
+        )
     user = api_user()
     customer = get_customer(user, customer_id)
     return {

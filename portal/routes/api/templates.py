@@ -14,7 +14,9 @@ from portal.routes.api.base import api_user, bp
 def _upload() -> tuple[str, bytes]:
     file = request.files.get("file")
     if file is None or not file.filename:
-        raise ValidationFailed("a file is required (multipart field 'file')", code="file_required")
+        raise ValidationFailed(
+            "a file is required (multipart field 'file')", code="file_required", field="file"
+        )
     return file.filename, file.read()
 
 
