@@ -1,0 +1,115 @@
+"""One declaration per API body: a route names the pydantic models of its query string, its
+request body and its answers with `@declare(...)`; spectree validates the request with them
+before the view runs (and the answer after it) and builds the OpenAPI document from the same
+declarations (portal.routes.api.openapi). Nothing else describes or checks a body's shape;
+the rules about what a value may mean stay in the services.
+
+A body that does not fit its model is refused here, in the API's error contract:
+422 `validation_failed` naming the offending member in `field`; a body that is not a JSON
+object at all is 400 `bad_request`, as before."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+from flask import request
+from pydantic import BaseModel, ValidationError
+from spectree import Response, SecurityScheme, SpecTree
+
+from portal.errors import PortalError, ValidationFailed
+from portal.routes.api.schemas.common import Error
+
+M = TypeVar("M", bound=BaseModel)
+
+_FORMS = {"application/x-www-form-urlencoded", "multipart/form-data"}
+
+
+def _refuse(_request: Any, _response: Any, error: ValidationError | None, *_args: Any) -> None:
+    """spectree's hook after it validated the request: a refusal becomes the API's own error
+    (raised, so portal.routes.json_errors answers it like any service's)."""
+    if error is None:
+        return
+    first = error.errors(include_url=False)[0]
+    location = [str(part) for part in first["loc"]]
+    field = location[0] if location else None
+    where = ".".join(location) or "body"
+    raise ValidationFailed(f"{where}: {first['msg']}", field=field)
+
+
+spec = SpecTree(
+    "flask",
+    # Only routes declared with @declare are described (strict), by their plain model names.
+    mode="strict",
+    annotations=False,
+    title="Portal API",
+    version="1",
+    description="Tracked document delivery for B2B sales teams.",
+    openapi_version="3.1.0",
+    naming_strategy=lambda model: model.__name__,
+    nested_naming_strategy=lambda _parent, child: child,
+    validation_error_model=Error,
+    before=_refuse,
+    security_schemes=[SecurityScheme(name="bearer", data={"type": "http", "scheme": "bearer"})],
+    security={"bearer": []},
+)
+
+
+def declare(
+    *,
+    answers: dict[int, type[BaseModel] | tuple[type[BaseModel] | None, str] | None],
+    query: type[BaseModel] | None = None,
+    json: type[BaseModel] | None = None,
+    form: type[BaseModel] | None = None,
+    optional_body: bool = False,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The route's query string, its JSON or multipart body and its answers by status: a
+    model, (model, description), or None for an answer without a JSON body (a file, 204)."""
+    codes = {f"HTTP_{status}": answer for status, answer in answers.items()}
+    validate = spec.validate(query=query, json=json, form=form, resp=Response(**codes))
+
+    def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
+        validated = validate(view)
+        if json is None and form is None:
+            return validated
+
+        @wraps(validated)
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            if json is not None and not (optional_body and not request.content_length):
+                _require_json_object()
+            if form is not None and request.mimetype not in _FORMS:
+                raise ValidationFailed("the body must be multipart/form-data", field="file")
+            return validated(*args, **kwargs)
+
+        return checked
+
+    return decorate
+
+
+def _require_json_object() -> None:
+    if not isinstance(request.get_json(silent=True), dict):
+        raise PortalError("the body must be a JSON object (Content-Type: application/json)")
+
+
+def body(model: type[M]) -> M:
+    """The request body @declare validated (an empty optional body: the model's defaults)."""
+    value = getattr(request.context, "json", None)
+    if value is None:
+        return model()
+    return _checked(value, model)
+
+
+def form(model: type[M]) -> M:
+    return _checked(request.context.form, model)
+
+
+def query(model: type[M]) -> M:
+    return _checked(request.context.query, model)
+
+
+def _checked(value: Any, model: type[M]) -> M:
+    # The view asks for the model it declared: anything else is a bug in the route.
+    if not isinstance(value, model):
+        raise TypeError(f"the route declared {type(value).__name__}, not {model.__name__}")
+    return value
