@@ -4,9 +4,10 @@ before the view runs (and the answer after it) and builds the OpenAPI document f
 declarations (portal.routes.api.openapi). Nothing else describes or checks a body's shape;
 the rules about what a value may mean stay in the services.
 
-A body that does not fit its model is refused here, in the API's error contract:
-422 `validation_failed` naming the offending member in `field`; a body that is not a JSON
-object at all is 400 `bad_request`, as before."""
+A body that does not fit its model is refused here, in the API's error contract: 422 with the
+offending member in `field` and the code `<member>_required` (missing or null), `bad_<member>`
+(not one of a fixed list) or `validation_failed`; a body that is not a JSON object at all is
+400 `bad_request`, as before."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from typing import Any, TypeVar
 
 from flask import request
 from pydantic import BaseModel, ValidationError
-from spectree import Response, SecurityScheme, SpecTree
+from spectree import Response, SecurityScheme, SecuritySchemeData, SpecTree
+from spectree.model_adapter.pydantic_adapter import PydanticModelAdapter
 
 from portal.errors import PortalError, ValidationFailed
 from portal.routes.api.schemas.common import Error
@@ -34,14 +36,54 @@ def _refuse(_request: Any, _response: Any, error: ValidationError | None, *_args
     first = error.errors(include_url=False)[0]
     location = [str(part) for part in first["loc"]]
     field = location[0] if location else None
-    where = ".".join(location) or "body"
-    raise ValidationFailed(f"{where}: {first['msg']}", field=field)
+    code, message = _explained(".".join(location) or "body", first)
+    raise ValidationFailed(message, code=code, field=field)
+
+
+# pydantic's error types, said as the API always said them (messages tests and clients read).
+_MUST_BE = {
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "int_type": "an integer",
+    "int_parsing": "an integer",
+    "string_type": "a string",
+    "dict_type": "a JSON object",
+    "model_type": "a JSON object",
+    "list_type": "a list",
+    "date_from_datetime_parsing": "a date (YYYY-MM-DD)",
+    "date_parsing": "a date (YYYY-MM-DD)",
+    "timezone_aware": "an ISO 8601 date-time with a time zone offset",
+}
+
+
+def _explained(where: str, error: Any) -> tuple[str | None, str]:
+    """(code, message) of one pydantic error: a missing (or null) member is
+    `<member>_required`, a value outside a fixed list `bad_<member>` (the codes the services
+    use for the same refusals); anything else validation_failed."""
+    kind = error["type"]
+    name = where.replace(".", "_")
+    if kind == "missing" or (error.get("input", ...) is None and kind in _MUST_BE):
+        return f"{name}_required", f"{where} is required"
+    if kind in {"literal_error", "enum"}:
+        return f"bad_{name}", f"{where}: {error['msg']}"
+    if kind in _MUST_BE:
+        return None, f"{where} must be {_MUST_BE[kind]}"
+    return None, f"{where}: {error['msg']}"
+
+
+class _Adapter(PydanticModelAdapter):
+    """spectree turns a refusal into JSON before our hook sees it: without the input values,
+    which may be an uploaded file (not JSON)."""
+
+    def validation_errors(self, err: ValidationError) -> Any:
+        return err.errors(include_context=False, include_input=False, include_url=False)
 
 
 spec = SpecTree(
     "flask",
     # Only routes declared with @declare are described (strict), by their plain model names.
     mode="strict",
+    model_adapter=_Adapter(),
     annotations=False,
     title="Portal API",
     version="1",
@@ -51,7 +93,9 @@ spec = SpecTree(
     nested_naming_strategy=lambda _parent, child: child,
     validation_error_model=Error,
     before=_refuse,
-    security_schemes=[SecurityScheme(name="bearer", data={"type": "http", "scheme": "bearer"})],
+    security_schemes=[
+        SecurityScheme(name="bearer", data=SecuritySchemeData(type="http", scheme="bearer"))
+    ],
     security={"bearer": []},
 )
 
