@@ -56,7 +56,7 @@ _MUST_BE = {
 }
 
 
-def _explained(where: str, error: Any) -> tuple[str | None, str]:
+def _explained(where: str, error: Any) -> tuple[str, str]:
     """(code, message) of one pydantic error: a missing (or null) member is
     `<member>_required`, a value outside a fixed list `bad_<member>` (the codes the services
     use for the same refusals); anything else validation_failed."""
@@ -67,8 +67,8 @@ def _explained(where: str, error: Any) -> tuple[str | None, str]:
     if kind in {"literal_error", "enum"}:
         return f"bad_{name}", f"{where}: {error['msg']}"
     if kind in _MUST_BE:
-        return None, f"{where} must be {_MUST_BE[kind]}"
-    return None, f"{where}: {error['msg']}"
+        return "validation_failed", f"{where} must be {_MUST_BE[kind]}"
+    return "validation_failed", f"{where}: {error['msg']}"
 
 
 class _Adapter(PydanticModelAdapter):

@@ -78,9 +78,9 @@ class InboundEvent(Body):
         description="reply.received, form.submitted or external.<name> (lower-case dotted, at "
         "most 40 characters)"
     )
+    # Text here: the service reads the time (its rules: an offset, not ahead, not too old).
     occurred_at: Text = Field(
-        json_schema_extra={"format": "date-time"},
-        description="ISO 8601 with an offset; not over 5 min ahead, not over a year ago",
+        description="ISO 8601 date-time with an offset; not over 5 min ahead, not over a year ago"
     )
     idempotency_key: Text = Field(description="at most 116 characters")
     properties: JsonObject | None = Field(default=None, description="at most 8 KB as JSON")
