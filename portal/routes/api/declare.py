@@ -5,9 +5,8 @@ declarations (portal.routes.api.openapi). Nothing else describes or checks a bod
 the rules about what a value may mean stay in the services.
 
 A body that does not fit its model is refused here, in the API's error contract: 422 with the
-offending member in `field` and the code `<member>_required` (missing or null), `bad_<member>`
-(not one of a fixed list) or `validation_failed`; a body that is not a JSON object at all is
-400 `bad_request`, as before."""
+offending member in `field` and the code `validation_failed` (`bad_<member>` for a value not
+in a fixed list); a body that is not a JSON object at all is 400 `bad_request`, as before."""
 
 from __future__ import annotations
 
@@ -57,13 +56,12 @@ _MUST_BE = {
 
 
 def _explained(where: str, error: Any) -> tuple[str, str]:
-    """(code, message) of one pydantic error: a missing (or null) member is
-    `<member>_required`, a value outside a fixed list `bad_<member>` (the codes the services
-    use for the same refusals); anything else validation_failed."""
+    """(code, message) of one pydantic error: a value outside a fixed list is `bad_<member>`
+    (the code the services use for the same refusal), anything else validation_failed."""
     kind = error["type"]
     name = where.replace(".", "_")
     if kind == "missing" or (error.get("input", ...) is None and kind in _MUST_BE):
-        return f"{name}_required", f"{where} is required"
+        return "validation_failed", f"{where} is required"
     if kind in {"literal_error", "enum"}:
         return f"bad_{name}", f"{where}: {error['msg']}"
     if kind in _MUST_BE:

@@ -23,7 +23,8 @@ class TemplateUpload(BaseModel):
     file: BaseFile = Field(description=_FILE)
     name: str
     kind: str = Field(description=", ".join(k.value for k in TemplateKind))
-    changelog: str = Field(description="what changed (required, not blank)")
+    # Required, but the library's rule (changelog_required), as for every version it keeps.
+    changelog: str | None = Field(default=None, description="what changed; required")
     industry: str = ""
     scenario: str = ""
     product_line: str = ""
@@ -40,7 +41,8 @@ class VersionUpload(BaseModel):
     """multipart/form-data: a new version of a template."""
 
     file: BaseFile = Field(description=_FILE)
-    changelog: str = Field(description="what changed (required, not blank)")
+    # Required, but the library's rule (changelog_required), as for every version it keeps.
+    changelog: str | None = Field(default=None, description="what changed; required")
     content_tags: str | None = Field(
         default=None,
         description='omitted: the previous version\'s tags carry over; "" (empty): none',
