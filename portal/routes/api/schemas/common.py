@@ -33,7 +33,6 @@ Text = StrictStr
 Flag = StrictBool
 # Answers carry times as ISO 8601 text, null when not set.
 Time = Annotated[str | None, WithJsonSchema({"type": ["string", "null"], "format": "date-time"})]
-Day = Annotated[str, WithJsonSchema({"type": "string", "format": "date"})]
 TextOrNull = StrictStr | None
 JsonObject = dict[str, Any]
 
@@ -64,7 +63,3 @@ class Error(BaseModel):
 
 class IdOnly(Answer):
     id: int
-
-
-class Items(Answer):
-    items: list[JsonObject]
