@@ -53,6 +53,8 @@ _ENTRIES: dict[str, LazyString | Entry] = {
     "not_a_number": _l("Enter a number."),
     "not_a_boolean": _l("Choose yes or no."),
     "not_an_object": _l("This must be a JSON object."),
+    "not_a_list": _l("This must be a list."),
+    "out_of_range": _l("This number is out of range."),
     "bad_id": _l("This is not a valid id."),
     "bad_date": _l("Enter a date as YYYY-MM-DD."),
     "bad_datetime": _l("Enter a date and time, e.g. 2026-03-01 10:00."),
@@ -304,6 +306,8 @@ _ENTRIES: dict[str, LazyString | Entry] = {
     "invalid_passcode": _l("A passcode is 4 to 8 digits, or leave it empty."),
     "passcode_required": _l("This document is protected by a passcode. Enter it to open it."),
     "wrong_passcode": _l("That passcode is not right. Check it with the sender and try again."),
+    # --- API bodies ---------------------------------------------------------------------------
+    "not_multipart": _l("Send the file as multipart/form-data."),
     # --- operations -----------------------------------------------------------------------------
     "unauthorized": _l("A valid token is required."),
 }

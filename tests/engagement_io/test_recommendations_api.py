@@ -146,19 +146,19 @@ def test_another_reps_customer_is_not_found(client, api_headers, catalog, make_u
 
 
 @pytest.mark.parametrize(
-    ("body", "field"),
+    ("body", "code", "field"),
     [
-        ({}, "customer_id"),
-        ({"customer_id": "1", "text": "报价"}, "customer_id"),
-        ({"customer_id": 1}, "text"),
-        ({"customer_id": 1, "text": " "}, "text"),
+        ({}, "required", "customer_id"),
+        ({"customer_id": "1", "text": "报价"}, "not_an_integer", "customer_id"),
+        ({"customer_id": 1}, "required", "text"),
+        ({"customer_id": 1, "text": " "}, "required", "text"),
     ],
 )
-def test_bad_bodies_are_422(client, api_headers, catalog, body, field):
+def test_bad_bodies_are_422(client, api_headers, catalog, body, code, field):
     _, rep, _, _ = catalog
     response = client.post(URL, json=body, headers=api_headers(rep))
     assert response.status_code == 422
-    assert (response.json["error"]["code"], response.json["error"]["field"]) == ("required", field)
+    assert (response.json["error"]["code"], response.json["error"]["field"]) == (code, field)
 
 
 def test_no_token_is_401(client):

@@ -55,6 +55,10 @@ PUBLIC = {
     "in the body decides",
     "customer.privacy_statement": "the company's privacy statement customer pages link to; no data",
     "metrics.scrape": "Prometheus; its own bearer token (PORTAL_METRICS_TOKEN) decides, 404 unset",
+    "customer.brand_image": "the company logo and reps' WeChat QR images customer pages show, "
+    "named by their content hash; only the current ones are served",
+    "customer.thumbnail": "a share card's page-1 thumbnail, rendered with sample data (nothing "
+    "about a customer); its own signed thumb token decides (tests/security/test_tokens.py)",
 }
 # Public routes whose credential is a view session's ingest token in the JSON body.
 INGEST_ROUTES = {"tracking.collect", "tracking.confirm", "tracking.confirm_visit"}
@@ -87,9 +91,10 @@ VICTIM_VALUES: dict[str, Callable[[Arena], Any]] = {
     "user_id": lambda arena: arena.a.rep.id,  # the victim rep's account (admins only)
     "account_id": lambda arena: arena.a.customer.account_id,  # the victim's company account
     "visitor_id": lambda arena: arena.extra["visitor_id"],  # a forwarded reader of team A's
+    "name": lambda arena: "0" * 64,  # a brand image's content hash (public images)
 }
 # Variables that are not an object of anyone (a page number, a version number).
-NOT_AN_OBJECT = {"number", "page", "filename", "role"}
+NOT_AN_OBJECT = {"number", "page", "filename", "role", "name"}
 
 
 @dataclass

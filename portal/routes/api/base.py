@@ -1,16 +1,14 @@
-"""The API blueprint and what every API route uses: the bearer-token check, the caller, the
-JSON body. Its errors are answered by portal.routes.json_errors."""
+"""The API blueprint and what every API route uses: the bearer-token check and the caller.
+Its errors are answered by portal.routes.json_errors; bodies are declared and validated with
+portal.routes.api.declare."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from flask import Blueprint, g, request
 
 from portal import jobs
 from portal.accounts.models import User
 from portal.accounts.services import user_for_token
-from portal.errors import PortalError
 from portal.extensions import csrf
 from portal.routes import json_errors
 
@@ -38,11 +36,3 @@ def authenticate():
 
 def api_user() -> User:
     return g.api_user
-
-
-def json_body() -> dict[str, Any]:
-    """The request's JSON object, or a clear 400."""
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise PortalError("the body must be a JSON object (Content-Type: application/json)")
-    return body

@@ -1,67 +1,32 @@
 from __future__ import annotations
 
-from flask import request
-
-from portal.db_types import MAX_ID, is_row_id
 from portal.delivery import link_grants, services, visitors
 from portal.delivery.serializers import delivery_json
-from portal.errors import ValidationFailed
 from portal.jobs import commit
-from portal.routes.api.base import api_user, bp, json_body
+from portal.routes.api.base import api_user, bp
+from portal.routes.api.declare import body, declare
+from portal.routes.api.schemas import deliveries as schemas
 from portal.tracking import links
 
 
-def _int(body: dict, key: str, *, required: bool = False) -> int | None:
-    value = body.get(key)
-    if value is None:
-        if required:
-            raise ValidationFailed(f"{key} is required", code="required", field=key)
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValidationFailed(f"{key} must be an integer", code="not_an_integer", field=key)
-    if required and not is_row_id(value):
-        raise ValidationFailed(f"{key} must be an id from 1 to {MAX_ID}", code="bad_id", field=key)
-    return value
-
-
-def _bool(body: dict, key: str, default: bool) -> bool:
-    value = body.get(key, default)
-    if not isinstance(value, bool):
-        raise ValidationFailed(f"{key} must be true or false", code="not_a_boolean", field=key)
-    return value
-
-
-def _optional_bool(body: dict, key: str) -> bool | None:
-    value = body.get(key)
-    if value is not None and not isinstance(value, bool):
-        raise ValidationFailed(f"{key} must be true or false", code="not_a_boolean", field=key)
-    return value
-
-
-def _str(body: dict, key: str) -> str | None:
-    value = body.get(key)
-    if value is not None and not isinstance(value, str):
-        raise ValidationFailed(f"{key} must be a string", field=key, code="not_a_string")
-    return value
-
-
 @bp.post("/deliveries")
+@declare(json=schemas.DeliveryInput, answers={201: (schemas.DeliveryCreated, "Created")})
 def create_delivery():
-    body = json_body()
-    message = _str(body, "message") or ""
+    """Send a template to a customer in one click"""
+    given = body(schemas.DeliveryInput)
     sent = services.send(
         api_user(),
         services.SendRequest(
-            customer_id=_int(body, "customer_id", required=True),
-            template_id=_int(body, "template_id", required=True),
-            version_policy=_str(body, "version_policy"),
-            allow_download=_bool(body, "allow_download", True),
-            expires_in_days=_int(body, "expires_in_days"),
-            message=message,
-            send_email=_bool(body, "send_email", False),
-            watermark=_optional_bool(body, "watermark"),  # absent: on for quotes
-            ask_visitor=_str(body, "ask_visitor"),
-            passcode=_str(body, "passcode"),
+            customer_id=given.customer_id,
+            template_id=given.template_id,
+            version_policy=given.version_policy,
+            allow_download=given.allow_download,
+            expires_in_days=given.expires_in_days,
+            message=given.message or "",
+            send_email=given.send_email,
+            watermark=given.watermark,  # None: on for quotes
+            passcode=given.passcode,
+            ask_visitor=given.ask_visitor,
         ),
     )
     commit()
@@ -83,22 +48,31 @@ def _delivery_response(delivery):
 
 
 @bp.post("/deliveries/<int:delivery_id>/revoke")
+@declare(json=schemas.RevokeInput, optional_body=True, answers={200: schemas.Delivery})
 def revoke_delivery(delivery_id: int):
-    # The body is optional: {"reason": "leaked"} revokes for cause (the portal link rotates).
-    body = json_body() if request.content_length else {}
-    reason = link_grants.parse_reason(body.get("reason"))
+    """Revoke a delivery: its link, and every link its pages gave out, answer 410 from the next
+    request
+
+    With reason `leaked` (the link was forwarded or leaked) the customer's portal link is
+    rotated too. The body is optional."""
+    reason = link_grants.parse_reason(body(schemas.RevokeInput).reason)
     delivery = services.revoke(api_user(), delivery_id, reason)
     commit()
     return _delivery_response(delivery)
 
 
 @bp.get("/deliveries/<int:delivery_id>")
+@declare(answers={200: schemas.Delivery})
 def get_delivery(delivery_id: int):
+    """A delivery with opens, previews, internal views, read time and seconds per page"""
     return _delivery_response(services.get_delivery(api_user(), delivery_id))
 
 
 @bp.post("/customers/<int:customer_id>/portal-link/rotate")
+@declare(answers={200: schemas.PortalLink})
 def rotate_portal_link(customer_id: int):
+    """Revoke the customer's portal link and issue a new one: the old link and the document
+    links opened from it answer 410"""
     link = link_grants.rotate_portal_link(api_user(), customer_id)
     commit()
     return {

@@ -1,34 +1,19 @@
 from __future__ import annotations
 
 from portal.customers.services import get_customer
-from portal.db_types import is_row_id
-from portal.errors import ValidationFailed
-from portal.recommendations.service import MAX_TEXT, recommend
-from portal.routes.api.base import api_user, bp, json_body
+from portal.recommendations.service import recommend
+from portal.routes.api.base import api_user, bp
+from portal.routes.api.declare import body, declare
+from portal.routes.api.schemas.activity import RecommendationInput, Recommendations
 
 
 @bp.post("/recommendations")
+@declare(json=RecommendationInput, answers={200: Recommendations})
 def recommendations():
-    body = json_body()
-    customer_id = body.get("customer_id")
-    if not is_row_id(customer_id):
-        raise ValidationFailed(
-            "customer_id is required (an integer id)", code="required", field="customer_id"
-        )
-    text = body.get("text")
-    if not isinstance(text, str) or not text.strip():
-        raise ValidationFailed(
-            "text is required (the customer's message)", code="required", field="text"
-        )
-    if len(text) > MAX_TEXT:
-        raise ValidationFailed(
-            f"text is longer than {MAX_TEXT} characters",
-            code="text_too_long",
-            field="text",
-            limit=MAX_TEXT,
-        )
+    """Templates to send for a customer's chat message, with reasons"""
+    given = body(RecommendationInput)
     user = api_user()
-    customer = get_customer(user, customer_id)
+    customer = get_customer(user, given.customer_id)
     return {
         "items": [
             {
@@ -40,6 +25,6 @@ def recommendations():
                 "industry": r.template.industry,
                 "other_industry": r.other_industry,
             }
-            for r in recommend(user, customer, text)
+            for r in recommend(user, customer, given.text)
         ]
     }
