@@ -288,7 +288,9 @@ def deviation_heatmap(
     return Heatmap(regions, all_months, {k: v for k, v in cells.items() if k[1] in all_months})
 
 
-def weighted_by_month_and_stage(user: User, currency: str = "CNY") -> dict[tuple[str, str], Decimal]:
+def weighted_by_month_and_stage(
+    user: User, currency: str = "CNY"
+) -> dict[tuple[str, str], Decimal]:
     """(expected close month, stage) -> the weighted amount (minor units, exact) of the open
     deals the user may forecast, in one currency: the forecast page's pipeline chart."""
     owner = aliased(User)

@@ -199,7 +199,9 @@ def _won_in_ten_days_per_stage(sales, n: int) -> None:
     )
     services.mark_won(sales.east_rep, deal)
     changes = db.session.scalars(
-        select(DealStageChange).where(DealStageChange.deal_id == deal.id).order_by(DealStageChange.id)
+        select(DealStageChange)
+        .where(DealStageChange.deal_id == deal.id)
+        .order_by(DealStageChange.id)
     ).all()
     for index, change in enumerate(changes):
         change.at = utcnow() - timedelta(days=50 - 10 * index)
@@ -211,7 +213,9 @@ def test_stalled_deals_chart(sales, client, login):
     jobs.commit()
     slow = walk_to(sales.east_rep, new_deal(sales.east_rep, sales.shanghai, title="慢项目"), "demo")
     slow.stage_entered_at = utcnow() - timedelta(days=25)
-    quick = walk_to(sales.east_rep, new_deal(sales.east_rep, sales.shanghai, title="快项目"), "demo")
+    quick = walk_to(
+        sales.east_rep, new_deal(sales.east_rep, sales.shanghai, title="快项目"), "demo"
+    )
     other = walk_to(
         sales.south_rep, new_deal(sales.south_rep, sales.shenzhen, title="南方项目"), "demo"
     )

@@ -1,5 +1,6 @@
-"""Analytics over the API: a template's figures (portal.read_models.analytics) and the team
-funnel with its headline figures (portal.read_models.funnel)."""
+"""Analytics over the API: a template's figures (portal.read_models.analytics), the team
+funnel with its headline figures (portal.read_models.funnel) and the per-visit export
+(portal.read_models.visits)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from flask import request
 
 from portal.read_models import analytics, funnel
 from portal.routes.api.base import api_user, bp
+from portal.routes.visit_files import visits_response
 
 
 @bp.get("/templates/<int:template_id>/analytics")
@@ -20,3 +22,8 @@ def template_analytics(template_id: int):
 def team_funnel():
     rows = funnel.funnel(api_user(), request.args.get("group") or "month", request.args)
     return {"items": [row.as_json() for row in rows]}
+
+
+@bp.get("/analytics/visits.<any(xlsx, csv):fmt>")
+def visits_export(fmt: str):
+    return visits_response(api_user(), request.args, fmt)

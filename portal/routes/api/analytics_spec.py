@@ -75,6 +75,46 @@ PATHS["/analytics/funnel"] = {
     }
 }
 
+_VISIT_FILTERS = [
+    _query("template", "a template id (visits of its sends only)", _INT),
+    _query("version", "a version number of that template (needs template)", _INT),
+    *FILTERS,
+]
+_VISIT_FILE = {"type": "string", "format": "binary"}
+
+
+def _visits(media_type: str, what: str) -> dict[str, Any]:
+    return {
+        "get": {
+            "summary": f"One row per visit (view session) as {what}: delivery, customer, account, "
+            "visitor, device, started, seconds, pages, kind. The sends are filtered as on the "
+            "analytics pages; reps get their customers, supervisors their team's, admins all. "
+            "Kind: customer open, forwarded reader, or preview/scan (never confirmed); staff "
+            "views are not visits. Text starting with = + - @ is written with a leading '.",
+            "parameters": _VISIT_FILTERS,
+            "responses": {
+                "200": {
+                    "description": "The file",
+                    "content": {media_type: {"schema": _VISIT_FILE}},
+                },
+                "400": _error("Malformed request: text with NUL characters"),
+                "401": _error("No or bad API token"),
+                "403": _error("Not a rep, supervisor or admin (`no_visits`)"),
+                "404": _error("The template is outside the caller's library scope"),
+                "422": _error(
+                    "Bad filter (`bad_date`, `bad_version`, `bad_template`, "
+                    "`version_needs_template`)"
+                ),
+            },
+        }
+    }
+
+
+PATHS["/analytics/visits.xlsx"] = _visits(
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", ".xlsx"
+)
+PATHS["/analytics/visits.csv"] = _visits("text/csv", "CSV (UTF-8 with a BOM)")
+
 _BY_STEP = {"type": "object", "additionalProperties": {"type": ["number", "null"]}}
 
 SCHEMAS: dict[str, Any] = {
