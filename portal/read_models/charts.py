@@ -60,7 +60,10 @@ def compact_amount(amount: Decimal | int | float, language: str) -> str:
                 shown = (size / bigger).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
                 suffix = steps[index - 1][1]
             return sign + _plain(shown, 2) + suffix
-    text = _plain(size, 0)
+    whole = size.quantize(Decimal(1), rounding=ROUND_HALF_UP)
+    if whole >= steps[-1][0]:  # 9,999.5 is 10,000 once rounded: say 1 万
+        return compact_amount(-whole if sign else whole, language)
+    text = _plain(whole, 0)
     return "0" if text == "0" else sign + text
 
 
