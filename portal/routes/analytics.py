@@ -38,7 +38,8 @@ def funnel_page():
     )
 
 
-@bp.get("/visits.<any(xlsx, csv):fmt>")
+@bp.get("/visits.xlsx", defaults={"fmt": "xlsx"})
+@bp.get("/visits.csv", defaults={"fmt": "csv"})
 def visits_export(fmt: str):
     """The per-visit export with the filters of the page it is linked from."""
     return visits_response(current_user, request.args, fmt)

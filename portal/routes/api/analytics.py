@@ -24,6 +24,7 @@ def team_funnel():
     return {"items": [row.as_json() for row in rows]}
 
 
-@bp.get("/analytics/visits.<any(xlsx, csv):fmt>")
+@bp.get("/analytics/visits.xlsx", defaults={"fmt": "xlsx"})
+@bp.get("/analytics/visits.csv", defaults={"fmt": "csv"})
 def visits_export(fmt: str):
     return visits_response(api_user(), request.args, fmt)
