@@ -38,8 +38,12 @@ def funnel_page():
     )
 
 
-@bp.get("/visits.xlsx", defaults={"fmt": "xlsx"})
-@bp.get("/visits.csv", defaults={"fmt": "csv"})
-def visits_export(fmt: str):
+@bp.get("/visits.xlsx")
+def visits_xlsx():
     """The per-visit export with the filters of the page it is linked from."""
-    return visits_response(current_user, request.args, fmt)
+    return visits_response(current_user, request.args, "xlsx")
+
+
+@bp.get("/visits.csv")
+def visits_csv():
+    return visits_response(current_user, request.args, "csv")

@@ -24,7 +24,11 @@ def team_funnel():
     return {"items": [row.as_json() for row in rows]}
 
 
-@bp.get("/analytics/visits.xlsx", defaults={"fmt": "xlsx"})
-@bp.get("/analytics/visits.csv", defaults={"fmt": "csv"})
-def visits_export(fmt: str):
-    return visits_response(api_user(), request.args, fmt)
+@bp.get("/analytics/visits.xlsx")
+def visits_xlsx():
+    return visits_response(api_user(), request.args, "xlsx")
+
+
+@bp.get("/analytics/visits.csv")
+def visits_csv():
+    return visits_response(api_user(), request.args, "csv")
