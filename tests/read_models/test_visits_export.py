@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import datetime
 
 import openpyxl
@@ -214,3 +215,20 @@ def test_the_export_is_one_statement_whatever_the_visits(app, shop, history):
     with app.test_request_context(headers=EN), counted_statements() as many:
         assert len(list(visits.rows(shop.east_boss, {}))) > 10
     assert len(many) == len(few)
+
+
+def test_the_analytics_pages_link_to_the_export_with_their_filters(client, login, shop, history):
+    login(shop.east_boss)
+    page = client.get(
+        f"/library/{shop.template.id}/analytics",
+        headers=EN,
+        query_string={"version": "1", "region": "上海"},
+    ).get_data(as_text=True)
+    link = re.search(r'href="(/analytics/visits\.csv\?[^"]+)"', page)
+    assert link, page
+    url = link.group(1).replace("&amp;", "&")
+    assert f"template={shop.template.id}" in url and "version=1" in url
+    rows = csv_rows(client.get(url, headers=EN).get_data())
+    assert summary(rows) == expected(pick(history, "a", "c", "d", "a2"))
+    funnel = client.get("/analytics/funnel", headers=EN, query_string={"since": "2020-01-01"})
+    assert 'href="/analytics/visits.xlsx?since=2020-01-01"' in funnel.get_data(as_text=True)
