@@ -108,7 +108,8 @@ def _stalled(views: list[DealView]):
     rows = []
     for view in views:
         stall = view.stall
-        assert stall is not None  # only stalled deals are drawn
+        if stall is None:  # forecast_charts passes only stalled deals
+            continue
         name = f"{view.deal.title} · {view.deal.customer.name}"
         rows.append(
             BarRow(
