@@ -306,6 +306,11 @@ _ENTRIES: dict[str, LazyString | Entry] = {
     "invalid_passcode": _l("A passcode is 4 to 8 digits, or leave it empty."),
     "passcode_required": _l("This document is protected by a passcode. Enter it to open it."),
     "wrong_passcode": _l("That passcode is not right. Check it with the sender and try again."),
+    # --- the visit export -----------------------------------------------------------------------
+    "bad_template": _l("Choose a template from the list."),
+    "no_visits": _l("The visit export is for reps, supervisors and administrators."),
+    "version_needs_template": _l("Choose a template before a version."),
+    "bad_format": _l("Choose .xlsx or .csv."),
     # --- API bodies ---------------------------------------------------------------------------
     "not_multipart": _l("Send the file as multipart/form-data."),
     # --- operations -----------------------------------------------------------------------------

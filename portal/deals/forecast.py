@@ -290,3 +290,39 @@ def deviation_heatmap(
     all_months = sorted({m for _, m in cells})[-months:]
     regions = sorted({r for r, m in cells if m in all_months})
     return Heatmap(regions, all_months, {k: v for k, v in cells.items() if k[1] in all_months})
+
+
+def weighted_by_month_and_stage(
+    user: User, currency: str = "CNY"
+) -> dict[tuple[str, str], Decimal]:
+    """(expected close month, stage) -> the weighted amount (minor units, exact) of the open
+    deals the user may forecast, in one currency: the forecast page's pipeline chart."""
+    owner = aliased(User)
+    year = extract("year", Deal.expected_close)
+    month = extract("month", Deal.expected_close)
+    query = (
+        select(year, month, Deal.stage, func.sum(Deal.amount_minor * probability_sql()))
+        .join(owner, owner.id == Deal.owner_id)
+        .outerjoin(StageProbability, team_join(owner))
+        .where(
+            Deal.stage.in_(OPEN_STAGES),
+            Deal.currency == currency,
+            owner_scope(user, Deal.owner_id),
+        )
+        .group_by(year, month, Deal.stage)
+    )
+    return {
+        (_month_key(y, m), stage): Decimal(int(weighted or 0)) / 100
+        for y, m, stage, weighted in db.session.execute(query)
+    }
+
+
+def region_totals(heat: Heatmap) -> dict[str, Accuracy]:
+    """region -> forecast and won summed over the heatmap's months (the last ended months
+    with a snapshot): the forecast page's forecast-vs-actual chart."""
+    totals: dict[str, Accuracy] = {}
+    for (region, _month), cell in heat.cells.items():
+        total = totals.setdefault(region, Accuracy(0, 0))
+        total.forecast_minor += cell.forecast_minor
+        total.actual_minor += cell.actual_minor
+    return dict(sorted(totals.items()))

@@ -1,5 +1,6 @@
 """The team funnel page (supervisors, admins): portal.read_models.funnel, with the customers
-behind a number one click away."""
+behind a number one click away; the per-visit export (.xlsx, .csv) the analytics pages link to,
+with their filters (portal.read_models.visits)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from flask import Blueprint, current_app, render_template, request
 from flask_login import current_user
 
 from portal.read_models import funnel
+from portal.routes.visit_files import visits_response
 
 bp = Blueprint("analytics", __name__, url_prefix="/analytics")
 
@@ -34,3 +36,14 @@ def funnel_page():
         chosen=chosen,
         chosen_key=key,
     )
+
+
+@bp.get("/visits.xlsx")
+def visits_xlsx():
+    """The per-visit export with the filters of the page it is linked from."""
+    return visits_response(current_user, request.args, "xlsx")
+
+
+@bp.get("/visits.csv")
+def visits_csv():
+    return visits_response(current_user, request.args, "csv")

@@ -41,7 +41,9 @@ from portal.deals.stages import OPEN_STAGES, SPECS, label, next_stage, previous_
 from portal.deals.views import view_of, views_of
 from portal.engagement.facts import timezone as local_zone
 from portal.errors import PortalError, ValidationFailed
+from portal.exchange.columns import lang
 from portal.extensions import db
+from portal.read_models.forecast_charts import forecast_charts, short_amount
 
 bp = Blueprint("deals", __name__, url_prefix="/deals")
 
@@ -67,6 +69,15 @@ def _nav() -> dict[str, Any]:
 def minor_money(minor: object) -> str:
     """Minor units (int or Decimal) as a grouped major-unit amount: 68000050 -> 680,000.50."""
     return format_decimal(Decimal(str(minor)) / 100, format="#,##0.00")
+
+
+@bp.app_template_filter("page_money")
+def page_money(minor: object) -> str:
+    """An amount as the page's reader counts: zh pages in 万 / 亿 (1,090,000 -> 109 万), English
+    pages the whole figure (680,000.50); templates put the whole figure in the tooltip."""
+    if lang() == "zh":
+        return short_amount(Decimal(str(minor)), "zh")
+    return minor_money(minor)
 
 
 @bp.app_template_filter("stage_label")
@@ -366,10 +377,12 @@ def forecast_page():
     currency = current_app.config.get("DEAL_CURRENCY", "CNY")
     tables = [(group, forecast.forecast(current_user, group)) for group in forecast.GROUPS]
     team = current_user.team if current_user.role == Role.SUPERVISOR else None
+    heatmap = forecast.deviation_heatmap(current_user, currency)
     return render_template(
         "deals/forecast.html",
         tables=tables,
-        heatmap=forecast.deviation_heatmap(current_user, currency),
+        heatmap=heatmap,
+        charts=forecast_charts(current_user, currency, heatmap),
         currency=currency,
         team=team,
         team_table=probabilities.team_table(team) if team else None,

@@ -44,7 +44,7 @@ from portal.library.forms import (
     TemplateForm,
 )
 from portal.library.models import Template, TemplateVersion, VersionStatus
-from portal.read_models import analytics
+from portal.read_models import analytics, visits
 
 bp = Blueprint("library", __name__, url_prefix="/library")
 
@@ -182,7 +182,12 @@ def detail(template_id: int):
 @bp.get("/<int:template_id>/analytics")
 def analytics_page(template_id: int):
     page = analytics.template_page(current_user, template_id, request.args)
-    return render_template("library/analytics.html", page=page, args=request.args)
+    return render_template(
+        "library/analytics.html",
+        page=page,
+        args=request.args,
+        may_export=visits.may_export_visits(current_user),
+    )
 
 
 @bp.get("/<int:template_id>/preview.pdf")

@@ -1,5 +1,6 @@
-"""Analytics over the API: a template's figures (portal.read_models.analytics) and the team
-funnel with its headline figures (portal.read_models.funnel)."""
+"""Analytics over the API: a template's figures (portal.read_models.analytics), the team
+funnel with its headline figures (portal.read_models.funnel) and the per-visit export
+(portal.read_models.visits)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from portal.routes.api.base import api_user, bp
 from portal.routes.api.declare import declare, query
 from portal.routes.api.schemas import analytics as schemas
 from portal.routes.api.schemas.common import Error
+from portal.routes.visit_files import visits_response
 
 
 @bp.get("/templates/<int:template_id>/analytics")
@@ -46,3 +48,30 @@ def team_funnel():
     given = query(schemas.FunnelQuery)
     rows = funnel.funnel(api_user(), given.group or "month", given.model_dump(exclude_none=True))
     return {"items": [row.as_json() for row in rows]}
+
+
+_VISITS_ANSWERS = {
+    200: (None, "The file"),
+    403: (Error, "Not a rep, supervisor or admin (`no_visits`)"),
+}
+
+
+@bp.get("/analytics/visits.xlsx")
+@declare(query=schemas.VisitsQuery, answers=_VISITS_ANSWERS)
+def visits_xlsx():
+    """One row per visit (view session) as .xlsx: delivery, customer, account, visitor, device,
+    started, seconds, pages, kind
+
+    The sends are filtered as on the analytics pages; reps get their customers, supervisors
+    their team's, admins all. Kind: customer open, forwarded reader, or preview/scan (never
+    confirmed); staff views are not visits. Text starting with = + - @ gets a leading '."""
+    given = query(schemas.VisitsQuery)
+    return visits_response(api_user(), given.model_dump(exclude_none=True), "xlsx")
+
+
+@bp.get("/analytics/visits.csv")
+@declare(query=schemas.VisitsQuery, answers=_VISITS_ANSWERS)
+def visits_csv():
+    """The same rows as visits.xlsx, as CSV (UTF-8 with a BOM, so Excel reads Chinese)"""
+    given = query(schemas.VisitsQuery)
+    return visits_response(api_user(), given.model_dump(exclude_none=True), "csv")

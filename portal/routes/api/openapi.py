@@ -30,6 +30,8 @@ _ANY_ROUTE = {
 _FILES = {
     ("/templates/{template_id}/preview.pdf", "get"): "application/pdf",
     ("/export.xlsx", "get"): XLSX_TYPE,
+    ("/analytics/visits.xlsx", "get"): XLSX_TYPE,
+    ("/analytics/visits.csv", "get"): "text/csv",
 }
 
 

@@ -24,6 +24,10 @@ class AnalyticsQuery(Period):
     team: str | None = Field(default=None, description="the sender's team")
 
 
+class VisitsQuery(AnalyticsQuery):
+    template: str | None = Field(default=None, description="a template id (its sends only)")
+
+
 class FunnelQuery(Period):
     group: str | None = Field(default=None, description="rep, team, region or month (default)")
 
