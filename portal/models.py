@@ -15,6 +15,7 @@ from portal.deals.models import (
     StageProbability,
 )
 from portal.delivery.models import Comment, CommentAuthor, Delivery, RenderStatus
+from portal.digests.models import DigestSend
 from portal.engagement.models import ScoreEntry, ScoringRule, ScoringRuleRevision
 from portal.library.models import (
     AccessAxis,
@@ -56,6 +57,7 @@ __all__ = [
     "DealNote",
     "DealStageChange",
     "Delivery",
+    "DigestSend",
     "ErasedLink",
     "Erasure",
     "Event",
