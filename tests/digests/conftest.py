@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from aiosmtpd.controller import Controller
+from flask import g
+from flask.testing import FlaskClient
 
 from tests.channels.conftest import robots  # noqa: F401  (the vendor listeners, as a fixture)
 from tests.channels.vendor_listeners import Robot
@@ -97,3 +99,20 @@ def monday_morning_after(after: datetime, hour: int = 8, minute: int = 30) -> da
     return datetime.combine(monday, clock_time(hour, minute), tzinfo=ZONE).astimezone(
         ZoneInfo("UTC")
     )
+
+
+class FreshClient(FlaskClient):
+    """A browser whose every request starts with an empty `g`, as in production (the app
+    fixture keeps one app context pushed for the whole test)."""
+
+    def open(self, *args, **kwargs):
+        for name in list(g):
+            g.pop(name)
+        return super().open(*args, **kwargs)
+
+
+@pytest.fixture
+def browser(app):
+    """browser() -> a new browser (its own cookie jar, so its own device)."""
+    app.test_client_class = FreshClient
+    return app.test_client

@@ -27,7 +27,7 @@ def _latest_confirmation():
 
 
 def test_the_morning_digest_lists_confirmed_readers_only(
-    app, client, login, world, make_user, inbox
+    app, browser, client, login, world, make_user, inbox
 ):
     rep = world.rep
     reader = make_customer(rep, name="孙<b>丽</b>", email="sun@example.com")
@@ -36,16 +36,16 @@ def test_the_morning_digest_lists_confirmed_readers_only(
     not_mine = make_customer(other_rep, name="韩梅梅", email="han@example.com")
 
     quote = make_delivery(rep, reader, world.template)
-    open_in_viewer(app.test_client(), path_of(quote.url), headers=BROWSER)  # the customer
-    open_in_viewer(app.test_client(), path_of(quote.url), headers=PHONE)  # a forwarded reader
+    open_in_viewer(browser(), path_of(quote.url), headers=BROWSER)  # the customer
+    open_in_viewer(browser(), path_of(quote.url), headers=PHONE)  # a forwarded reader
     # a link preview (fetched, never confirmed) and a staff member's look: not readers
     only_seen = make_delivery(rep, previewed, world.template)
-    assert app.test_client().get(path_of(only_seen.url), headers=BROWSER).status_code == 200
+    assert browser().get(path_of(only_seen.url), headers=BROWSER).status_code == 200
     login(rep)
     assert client.get(path_of(only_seen.url)).status_code == 200
     # another rep's customer reading: not in this rep's digest
     theirs = make_delivery(other_rep, not_mine, world.template)
-    open_in_viewer(app.test_client(), path_of(theirs.url), headers=BROWSER)
+    open_in_viewer(browser(), path_of(theirs.url), headers=BROWSER)
     jobs.commit()
 
     now = next_morning(_latest_confirmation())
@@ -70,14 +70,14 @@ def test_the_morning_digest_lists_confirmed_readers_only(
 
 
 def test_nothing_to_tell_sends_nothing_and_english_readers_get_english(
-    app, world, make_user, inbox
+    app, browser, world, make_user, inbox
 ):
     quiet_rep = make_user("rep", email="quiet@example.com", supervisor="boss@example.com")
     english = make_user("rep", email="en@example.com", supervisor="boss@example.com")
     english.locale = "en"
     customer = make_customer(english, name="Ada", email="ada@example.com")
     sent = make_delivery(english, customer, world.template)
-    open_in_viewer(app.test_client(), path_of(sent.url), headers=BROWSER)
+    open_in_viewer(browser(), path_of(sent.url), headers=BROWSER)
     jobs.commit()
 
     now = next_morning(_latest_confirmation())
@@ -97,10 +97,10 @@ def test_nothing_to_tell_sends_nothing_and_english_readers_get_english(
     assert statuses[quiet_rep.id] == "empty" and statuses[english.id] == "sent"
 
 
-def test_tasks_due_today_and_the_supervisors_week(app, world, inbox):
+def test_tasks_due_today_and_the_supervisors_week(app, browser, world, inbox):
     rep, customer = world.rep, world.customer
     sent = make_delivery(rep, customer, world.template)
-    open_in_viewer(app.test_client(), path_of(sent.url), headers=BROWSER)
+    open_in_viewer(browser(), path_of(sent.url), headers=BROWSER)
     jobs.commit()
     opened = _latest_confirmation()
     # the Monday after: the open's week is the supervisor's "last week"
