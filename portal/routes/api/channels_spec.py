@@ -6,7 +6,7 @@ from typing import Any
 
 from portal.channels.vendors import KINDS
 from portal.db_types import MAX_ID
-from portal.notifications.preferences import ALERT_KEYS, TRANSPORTS
+from portal.notifications.preferences import ALERTS
 from portal.routes.api.spec_parts import STR as _STR
 from portal.routes.api.spec_parts import error as _error
 from portal.routes.api.spec_parts import json_answer as _json
@@ -134,8 +134,11 @@ SCHEMAS: dict[str, Any] = {
                 "type": "object",
                 "description": "alert -> how it reaches the caller",
                 "properties": {
-                    key: {"type": "array", "items": {"type": "string", "enum": list(TRANSPORTS)}}
-                    for key in ALERT_KEYS
+                    alert.key: {
+                        "type": "array",
+                        "items": {"type": "string", "enum": list(alert.transports)},
+                    }
+                    for alert in ALERTS
                 },
             },
             "quiet_hours": {
