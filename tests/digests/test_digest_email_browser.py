@@ -14,7 +14,7 @@ from portal.tasks.tick import run_tick
 from portal.tracking.models import ViewSession
 from tests.browser_support import chromium_fixture, horizontal_overflow, screenshot  # noqa: F401
 from tests.delivery.helpers import make_customer, make_delivery
-from tests.digests.conftest import body, next_morning
+from tests.digests.conftest import body, monday_morning_after, next_morning
 from tests.engagement.scoring_support import BROWSER, path_of
 from tests.viewer_support import open_in_viewer
 
@@ -54,4 +54,34 @@ def test_the_morning_digest_reads_on_a_phone(app, browser, world, inbox, chromiu
         assert heading in text
     assert "转发读者" in text and "A 级 · 86 分" in text and "24小时内回访" in text
     screenshot(page, "digest-daily-390.png")
+    page.close()
+
+
+def test_the_weekly_digest_reads_on_a_phone(app, browser, world, inbox, chromium):
+    rep, customer = world.rep, world.customer
+    sent = make_delivery(rep, customer, world.template)
+    open_in_viewer(browser(), path_of(sent.url), headers=BROWSER)
+    jobs.commit()
+    now = monday_morning_after(db.session.scalar(select(func.max(ViewSession.confirmed_at))))
+    db.session.add(
+        Task(
+            customer_id=customer.id,
+            owner_id=rep.id,
+            rule_key="comment_followup",
+            due_at=now - timedelta(days=3),
+            escalated_at=now,
+        )
+    )
+    jobs.commit()
+    run_tick(now)
+    jobs.commit()
+    [weekly] = [m for m in inbox.digests(wait_for=1) if m["To"] == world.supervisor.email]
+
+    page = chromium.new_page(viewport={"width": 390, "height": 900})
+    page.set_content(body(weekly, "html"))
+    text = page.inner_text("body")
+    assert horizontal_overflow(page) <= 0
+    assert "上周团队互动" in text and "逾期任务" in text and "回复评论" in text
+    assert f"{rep.name}\n" in text and "1 位客户 · 1 次确认打开" in text
+    screenshot(page, "digest-weekly-390.png")
     page.close()
