@@ -123,6 +123,9 @@ def load_config() -> dict[str, Any]:
         # Network addresses are hashed with a salt that lives this many days; the tick then
         # makes a new one and deletes the old (portal.tracking.address_salts).
         "ADDRESS_SALT_DAYS": int(env("PORTAL_ADDRESS_SALT_DAYS", "1")),
+        # Local hour (PORTAL_TIMEZONE) from which `tick` sends the morning digests, and on
+        # Mondays the weekly ones (portal.digests).
+        "DIGEST_HOUR": int(env("PORTAL_DIGEST_HOUR", "8")),
         "BABEL_DEFAULT_LOCALE": "zh_CN",
         "BABEL_DEFAULT_TIMEZONE": env("PORTAL_TIMEZONE", "Asia/Shanghai"),
         "LANGUAGES": ["zh_CN", "en"],

@@ -16,6 +16,7 @@ from portal.deals.models import (
     StageProbability,
 )
 from portal.delivery.models import Comment, CommentAuthor, Delivery, RenderStatus
+from portal.digests.models import DigestSend
 from portal.engagement.models import ScoreEntry, ScoringRule, ScoringRuleRevision
 from portal.library.models import (
     AccessAxis,
@@ -58,6 +59,7 @@ __all__ = [
     "DealNote",
     "DealStageChange",
     "Delivery",
+    "DigestSend",
     "ErasedLink",
     "Erasure",
     "Event",

@@ -52,6 +52,8 @@ class OutboxMessage(db.Model):
     )
     title: Mapped[str] = mapped_column(String(200), default="")
     text: Mapped[str] = mapped_column(Text, default="")
+    # An e-mail's HTML part, rendered when queued (digests); None: text only.
+    html: Mapped[str | None] = mapped_column(Text)
     link: Mapped[str] = mapped_column(String(500), default="")
     status: Mapped[str] = mapped_column(String(10), default="pending", index=True)
     attempts: Mapped[int] = mapped_column(default=0)

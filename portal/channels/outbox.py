@@ -51,6 +51,7 @@ def queue(
     channel: ChatChannel | None = None,
     notification_id: int | None = None,
     hold_until: datetime | None = None,
+    html: str | None = None,
 ) -> OutboxMessage:
     """One message to send after the commit (or at hold_until, by the tick)."""
     row = OutboxMessage(
@@ -60,6 +61,7 @@ def queue(
         channel_id=channel.id if channel else None,
         title=title[:200],
         text=text,
+        html=html,
         link=link[:500],
         status="held" if hold_until else "pending",
         hold_until=hold_until,
@@ -105,6 +107,7 @@ def _deliver_email(row: OutboxMessage) -> vendors.Verdict:
         user.email,
         row.title,
         "\n\n".join(part for part in (row.title, row.text, row.link) if part) + "\n",
+        row.html,
     )
     return vendors.Verdict(True)
 

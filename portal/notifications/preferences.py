@@ -32,6 +32,9 @@ class Alert:
     key: str
     label: Any  # lazy, in the reader's language
     kinds: tuple[str, ...]
+    # how it may come, and how it comes until the person chooses
+    transports: tuple[str, ...] = TRANSPORTS
+    defaults: tuple[str, ...] = tuple(DEFAULT_TRANSPORTS)
 
 
 ALERTS = (
@@ -50,9 +53,18 @@ ALERTS = (
     Alert("grade_a", _l("A customer reaches grade A"), ("grade.a",)),
     Alert("task_overdue", _l("A task is overdue"), ("task.overdue",)),
     Alert("approval_needed", _l("A deal needs your approval"), ("deal.approval_requested",)),
+    # A digest is a message, not a note in the app: e-mail by default, chat when chosen.
+    Alert(
+        "digest",
+        _l("Digests: each morning (reps), each week (supervisors)"),
+        ("digest.daily", "digest.weekly"),
+        transports=("email", "chat"),
+        defaults=("email",),
+    ),
 )
 ALERT_KEYS = tuple(a.key for a in ALERTS)
 _ALERT_OF_KIND = {kind: a.key for a in ALERTS for kind in a.kinds}
+_ALERT = {a.key: a for a in ALERTS}
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
 
@@ -71,7 +83,8 @@ def transports_for(user: User, kind: str) -> set[str]:
         return {"app", "email"}
     row = _row(user)
     chosen = (row.choices or {}).get(alert) if row else None
-    return set(DEFAULT_TRANSPORTS if chosen is None else chosen)
+    allowed = _ALERT[alert].transports
+    return {t for t in (_ALERT[alert].defaults if chosen is None else chosen) if t in allowed}
 
 
 def get_preferences(user: User) -> dict[str, Any]:
@@ -79,7 +92,7 @@ def get_preferences(user: User) -> dict[str, Any]:
     choices = (row.choices or {}) if row else {}
     return {
         "alerts": {
-            key: sorted(choices.get(key, DEFAULT_TRANSPORTS), key=TRANSPORTS.index)
+            key: sorted(choices.get(key, _ALERT[key].defaults), key=TRANSPORTS.index)
             for key in ALERT_KEYS
         },
         "quiet_hours": {
@@ -119,9 +132,10 @@ def set_preferences(user: User, data: dict[str, Any]) -> dict[str, Any]:
         for key, transports in alerts.items():
             if key not in ALERT_KEYS:
                 raise ValidationFailed(f"unknown alert {key}", code="bad_alert", field="alerts")
-            if not isinstance(transports, list) or any(t not in TRANSPORTS for t in transports):
+            allowed = _ALERT[key].transports
+            if not isinstance(transports, list) or any(t not in allowed for t in transports):
                 raise ValidationFailed(
-                    f"transports are some of {', '.join(TRANSPORTS)}",
+                    f"{key}: transports are some of {', '.join(allowed)}",
                     field="alerts",
                     code="bad_transport",
                 )

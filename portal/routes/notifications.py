@@ -87,8 +87,8 @@ def _preferences_from(form) -> dict[str, Any]:
     """The preferences form's fields as preferences.set_preferences takes them."""
     return {
         "alerts": {
-            key: [t for t in preferences.TRANSPORTS if form.get(f"{key}:{t}") == "on"]
-            for key in preferences.ALERT_KEYS
+            alert.key: [t for t in alert.transports if form.get(f"{alert.key}:{t}") == "on"]
+            for alert in preferences.ALERTS
         },
         "quiet_hours": {
             "enabled": form.get("quiet_enabled") == "on",

@@ -30,7 +30,12 @@ from portal.tasks.tick import run_tick
 def tick_job() -> dict[str, int]:
     """The job the schedule runs (inline or on RQ; the caller commits)."""
     result = run_tick()
-    return {"penalized": result.penalized, "woken": result.woken, "escalated": result.escalated}
+    return {
+        "penalized": result.penalized,
+        "woken": result.woken,
+        "escalated": result.escalated,
+        "digests": result.digests_sent,
+    }
 
 
 @click.command("tick")
@@ -48,7 +53,7 @@ def tick_command(every: int, history: bool) -> None:
         jobs.commit()
         click.echo(
             f"tick: {result.penalized} no-reply penalties, {result.woken} tasks woken, "
-            f"{result.escalated} overdue tasks escalated"
+            f"{result.escalated} overdue tasks escalated, {result.digests_sent} digests sent"
         )
         return
     queued = bool(redis_url) and not current_app.config.get("JOBS_INLINE")

@@ -16,7 +16,9 @@ see portal.tasks.schedule).
   (portal.tracking.address_salts), so hashes stored before can no longer be matched;
 - overdue_escalation: an open task past its due time is escalated once (escalated_at set by
   one conditional UPDATE, so two ticks never notify twice): the owner's supervisor is notified
-  (the owner, when they have none).
+  (the owner, when they have none);
+- the morning digests (reps) and the weekly ones (supervisors) due are sent, once per person
+  and period however many ticks run (portal.digests.sending).
 
 Return-visit windows (回访, the rep's follow-up call, not the customer's `return_visit` scoring
 rule): a callback_24h task ("24小时内回访") is due 24 h after the long read that caused it; that
@@ -42,6 +44,7 @@ from portal.customers.models import Customer
 from portal.db_types import utcnow
 from portal.deals.forecast import snapshot_today
 from portal.delivery.models import Delivery
+from portal.digests import sending as digests
 from portal.engagement.facts import INTERACTION_TYPES, interaction_filter
 from portal.engagement.ledger import Ledger, refresh_scores
 from portal.engagement.rules import load_rules
@@ -69,6 +72,7 @@ class TickResult:
     alerts_retried: int = 0  # e-mail and chat alerts whose retry was due
     expired_events: int = 0  # raw events past PORTAL_EVENT_RETENTION_DAYS, deleted
     salts_deleted: int = 0  # address salts of past periods (PORTAL_ADDRESS_SALT_DAYS), deleted
+    digests_sent: int = 0  # morning and weekly digests sent (portal.digests.sending)
 
 
 def run_tick(now: datetime | None = None) -> TickResult:
@@ -85,6 +89,7 @@ def run_tick(now: datetime | None = None) -> TickResult:
     result.webhooks_retried = webhooks.retry_due(now)  # commits
     result.alerts_released = outbox.release_held(now)  # commits, then sends
     result.alerts_retried = outbox.retry_due(now)  # commits
+    result.digests_sent = digests.send_due(now)  # claims and commits one person at a time
     return result
 
 

@@ -270,7 +270,8 @@ def test_email_alerts_are_held_through_quiet_hours_too(team, app, monkeypatch):
     _supervisor, rep = team
     sent: list[tuple[str, str]] = []
     monkeypatch.setattr(
-        "portal.channels.outbox.send_mail", lambda to, subject, body: sent.append((to, subject))
+        "portal.channels.outbox.send_mail",
+        lambda to, subject, body, html=None: sent.append((to, subject)),
     )
     monkeypatch.setitem(app.config, "SMTP_URL", "smtp://127.0.0.1:1")
     _alert(rep, now=_local(0, 23, 30))

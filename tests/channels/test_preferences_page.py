@@ -28,7 +28,9 @@ def test_the_page_lists_every_alert_in_chinese_with_the_defaults(rep, login, cli
     for label in ("客户首次打开资料", "资料被转发给他人", "商机等待您审批", "免打扰时段"):
         assert label in html
     assert 'value="22:00"' in html and 'value="08:00"' in html
-    assert html.count("checked") == 9 * 3 + 1  # all alerts everywhere, quiet hours on
+    # nine alerts everywhere, the digest by e-mail (its in-app cell has no box), quiet hours on
+    assert html.count("checked") == 9 * 3 + 1 + 1
+    assert 'name="digest:email" checked' in html and 'name="digest:app"' not in html
     assert "first_open" not in html.replace('name="first_open:', "")  # no internal codes shown
 
 

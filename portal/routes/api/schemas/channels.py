@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from portal.channels.vendors import KINDS
-from portal.notifications.preferences import ALERT_KEYS, TRANSPORTS
+from portal.notifications.preferences import ALERTS, TRANSPORTS
 from portal.routes.api.schemas.common import Answer, Body, Flag, Text, Time
 
 Kind = Literal[tuple(KINDS)]  # type: ignore[valid-type]  (the vendors' table decides)
@@ -63,7 +63,12 @@ class QuietHours(Body):
 class NotificationPreferences(Body):
     alerts: dict[str, list[Text]] | None = Field(
         default=None,
-        description=f"alert ({', '.join(ALERT_KEYS)}) -> how it reaches the caller "
-        f"({', '.join(TRANSPORTS)})",
+        description="alert -> how it reaches the caller: "
+        + "; ".join(
+            f"{alert.key}: {', '.join(alert.transports)}"
+            for alert in ALERTS
+            if alert.transports != TRANSPORTS
+        )
+        + f"; every other alert: {', '.join(TRANSPORTS)}",
     )
     quiet_hours: QuietHours | None = None
