@@ -54,7 +54,6 @@ _ENTRIES: dict[str, LazyString | Entry] = {
     "not_a_boolean": _l("Choose yes or no."),
     "not_an_object": _l("This must be a JSON object."),
     "not_a_list": _l("This must be a list."),
-    "out_of_range": _l("This number is out of range."),
     "bad_id": _l("This is not a valid id."),
     "bad_date": _l("Enter a date as YYYY-MM-DD."),
     "bad_datetime": _l("Enter a date and time, e.g. 2026-03-01 10:00."),

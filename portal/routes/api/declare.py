@@ -6,8 +6,9 @@ the rules about what a value may mean stay in the services.
 
 A body that does not fit its model is refused here, in the API's error contract: 422 with the
 offending member in `field` and the code a service gives the same refusal (`required`,
-`not_an_integer`, `bad_id`, `too_long`…; `bad_<member>` for a value not in a fixed list or
-form); a body that is not a JSON object at all is 400 `bad_request`, as before."""
+`not_an_integer`, `bad_id`, `number_out_of_range`, `too_long`…; `bad_<member>` for a value
+not in a fixed list or form); a body that is not a JSON object at all is 400 `bad_request`,
+as before."""
 
 from __future__ import annotations
 
@@ -87,7 +88,7 @@ def _explained(where: str, error: Any) -> tuple[str, str, dict[str, Any]]:
     if kind in _BOUNDS and context.get("ge") == 1 and context.get("le") == MAX_ID:
         return "bad_id", f"{where} must be an id from 1 to {MAX_ID}", {}
     if kind in _BOUNDS:
-        return "out_of_range", f"{where}: {error['msg']}", {}
+        return "number_out_of_range", f"{where}: {error['msg']}", {}
     return "validation_failed", f"{where}: {error['msg']}", {}
 
 
