@@ -231,6 +231,13 @@ def _sends(user: User, template: Template, filters: Filters) -> Select:
     )
     if filters.version is not None:
         query = query.where(TemplateVersion.number == filters.version)
+    return filtered_sends(query, filters, sender)
+
+
+def filtered_sends(query: Select, filters: Filters, sender: Any) -> Select:
+    """The page's filters on the sends of a query that joins Delivery, Customer and the
+    sender (an alias of User): the period of the send, the customer's industry and region,
+    the sender's team. The analytics pages and the visit export filter alike through it."""
     if filters.since is not None:
         query = query.where(Delivery.created_at >= filters.since)
     if filters.until is not None:

@@ -38,7 +38,7 @@ from portal.exchange.exporting import XLSX_TYPE, safe
 from portal.extensions import db
 from portal.library import services as library
 from portal.library.models import TemplateVersion
-from portal.read_models.analytics import Filters, parse_filters
+from portal.read_models.analytics import Filters, filtered_sends, parse_filters
 from portal.tracking.devices import describe
 from portal.tracking.models import Event, EventType, ViewSession, Visitor
 
@@ -140,16 +140,7 @@ def visits_query(user: User, args: Mapping[str, str]) -> Select:
                     TemplateVersion.number == filters.version,
                 ),
             )
-    if filters.since is not None:
-        query = query.where(Delivery.created_at >= filters.since)
-    if filters.until is not None:
-        query = query.where(Delivery.created_at < filters.until)
-    if filters.industry:
-        query = query.where(Customer.industry == filters.industry)
-    if filters.region:
-        query = query.where(Customer.region == filters.region)
-    if filters.team:
-        query = query.where(sender.team == filters.team)
+    query = filtered_sends(query, filters, sender)
     return query.order_by(ViewSession.started_at, ViewSession.id)
 
 
