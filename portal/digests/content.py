@@ -225,6 +225,9 @@ def team_engagement(team: list[User], start: datetime, end: datetime) -> list[Re
             .join(Customer, Customer.id == Delivery.customer_id)
             .where(
                 ViewSession.confirmed_at.is_not(None),
+                # the recipient's own sessions, as analytics counts opens: a forwarded reader's
+                # session on the same link is not the customer reading
+                ViewSession.customer_id == Delivery.customer_id,
                 ViewSession.confirmed_at >= start,
                 ViewSession.confirmed_at < end,
                 Customer.owner_id.in_([u.id for u in team]),

@@ -101,6 +101,8 @@ def test_tasks_due_today_and_the_supervisors_week(app, browser, world, inbox):
     rep, customer = world.rep, world.customer
     sent = make_delivery(rep, customer, world.template)
     open_in_viewer(browser(), path_of(sent.url), headers=BROWSER)
+    # a forwarded reader opening the same link: not the customer, not an open of the team's
+    open_in_viewer(browser(), path_of(sent.url), headers=PHONE)
     jobs.commit()
     opened = _latest_confirmation()
     # the Monday after: the open's week is the supervisor's "last week"
