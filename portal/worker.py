@@ -5,6 +5,9 @@ schedule (portal.tasks.schedule): once every PORTAL_TICK_INTERVAL seconds (defau
 it off) one of the running workers enqueues `tick`, however many there are; and every worker
 watches the read-report stream (portal.tracking.ingest_watchdog) so that no acknowledged report
 waits for the next one to be applied.
+
+The worker survives Redis outages (portal.worker_class.PortalWorker: it waits for Redis, pinging
+every second, and goes on); the watchdog is a thread of the same process and goes on with it.
 """
 
 from __future__ import annotations
@@ -32,7 +35,8 @@ MAINTENANCE_SECONDS = 60
 def worker_command(burst: bool, no_tick: bool) -> None:
     """Run background jobs (rendering, e-mail, webhooks, the scheduled tick) from Redis."""
     from redis import Redis
-    from rq import Worker
+
+    from portal.worker_class import PortalWorker
 
     redis_url = current_app.config.get("REDIS_URL")
     if not redis_url:
@@ -54,7 +58,9 @@ def worker_command(burst: bool, no_tick: bool) -> None:
         # with_scheduler: jobs queued with enqueue_in (webhook retries) run when they are due.
         # maintenance_interval: how soon the jobs of a killed worker are found abandoned and
         # retried, and a dead worker's scheduler lock taken over (RQ's default: 10 minutes).
-        Worker(
+        # The ingest drain depends on neither: the watchdog queues it (every WATCH_SECONDS).
+        # PortalWorker: a Redis outage is waited out, never a reason to exit.
+        PortalWorker(
             [jobs.QUEUE_NAME], connection=connection, maintenance_interval=MAINTENANCE_SECONDS
         ).work(burst=burst, with_scheduler=True)
     finally:
