@@ -264,6 +264,23 @@ def queue_drain_if_waiting() -> bool:
     return True
 
 
+def release_own_flag() -> bool:
+    """Free the drain flag if a drain of this worker holds it (the flag names the consumer);
+    whether it did. The worker calls it when no drain of its own can be running: at its start
+    (the holder was its killed predecessor) and after a Redis outage (the drain then failed).
+    Without it the next drain would wait for the flag to expire (FLAG_TTL_MS). A drain of this
+    worker still alive would only mean two drains at once, which the unique keys make safe."""
+    redis = jobs.redis_connection()
+    keys = _Keys.now()
+    return bool(redis.eval(_RELEASE, 1, keys.flag, _consumer_name()))
+
+
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
 # -- the applier ----------------------------------------------------------------------------------
 
 
@@ -335,7 +352,7 @@ def _drain(max_rounds: int | None) -> int:
     applied = rounds = 0
     while max_rounds is None or rounds < max_rounds:
         rounds += 1
-        redis.pexpire(keys.flag, FLAG_TTL_MS)
+        redis.set(keys.flag, consumer, px=FLAG_TTL_MS)  # held, and by whom
         entries = (
             (_read_own(redis, keys, consumer) if rounds == 1 else [])
             or _reclaim(redis, keys, consumer)
@@ -346,7 +363,7 @@ def _drain(max_rounds: int | None) -> int:
             entries = _read_new(redis, keys, consumer)  # see the module docstring
             if not entries:
                 break
-            redis.set(keys.flag, 1, px=FLAG_TTL_MS)
+            redis.set(keys.flag, consumer, px=FLAG_TTL_MS)
         applied += _apply(redis, keys, entries)
     _forget_idle_consumers(redis, keys)
     return applied

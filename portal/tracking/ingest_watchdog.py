@@ -9,6 +9,8 @@ a dead drain had read (at once when it was this worker's, else after ingest_queu
 and applies the rest. A running drain keeps the flag set, so a healthy queue sees no extra jobs.
 It is also the drain's retry (after a database outage, a dead worker): RQ's retries and
 scheduler are not needed for it. While Redis is away it logs once, and once when it is back.
+At its start and after an outage it frees a drain flag held under this worker's own consumer
+name (ingest_queue.release_own_flag): a drain of its own that died would hold it FLAG_TTL_MS.
 """
 
 from __future__ import annotations
@@ -42,15 +44,20 @@ class DrainWatchdog:
 
     def _loop(self) -> None:
         failing = False
+        release = True  # at the start: a flag of this worker's name is its dead predecessor's
         while not self._stop.is_set():
             try:
                 with self.app.app_context():
+                    if release and ingest_queue.release_own_flag():
+                        log.info("the drain flag of a drain of this worker that died was freed")
+                    release = False
                     if ingest_queue.queue_drain_if_waiting():
                         log.debug("ingest entries were waiting: drain queued")
                 if failing:
                     log.warning("the ingest stream can be checked again")
                 failing = False
             except Exception as exc:  # Redis away for a moment: look again next time
+                release = True  # a drain of this worker met the outage too: it failed
                 if not failing:
                     log.warning("could not check the ingest stream (%s); retrying every %.0f s",
                                 exc, self.every)  # fmt: skip

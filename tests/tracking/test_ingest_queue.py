@@ -375,6 +375,17 @@ def test_entries_read_by_a_dead_consumer_are_re_claimed_and_stored_once(
     assert queued.connection.xinfo_consumers(stream, ingest_queue.GROUP) == []
 
 
+def test_a_worker_frees_only_a_drain_flag_held_under_its_own_name(app, queued):
+    keys = ingest_queue._Keys.now()
+    redis = queued.connection
+    redis.set(keys.flag, "another-host-w1", px=5_000)
+    assert ingest_queue.release_own_flag() is False
+    assert redis.exists(keys.flag)
+    redis.set(keys.flag, ingest_queue._consumer_name(), px=5_000)  # a dead drain of its own
+    assert ingest_queue.release_own_flag() is True
+    assert not redis.exists(keys.flag)
+
+
 def test_a_report_sent_twice_is_acknowledged_twice_and_stored_once(
     app, client, world, delivery, queued
 ):
