@@ -127,7 +127,7 @@ def _measure(stack: Stack, settings: Settings, redis: _Redis) -> list[Figure]:
         waited = seen - marks["back"]
         log.info(
             "P11 %s: %d acked, %d refused, %d stored; last stored %.1f s after the mark",
-            "fault" if fault else "baseline",
+            {"p11w": "warm-up", "p11b": "baseline", "p11k": "fault"}[tag],
             acked,
             int(result.extra.get("failed", 0)),
             stored - before,
