@@ -14,6 +14,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from portal import jobs
+from portal.job_workers import Worker
 from portal.tasks.schedule import TickScheduler
 from portal.tracking import ingest_path
 from portal.tracking.ingest_watchdog import DrainWatchdog
@@ -32,7 +33,6 @@ MAINTENANCE_SECONDS = 60
 def worker_command(burst: bool, no_tick: bool) -> None:
     """Run background jobs (rendering, e-mail, webhooks, the scheduled tick) from Redis."""
     from redis import Redis
-    from rq import Worker
 
     redis_url = current_app.config.get("REDIS_URL")
     if not redis_url:
