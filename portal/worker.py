@@ -6,7 +6,7 @@ it off) one of the running workers enqueues `tick`, however many there are; and 
 watches the read-report stream (portal.tracking.ingest_watchdog) so that no acknowledged report
 waits for the next one to be applied.
 
-The worker survives Redis outages (portal.worker_class.PortalWorker: it waits for Redis, pinging
+The worker survives Redis outages (portal.job_workers.Worker: it waits for Redis, pinging
 every second, and goes on); the watchdog is a thread of the same process and goes on with it.
 """
 
@@ -17,6 +17,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from portal import jobs
+from portal.job_workers import Worker
 from portal.tasks.schedule import TickScheduler
 from portal.tracking import ingest_path
 from portal.tracking.ingest_watchdog import DrainWatchdog
@@ -35,8 +36,6 @@ MAINTENANCE_SECONDS = 60
 def worker_command(burst: bool, no_tick: bool) -> None:
     """Run background jobs (rendering, e-mail, webhooks, the scheduled tick) from Redis."""
     from redis import Redis
-
-    from portal.worker_class import PortalWorker
 
     redis_url = current_app.config.get("REDIS_URL")
     if not redis_url:
@@ -59,8 +58,8 @@ def worker_command(burst: bool, no_tick: bool) -> None:
         # maintenance_interval: how soon the jobs of a killed worker are found abandoned and
         # retried, and a dead worker's scheduler lock taken over (RQ's default: 10 minutes).
         # The ingest drain depends on neither: the watchdog queues it (every WATCH_SECONDS).
-        # PortalWorker: a Redis outage is waited out, never a reason to exit.
-        PortalWorker(
+        # portal.job_workers.Worker: a Redis outage is waited out, never a reason to exit.
+        Worker(
             [jobs.QUEUE_NAME], connection=connection, maintenance_interval=MAINTENANCE_SECONDS
         ).work(burst=burst, with_scheduler=True)
     finally:

@@ -19,6 +19,7 @@ from flask.testing import FlaskClient
 
 from portal import create_app
 from portal.extensions import db
+from tests.render_memo import RenderMemo
 from tests.s3_support import shared_s3_settings
 from tests.support import skip_or_fail
 
@@ -45,6 +46,31 @@ def _cheap_password_hashes() -> Iterator[None]:
         yield
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _render_memo() -> Iterator[RenderMemo]:
+    """WeasyPrint layouts of self-contained HTML remembered per process (tests/render_memo.py)."""
+    memo = RenderMemo()
+    memo.install()
+    yield memo
+    memo.uninstall()
+
+
+@pytest.fixture(autouse=True)
+def _real_renders(request: pytest.FixtureRequest, _render_memo: RenderMemo) -> Iterator[None]:
+    """Tests marked real_renders lay out every document themselves."""
+    _render_memo.enabled = request.node.get_closest_marker("real_renders") is None
+    yield
+    _render_memo.enabled = True
+
+
+def _sync_off(path: str, dbapi_connection, _record) -> None:
+    """PRAGMA synchronous=OFF on connections to the test database file (see database_url)."""
+    if type(dbapi_connection).__module__.startswith("sqlite3"):
+        rows = dbapi_connection.execute("PRAGMA database_list").fetchall()
+        if any(row[2] == path for row in rows):
+            dbapi_connection.execute("PRAGMA synchronous=OFF")
+
+
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """SQLite by default; on PostgreSQL a schema of this run's own, dropped at the end.
@@ -53,7 +79,13 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """
     url = os.environ.get("PORTAL_TEST_DATABASE_URL")
     if not url:
-        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
+        path = tmp_path_factory.mktemp("db") / "test.sqlite3"
+        # synchronous=OFF on this file, as synchronous_commit=off on PostgreSQL below: a commit
+        # no longer waits for fsync (several per commit in SQLite's rollback journal, tens of ms
+        # each on a busy disk). What a commit makes visible to other connections is the same;
+        # only a crash of the machine could lose the last commits.
+        sa.event.listen(sa.engine.Engine, "connect", functools.partial(_sync_off, str(path)))
+        yield f"sqlite:///{path}"
         return
     schema = f"portal_test_{os.getpid()}_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
     engine = sa.create_engine(url)

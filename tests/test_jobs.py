@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import ClassVar
 
 import pytest
 
@@ -49,7 +50,9 @@ def test_a_failing_inline_job_does_not_break_the_commit(app):
 
 def test_with_redis_the_render_runs_in_the_rq_worker(app, world, shared_redis_url, monkeypatch):
     from redis import Redis
-    from rq import Queue, SimpleWorker
+    from rq import Queue
+
+    from portal.job_workers import SimpleWorker
 
     queue_name = f"portal-test-{uuid.uuid4().hex[:8]}"
     monkeypatch.setattr(jobs, "QUEUE_NAME", queue_name)
@@ -76,3 +79,33 @@ def test_a_queued_job_without_the_worker_app_fails_clearly(monkeypatch):
     monkeypatch.setattr(jobs, "_worker_app", None)
     with pytest.raises(RuntimeError, match="flask --app wsgi worker"):
         jobs.run_job("portal.jobs:commit")
+
+
+class RecordingPubSub:
+    """Stands in for redis-py's PubSub: records how a worker subscribes."""
+
+    calls: ClassVar[dict] = {}
+
+    def subscribe(self, **handlers):
+        RecordingPubSub.calls["subscribed"] = list(handlers)
+
+    def run_in_thread(self, **options):
+        RecordingPubSub.calls["options"] = options
+        return "thread"
+
+
+def test_workers_poll_for_commands_each_second_so_they_stop_within_one(shared_redis_url):
+    """RQ's own poll is 60 s, which redis-py 8's stop() waits out (portal/job_workers.py)."""
+    from redis import Redis
+
+    from portal.job_workers import COMMAND_POLL_SECONDS, SimpleWorker, Worker
+
+    connection = Redis.from_url(shared_redis_url)
+    for worker_class in (Worker, SimpleWorker):
+        worker = worker_class([f"portal-test-{uuid.uuid4().hex[:8]}"], connection=connection)
+        RecordingPubSub.calls = {}
+        worker.connection.pubsub = RecordingPubSub
+        worker.subscribe()
+        calls = RecordingPubSub.calls
+        assert calls["subscribed"] == [worker.pubsub_channel_name]
+        assert calls["options"]["sleep_time"] == COMMAND_POLL_SECONDS <= 1

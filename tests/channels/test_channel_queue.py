@@ -15,7 +15,9 @@ def test_with_redis_the_send_waits_for_the_worker_not_the_request(
     app, make_user, client, api_headers, robots, shared_redis_url, monkeypatch
 ):
     from redis import Redis
-    from rq import Queue, SimpleWorker
+    from rq import Queue
+
+    from portal.job_workers import SimpleWorker
 
     queue_name = f"portal-test-{uuid.uuid4().hex[:8]}"  # a queue of this test's own
     monkeypatch.setattr(jobs, "QUEUE_NAME", queue_name)

@@ -18,8 +18,10 @@ def test_a_failed_send_is_scheduled_in_rq(
     app, world, receiver_factory, shared_redis_url, monkeypatch
 ):
     from redis import Redis
-    from rq import Queue, SimpleWorker
+    from rq import Queue
     from rq.job import Job
+
+    from portal.job_workers import SimpleWorker
 
     queue_name = f"portal-test-{uuid.uuid4().hex[:8]}"
     monkeypatch.setattr(jobs, "QUEUE_NAME", queue_name)

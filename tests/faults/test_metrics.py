@@ -90,7 +90,9 @@ def use_redis(app, monkeypatch, url: str) -> str:
 
 def run_worker(url: str, queue_name: str) -> None:
     from redis import Redis
-    from rq import Queue, SimpleWorker
+    from rq import Queue
+
+    from portal.job_workers import SimpleWorker
 
     connection = Redis.from_url(url)
     SimpleWorker([Queue(queue_name, connection=connection)], connection=connection).work(burst=True)

@@ -17,8 +17,8 @@ goal is ≤ 10 s: watchdog 1 s, flag TTL 5 s, re-claim 5 s; see portal.tracking.
 
 OUTAGE_SECONDS is 5, not the 15 of the issue's production run: what the 15 s showed was RQ's
 idle backoff (1, 2, 4, 8 … s: resumed 15.2 s after Redis was back); 5 s already spans three of
-its doublings (resumed ≥ 2 s late by RQ's own loop), and PortalWorker pings every second
-whatever the outage's length, so a longer outage would only make the test slower.
+its doublings (resumed ≥ 2 s late by RQ's own loop), and portal.job_workers.Worker pings every
+second whatever the outage's length, so a longer outage would only make the test slower.
 """
 
 from __future__ import annotations

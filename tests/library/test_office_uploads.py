@@ -390,7 +390,8 @@ def on_redis(app):
 
 def run_queued(redis_url: str) -> None:
     from redis import Redis
-    from rq import SimpleWorker
+
+    from portal.job_workers import SimpleWorker
 
     SimpleWorker([jobs.QUEUE_NAME], connection=Redis.from_url(redis_url)).work(burst=True)
 

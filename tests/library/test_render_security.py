@@ -38,6 +38,9 @@ from portal.library.rendering.fetcher import (
     bundle_base_url,
 )
 
+# The renderer's own tests time renders and watch its log: no layout memo (tests/render_memo.py).
+pytestmark = pytest.mark.real_renders
+
 PASSWD_MARKER = b"root:x:0:0"
 
 # --- the Jinja sandbox ---------------------------------------------------------------------

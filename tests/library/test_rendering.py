@@ -42,6 +42,9 @@ from portal.library.rendering import (
 from portal.library.rendering import pdf as pdf_module
 from portal.library.storage import get_storage
 
+# The renderer's own tests time renders and watch its log: no layout memo (tests/render_memo.py).
+pytestmark = pytest.mark.real_renders
+
 QUOTE_HTML = """<!doctype html>
 <html><head><meta charset="utf-8"><title>报价单</title>
 <style>

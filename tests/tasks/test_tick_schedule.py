@@ -121,7 +121,8 @@ def on_redis(app, redis_url, monkeypatch):
 
 def run_queued(redis_url: str) -> None:
     from redis import Redis
-    from rq import SimpleWorker
+
+    from portal.job_workers import SimpleWorker
 
     connection = Redis.from_url(redis_url)
     SimpleWorker([jobs.QUEUE_NAME], connection=connection).work(burst=True)

@@ -74,7 +74,7 @@ def queued(app, redis, monkeypatch):
 
 
 def run_worker(queue) -> None:
-    from rq import SimpleWorker
+    from portal.job_workers import SimpleWorker
 
     SimpleWorker([queue], connection=queue.connection).work(burst=True)
 

@@ -1,9 +1,18 @@
-"""The RQ worker class of `flask --app wsgi worker`: it rides out Redis outages instead of exiting.
+"""RQ's worker classes, made to stop within a second (and the forking one to outlive Redis outages).
+
+An RQ worker listens for commands (shutdown, kill the running job) on a Redis pub/sub thread
+that polls with a 60 s timeout. redis-py 8 made `PubSubWorkerThread.stop()` wait for that thread,
+and RQ's teardown unsubscribes first, so the thread sits out its whole poll: every worker took
+60 s to stop, a burst worker (`flask --app wsgi worker --burst`, the tests' in-process workers)
+60 s to return after its last job. Here the poll is 1 s: commands still arrive at once (a
+message ends the poll), and a worker stops within a second of being told to.
+
+Redis outages (issue 19):
 
 RQ's own loop (rq.worker.BaseWorker.work) quits on any exception that reaches it: a Redis
 connection error raised while a job runs (the parent heartbeats and watches its work horse
 through Redis), while it checks for suspension or runs its maintenance. Only the idle wait for a
-job retries, with a backoff doubling up to 60 s. This subclass changes neither loop; it wraps
+job retries, with a backoff doubling up to 60 s. Worker changes neither loop; it wraps
 the steps that talk to Redis outside that wait, so that a connection error there waits for Redis
 (pinging every RETRY_SECONDS at most) and the loop goes on; and it caps RQ's own idle backoff at
 RETRY_SECONDS. A worker therefore never exits because Redis went away, and starts taking jobs
@@ -24,14 +33,30 @@ import time
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from rq import Worker
+from rq import SimpleWorker as _RQSimpleWorker
+from rq import Worker as _RQWorker
 
-log = logging.getLogger(__name__)
+COMMAND_POLL_SECONDS = 1
 RETRY_SECONDS = 1.0
 REDIS_ERRORS = (RedisConnectionError, RedisTimeoutError)
+log = logging.getLogger(__name__)
 
 
-class PortalWorker(Worker):
+class _PromptStop:
+    def subscribe(self) -> None:
+        self.pubsub = self.connection.pubsub()
+        self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
+        self.pubsub_thread = self.pubsub.run_in_thread(
+            sleep_time=COMMAND_POLL_SECONDS,
+            daemon=True,
+            exception_handler=self._pubsub_exception_handler,
+        )
+
+
+class Worker(_PromptStop, _RQWorker):
+    """The forking worker of `flask --app wsgi worker`: prompt to stop, and it rides out Redis
+    outages (see the module docstring)."""
+
     max_connection_wait_time = RETRY_SECONDS  # RQ's idle backoff: 1 s, never 60
 
     def execute_job(self, job, queue):
@@ -81,3 +106,7 @@ class PortalWorker(Worker):
             log.warning("worker %s: Redis available again after %.1f s",
                         self.name, time.monotonic() - started)  # fmt: skip
             return
+
+
+class SimpleWorker(_PromptStop, _RQSimpleWorker):
+    """Runs jobs in its own process (the tests' in-process workers)."""
