@@ -75,6 +75,10 @@ def load_config() -> dict[str, Any]:
         "S3_ENDPOINT_URL": env("PORTAL_S3_ENDPOINT_URL"),
         "S3_REGION": env("AWS_DEFAULT_REGION") or env("AWS_REGION") or "us-east-1",
         "REDIS_URL": env("PORTAL_REDIS_URL"),
+        # This worker's name on its host (a systemd template unit: %i): its ingest drains read
+        # the stream as consumer "<host>-<name>", so a restarted worker takes back at once what
+        # its killed predecessor had read (portal.tracking.ingest_queue).
+        "WORKER_NAME": env("PORTAL_WORKER_NAME", "1"),
         # The bearer token of GET /metrics (Prometheus); unset: /metrics answers 404.
         "METRICS_TOKEN": env("PORTAL_METRICS_TOKEN") or None,
         "BENCH_ROUTES": env("PORTAL_BENCH_ROUTES") == "1",  # /_bench/* for `python -m bench`

@@ -1,4 +1,4 @@
-"""RQ's worker classes, made to stop within a second.
+"""RQ's worker classes, made to stop within a second (and the forking one to outlive Redis outages).
 
 An RQ worker listens for commands (shutdown, kill the running job) on a Redis pub/sub thread
 that polls with a 60 s timeout. redis-py 8 made `PubSubWorkerThread.stop()` wait for that thread,
@@ -6,14 +6,40 @@ and RQ's teardown unsubscribes first, so the thread sits out its whole poll: eve
 60 s to stop, a burst worker (`flask --app wsgi worker --burst`, the tests' in-process workers)
 60 s to return after its last job. Here the poll is 1 s: commands still arrive at once (a
 message ends the poll), and a worker stops within a second of being told to.
+
+Redis outages (issue 19):
+
+RQ's own loop (rq.worker.BaseWorker.work) quits on any exception that reaches it: a Redis
+connection error raised while a job runs (the parent heartbeats and watches its work horse
+through Redis), while it checks for suspension or runs its maintenance. Only the idle wait for a
+job retries, with a backoff doubling up to 60 s. Worker changes neither loop; it wraps
+the steps that talk to Redis outside that wait, so that a connection error there waits for Redis
+(pinging every RETRY_SECONDS at most) and the loop goes on; and it caps RQ's own idle backoff at
+RETRY_SECONDS. A worker therefore never exits because Redis went away, and starts taking jobs
+again within RETRY_SECONDS of Redis answering. systemd's Restart=always (docs/deploy.md) stays the
+second line of defence, for what is not a Redis outage.
+
+A job whose parent lost Redis while its horse ran: the horse is waited for (its own timeout
+bounds it), and the job is left as RQ finds it (its abandoned-job cleanup). The ingest drain does
+not depend on that: the drain watchdog (portal.tracking.ingest_watchdog) queues a new one.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
+import time
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import SimpleWorker as _RQSimpleWorker
 from rq import Worker as _RQWorker
 
 COMMAND_POLL_SECONDS = 1
+RETRY_SECONDS = 1.0
+REDIS_ERRORS = (RedisConnectionError, RedisTimeoutError)
+log = logging.getLogger(__name__)
 
 
 class _PromptStop:
@@ -28,7 +54,58 @@ class _PromptStop:
 
 
 class Worker(_PromptStop, _RQWorker):
-    """The forking worker of `flask --app wsgi worker`."""
+    """The forking worker of `flask --app wsgi worker`: prompt to stop, and it rides out Redis
+    outages (see the module docstring)."""
+
+    max_connection_wait_time = RETRY_SECONDS  # RQ's idle backoff: 1 s, never 60
+
+    def execute_job(self, job, queue):
+        try:
+            super().execute_job(job, queue)
+        except REDIS_ERRORS as exc:
+            self._outlive_horse()
+            self._wait_for_redis(exc)
+
+    def check_for_suspension(self, burst: bool) -> None:
+        self._riding_out(super().check_for_suspension, burst)
+
+    def run_maintenance_tasks(self) -> None:
+        self._riding_out(super().run_maintenance_tasks)
+
+    def heartbeat(self, *args, **kwargs):
+        if self.is_horse:
+            return super().heartbeat(*args, **kwargs)
+        return self._riding_out(super().heartbeat, *args, **kwargs)
+
+    def _riding_out(self, step, *args, **kwargs):
+        try:
+            return step(*args, **kwargs)
+        except REDIS_ERRORS as exc:
+            self._wait_for_redis(exc)
+            return None
+
+    def _outlive_horse(self) -> None:
+        """The parent lost Redis while its horse ran: wait for the horse (it needs no parent)."""
+        if self.horse_pid:
+            with contextlib.suppress(ChildProcessError, OSError):
+                os.waitpid(self.horse_pid, 0)
+            self._horse_pid = 0
+
+    def _wait_for_redis(self, exc: Exception) -> None:
+        """Ping Redis every RETRY_SECONDS until it answers (or a stop is requested): one line
+        when it goes, one when it is back."""
+        log.warning("worker %s: Redis unavailable (%s); retrying every %.0f s",
+                    self.name, exc, RETRY_SECONDS)  # fmt: skip
+        started = time.monotonic()
+        while not self._stop_requested:
+            time.sleep(RETRY_SECONDS)
+            try:
+                self.connection.ping()
+            except REDIS_ERRORS:
+                continue
+            log.warning("worker %s: Redis available again after %.1f s",
+                        self.name, time.monotonic() - started)  # fmt: skip
+            return
 
 
 class SimpleWorker(_PromptStop, _RQSimpleWorker):

@@ -5,6 +5,9 @@ schedule (portal.tasks.schedule): once every PORTAL_TICK_INTERVAL seconds (defau
 it off) one of the running workers enqueues `tick`, however many there are; and every worker
 watches the read-report stream (portal.tracking.ingest_watchdog) so that no acknowledged report
 waits for the next one to be applied.
+
+The worker survives Redis outages (portal.job_workers.Worker: it waits for Redis, pinging
+every second, and goes on); the watchdog is a thread of the same process and goes on with it.
 """
 
 from __future__ import annotations
@@ -54,6 +57,8 @@ def worker_command(burst: bool, no_tick: bool) -> None:
         # with_scheduler: jobs queued with enqueue_in (webhook retries) run when they are due.
         # maintenance_interval: how soon the jobs of a killed worker are found abandoned and
         # retried, and a dead worker's scheduler lock taken over (RQ's default: 10 minutes).
+        # The ingest drain depends on neither: the watchdog queues it (every WATCH_SECONDS).
+        # portal.job_workers.Worker: a Redis outage is waited out, never a reason to exit.
         Worker(
             [jobs.QUEUE_NAME], connection=connection, maintenance_interval=MAINTENANCE_SECONDS
         ).work(burst=burst, with_scheduler=True)

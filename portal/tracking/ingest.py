@@ -23,12 +23,19 @@ updated. Applying is idempotent: a report whose key is stored already is a dupli
 nothing and leaves the summary alone, so a batch applied twice (a re-claimed queue entry) counts
 once.
 
-The budget: a batch may be credited no more than the wall-clock time since the session's previous
-batch (the times are when the server received them), plus a small carry for network jitter. The
-carry is what the previous batch left unspent, at most CARRY_MAX_MS, so it cannot grow by sending
-many batches; and the session total never exceeds the wall-clock time since the session began.
-Each report is credited min(claim, MAX_REPORT_MS, what is left of the budget), in the order sent:
-Event.duration_ms is what was credited, `properties.claimed_ms` what the client said.
+The budget: the session total never exceeds the wall-clock time since the session began, and
+each report is credited min(claim, MAX_REPORT_MS, what is left of the budget), in the order sent:
+Event.duration_ms is what was credited, `properties.claimed_ms` what the client said. Besides:
+
+- a report with its client timestamp (`at`, as the viewer sends them) may claim no more than the
+  client's own clock moved since the session's previous report (its `at`): reports are made in
+  order, one interval after the other, so the bound holds however late a report arrives (held
+  back by an outage, retried, kept by a closed tab and sent on the next open). A report that
+  arrives late is credited in full; a burst of reports made within a second claims a second.
+- a batch without client timestamps may be credited no more than the wall-clock time since the
+  session's previous batch (the times are when the server received them), plus a small carry
+  for network jitter: what the previous batch left unspent, at most CARRY_MAX_MS, so it cannot
+  grow by sending many batches.
 
 Parallel sessions of one delivery (tabs, or a script opening it ten times) share one wall clock:
 Delivery.read_clock_at is how far the delivery's read time has been credited (_Clock), and no
@@ -37,8 +44,11 @@ the viewer confirmed (portal.delivery.open_confirmation) report: a fetched page 
 reading (a link preview, a scanner) is refused (409 not_confirmed; dropped on the queued path).
 
 The doc.read row (one per session, key "s<id>:doc.read") holds the session total in duration_ms
-and in its properties `pages` {"<page>": ms}, `sections` {"<section>": ms} (when any) and
-`carry_ms` (the budget left for the next batch).
+and in its properties `pages` {"<page>": ms}, `sections` {"<section>": ms} (when any),
+`carry_ms` (the budget left for the next batch), `client_at` (the newest client timestamp
+credited) and `offset_ms` (the smallest lag seen between a batch's newest client timestamp and
+its arrival: the client clock's offset, so that a late report's time is laid on the delivery's
+read clock where it was read, not when it arrived).
 """
 
 from __future__ import annotations
@@ -315,12 +325,50 @@ class _Tally:
     pages: dict[str, int]
     sections: dict[str, int]
     carry_ms: int
+    client_at: int | None = None  # the newest client timestamp credited (epoch ms, its clock)
+    offset_ms: int | None = None  # arrival minus client time, the smallest seen
+    _window: int = field(default=0, repr=False)  # the client time the current moment may claim
+    _spent: int = field(default=0, repr=False)  # and what its reports took of it
 
     @classmethod
     def of(cls, summary: _Summary | None) -> _Tally:
         props = summary.properties if summary is not None else {}
         carry = min(CARRY_MAX_MS, max(0, int(props.get("carry_ms", 0))))
-        return cls(dict(props.get("pages", {})), dict(props.get("sections", {})), carry)
+        client_at, offset = props.get("client_at"), props.get("offset_ms")
+        return cls(
+            dict(props.get("pages", {})),
+            dict(props.get("sections", {})),
+            carry,
+            int(client_at) if client_at is not None else None,
+            int(offset) if offset is not None else None,
+        )
+
+    def observe(self, reports: list[Report], now: datetime) -> datetime:
+        """Learn the client clock's offset from a timed batch (its newest report was made at
+        most the batch's lag before it arrived; the smallest lag seen is the best estimate);
+        when, on the server's clock, its reading ended (never after now)."""
+        newest = max(r.at for r in reports if r.at is not None)
+        lag = round(now.timestamp() * 1000) - newest
+        self.offset_ms = lag if self.offset_ms is None else min(self.offset_ms, lag)
+        ended = datetime.fromtimestamp((newest + self.offset_ms) / 1000, now.tzinfo)
+        return min(now, ended)
+
+    def allowance(self, report: Report) -> int:
+        """What a timed report may claim: how far the client's clock moved from the session's
+        previous report to this one (the first is bounded by the session's wall clock alone),
+        less what reports of this same moment (pages reported together) took already; a
+        report older than the newest credited one claims nothing."""
+        assert report.at is not None
+        if self.client_at is None or report.at > self.client_at:
+            self._window = MAX_REPORT_MS if self.client_at is None else report.at - self.client_at
+            self._spent = 0
+            self.client_at = report.at
+        elif report.at < self.client_at:
+            return 0
+        return max(0, self._window - self._spent)
+
+    def spend(self, credit: int) -> None:
+        self._spent += credit
 
     def add(self, report: Report, credit: int) -> None:
         if report.page is not None:
@@ -330,6 +378,10 @@ class _Tally:
 
     def properties(self) -> dict[str, Any]:
         props: dict[str, Any] = {"pages": self.pages, "carry_ms": self.carry_ms}
+        if self.client_at is not None:
+            props["client_at"] = self.client_at
+        if self.offset_ms is not None:
+            props["offset_ms"] = self.offset_ms
         if self.sections:
             props["sections"] = self.sections
         return props
@@ -353,8 +405,9 @@ class _Clock:
         return self.at != self.loaded
 
     def advance(self, credited_ms: int, now: datetime) -> None:
-        """Lay the credited time on the clock, as late as it can be (ending now), but never
-        over time already credited: the clock moves by at least credited_ms, so the
+        """Lay the credited time on the clock, as late as it can be (ending `now`: the batch's
+        arrival, or when its reading ended by the client's clock), but never over time already
+        credited: the clock moves by at least credited_ms, so the
         delivery's total never exceeds the wall clock since its first credit (plus at most
         CARRY_MAX_MS of jitter, which _budget allows beyond now)."""
         start = now - timedelta(milliseconds=credited_ms)
@@ -531,13 +584,19 @@ def _apply_one(
     if session.tally is None:
         session.tally = _Tally.of(session.summary)
     now = batch.received_at
-    budget = _budget(session, session.tally.carry_ms, now)
-    events = _credit(session, fresh, budget, session.tally, now)
+    timed = all(r.at is not None for r in fresh)
+    read_until = now
+    if timed:
+        read_until = session.tally.observe(fresh, now)
+        budget = _budget(session, None, now)
+    else:
+        budget = _budget(session, session.tally.carry_ms, now)
+    events = _credit(session, fresh, budget, session.tally, now, timed)
     credited = sum(e.duration_ms or 0 for e in events)
     session.last_seen_at = max(session.last_seen_at, now)
     session.credited_ms += credited
     if credited:
-        session.clock.advance(credited, now)
+        session.clock.advance(credited, read_until)
     session.tally.carry_ms = min(CARRY_MAX_MS, budget - credited)
     new_events.extend(events)
     return IngestResult(len(fresh), duplicates, credited, session.credited_ms)
@@ -547,14 +606,16 @@ def _ms_between(start: datetime, end: datetime) -> int:
     return max(0, int((end - start) / timedelta(milliseconds=1)))
 
 
-def _budget(session: _Session, carry_ms: int, now: datetime) -> int:
-    """What this batch may credit: the wall clock since the previous batch plus the carry it
-    left, never more than the wall clock since the session began, and never more than the
-    wall clock since the delivery's read clock (plus the jitter allowance): parallel sessions
-    of one delivery share one wall clock."""
-    since_previous = _ms_between(session.last_seen_at, now)
+def _budget(session: _Session, carry_ms: int | None, now: datetime) -> int:
+    """What this batch may credit: never more than the wall clock since the session began, and
+    never more than the wall clock since the delivery's read clock (plus the jitter allowance):
+    parallel sessions of one delivery share one wall clock. A batch without client timestamps
+    (carry_ms given) also no more than the wall clock since the previous batch plus the carry
+    it left; one with them is bounded report by report in _credit."""
     since_start = _ms_between(session.started_at, now)
-    budget = min(since_previous + carry_ms, since_start - session.credited_ms)
+    budget = since_start - session.credited_ms
+    if carry_ms is not None:
+        budget = min(budget, _ms_between(session.last_seen_at, now) + carry_ms)
     if session.clock.at is not None:
         # Signed: the clock may run up to CARRY_MAX_MS ahead of now (see _Clock.advance).
         ahead = int((session.clock.at - now) / timedelta(milliseconds=1))
@@ -563,14 +624,24 @@ def _budget(session: _Session, carry_ms: int, now: datetime) -> int:
 
 
 def _credit(
-    session: _Session, reports: list[Report], budget: int, tally: _Tally, now: datetime
+    session: _Session,
+    reports: list[Report],
+    budget: int,
+    tally: _Tally,
+    now: datetime,
+    timed: bool = False,
 ) -> list[NewEvent]:
-    """The page.viewed events, each credited min(claim, MAX_REPORT_MS, what is left)."""
+    """The page.viewed events, each credited min(claim, MAX_REPORT_MS, what is left); `timed`
+    (every report has its client timestamp): also no more than the client's clock moved since
+    the session's previous report."""
     remaining = budget
     newest = _newest_stamp(reports)
     events: list[NewEvent] = []
     for report in reports:
         credit = min(report.ms, MAX_REPORT_MS, remaining)
+        if timed:
+            credit = min(credit, tally.allowance(report))
+            tally.spend(credit)
         remaining -= credit
         tally.add(report, credit)
         properties: dict[str, Any] = {"claimed_ms": report.ms}

@@ -20,23 +20,30 @@ The drain (an RQ job, `drain`):
     (an entry added between its last read and the clear found the flag still set and queued no
     job: this second look catches it; one added after the clear sets the flag and queues a job).
 
-Why nothing is stranded:
+Why nothing is stranded, and is stored within seconds of a fault's end:
     - The flag has a TTL (FLAG_TTL_MS), refreshed by a live drain on every round. A drain job
-      that is killed stops refreshing it: at most FLAG_TTL_MS later the next report sets the
-      flag again and queues a new drain.
-    - Entries a killed drain had read but not acknowledged stay pending in the group. Every
-      drain first re-claims (XAUTOCLAIM) entries pending longer than CLAIM_IDLE_MS (well above
-      the time one round takes) and applies them again. Re-applying is harmless: a report
-      whose key is stored is a duplicate and credits nothing, and the doc.read summary only
-      moves with new reports, so a round that committed but died before its XACK counts once.
-    - A drain that leaves entries pending (owned by a dead consumer, not idle long enough yet)
-      queues a follow-up drain for when they will be, so they are stored even if no report
-      ever comes again. The drain job itself is queued with retries: RQ re-runs a job whose
-      worker died (its abandoned-job cleanup), which re-claims in turn.
-    - A round that fails (database down) leaves its entries pending and fails the job (RQ
-      retries it). An entry that fails alone, with the database up, is a bug, not load: after
-      POISON_DELIVERIES attempts it moves to the DEAD stream (kept, logged) instead of blocking
-      every report behind it.
+      that is killed stops refreshing it: at most FLAG_TTL_MS later the flag is free again.
+    - Every worker's watchdog (portal.tracking.ingest_watchdog) looks at the stream every
+      second: entries there and the flag free → it sets the flag and queues a drain. So a drain
+      that died, failed or found entries it could not take yet is followed by another within a
+      second or two, whether or not reports keep coming, and without RQ's scheduler (whose
+      lock a dead worker holds for a minute) or RQ's retries (which need that scheduler).
+    - A drain reads as a stable consumer, "<host>-<worker name>" (PORTAL_WORKER_NAME), and
+      first re-reads its own pending entries (XREADGROUP from id 0): a worker restarted after
+      a kill takes back at once what its predecessor had read and not acknowledged. Entries of
+      a consumer that does not come back (another host's) are re-claimed (XAUTOCLAIM) once
+      pending CLAIM_IDLE_MS (5 s, well above the time one round takes). Re-applying is
+      harmless: a report whose key is stored is a duplicate and credits nothing, and the
+      doc.read summary only moves with new reports, so a round that committed but died before
+      its XACK counts once; two drains applying the same entry at once (a flag that expired
+      under a slow round) are serialised by the unique keys (ingest.with_retries).
+    - A drain that ends removes the group's consumers that own nothing (killed drains' names
+      would otherwise pile up in the group).
+    - A round that fails because the database is down leaves its entries pending, ends the
+      drain (counted failed) and shortens the flag to OUTAGE_RETRY_MS: the watchdog queues the
+      next attempt a few seconds later. An entry that fails alone, with the database up, is a
+      bug, not load: after POISON_DELIVERIES attempts it moves to the DEAD stream (kept,
+      logged) instead of blocking every report behind it.
 """
 
 from __future__ import annotations
@@ -72,7 +79,8 @@ log = logging.getLogger(__name__)
 
 GROUP = "appliers"
 FLAG_TTL_MS = 5_000
-CLAIM_IDLE_MS = 30_000
+CLAIM_IDLE_MS = 5_000
+OUTAGE_RETRY_MS = 2_000  # a drain that met a database outage: the next one this much later
 READ_COUNT = 1_000
 POISON_DELIVERIES = 5
 
@@ -230,10 +238,11 @@ def _limit_headers(limits: list, counters: list, now: datetime) -> dict[str, str
     return ingest_rate.headers(stats, now.timestamp())
 
 
-def queue_drain(delay: int = 0) -> None:
-    """Queue a drain job on RQ (the caller set the drain flag, or a follow-up is due)."""
+def queue_drain() -> None:
+    """Queue a drain job on RQ (the caller set the drain flag). No RQ retries: the watchdog
+    queues the next drain when this one fails or its worker dies."""
     try:
-        jobs.enqueue_now(drain, retries=3, delay=delay)
+        jobs.enqueue_now(drain)
     except Exception:
         # The entry is in the stream: the flag expires and a later report (or the follow-up
         # of a running drain) queues the job.
@@ -253,6 +262,23 @@ def queue_drain_if_waiting() -> bool:
         return False  # a drain is running (or was just queued)
     queue_drain()
     return True
+
+
+def release_own_flag() -> bool:
+    """Free the drain flag if a drain of this worker holds it (the flag names the consumer);
+    whether it did. The worker calls it when no drain of its own can be running: at its start
+    (the holder was its killed predecessor) and after a Redis outage (the drain then failed).
+    Without it the next drain would wait for the flag to expire (FLAG_TTL_MS). A drain of this
+    worker still alive would only mean two drains at once, which the unique keys make safe."""
+    redis = jobs.redis_connection()
+    keys = _Keys.now()
+    return bool(redis.eval(_RELEASE, 1, keys.flag, _consumer_name()))
+
+
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
 
 
 # -- the applier ----------------------------------------------------------------------------------
@@ -292,7 +318,9 @@ def _ensure_group(redis, keys: _Keys) -> None:
 
 
 def _consumer_name() -> str:
-    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    """Stable per host and worker: a restarted worker's drain finds its predecessor's entries."""
+    name = current_app.config.get("WORKER_NAME") or os.getpid()
+    return f"{socket.gethostname()}-{name}"
 
 
 def drain(max_rounds: int | None = None) -> int:
@@ -301,8 +329,15 @@ def drain(max_rounds: int | None = None) -> int:
     max_rounds limits the rounds (tests use it to stop a drain half-way, as a crash would)."""
     try:
         applied = _drain(max_rounds)
-    except Exception:
+    except Exception as exc:
         metrics.DRAINS.labels("failed").inc()
+        if _outage(exc):
+            # The entries stay pending; the watchdog queues the next drain once the flag
+            # expires. One line, no traceback: the database is down, not this job.
+            log.warning("ingest drain stopped: the database is unavailable (%s)",
+                        type(exc).__name__)  # fmt: skip
+            jobs.redis_connection().pexpire(_Keys.now().flag, OUTAGE_RETRY_MS)
+            return 0
         raise
     metrics.DRAINS.labels("done").inc()
     metrics.DRAINED.inc(applied)
@@ -317,19 +352,47 @@ def _drain(max_rounds: int | None) -> int:
     applied = rounds = 0
     while max_rounds is None or rounds < max_rounds:
         rounds += 1
-        redis.pexpire(keys.flag, FLAG_TTL_MS)
-        entries = _reclaim(redis, keys, consumer) or _read_new(redis, keys, consumer)
+        redis.set(keys.flag, consumer, px=FLAG_TTL_MS)  # held, and by whom
+        entries = (
+            (_read_own(redis, keys, consumer) if rounds == 1 else [])
+            or _reclaim(redis, keys, consumer)
+            or _read_new(redis, keys, consumer)
+        )
         if not entries:
             redis.delete(keys.flag)
             entries = _read_new(redis, keys, consumer)  # see the module docstring
             if not entries:
                 break
-            redis.set(keys.flag, 1, px=FLAG_TTL_MS)
+            redis.set(keys.flag, consumer, px=FLAG_TTL_MS)
         applied += _apply(redis, keys, entries)
-    if not redis.xpending_range(keys.stream, GROUP, "-", "+", 1, consumername=consumer):
-        redis.xgroup_delconsumer(keys.stream, GROUP, consumer)  # it owns nothing: forget it
-    _follow_up(redis, keys)
+    _forget_idle_consumers(redis, keys)
     return applied
+
+
+def _read_own(redis, keys: _Keys, consumer: str) -> list:
+    """This consumer's own pending entries (read by a drain of this worker that died)."""
+    answer = redis.xreadgroup(GROUP, consumer, {keys.stream: "0"}, count=READ_COUNT)
+    return [(entry_id, fields) for entry_id, fields in (answer[0][1] if answer else []) if fields]
+
+
+def _forget_idle_consumers(redis, keys: _Keys) -> None:
+    """Remove the group's consumers that own no entry (a consumer that reads again is created
+    anew by its read): the names of killed drains do not pile up. In one script: a consumer
+    that read between a look and a delete would lose its pending entries with it."""
+    redis.eval(_FORGET, 1, keys.stream, GROUP)
+
+
+_FORGET = """
+for _, consumer in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+  local name, pending
+  for i = 1, #consumer, 2 do
+    if consumer[i] == 'name' then name = consumer[i + 1] end
+    if consumer[i] == 'pending' then pending = consumer[i + 1] end
+  end
+  if pending == 0 then redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], name) end
+end
+return 0
+"""
 
 
 def _reclaim(redis, keys: _Keys, consumer: str) -> list:
@@ -437,14 +500,6 @@ def _acknowledge(redis, keys: _Keys, entry_ids: list) -> None:
         pipe.xack(keys.stream, GROUP, *entry_ids)
         pipe.xdel(keys.stream, *entry_ids)
         pipe.execute()
-
-
-def _follow_up(redis, keys: _Keys) -> None:
-    """Entries still pending (a dead drain's, not yet idle long enough to re-claim): queue a
-    drain for when they will be."""
-    summary = redis.xpending(keys.stream, GROUP)
-    if summary and summary.get("pending"):
-        queue_drain(delay=CLAIM_IDLE_MS // 1000 + 1)
 
 
 def backlog() -> int:

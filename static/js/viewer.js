@@ -14,9 +14,16 @@
  * - Reports ({k, type: "page.viewed", page, ms, at, final}) go out every 10 s while reading,
  *   at once when the page changes or the tab hides, and as a beacon on `pagehide` (final).
  * - Reports are queued and POSTed as {"s": token, "reports": [...]}; network errors, 429 and
- *   5xx keep them queued and retry with backoff (2 s, 4 s, ... 60 s); another 4xx drops them
- *   (410: the link is gone, stop). Every report has its own uuid `k`, so a retry or a beacon
- *   repeating an in-flight request is counted once by the server.
+ *   5xx keep them queued and retry with backoff (2 s, 4 s, ... 60 s), or after the answer's
+ *   Retry-After (at most RETRY_AFTER_MAX_MS); another 4xx drops them (410: the link is gone,
+ *   stop). Every report has its own uuid `k`, so a retry or a beacon repeating an in-flight
+ *   request is counted once by the server.
+ * - Unsent reports survive a closed tab: the queue is also kept in localStorage (under this
+ *   link's path, with its session's token) and cleared only by a 2xx. sendBeacon cannot see
+ *   its answer, so what the close-time beacon carried stays kept too (a 503 during an outage
+ *   would otherwise lose it): the next load of this link sends every kept batch of an earlier
+ *   session with that session's token, and clears it on a 2xx (or a 4xx: never taken). When
+ *   the beacon was taken, the server drops the repeat by `k`.
  */
 (() => {
   "use strict";
@@ -38,6 +45,9 @@
   const BACKOFF_MIN_MS = 2000;
   const BACKOFF_MAX_MS = 60000;
   const MAX_BATCH = 50;
+  const RETRY_AFTER_MAX_MS = 30000;
+  const KEEP_MS = 7 * 24 * 3600 * 1000; // kept reports older than this are not sent again
+  const STORE_KEY = "portal.unsent";
   const INPUT_EVENTS = ["scroll", "touchstart", "touchmove", "mousemove", "keydown", "click"];
 
   const collectUrl = root.getAttribute("data-collect-url");
@@ -100,7 +110,15 @@
   let retryTimer = null;
   let attempt = 0;
   let stopped = false;
-  const stats = { reports: 0, posts: 0, accepted: 0, failures: 0, beacons: 0, lastStatus: null };
+  const stats = {
+    reports: 0,
+    posts: 0,
+    accepted: 0,
+    failures: 0,
+    beacons: 0,
+    resent: 0,
+    lastStatus: null,
+  };
 
   // --- the open: confirmed once a page is seen ------------------------------------------------
 
@@ -117,7 +135,10 @@
   if (window.PortalConsent) {
     consent = window.PortalConsent.ask(asking, (value) => {
       consent = value;
-      if (value === "yes") pickCurrent();
+      if (value === "yes") {
+        pickCurrent();
+        sendKept();
+      }
       else stop();
     });
   }
@@ -141,20 +162,20 @@
           confirmed = true;
           flush();
         } else if (response.status === 429 || response.status >= 500) {
-          retryConfirm();
+          retryConfirm(response);
         } else {
           stop(); // the link is gone or the session unknown: nothing will be taken
         }
       },
       () => {
         confirming = false;
-        retryConfirm();
+        retryConfirm(null);
       },
     );
   }
 
-  function retryConfirm() {
-    const delay = Math.min(BACKOFF_MIN_MS * Math.pow(2, confirmAttempt), BACKOFF_MAX_MS);
+  function retryConfirm(response) {
+    const delay = retryDelay(response, confirmAttempt);
     confirmAttempt++;
     confirmRetry = setTimeout(() => {
       confirmRetry = null;
@@ -170,19 +191,99 @@
     if (!stopped) {
       queue.push(item);
       stats.reports++;
+      keep();
     }
     return item;
   }
 
-  function drop(batch) {
+  /* Drop a batch the server answered for (`forget`: also from the kept copy). */
+  function drop(batch, forget) {
     queue = queue.filter((item) => batch.indexOf(item) < 0);
+    if (forget) keep();
   }
 
   function stop() {
     stopped = true;
     queue = [];
+    keep();
     if (retryTimer) clearTimeout(retryTimer);
     retryTimer = null;
+  }
+
+  // --- reports kept across a closed tab (localStorage) ------------------------------------------
+
+  const here = window.location.pathname;
+
+  function loadKept() {
+    try {
+      const store = JSON.parse(window.localStorage.getItem(STORE_KEY) || "{}");
+      return store && typeof store === "object" ? store : {};
+    } catch (e) {
+      return {}; // no storage (private mode, a WebView without it): nothing is kept
+    }
+  }
+
+  function saveKept(store) {
+    try {
+      window.localStorage.setItem(STORE_KEY, JSON.stringify(store));
+    } catch (e) {
+      /* full or unavailable: the reports are still sent while the page lives */
+    }
+  }
+
+  /* Replace this link's kept entry of session `s` by `reports` (none: remove it). */
+  function keepEntry(s, reports) {
+    const store = loadKept();
+    const entries = (store[here] || []).filter((entry) => entry && entry.s !== s);
+    if (reports.length) entries.push({ s, r: reports, t: Date.now() });
+    if (entries.length) store[here] = entries;
+    else delete store[here];
+    saveKept(store);
+  }
+
+  function keep() {
+    keepEntry(token, queue);
+  }
+
+  /* How long to wait before the next attempt: the answer's Retry-After (capped), else the
+     exponential backoff of this attempt. */
+  function retryDelay(response, tries) {
+    const header = response && response.headers ? response.headers.get("Retry-After") : null;
+    const seconds = header === null ? NaN : parseInt(header, 10);
+    if (seconds >= 0) return Math.min(seconds * 1000, RETRY_AFTER_MAX_MS);
+    return Math.min(BACKOFF_MIN_MS * Math.pow(2, tries), BACKOFF_MAX_MS);
+  }
+
+  /* Send the kept reports of earlier sessions of this link (a tab closed before they were
+     taken), each with its own session's token; a 2xx or another 4xx clears them. */
+  function sendKept() {
+    const entries = (loadKept()[here] || []).filter(
+      (entry) => entry && entry.s !== token && Date.now() - entry.t < KEEP_MS,
+    );
+    entries.forEach((entry) => sendKeptEntry(entry, 0));
+  }
+
+  function sendKeptEntry(entry, tries) {
+    const batch = entry.r.slice(0, MAX_BATCH);
+    const again = (response) =>
+      setTimeout(() => sendKeptEntry(entry, tries + 1), retryDelay(response, tries));
+    let request;
+    try {
+      request = post(JSON.stringify({ s: entry.s, reports: batch }));
+    } catch (e) {
+      request = Promise.reject(e);
+    }
+    request.then(
+      (response) => {
+        stats.lastStatus = response.status;
+        if (response.status === 429 || response.status >= 500) return again(response);
+        if (response.ok) stats.resent += batch.length;
+        entry.r = entry.r.slice(batch.length);
+        keepEntry(entry.s, entry.r);
+        if (entry.r.length) sendKeptEntry(entry, 0);
+      },
+      () => again(null),
+    );
   }
 
   function post(body, url) {
@@ -200,14 +301,19 @@
       const xhr = new XMLHttpRequest();
       xhr.open("POST", target, true);
       xhr.setRequestHeader("Content-Type", "application/json");
-      xhr.onload = () => resolve({ ok: xhr.status >= 200 && xhr.status < 300, status: xhr.status });
+      xhr.onload = () =>
+        resolve({
+          ok: xhr.status >= 200 && xhr.status < 300,
+          status: xhr.status,
+          headers: { get: (name) => xhr.getResponseHeader(name) },
+        });
       xhr.onerror = () => reject(new Error("network"));
       xhr.send(body);
     });
   }
 
-  function scheduleRetry() {
-    const delay = Math.min(BACKOFF_MIN_MS * Math.pow(2, attempt), BACKOFF_MAX_MS);
+  function scheduleRetry(response) {
+    const delay = retryDelay(response, attempt);
     attempt++;
     if (retryTimer) clearTimeout(retryTimer);
     retryTimer = setTimeout(() => {
@@ -240,13 +346,13 @@
         if (response.ok) {
           stats.accepted += batch.length;
           attempt = 0;
-          drop(batch);
+          drop(batch, true);
           flush();
         } else if (response.status === 429 || response.status >= 500) {
           stats.failures++;
-          scheduleRetry();
+          scheduleRetry(response);
         } else {
-          drop(batch); // the server will never take these
+          drop(batch, true); // the server will never take these
           if (response.status === 410) stop();
           else flush();
         }
@@ -254,13 +360,14 @@
       () => {
         inflight = false;
         stats.failures++;
-        scheduleRetry();
+        scheduleRetry(null);
       },
     );
   }
 
   /* The page is going away: everything queued (in-flight requests included: duplicates are
-     dropped by `k`) goes by sendBeacon, which outlives the page. */
+     dropped by `k`) goes by sendBeacon, which outlives the page. Its answer is never known:
+     the kept copy (written by report() before this) stays for the next load. */
   function beacon() {
     if (stopped || !confirmed || !queue.length) return;
     while (queue.length) {
@@ -278,7 +385,7 @@
         return;
       }
       stats.beacons++;
-      drop(batch);
+      drop(batch, false);
     }
   }
 
@@ -393,6 +500,8 @@
     lastTick = clock();
     lastInput = lastTick;
   });
+
+  if (consent === "yes") sendKept();
 
   // For tests and debugging only: a read-only snapshot and a way to send now.
   window.PortalViewer = Object.freeze({

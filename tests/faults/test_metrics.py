@@ -28,6 +28,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from portal import jobs, outage_log
 from portal.tracking import ingest_path
+from tests.faults.own_redis import OwnRedis
 from tests.support import skip_or_fail, wait_until
 from tests.tracking.test_ingest import (  # noqa: F401  (world_fixture: the `world` fixture)
     batch,
@@ -120,48 +121,8 @@ def shared_redis(app, monkeypatch) -> Iterator[str]:
             client.delete(key)
 
 
-class OwnRedis:
-    """A redis-server of this test's own (appendonly, fsync always), to kill and restart."""
-
-    def __init__(self, folder: Path):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        self.folder = folder
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        from redis import Redis
-
-        self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.folder)],
-            stdout=subprocess.DEVNULL,
-        )  # fmt: skip
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                Redis.from_url(self.url).ping()
-                return
-            except Exception:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.kill()  # SIGKILL: no shutdown, no final save
-        self.process.wait()
-        self.process = None
-
-
 @pytest.fixture
 def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
-    try:
-        subprocess.run(["redis-server", "--version"], check=True, capture_output=True)
-    except (OSError, subprocess.CalledProcessError) as exc:
-        skip_or_fail(f"redis-server not available: {exc}")
     server = OwnRedis(tmp_path)
     server.start()
     yield server

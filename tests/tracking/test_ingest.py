@@ -203,6 +203,53 @@ def test_many_quick_batches_gain_no_time(opened):
     assert session_row(opened.session_id).credited_ms == credited
 
 
+def _client_ms(opened, seconds: float, off_by_ms: int = 3_600_000) -> int:
+    """The viewer's Date.now() `seconds` into the session, on a client clock an hour off."""
+    return int(opened.at(seconds).timestamp() * 1000) + off_by_ms
+
+
+def test_a_report_held_back_by_an_outage_is_credited_in_full(opened):
+    """Issue 19: a report made at 20 s arrives at 25 s (refused during an outage, retried); the
+    next heartbeat comes on time. Both are credited in full: the client's own timestamps
+    bound them (it read 10 s between them), not the server's arrival times (the carry cap
+    used to credit the heartbeat 7 s)."""
+    credited = [
+        ingest_batch(
+            opened.token,
+            batch(opened, report(ms=ms, at=_client_ms(opened, made))),
+            now=opened.at(arrived),
+        ).credited_ms
+        for ms, made, arrived in ((10_000, 10, 10.5), (10_001, 20.001, 25), (10_000, 30.001, 30.5))
+    ]
+    assert credited == [10_000, 10_001, 10_000]
+
+
+def test_timed_reports_gain_nothing_from_an_idle_hour_or_a_burst(opened):
+    """With client timestamps too: a burst of reports made 50 ms apart claims 50 ms each, and
+    the session's total stays within its wall clock whatever the timestamps say."""
+    ingest_batch(
+        opened.token,
+        batch(opened, report(ms=0, at=_client_ms(opened, 3600))),
+        now=opened.at(3600),
+    )
+    credited = sum(
+        ingest_batch(
+            opened.token,
+            batch(opened, report(ms=600_000, at=_client_ms(opened, 3600 + i * 0.05))),
+            now=opened.at(3600 + i * 0.05),
+        ).credited_ms
+        for i in range(1, 41)
+    )
+    assert credited <= 40 * 50
+    forged = ingest_batch(
+        opened.token,
+        batch(opened, report(ms=600_000, at=_client_ms(opened, 90_000))),
+        now=opened.at(3603),
+    )
+    assert session_row(opened.session_id).credited_ms <= 3_603_000
+    assert forged.credited_ms <= 600_000
+
+
 def test_an_honest_reader_loses_nothing_to_network_jitter(opened):
     """Heartbeats of 10 s that arrive 0.4 s early or late are all credited in full."""
     arrivals = [10.4, 20.0, 30.4, 40.0, 50.3, 60.0]

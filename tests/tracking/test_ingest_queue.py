@@ -340,11 +340,8 @@ def test_a_drain_killed_after_its_commit_is_re_applied_without_double_counting(
     assert len(stored) == 4  # committed, never acknowledged: still pending in Redis
     before = credited(opened.session_id)
 
-    # A live drain leaves entries that are not idle long enough alone...
-    assert ingest_queue.drain() == 0
-    assert stream_length(queued.connection, app) == 4
-    # ...and re-claims them once they are (here: at once).
-    monkeypatch.setattr(ingest_queue, "CLAIM_IDLE_MS", 0)
+    # The next drain of this worker (the same consumer: a restarted worker) takes its own
+    # pending entries back at once, without waiting for them to be idle CLAIM_IDLE_MS.
     assert ingest_queue.drain() == 4
 
     assert stream_length(queued.connection, app) == 0
@@ -363,16 +360,30 @@ def test_entries_read_by_a_dead_consumer_are_re_claimed_and_stored_once(
     read = queued.connection.xreadgroup(ingest_queue.GROUP, "dead", {stream: ">"}, count=10)
     assert len(read[0][1]) == 3  # read, then the consumer died: never applied
 
-    assert ingest_queue.drain() == 0
-    # The drain that found them pending queued a follow-up for when they can be re-claimed.
-    from rq.registry import ScheduledJobRegistry
-
-    assert ScheduledJobRegistry(queue=queued).count == 1
+    assert ingest_queue.drain() == 0  # another consumer's, not idle long enough yet
+    # The drain left the flag free: the watchdog's next look queues the next drain (no RQ
+    # scheduler involved); the dead consumer still owns its entries, so it is kept.
+    assert ingest_queue.queue_drain_if_waiting() is True
+    names = [c["name"] for c in queued.connection.xinfo_consumers(stream, ingest_queue.GROUP)]
+    assert names == [b"dead"]
     monkeypatch.setattr(ingest_queue, "CLAIM_IDLE_MS", 0)
     assert ingest_queue.drain() == 3
     assert stored_keys() == {f"s{opened.session_id}:{i['k']}" for i in items}
     assert ingest_queue.drain() == 0
     assert len(stored_keys()) == 3
+    # Consumers that own nothing are removed: killed drains' names do not pile up.
+    assert queued.connection.xinfo_consumers(stream, ingest_queue.GROUP) == []
+
+
+def test_a_worker_frees_only_a_drain_flag_held_under_its_own_name(app, queued):
+    keys = ingest_queue._Keys.now()
+    redis = queued.connection
+    redis.set(keys.flag, "another-host-w1", px=5_000)
+    assert ingest_queue.release_own_flag() is False
+    assert redis.exists(keys.flag)
+    redis.set(keys.flag, ingest_queue._consumer_name(), px=5_000)  # a dead drain of its own
+    assert ingest_queue.release_own_flag() is True
+    assert not redis.exists(keys.flag)
 
 
 def test_a_report_sent_twice_is_acknowledged_twice_and_stored_once(

@@ -1,0 +1,162 @@
+"""P11: how soon acknowledged reports are stored after a Redis kill -9, under the P2 load.
+
+The run gets a redis-server of its own (appendonly yes, appendfsync everysec, in the run's
+folder), since the shared one cannot be killed: so P11 must be the first figure of its run
+(`python -m bench --only P11`), before the server and workers start on the shared Redis.
+
+Two runs of the P2 load (bench/lua/ingest.lua, one report per batch, for `duration` s):
+- baseline: no fault. Y = from the middle of the load (plus the outage's length, the same mark
+  as the fault run's) to the last acknowledged report stored: the drain of the same backlog;
+- fault: Redis killed with -9 in the middle of the load and started again OUTAGE_S later (the
+  AOF brings the stream back); X = from Redis answering again to the last acknowledged report
+  stored. Goal: X ≤ 10 s.
+Both count the stored page.viewed events against the acknowledged (202) reports (they must be
+equal: nothing lost, nothing twice).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import threading
+import time
+
+from bench import wrk
+from bench.p2_ingest import PAGES, _sessions, _stored
+from bench.report import Figure
+from bench.settings import Settings
+from bench.stack import Stack, StackError, free_port
+
+log = logging.getLogger("bench")
+OUTAGE_S = 1.0
+
+
+class _Redis:
+    def __init__(self, stack: Stack):
+        self.port = free_port()
+        self.folder = stack.workdir / "p11-redis"
+        self.folder.mkdir(exist_ok=True)
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> float:
+        """Start it; the monotonic time it first answered."""
+        from redis import Redis
+
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "yes", "--appendfsync", "everysec", "--dir", str(self.folder)],
+            stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                Redis.from_url(self.url).ping()
+                return time.monotonic()
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise StackError("the P11 redis-server did not start") from None
+                time.sleep(0.02)
+
+    def kill(self) -> None:
+        if self.process is not None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(30)
+            self.process = None
+
+
+def _last_stored(stack: Stack, expected: int, timeout: float) -> tuple[int, float]:
+    """Poll until `expected` reports are stored: (stored, the monotonic time it was seen)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        stored = _stored(stack)
+        seen = time.monotonic()
+        if stored >= expected or seen > deadline:
+            return stored, seen
+        time.sleep(0.1)
+
+
+def measure(stack: Stack, settings: Settings) -> list[Figure]:
+    if stack.server_pid() is not None:
+        raise StackError("P11 needs a Redis of its own: run it alone (python -m bench --only P11)")
+    redis = _Redis(stack)
+    redis.start()
+    shared = stack.env.get("PORTAL_REDIS_URL")
+    stack.env["PORTAL_REDIS_URL"] = os.environ["PORTAL_REDIS_URL"] = redis.url
+    try:
+        return _measure(stack, settings, redis)
+    finally:
+        redis.kill()
+        if shared:  # the stack flushes the shared database it claimed when it stops
+            stack.env["PORTAL_REDIS_URL"] = os.environ["PORTAL_REDIS_URL"] = shared
+
+
+def _measure(stack: Stack, settings: Settings, redis: _Redis) -> list[Figure]:
+    tokens = _sessions(stack, settings)
+    base = stack.server()
+    token_file = stack.workdir / "p11-tokens.txt"
+    token_file.write_text("\n".join(tokens) + "\n")
+    phase = max(settings.load.duration, 6.0)
+    load = wrk.Load(settings.load.threads, settings.load.connections, phase + 2)
+
+    def one_run(tag: str, fault: bool) -> tuple[float, int, int]:
+        """(seconds from the mark to the last acknowledged report stored, acked, stored)."""
+        before = _stored(stack)
+        marks: dict[str, float] = {}
+
+        def inject() -> None:
+            time.sleep(phase / 2)
+            if fault:
+                redis.kill()
+                time.sleep(OUTAGE_S)
+                marks["back"] = redis.start()
+            else:
+                time.sleep(OUTAGE_S)
+                marks["back"] = time.monotonic()
+
+        injector = threading.Thread(target=inject, daemon=True)
+        injector.start()
+        result = wrk.run(
+            base, load, "ingest.lua", [str(token_file), str(phase), tag, str(PAGES), "/t/r"]
+        )
+        injector.join(60)
+        acked = int(result.extra.get("acked", 0))
+        stored, seen = _last_stored(stack, before + acked, settings.p2_drain_timeout)
+        waited = seen - marks["back"]
+        log.info(
+            "P11 %s: %d acked, %d refused, %d stored; last stored %.1f s after the mark",
+            {"p11w": "warm-up", "p11b": "baseline", "p11k": "fault"}[tag],
+            acked,
+            int(result.extra.get("failed", 0)),
+            stored - before,
+            waited,
+        )
+        return waited, acked, stored - before
+
+    one_run("p11w", False)  # warm-up: the workers' first drains, connection pools
+    baseline, acked_base, stored_base = one_run("p11b", False)
+    after_kill, acked_kill, stored_kill = one_run("p11k", True)
+    return [
+        Figure(
+            key="P11",
+            name="P11 drain after a Redis kill s",
+            value=after_kill,
+            baseline=baseline,
+            measures=(
+                f"P2 load ({phase:.0f} s of `POST /t/r`), Redis (own, AOF everysec) kill -9 in "
+                f"the middle and started {OUTAGE_S:.0f} s later: seconds from Redis answering "
+                "again to the last acknowledged report stored"
+            ),
+            baseline_is=(
+                "the same load without a fault: seconds from the same mark to the last "
+                "acknowledged report stored"
+            ),
+            goal="value ≤ 10 s",
+            note=(
+                f"fault run: {acked_kill} acked, {stored_kill} stored; "
+                f"baseline: {acked_base} acked, {stored_base} stored"
+            ),
+        )
+    ]
