@@ -83,6 +83,33 @@ def local_path(key: str) -> Path | None:
     return path
 
 
+def cached_path(key: str) -> Path | None:
+    """The local file of key if this node has one now (local storage: the stored file; S3: the
+    cached copy), without fetching it: None when it is not on this node's disk."""
+    from portal.library.storage import LocalStorage, get_storage
+
+    storage = get_storage()
+    if isinstance(storage, LocalStorage):
+        path = storage.root / check_key(key)
+    else:
+        apply_purges()
+        path = _cache_root() / check_key(key)
+    return path if path.is_file() else None
+
+
+def served_roots() -> dict[str, Path]:
+    """The folders whose files may be handed to nginx (PORTAL_DOWNLOADS=accel, under
+    DOWNLOADS_ACCEL_PREFIX/<name>/): the node cache, and with local storage the storage folder.
+    deploy/nginx/portal.conf has an internal location for each."""
+    from portal.library.storage import LocalStorage, get_storage
+
+    roots = {"cache": _cache_root().resolve()}
+    storage = get_storage()
+    if isinstance(storage, LocalStorage):
+        roots["storage"] = storage.root
+    return roots
+
+
 def read_bytes(key: str) -> bytes:
     """The object stored under key (ObjectNotFound when there is none), from this node's disk."""
     path = local_path(key)
