@@ -130,7 +130,7 @@ def test_without_a_local_copy_presigned_mode_redirects_to_s3_for_a_few_seconds(r
     answer = Browser().get(run.base + path)
 
     assert answer.status == 302, (answer.status, answer.data[:300])
-    assert answer.headers["Cache-Control"] == "private, no-store"
+    assert "no-store" in answer.headers["Cache-Control"]
     location = answer.headers["Location"]
     assert location.startswith(run.env["PORTAL_S3_ENDPOINT_URL"])
     assert parse_qs(urlsplit(location).query)["X-Amz-Expires"] == [str(PRESIGNED_SECONDS)]
