@@ -25,10 +25,12 @@ a node that is restarting or cut off while a purge is announced still finds it a
 long as fewer than PURGE_LIST_LENGTH purges came in between). Without Redis there is one node,
 and the local purge is all there is.
 
-Why not redirect to a presigned S3 URL: the customer would then talk to S3 itself (the endpoint
-must be public, and the file name, Range requests and `no-store` are up to it), and a presigned
-URL stays good after the link is revoked until it expires. Through the cache, every download
-still goes through the link checks, and the bytes leave the node as fast as a bare send_file.
+A presigned S3 URL is an option (PORTAL_DOWNLOADS=presigned, portal.delivery.sending), not the
+default: the customer then talks to S3 itself (the endpoint must be public, and the file name,
+Range requests and `no-store` are up to it), and the URL stays good after the link is revoked
+until it expires (DOWNLOADS_PRESIGNED_SECONDS). Through the cache, every download still goes
+through the link checks, and with nginx in front (PORTAL_DOWNLOADS=accel) the bytes leave the
+node from its disk without a Python thread (served_roots: the folders nginx may send from).
 """
 
 from __future__ import annotations
