@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from flask import Response, current_app, redirect, request, send_file
+from werkzeug.http import dump_options_header
 
 from portal.library.storage import S3Storage, get_storage, node_cache
 
@@ -67,8 +68,8 @@ def content_disposition(name: str, attachment: bool) -> str:
     except UnicodeEncodeError:
         simple = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
         quoted = quote(name, safe="!#$&+-.^_`|~")
-        return f"{value}; filename=\"{simple}\"; filename*=UTF-8''{quoted}"
-    return f'{value}; filename="{name}"'
+        return dump_options_header(value, {"filename": simple, "filename*": f"UTF-8''{quoted}"})
+    return dump_options_header(value, {"filename": name})
 
 
 def respond(
@@ -87,7 +88,7 @@ def respond(
         url = storage.presigned_url(
             file.key,
             int(current_app.config.get("DOWNLOADS_PRESIGNED_SECONDS", 60)),
-            filename=file.name,
+            disposition=content_disposition(file.name, True),
             content_type=mimetype,
             cache_control=cache_control,
         )

@@ -96,13 +96,11 @@ class S3Storage(Storage):
         self._client.delete_object(Bucket=self.bucket, Key=key)
 
     def presigned_url(
-        self, key: str, seconds: int, *, filename: str, content_type: str, cache_control: str
+        self, key: str, seconds: int, *, disposition: str, content_type: str, cache_control: str
     ) -> str:
         """A GET URL for key, good for `seconds`, that answers with these headers (S3's
         response-content-* overrides): what PORTAL_DOWNLOADS=presigned redirects a customer to
-        (portal.delivery.served_files). Signed here, no request to the server."""
-        from urllib.parse import quote
-
+        (portal.delivery.sending). Signed here, no request to the server."""
         check_key(key)
         return self._client.generate_presigned_url(
             "get_object",
@@ -111,9 +109,7 @@ class S3Storage(Storage):
                 "Key": key,
                 "ResponseContentType": content_type,
                 "ResponseCacheControl": cache_control,
-                "ResponseContentDisposition": (
-                    f"attachment; filename*=UTF-8''{quote(filename, safe='')}"
-                ),
+                "ResponseContentDisposition": disposition,
             },
             ExpiresIn=seconds,
         )
