@@ -13,20 +13,34 @@ import sys
 import time
 from collections.abc import Callable
 
-from bench import p1_download, p2_ingest, p3_render, p4_recompute, p5_queries, p11_recovery, wrk
+from bench import (
+    nginx,
+    p1_download,
+    p1n_nginx,
+    p2_ingest,
+    p3_render,
+    p4_recompute,
+    p5_queries,
+    p6_slow_clients,
+    p11_recovery,
+    wrk,
+)
 from bench.report import Figure, markdown_table
 from bench.settings import Settings
 from bench.stack import Stack, StackError, StackOptions
 
 FIGURES: dict[str, Callable[[Stack, Settings], list[Figure]]] = {
     "P1": p1_download.measure,
+    "P1N": p1n_nginx.measure,
     "P2": p2_ingest.measure,
     "P3": p3_render.measure,
     "P4": p4_recompute.measure,
     "P5": p5_queries.measure,
+    "P6": p6_slow_clients.measure,
     "P11": p11_recovery.measure,
 }
-NEEDS_WRK = {"P1", "P2", "P11"}
+NEEDS_WRK = {"P1", "P1N", "P2", "P6", "P11"}
+NEEDS_NGINX = {"P1N", "P6"}
 log = logging.getLogger("bench")
 
 
@@ -85,6 +99,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if NEEDS_WRK & set(wanted) and not wrk.available():
         print(f"wrk is not installed ({wrk.WRK}): apt-get install wrk", file=sys.stderr)
+        return 2
+    if NEEDS_NGINX & set(wanted) and not nginx.available():
+        print(f"nginx is not installed ({nginx.NGINX}): apt-get install nginx", file=sys.stderr)
         return 2
     settings = Settings.make(quick=args.quick, runs=args.runs, duration=args.duration)
     settings.load.connections = args.connections

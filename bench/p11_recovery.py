@@ -24,7 +24,7 @@ import threading
 import time
 
 from bench import wrk
-from bench.p2_ingest import PAGES, _sessions, _stored
+from bench.p2_ingest import PAGES, _stored, sessions
 from bench.report import Figure
 from bench.settings import Settings
 from bench.stack import Stack, StackError, free_port
@@ -94,7 +94,7 @@ def measure(stack: Stack, settings: Settings) -> list[Figure]:
 
 
 def _measure(stack: Stack, settings: Settings, redis: _Redis) -> list[Figure]:
-    tokens = _sessions(stack, settings)
+    tokens = sessions(stack, settings)
     base = stack.server()
     token_file = stack.workdir / "p11-tokens.txt"
     token_file.write_text("\n".join(tokens) + "\n")

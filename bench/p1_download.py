@@ -25,23 +25,28 @@ FILE_NAME = "bench-p1.pdf"
 BROWSER = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) MicroMessenger/8.0.40"
 
 
-def _prepare(stack: Stack, settings: Settings) -> tuple[list[str], bytes]:
-    data = documents.noise_pdf()
+def prepare(
+    stack: Stack, settings: Settings, tag: str = "p1", data: bytes | None = None
+) -> tuple[list[str], bytes]:
+    """A brochure sent to settings.p1_customers customers (staff and customers named by tag);
+    the download paths, and the PDF's bytes (also at FILE_NAME in the instance folder)."""
+    data = data if data is not None else documents.noise_pdf()
     app = stack.app()
     with app.app_context():
-        staff = seed.staff("p1")
+        staff = seed.staff(tag)
         brochure = seed.template(
             staff.marketing, name="产品手册", kind="brochure", filename="brochure.pdf", data=data
         )
-        people = seed.customers(staff.rep, settings.p1_customers, "p1")
+        people = seed.customers(staff.rep, settings.p1_customers, tag)
         paths = [
             seed.send_to(staff.rep, customer.id, brochure.id) + "/download" for customer in people
         ]
-    Path(stack.env["PORTAL_INSTANCE_PATH"], FILE_NAME).write_bytes(data)
+    if tag == "p1":
+        Path(stack.env["PORTAL_INSTANCE_PATH"], FILE_NAME).write_bytes(data)
     return paths, data
 
 
-def _check(url: str, size: int) -> str:
+def check(url: str, size: int) -> str:
     """What one request answers (status, type, length): a download must really be the file."""
     request = urllib.request.Request(url, headers={"User-Agent": BROWSER})
     with urllib.request.urlopen(request, timeout=30) as answer:
@@ -52,7 +57,7 @@ def _check(url: str, size: int) -> str:
         return f"{answer.status} {kind} {len(body)} B"
 
 
-def _downloads(stack: Stack) -> int:
+def downloads(stack: Stack) -> int:
     from portal.extensions import db
     from portal.tracking.models import Event, EventType
 
@@ -65,18 +70,18 @@ def _downloads(stack: Stack) -> int:
 
 
 def measure(stack: Stack, settings: Settings) -> list[Figure]:
-    paths, data = _prepare(stack, settings)
+    paths, data = prepare(stack, settings)
     base = stack.server()
     subject_file = stack.workdir / "p1-paths.txt"
     subject_file.write_text("\n".join(paths) + "\n")
     baseline_file = stack.workdir / "p1-baseline.txt"
     baseline_file.write_text(f"/_bench/file/{FILE_NAME}\n")
-    log.info("P1: %s", _check(base + paths[0], len(data)))
-    log.info("P1: baseline %s", _check(f"{base}/_bench/file/{FILE_NAME}", len(data)))
+    log.info("P1: %s", check(base + paths[0], len(data)))
+    log.info("P1: baseline %s", check(f"{base}/_bench/file/{FILE_NAME}", len(data)))
     warm = wrk.Load(settings.load.threads, settings.load.connections, settings.warmup)
     wrk.run(base, warm, "paths.lua", [str(baseline_file)])
     wrk.run(base, warm, "paths.lua", [str(subject_file)])
-    before = _downloads(stack)
+    before = downloads(stack)
     floor_file = stack.workdir / "p1-floor.txt"
     floor_file.write_text(f"/_bench/file-ping/{FILE_NAME}\n")
     with_redis = bool(stack.env.get("PORTAL_REDIS_URL"))
@@ -98,7 +103,7 @@ def measure(stack: Stack, settings: Settings) -> list[Figure]:
             plain.transfer_per_sec / 2**20,
             f", floor {floors[-1]:.0f} req/s" if floors else "",
         )
-    recorded = _downloads(stack) - before
+    recorded = downloads(stack) - before
     size_mib = len(data) / 2**20
     figures = [
         Figure(

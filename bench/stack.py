@@ -111,6 +111,9 @@ class Stack:
     _redis_db: int | None = None
     _bucket: str | None = None
     _server: subprocess.Popen | None = None
+    _accel: subprocess.Popen | None = None
+    _accel_url: str = ""
+    _nginx: Any = None  # bench.nginx.Nginx
     _workers: list[subprocess.Popen] = field(default_factory=list)
     _app: Any = None
 
@@ -255,28 +258,75 @@ class Stack:
     def server(self) -> str:
         """Start gunicorn once (gunicorn.conf.py, gthread) and the RQ workers; the base URL."""
         if self._server is None:
-            logfile = (self.workdir / "server.log").open("wb")  # the app's own log lines
-            self._server = subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
-                cwd=ROOT,
-                env={**os.environ, **self.env},
-                stdout=logfile,
-                stderr=subprocess.STDOUT,
-            )
-            self._wait_healthy()
+            self._server = self._gunicorn("server", self.env)
+            self._wait_healthy(self._server, self.base_url)
             self.start_workers()
         return self.base_url
 
-    def _wait_healthy(self, timeout: float = 90) -> None:
+    def accel_server(self) -> str:
+        """A second gunicorn on the same database, storage and instance folder (so the same node
+        cache), set up to sit behind nginx: PORTAL_DOWNLOADS=accel, PORTAL_PROXY_FIX=1. Its
+        base URL (nginx's upstream: see nginx())."""
+        self.server()
+        if self._accel is None:
+            port = free_port()
+            env = {
+                **self.env,
+                "PORTAL_DOWNLOADS": "accel",
+                "PORTAL_PROXY_FIX": "1",
+                "PORTAL_BIND": f"127.0.0.1:{port}",
+                "PORTAL_ACCESS_LOG": str(self.workdir / "access-accel.log"),
+                "PORTAL_ERROR_LOG": str(self.workdir / "gunicorn-accel.log"),
+            }
+            self._accel = self._gunicorn("server-accel", env)
+            self._accel_url = f"http://127.0.0.1:{port}"
+            self._wait_healthy(self._accel, self._accel_url)
+        return self._accel_url
+
+    def nginx(self, extra: str = "") -> str:
+        """nginx as deploy/nginx/portal.conf ships it (bench.nginx) in front of accel_server(),
+        one worker process, no access log; `extra`: more locations. Its base URL."""
+        if self._nginx is None:
+            from bench.nginx import Nginx, NginxError
+
+            upstream = self.accel_server().removeprefix("http://")
+            cache = Path(self.env["PORTAL_INSTANCE_PATH"]) / "render-cache"
+            cache.mkdir(parents=True, exist_ok=True)
+            storage = self.env.get("PORTAL_STORAGE_PATH")
+            self._nginx = Nginx(
+                self.workdir / "nginx",
+                upstream,
+                cache,
+                Path(storage) if storage else None,
+                extra=extra,
+                access_log=False,
+            )
+            try:
+                self._nginx.start()
+            except NginxError as exc:
+                raise StackError(str(exc)) from None
+        return self._nginx.base_url
+
+    def _gunicorn(self, name: str, env: dict[str, str]) -> subprocess.Popen:
+        logfile = (self.workdir / f"{name}.log").open("wb")  # the app's own log lines
+        return subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
+            cwd=ROOT,
+            env={**os.environ, **env},
+            stdout=logfile,
+            stderr=subprocess.STDOUT,
+        )
+
+    def _wait_healthy(self, process: subprocess.Popen, base_url: str, timeout: float = 90) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self._server is not None and self._server.poll() is not None:
+            if process.poll() is not None:
                 raise StackError(
-                    f"gunicorn exited: see {self.workdir / 'gunicorn.log'} and server.log "
-                    "(run with --keep to look at them)"
+                    f"gunicorn exited: see the logs in {self.workdir} (run with --keep to look "
+                    "at them)"
                 )
             try:
-                with urllib.request.urlopen(f"{self.base_url}/healthz", timeout=2) as answer:
+                with urllib.request.urlopen(f"{base_url}/healthz", timeout=2) as answer:
                     if answer.status == 200:
                         return
             except (urllib.error.URLError, OSError):
@@ -319,10 +369,12 @@ class Stack:
 
     def stop(self) -> None:
         """Stop what was started (by pid), then drop the schema, Redis database and bucket."""
-        for process in [*self._workers, self._server]:
+        if self._nginx is not None:
+            self._nginx.stop()
+        for process in [*self._workers, self._server, self._accel]:
             if process is not None and process.poll() is None:
                 process.send_signal(signal.SIGTERM)
-        for process in [*self._workers, self._server]:
+        for process in [*self._workers, self._server, self._accel]:
             if process is None:
                 continue
             try:

@@ -18,6 +18,8 @@ _TOTAL = re.compile(r"(\d+) requests in ([\d.]+)(\w+)")
 _NON_2XX = re.compile(r"Non-2xx or 3xx responses:\s+(\d+)")
 _SOCKET = re.compile(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)")
 _TRANSFER = re.compile(r"Transfer/sec:\s+([\d.]+)(\w+)")
+_P99 = re.compile(r"^\s*99%\s+([\d.]+)(us|ms|s)\s*$", re.MULTILINE)
+_TO_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 _EXTRA = re.compile(r"^BENCH (\{.*\})$", re.MULTILINE)
 _UNITS = {"B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3}
 
@@ -39,6 +41,7 @@ class WrkResult:
     socket_errors: int
     transfer_per_sec: float  # bytes
     extra: dict[str, Any] = field(default_factory=dict)  # what a script's done() printed
+    p99_ms: float | None = None  # with latency=True: wrk's 99th percentile
     output: str = ""
 
 
@@ -51,9 +54,14 @@ def available() -> bool:
 
 
 def run(
-    url: str, load: Load, script: str | None = None, args: list[str] | None = None
+    url: str,
+    load: Load,
+    script: str | None = None,
+    args: list[str] | None = None,
+    latency: bool = False,
 ) -> WrkResult:
-    """One wrk run against url; script is a file name under bench/lua, args go to its init."""
+    """One wrk run against url; script is a file name under bench/lua, args go to its init;
+    latency: wrk's latency distribution too (p99_ms)."""
     command = [
         WRK,
         f"-t{load.threads}",
@@ -62,6 +70,8 @@ def run(
         "--timeout",
         "10s",
     ]
+    if latency:
+        command.append("--latency")
     if script:
         command += ["-s", str(LUA / script)]
     command.append(url)
@@ -79,6 +89,7 @@ def run(
     sockets = _SOCKET.search(output)
     transfer = _TRANSFER.search(output)
     extra = _EXTRA.search(output)
+    p99 = _P99.search(output)
     return WrkResult(
         requests=int(total.group(1)) if total else 0,
         rps=float(rps.group(1)),
@@ -89,4 +100,5 @@ def run(
         ),
         extra=json.loads(extra.group(1)) if extra else {},
         output=output,
+        p99_ms=float(p99.group(1)) * _TO_MS[p99.group(2)] if p99 else None,
     )

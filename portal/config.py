@@ -58,6 +58,16 @@ def _engine_options(url: str | None) -> dict[str, Any]:
     return options
 
 
+DOWNLOADS_MODES = ("app", "accel", "presigned")
+
+
+def _downloads_mode(value: str) -> str:
+    mode = value.strip().lower()
+    if mode not in DOWNLOADS_MODES:
+        raise ValueError(f"PORTAL_DOWNLOADS must be one of {', '.join(DOWNLOADS_MODES)}: {value!r}")
+    return mode
+
+
 def load_config() -> dict[str, Any]:
     """Read the environment once; every value has a safe default."""
     instance = _instance_path()
@@ -96,6 +106,15 @@ def load_config() -> dict[str, Any]:
         # legal approval before it can be won.
         "APPROVAL_THRESHOLD": int(env("PORTAL_APPROVAL_THRESHOLD", "500000")),
         "PROXY_FIX": int(env("PORTAL_PROXY_FIX", "0")),  # proxies in front (X-Forwarded-*)
+        # Who sends a customer's file and page images once the app has checked the link and
+        # recorded the download (portal.delivery.sending, docs/deploy.md "nginx in front"):
+        # `app` (default: the app sends the bytes), `accel` (an empty answer with
+        # X-Accel-Redirect: nginx sends the node's file, deploy/nginx/portal.conf), `presigned`
+        # (as accel, and with S3 a file this node has no copy of is a redirect to a presigned
+        # URL good for DOWNLOADS_PRESIGNED_SECONDS).
+        "DOWNLOADS": _downloads_mode(env("PORTAL_DOWNLOADS", "app")),
+        "DOWNLOADS_ACCEL_PREFIX": env("PORTAL_DOWNLOADS_ACCEL_PREFIX", "/_accel").rstrip("/"),
+        "DOWNLOADS_PRESIGNED_SECONDS": int(env("PORTAL_DOWNLOADS_PRESIGNED_SECONDS", "60")),
         "UPLOAD_MAX_BYTES": int(env("PORTAL_UPLOAD_MAX_BYTES", str(25 * MiB))),
         "ZIP_MAX_EXPANDED_BYTES": int(env("PORTAL_ZIP_MAX_EXPANDED_BYTES", str(100 * MiB))),
         "ZIP_MAX_RATIO": int(env("PORTAL_ZIP_MAX_RATIO", "100")),

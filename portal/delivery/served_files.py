@@ -31,7 +31,7 @@ from sqlalchemy import and_, bindparam, case, func, select
 from portal.accounts.models import User
 from portal.customers.models import Customer
 from portal.db_types import utcnow
-from portal.delivery import link_cache, passcodes, watermarks
+from portal.delivery import link_cache, passcodes, sending, watermarks
 from portal.delivery.models import Delivery
 from portal.errors import NotFound, PermissionDenied
 from portal.extensions import db
@@ -191,8 +191,9 @@ def resolve(token: str) -> CustomerCopy:
 
 @dataclass(frozen=True)
 class ServedFile:
-    path: Path
+    path: Path | None  # None: not on this node, sent as a presigned redirect to `key`
     name: str  # the download's file name; a page image's ETag
+    key: str = ""  # the storage key (portal.delivery.sending)
 
 
 def download(
@@ -211,8 +212,9 @@ def download(
     passcodes.require(copy.delivery_id, copy.passcode, grants or [])
     if not copy.allow_download:
         raise PermissionDenied("downloading this document is not allowed")
-    path = node_cache.local_path(copy.pdf_key())
-    if path is None:  # not rendered yet: render it the full way
+    remote = None if copy.watermark else sending.remote_key(copy.pdf_key())
+    path = None if remote else node_cache.local_path(copy.pdf_key())
+    if path is None and not remote:  # not rendered yet: render it the full way
         viewer.download(viewer.resolve_doc(token), record=False)
         path = node_cache.local_path(copy.pdf_key())
         if path is None:
@@ -232,7 +234,7 @@ def download(
                 properties={"version": copy.version.number},
             )
         )
-    return ServedFile(path, viewer.download_filename(copy.template_name))
+    return ServedFile(path, viewer.download_filename(copy.template_name), copy.pdf_key())
 
 
 def page_image(token: str, page: int, grants: list[str] | None = None) -> ServedFile:

@@ -40,6 +40,7 @@ from portal.delivery import (
     link_grants,
     open_confirmation,
     passcodes,
+    sending,
     served_files,
     share_cards,
     visitors,
@@ -409,9 +410,13 @@ def identify_visitor(token: str) -> Response:
 @bp.get("/d/<token>/pages/<int:page>.png")
 def page_image(token: str, page: int) -> Response:
     image = served_files.page_image(token, page, grants=_grants())
-    response = send_file(image.path, mimetype="image/png", max_age=PAGE_MAX_AGE, etag=image.name)
-    response.headers["Cache-Control"] = f"private, max-age={PAGE_MAX_AGE}"
-    return response
+    return sending.respond(
+        image,
+        mimetype="image/png",
+        cache_control=f"private, max-age={PAGE_MAX_AGE}",
+        etag=image.name,
+        max_age=PAGE_MAX_AGE,
+    )
 
 
 @bp.get("/thumb/<token>.jpg")
@@ -443,16 +448,9 @@ def download(token: str) -> Response:
         grants=_grants(),
     )
     jobs.commit()  # the event, when it is recorded here (without Redis)
-    response = send_file(
-        file.path,
-        mimetype="application/pdf",
-        as_attachment=True,
-        download_name=file.name,
-        max_age=0,
-        etag=False,
+    return sending.respond(
+        file, mimetype="application/pdf", cache_control="private, no-store", attachment=True
     )
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
 
 
 @bp.get("/d/<token>/go", endpoint="redirect")

@@ -25,10 +25,12 @@ a node that is restarting or cut off while a purge is announced still finds it a
 long as fewer than PURGE_LIST_LENGTH purges came in between). Without Redis there is one node,
 and the local purge is all there is.
 
-Why not redirect to a presigned S3 URL: the customer would then talk to S3 itself (the endpoint
-must be public, and the file name, Range requests and `no-store` are up to it), and a presigned
-URL stays good after the link is revoked until it expires. Through the cache, every download
-still goes through the link checks, and the bytes leave the node as fast as a bare send_file.
+A presigned S3 URL is an option (PORTAL_DOWNLOADS=presigned, portal.delivery.sending), not the
+default: the customer then talks to S3 itself (the endpoint must be public, and the file name,
+Range requests and `no-store` are up to it), and the URL stays good after the link is revoked
+until it expires (DOWNLOADS_PRESIGNED_SECONDS). Through the cache, every download still goes
+through the link checks, and with nginx in front (PORTAL_DOWNLOADS=accel) the bytes leave the
+node from its disk without a Python thread (served_roots: the folders nginx may send from).
 """
 
 from __future__ import annotations
@@ -81,6 +83,33 @@ def local_path(key: str) -> Path | None:
         return None
     _write(path, data)
     return path
+
+
+def cached_path(key: str) -> Path | None:
+    """The local file of key if this node has one now (local storage: the stored file; S3: the
+    cached copy), without fetching it: None when it is not on this node's disk."""
+    from portal.library.storage import LocalStorage, get_storage
+
+    storage = get_storage()
+    if isinstance(storage, LocalStorage):
+        path = storage.root / check_key(key)
+    else:
+        apply_purges()
+        path = _cache_root() / check_key(key)
+    return path if path.is_file() else None
+
+
+def served_roots() -> dict[str, Path]:
+    """The folders whose files may be handed to nginx (PORTAL_DOWNLOADS=accel, under
+    DOWNLOADS_ACCEL_PREFIX/<name>/): the node cache, and with local storage the storage folder.
+    deploy/nginx/portal.conf has an internal location for each."""
+    from portal.library.storage import LocalStorage, get_storage
+
+    roots = {"cache": _cache_root().resolve()}
+    storage = get_storage()
+    if isinstance(storage, LocalStorage):
+        roots["storage"] = storage.root
+    return roots
 
 
 def read_bytes(key: str) -> bytes:

@@ -1,0 +1,73 @@
+"""P1n: a tracked download through nginx vs nginx serving the same file as a static location.
+
+The production topology of docs/deploy.md: nginx (deploy/nginx/portal.conf, one worker) in front
+of gunicorn with PORTAL_DOWNLOADS=accel. GET /d/<token>/download goes to the app (token, link
+checks, doc.downloaded recorded), which answers with X-Accel-Redirect; nginx sends the node
+cache's copy. The baseline: GET /_bench/static.pdf, the same bytes from a plain static location
+of the same nginx. Same wrk load and script as P1; the median of the runs, interleaved.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from bench import p1_download, wrk
+from bench.report import Figure, median, spread
+from bench.settings import Settings
+from bench.stack import Stack
+
+log = logging.getLogger("bench")
+STATIC = "/_bench/static.pdf"
+
+
+def measure(stack: Stack, settings: Settings) -> list[Figure]:
+    paths, data = p1_download.prepare(stack, settings, tag="p1n")
+    static_file = stack.workdir / "p1n-static.pdf"
+    static_file.write_bytes(data)
+    base = stack.nginx(
+        f"\n    location = {STATIC} {{\n        alias {static_file};\n"
+        "        default_type application/pdf;\n    }\n"
+    )
+    subject_file = stack.workdir / "p1n-paths.txt"
+    subject_file.write_text("\n".join(paths) + "\n")
+    baseline_file = stack.workdir / "p1n-baseline.txt"
+    baseline_file.write_text(f"{STATIC}\n")
+    log.info("P1n: %s", p1_download.check(base + paths[0], len(data)))
+    log.info("P1n: baseline %s", p1_download.check(base + STATIC, len(data)))
+    warm = wrk.Load(settings.load.threads, settings.load.connections, settings.warmup)
+    wrk.run(base, warm, "paths.lua", [str(baseline_file)])
+    wrk.run(base, warm, "paths.lua", [str(subject_file)])
+    before = p1_download.downloads(stack)
+    subject, baseline, bad = [], [], 0
+    for run in range(settings.runs):
+        plain = wrk.run(base, settings.load, "paths.lua", [str(baseline_file)])
+        tracked = wrk.run(base, settings.load, "paths.lua", [str(subject_file)])
+        bad += plain.non_2xx + tracked.non_2xx + plain.socket_errors + tracked.socket_errors
+        baseline.append(plain.rps)
+        subject.append(tracked.rps)
+        log.info(
+            "P1n run %d: download through nginx %.0f req/s (%.0f MiB/s), static %.0f req/s",
+            run + 1,
+            tracked.rps,
+            tracked.transfer_per_sec / 2**20,
+            plain.rps,
+        )
+    recorded = p1_download.downloads(stack) - before
+    return [
+        Figure(
+            key="P1n",
+            name="P1n tracked download through nginx req/s",
+            value=median(subject),
+            baseline=median(baseline),
+            measures=(
+                f"`GET /d/<token>/download` through nginx, {len(paths)} customers' links in turn; "
+                "the app checks and records, X-Accel-Redirect, nginx sends the file; req/s"
+            ),
+            baseline_is="nginx serving the same file from a static location, same nginx and load",
+            goal="ratio ≥ 0.8",
+            note=(
+                f"download {spread(subject)}; static {spread(baseline)}; "
+                f"{recorded} doc.downloaded events recorded; non-2xx/socket errors: {bad}"
+            ),
+        )
+    ]
