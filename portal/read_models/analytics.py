@@ -15,7 +15,10 @@ and region, the sender's team and the send's date:
   before the win.
 
 Everything is set-based SQL, the same on SQLite and PostgreSQL: a fixed number of statements
-whatever the number of sends, sessions and events. Medians and percentiles are taken with
+whatever the number of sends, sessions and events. Reading figures come from the rollups kept
+as events are applied (portal.tracking.rollups: one row per send, one per send and page read),
+never from the sessions or events tables: a page costs the same at 20,000 events as at
+2,000,000 (P10 in docs/performance.md). Medians and percentiles are taken with
 ROW_NUMBER()/COUNT() windows (both databases have them; SQLite has no percentile function).
 """
 
@@ -44,7 +47,7 @@ from portal.errors import PermissionDenied, ValidationFailed
 from portal.extensions import db
 from portal.library import services as library
 from portal.library.models import Template, TemplateVersion
-from portal.tracking.models import Event, EventType, ViewSession, Visitor
+from portal.tracking.models import DeliveryPageReads, DeliveryReads, Visitor
 
 GRADE_A_DAYS = 7  # "became grade A within 7 days" of the first send of the material
 
@@ -287,37 +290,12 @@ def template_analytics(user: User, template: Template, filters: Filters) -> Temp
     sends = _sends(user, template, filters).cte("sends")
     figures = TemplateAnalytics()
 
-    # Per send: confirmed sessions, unconfirmed ones and the confirmed read time.
-    confirmed = ViewSession.confirmed_at.is_not(None)
-    per_send = (
-        select(
-            ViewSession.delivery_id.label("delivery_id"),
-            func.count(ViewSession.confirmed_at).label("opens"),
-            func.sum(case((confirmed, 0), else_=1)).label("previews"),
-            func.sum(case((confirmed, ViewSession.credited_ms), else_=0)).label("read_ms"),
-        )
-        .join(sends, sends.c.delivery_id == ViewSession.delivery_id)
-        # the recipient's own sessions: a forwarded reader is counted under forwards
-        .where(ViewSession.customer_id == sends.c.customer_id)
-        .group_by(ViewSession.delivery_id)
-        .cte("per_send")
-    )
-    last_page_read = exists().where(
-        Event.delivery_id == sends.c.delivery_id,
-        Event.customer_id == sends.c.customer_id,
-        Event.type == EventType.PAGE_VIEWED.value,
-        Event.page == sends.c.page_count,
-        Event.duration_ms > 0,
-    )
-    opened = func.coalesce(per_send.c.opens, 0) > 0
-    internal = (
-        select(func.count())
-        .where(
-            Event.delivery_id.in_(select(sends.c.delivery_id)),
-            Event.type == EventType.INTERNAL_VIEWED.value,
-        )
-        .scalar_subquery()
-    )
+    # Per send, its rollup row (portal.tracking.rollups): the recipient's confirmed sessions,
+    # unconfirmed ones, credited read time, internal views; and whether its last page was read.
+    reads = DeliveryReads.__table__
+    last_page = aliased(DeliveryPageReads)
+    opened = func.coalesce(reads.c.opens, 0) > 0
+    last_page_read = last_page.delivery_id.is_not(None)
     forwards = (
         select(func.count())
         .where(Visitor.delivery_id.in_(select(sends.c.delivery_id)), Visitor.forwarded.is_(True))
@@ -327,14 +305,21 @@ def template_analytics(user: User, template: Template, filters: Filters) -> Temp
         select(
             func.count(),
             func.sum(case((opened, 1), else_=0)),
-            func.coalesce(func.sum(per_send.c.previews), 0),
+            func.coalesce(func.sum(reads.c.previews), 0),
             func.sum(case((and_(opened, last_page_read), 1), else_=0)),
             func.count(func.distinct(sends.c.customer_id)),
-            internal,
+            func.coalesce(func.sum(reads.c.internal_views), 0),
             forwards,
         )
         .select_from(sends)
-        .outerjoin(per_send, per_send.c.delivery_id == sends.c.delivery_id)
+        .outerjoin(reads, reads.c.delivery_id == sends.c.delivery_id)
+        .outerjoin(
+            last_page,
+            and_(
+                last_page.delivery_id == sends.c.delivery_id,
+                last_page.page == sends.c.page_count,
+            ),
+        )
     ).one()
     figures.sends = int(row[0] or 0)
     figures.opens = int(row[1] or 0)
@@ -347,25 +332,20 @@ def template_analytics(user: User, template: Template, filters: Filters) -> Temp
         return figures
 
     # Read time of each opened send: median and p75.
-    reads = select(per_send.c.read_ms.label("v")).where(per_send.c.opens > 0).subquery()
-    median, p75 = _quantiles(reads)
+    read_times = (
+        select(reads.c.read_ms.label("v"))
+        .join(sends, sends.c.delivery_id == reads.c.delivery_id)
+        .where(reads.c.opens > 0)
+        .subquery()
+    )
+    median, p75 = _quantiles(read_times)
     figures.median_read_seconds = _seconds(db.session.scalar(median))
     figures.p75_read_seconds = _seconds(db.session.scalar(p75))
 
-    # Per page: the opened sends with read time on it, and their median.
+    # Per page: the sends with read time on it (one rollup row each), and their median.
     page_reads = (
-        select(
-            Event.page.label("k"),
-            func.sum(Event.duration_ms).label("v"),
-        )
-        .join(sends, sends.c.delivery_id == Event.delivery_id)
-        .where(
-            Event.customer_id == sends.c.customer_id,  # not a forwarded reader's pages
-            Event.type == EventType.PAGE_VIEWED.value,
-            Event.page.is_not(None),
-            Event.duration_ms > 0,
-        )
-        .group_by(Event.delivery_id, Event.page)
+        select(DeliveryPageReads.page.label("k"), DeliveryPageReads.read_ms.label("v"))
+        .join(sends, sends.c.delivery_id == DeliveryPageReads.delivery_id)
         .subquery()
     )
     page_median, _ = _quantiles(page_reads, key=page_reads.c.k)
