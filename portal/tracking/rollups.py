@@ -252,9 +252,12 @@ def rebuild(delivery_ids: Iterable[int] | None = None) -> int:
         .outerjoin(per_event, per_event.c.delivery_id == sends.c.delivery_id)
         .where((sessions.c.delivery_id.is_not(None)) | (per_event.c.delivery_id.is_not(None)))
     )
-    result = db.session.execute(
+    db.session.execute(
         insert(reads_table).from_select(
             ["delivery_id", "opens", "previews", "read_ms", "internal_views"], rows
         )
     )
-    return result.rowcount or 0
+    counted = select(func.count()).select_from(reads_table)
+    if ids is not None:
+        counted = counted.where(reads_table.c.delivery_id.in_(ids))
+    return int(db.session.scalar(counted) or 0)
