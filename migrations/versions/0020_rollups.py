@@ -48,7 +48,8 @@ LEFT JOIN (
   WHERE e.type IN ('page.viewed', 'internal.viewed')
   GROUP BY e.delivery_id
 ) e ON e.delivery_id = d.id
-WHERE s.delivery_id IS NOT NULL OR e.delivery_id IS NOT NULL
+WHERE coalesce(s.opens, 0) + coalesce(s.previews, 0) + coalesce(e.read_ms, 0)
+      + coalesce(e.internal, 0) > 0
 """
 
 

@@ -250,7 +250,13 @@ def rebuild(delivery_ids: Iterable[int] | None = None) -> int:
         .select_from(sends)
         .outerjoin(sessions, sessions.c.delivery_id == sends.c.delivery_id)
         .outerjoin(per_event, per_event.c.delivery_id == sends.c.delivery_id)
-        .where((sessions.c.delivery_id.is_not(None)) | (per_event.c.delivery_id.is_not(None)))
+        .where(  # a send with nothing to count has no row
+            func.coalesce(sessions.c.opens, 0)
+            + func.coalesce(sessions.c.previews, 0)
+            + func.coalesce(per_event.c.read_ms, 0)
+            + func.coalesce(per_event.c.internal, 0)
+            > 0
+        )
     )
     db.session.execute(
         insert(reads_table).from_select(
