@@ -94,6 +94,7 @@ def _register_cli(app: Flask) -> None:
     from portal.privacy.cli import privacy_cli
     from portal.recommendations.cli import keywords_cli
     from portal.tasks.cli import tasks_cli, tick_command
+    from portal.tracking.cli import analytics_cli
     from portal.webhooks.cli import webhooks_cli
     from portal.worker import worker_command
 
@@ -107,3 +108,4 @@ def _register_cli(app: Flask) -> None:
     app.cli.add_command(tasks_cli)
     app.cli.add_command(deals_cli)
     app.cli.add_command(privacy_cli)
+    app.cli.add_command(analytics_cli)

@@ -21,7 +21,7 @@ from flask import Flask
 from portal.delivery import reactions, reading_alerts
 from portal.engagement import scoring
 from portal.tasks import handlers as task_rules
-from portal.tracking import events
+from portal.tracking import events, rollups
 from portal.webhooks import hooks
 
 
@@ -29,6 +29,7 @@ from portal.webhooks import hooks
 class Step:
     run: Callable[[list[Any]], None]
     why: str  # its place in the order
+    every_event: bool = False  # also handed events with no customer (a forwarded reader's)
 
 
 EVENT_HANDLERS: Final = (
@@ -62,9 +63,19 @@ EVENT_HANDLERS: Final = (
     ),
     Step(
         hooks.webhook_events,
-        "Last: it only queues payloads (sent after the commit) and changes nothing the others "
-        "read. Kept where it always ran, so the queued payloads of one batch keep their order: "
-        "what scoring and the task rules queued first, then delivery.opened and comment.created.",
+        "Last of the reactions: it only queues payloads (sent after the commit) and changes "
+        "nothing the others read. Kept where it always ran, so the queued payloads of one "
+        "batch keep their order: what scoring and the task rules queued first, then "
+        "delivery.opened and comment.created.",
+    ),
+    Step(
+        rollups.roll_up_events,
+        "After the reactions: the reading rollups content analytics reads (per send and page) "
+        "are written by no one else and read by no handler, so their place changes nothing the "
+        "others see; last, their row locks (opens recounted per send) are held the shortest. "
+        "Every event, a forwarded reader's too: their confirmation moves a session off the "
+        "recipient's previews.",
+        every_event=True,
     ),
 )
 
@@ -83,5 +94,9 @@ GRADE_HANDLERS: Final = (
 
 def install(app: Flask) -> None:
     """Called once by create_app: this app runs the handlers above, in this order."""
-    events.install(app, (step.run for step in EVENT_HANDLERS))
+    events.install(
+        app,
+        (step.run for step in EVENT_HANDLERS),
+        every_event=(step.run for step in EVENT_HANDLERS if step.every_event),
+    )
     scoring.install_grade_handlers(app, (step.run for step in GRADE_HANDLERS))

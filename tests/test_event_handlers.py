@@ -57,6 +57,7 @@ def test_the_app_runs_the_declared_handlers_in_the_declared_order(app):
         "portal.engagement.scoring.score_new_events",
         "portal.tasks.handlers.task_rules_on_events",
         "portal.webhooks.hooks.webhook_events",
+        "portal.tracking.rollups.roll_up_events",
     ]
     assert _declared(event_handlers.GRADE_HANDLERS) == [
         "portal.tasks.handlers.grade_a_channel",
@@ -79,6 +80,18 @@ def test_record_many_runs_the_installed_handlers_in_their_order(app, make_user, 
     assert calls == [("first", ids), ("second", ids)]
 
 
+def test_an_event_with_no_customer_reaches_only_the_every_event_handlers(app, monkeypatch):
+    calls: list[tuple[str, list[int | None]]] = []
+    some = lambda recorded: calls.append(("some", [r.event.customer_id for r in recorded]))  # noqa: E731
+    every = lambda recorded: calls.append(("every", [r.event.customer_id for r in recorded]))  # noqa: E731
+    monkeypatch.setitem(app.extensions, events.EXTENSION, (some, every))
+    monkeypatch.setitem(app.extensions, events.EVERY_EVENT, frozenset({every}))
+
+    events.record_many([NewEvent(customer_id=None, type="page.viewed")])
+
+    assert calls == [("every", [None])]
+
+
 def test_every_handler_is_declared_exactly_once_with_its_reason():
     in_source = _handlers_in_source()
     for kind, steps in (
@@ -95,8 +108,14 @@ def test_every_handler_is_declared_exactly_once_with_its_reason():
         "portal.delivery.reading_alerts",
         "portal.engagement.scoring",
         "portal.tasks.handlers",
+        "portal.tracking.rollups",
         "portal.webhooks.hooks",
     }
+    # Only the reading rollups see a forwarded reader's events (no customer): nothing reacts
+    # to them, but they change what the recipient's send counts.
+    assert [_name(s.run) for s in event_handlers.EVENT_HANDLERS if s.every_event] == [
+        "portal.tracking.rollups.roll_up_events"
+    ]
 
 
 def test_no_module_registers_a_handler_when_imported():

@@ -40,6 +40,7 @@ from portal.engagement.recompute import recompute
 from portal.errors import NotFound, ValidationFailed
 from portal.extensions import db
 from portal.notifications.services import notify
+from portal.tracking import rollups
 from portal.tracking.devices import describe
 from portal.tracking.models import Event, ViewSession, Visitor
 
@@ -304,6 +305,8 @@ def _attribute(visitor: Visitor, customer_id: int) -> None:
         .execution_options(synchronize_session=False)
     ).rowcount
     db.session.flush()
+    # The reading may now be the recipient's own (or no longer be): the send's rollups recounted.
+    rollups.rebuild([visitor.delivery_id])
     if moved:
         recompute([customer_id])
 

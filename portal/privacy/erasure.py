@@ -1,12 +1,14 @@
 """Erase one person: everything Portal holds that names them, on request (PIPL, GDPR).
 
 What goes: the customer row and its personal fields, their sends' messages, events, view
-sessions, comments, tasks, notifications, score ledger rows, deals, the webhook payloads and
-audit texts that name them, and every stored file rendered for them (personalised PDFs and page
-images, in storage and in every node's cache). What stays: one `Erasure` row with anonymous
-counts (sends, opens, events per type, read time, points per rule) so analytics totals keep
-them, and one audit entry saying who erased which customer id, and when. Their links answer
-410 from then on (`ErasedLink`), like a revoked link. Other customers' rows are not touched.
+sessions, comments, tasks, notifications, score ledger rows, deals, their sends' reading
+rollups (those of sends they read as a forwarded reader are recounted without them), the
+webhook payloads and audit texts that name them, and every stored file rendered for them
+(personalised PDFs and page images, in storage and in every node's cache). What stays: one
+`Erasure` row with anonymous counts (sends, opens, events per type, read time, points per
+rule) so analytics totals keep them, and one audit entry saying who erased which customer id,
+and when. Their links answer 410 from then on (`ErasedLink`), like a revoked link. Other
+customers' rows are not touched.
 
 Rows go by bulk DELETE, child tables first: SQLite does not enforce the foreign keys' ON DELETE
 CASCADE, and the same order is right on PostgreSQL.
@@ -43,8 +45,16 @@ from portal.library.storage import get_storage, node_cache
 from portal.notifications.models import Notification
 from portal.privacy.models import Erasure
 from portal.tasks.models import Task
-from portal.tracking import revocations
-from portal.tracking.models import ErasedLink, Event, Link, ViewSession, Visitor
+from portal.tracking import revocations, rollups
+from portal.tracking.models import (
+    DeliveryPageReads,
+    DeliveryReads,
+    ErasedLink,
+    Event,
+    Link,
+    ViewSession,
+    Visitor,
+)
 from portal.webhooks.models import WebhookDelivery
 
 PDF_SOURCE = "pdf"  # an uploaded PDF is shown as it is: its renders name nobody
@@ -113,6 +123,18 @@ def erase(by: User | None, customer_id: int) -> Erasure:
     now = utcnow()
     db.session.add_all(ErasedLink(link_id=link_id, erased_at=now) for link_id in link_ids)
 
+    # Others' sends they read as an identified forwarded reader: their rollups are recounted.
+    read_elsewhere = set()
+    for model in (Event, ViewSession, Visitor):
+        read_elsewhere.update(
+            db.session.scalars(
+                select(model.delivery_id)
+                .where(model.customer_id == customer.id, model.delivery_id.is_not(None))
+                .distinct()
+            )
+        )
+    read_elsewhere -= set(delivery_ids)
+
     by_delivery = _of(delivery_ids)
     statements = [
         delete(ScoreEntry).where(ScoreEntry.customer_id == customer.id),
@@ -127,9 +149,13 @@ def erase(by: User | None, customer_id: int) -> Erasure:
         delete(Visitor).where(or_(Visitor.customer_id == customer.id, by_delivery(Visitor))),
         delete(Link).where(Link.parent_id.in_(link_ids)),
         delete(Link).where(Link.id.in_(link_ids)),
+        # their sends' reading rollups (portal.tracking.rollups)
+        delete(DeliveryPageReads).where(by_delivery(DeliveryPageReads)),
+        delete(DeliveryReads).where(by_delivery(DeliveryReads)),
     ]
     for statement in statements:
         db.session.execute(statement.execution_options(synchronize_session=False))
+    rollups.rebuild(read_elsewhere)
     deal_services.erase_for_customer(deal_ids)  # deals change only through their services
     db.session.execute(
         delete(Delivery)

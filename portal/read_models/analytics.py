@@ -15,7 +15,10 @@ and region, the sender's team and the send's date:
   before the win.
 
 Everything is set-based SQL, the same on SQLite and PostgreSQL: a fixed number of statements
-whatever the number of sends, sessions and events. Medians and percentiles are taken with
+whatever the number of sends, sessions and events. Reading figures come from the rollups kept
+as events are applied (portal.tracking.rollups: one row per send, one per send and page read),
+never from the sessions or events tables: a page costs the same at 20,000 events as at
+2,000,000 (P10 in docs/performance.md). Medians and percentiles are taken with
 ROW_NUMBER()/COUNT() windows (both databases have them; SQLite has no percentile function).
 """
 
@@ -44,7 +47,7 @@ from portal.errors import PermissionDenied, ValidationFailed
 from portal.extensions import db
 from portal.library import services as library
 from portal.library.models import Template, TemplateVersion
-from portal.tracking.models import Event, EventType, ViewSession, Visitor
+from portal.tracking.models import DeliveryPageReads, DeliveryReads, Visitor
 
 GRADE_A_DAYS = 7  # "became grade A within 7 days" of the first send of the material
 
@@ -215,7 +218,11 @@ def _send_scope(user: User) -> ColumnElement[bool]:
 
 
 def _sends(user: User, template: Template, filters: Filters) -> Select:
-    """The sends behind the figures: id, customer, time and the sent version's page count."""
+    """The sends behind the figures: id, customer, time and the sent version's page count.
+
+    The customer and the sender are joined only when a filter or the user's scope reads them
+    (marketing with no filter reads the template's sends alone: every statement of the page
+    starts from this set, at 50,000 sends joining 100,000 customers is most of its cost)."""
     sender = aliased(User)
     query = (
         select(
@@ -224,11 +231,14 @@ def _sends(user: User, template: Template, filters: Filters) -> Select:
             Delivery.created_at.label("sent_at"),
             TemplateVersion.page_count.label("page_count"),
         )
-        .join(Customer, Customer.id == Delivery.customer_id)
-        .join(sender, sender.id == Delivery.sender_id)
         .join(TemplateVersion, TemplateVersion.id == Delivery.version_id)
-        .where(Delivery.template_id == template.id, _send_scope(user))
+        .where(Delivery.template_id == template.id)
     )
+    if filters.industry or filters.region or user.role not in (Role.MARKETING, Role.ADMIN):
+        query = query.join(Customer, Customer.id == Delivery.customer_id)
+    if filters.team:
+        query = query.join(sender, sender.id == Delivery.sender_id)
+    query = query.where(_send_scope(user))
     if filters.version is not None:
         query = query.where(TemplateVersion.number == filters.version)
     return filtered_sends(query, filters, sender)
@@ -287,103 +297,98 @@ def template_analytics(user: User, template: Template, filters: Filters) -> Temp
     sends = _sends(user, template, filters).cte("sends")
     figures = TemplateAnalytics()
 
-    # Per send: confirmed sessions, unconfirmed ones and the confirmed read time.
-    confirmed = ViewSession.confirmed_at.is_not(None)
-    per_send = (
-        select(
-            ViewSession.delivery_id.label("delivery_id"),
-            func.count(ViewSession.confirmed_at).label("opens"),
-            func.sum(case((confirmed, 0), else_=1)).label("previews"),
-            func.sum(case((confirmed, ViewSession.credited_ms), else_=0)).label("read_ms"),
-        )
-        .join(sends, sends.c.delivery_id == ViewSession.delivery_id)
-        # the recipient's own sessions: a forwarded reader is counted under forwards
-        .where(ViewSession.customer_id == sends.c.customer_id)
-        .group_by(ViewSession.delivery_id)
-        .cte("per_send")
-    )
-    last_page_read = exists().where(
-        Event.delivery_id == sends.c.delivery_id,
-        Event.customer_id == sends.c.customer_id,
-        Event.type == EventType.PAGE_VIEWED.value,
-        Event.page == sends.c.page_count,
-        Event.duration_ms > 0,
-    )
-    opened = func.coalesce(per_send.c.opens, 0) > 0
-    internal = (
-        select(func.count())
-        .where(
-            Event.delivery_id.in_(select(sends.c.delivery_id)),
-            Event.type == EventType.INTERNAL_VIEWED.value,
-        )
-        .scalar_subquery()
-    )
+    # Per send, its rollup row (portal.tracking.rollups): the recipient's confirmed sessions,
+    # unconfirmed ones, credited read time, internal views; and whether its last page was read.
+    # One statement: the sends are worked out once for every figure but the pages'.
+    reads = DeliveryReads.__table__
+    last_page = aliased(DeliveryPageReads)
+    opened = func.coalesce(reads.c.opens, 0) > 0
+    last_page_read = last_page.delivery_id.is_not(None)
     forwards = (
         select(func.count())
         .where(Visitor.delivery_id.in_(select(sends.c.delivery_id)), Visitor.forwarded.is_(True))
         .scalar_subquery()
     )
+    # Read time of each opened send: median and p75.
+    read_times = (
+        select(reads.c.read_ms.label("v"))
+        .join(sends, sends.c.delivery_id == reads.c.delivery_id)
+        .where(reads.c.opens > 0)
+        .subquery()
+    )
+    median, p75 = _quantiles(read_times)
+    grade_a, grade_a_params = _grade_a_customers(sends)
     row = db.session.execute(
         select(
             func.count(),
             func.sum(case((opened, 1), else_=0)),
-            func.coalesce(func.sum(per_send.c.previews), 0),
+            func.coalesce(func.sum(reads.c.previews), 0),
             func.sum(case((and_(opened, last_page_read), 1), else_=0)),
             func.count(func.distinct(sends.c.customer_id)),
-            internal,
+            func.coalesce(func.sum(reads.c.internal_views), 0),
             forwards,
+            # each its own set, never correlated with the rows of this statement
+            median.correlate(None).scalar_subquery(),
+            p75.correlate(None).scalar_subquery(),
+            grade_a.correlate(None).scalar_subquery(),
+            _deals_won(user, sends).correlate(None).scalar_subquery(),
         )
         .select_from(sends)
-        .outerjoin(per_send, per_send.c.delivery_id == sends.c.delivery_id)
+        .outerjoin(reads, reads.c.delivery_id == sends.c.delivery_id)
+        .outerjoin(
+            last_page,
+            and_(
+                last_page.delivery_id == sends.c.delivery_id,
+                last_page.page == sends.c.page_count,
+            ),
+        ),
+        grade_a_params,
     ).one()
     figures.sends = int(row[0] or 0)
+    if not figures.sends:
+        return figures
     figures.opens = int(row[1] or 0)
     figures.previews = int(row[2] or 0)
     figures.completed = int(row[3] or 0)
     figures.recipients = int(row[4] or 0)
     figures.internal_views = int(row[5] or 0)
     figures.forwards = int(row[6] or 0)
-    if not figures.sends:
-        return figures
+    figures.median_read_seconds = _seconds(row[7])
+    figures.p75_read_seconds = _seconds(row[8])
+    figures.grade_a_customers = int(row[9] or 0)
+    figures.deals_won = int(row[10] or 0)
 
-    # Read time of each opened send: median and p75.
-    reads = select(per_send.c.read_ms.label("v")).where(per_send.c.opens > 0).subquery()
-    median, p75 = _quantiles(reads)
-    figures.median_read_seconds = _seconds(db.session.scalar(median))
-    figures.p75_read_seconds = _seconds(db.session.scalar(p75))
-
-    # Per page: the opened sends with read time on it, and their median.
+    # Per page: the sends with read time on it (one rollup row each), and their median.
     page_reads = (
-        select(
-            Event.page.label("k"),
-            func.sum(Event.duration_ms).label("v"),
-        )
-        .join(sends, sends.c.delivery_id == Event.delivery_id)
-        .where(
-            Event.customer_id == sends.c.customer_id,  # not a forwarded reader's pages
-            Event.type == EventType.PAGE_VIEWED.value,
-            Event.page.is_not(None),
-            Event.duration_ms > 0,
-        )
-        .group_by(Event.delivery_id, Event.page)
+        select(DeliveryPageReads.page.label("k"), DeliveryPageReads.read_ms.label("v"))
+        .join(sends, sends.c.delivery_id == DeliveryPageReads.delivery_id)
         .subquery()
     )
-    page_median, _ = _quantiles(page_reads, key=page_reads.c.k)
-    medians = dict(db.session.execute(page_median).all())
-    readers = db.session.execute(
-        select(page_reads.c.k, func.count()).group_by(page_reads.c.k).order_by(page_reads.c.k)
-    ).all()
     figures.pages = [
-        PageFigure(int(page), int(count), _seconds(medians.get(page)) or 0.0)
-        for page, count in readers
+        PageFigure(int(page), int(readers), _seconds(median_ms) or 0.0)
+        for page, readers, median_ms in db.session.execute(_per_key_median(page_reads))
     ]
-
-    figures.grade_a_customers = _grade_a_customers(sends)
-    figures.deals_won = _deals_won(user, sends)
     return figures
 
 
-def _grade_a_customers(sends: Any) -> int:
+def _per_key_median(values: Any) -> Select:
+    """Per key `k` of a subquery with a value `v`: (k, how many values, their median), in key
+    order; the median as in _quantiles."""
+    ranked = select(
+        values.c.k,
+        values.c.v,
+        func.row_number().over(partition_by=values.c.k, order_by=values.c.v).label("rn"),
+        func.count().over(partition_by=values.c.k).label("n"),
+    ).subquery()
+    middle = ranked.c.rn.in_([(ranked.c.n + 1) // 2, (ranked.c.n + 2) // 2])
+    return (
+        select(ranked.c.k, func.count(), func.avg(case((middle, ranked.c.v), else_=None)))
+        .group_by(ranked.c.k)
+        .order_by(ranked.c.k)
+    )
+
+
+def _grade_a_customers(sends: Any) -> tuple[Select, dict[str, Any]]:
     """Recipients whose running score crossed into grade A within GRADE_A_DAYS of the first
     send of the material to them (not those already A before, unless they fell and rose)."""
     portable = PortableSQL(db.session.connection(), timezone())
@@ -392,43 +397,46 @@ def _grade_a_customers(sends: Any) -> int:
         .group_by(sends.c.customer_id)
         .cte("first_sends")
     )
+    deadline = literal_column(portable.shift_days("first_sends.first_at", GRADE_A_DAYS))
     running = func.sum(ScoreEntry.points).over(
         partition_by=ScoreEntry.customer_id, order_by=(ScoreEntry.at, ScoreEntry.id)
     )
+    # The recipients' ledger up to the end of their window (what comes later changes no
+    # running score inside it): one scan, then put in order per customer.
     ledger = (
         select(
             ScoreEntry.customer_id.label("customer_id"),
             ScoreEntry.at.label("at"),
             ScoreEntry.points.label("points"),
+            first.c.first_at.label("first_at"),
             running.label("running"),
         )
-        .where(ScoreEntry.customer_id.in_(select(first.c.customer_id)))
+        .join(first, first.c.customer_id == ScoreEntry.customer_id)
+        .where(ScoreEntry.at <= deadline)
         .subquery("ledger")
     )
     crossed = and_(
         ledger.c.running >= GRADE_A_MIN,
         ledger.c.running - ledger.c.points < GRADE_A_MIN,
     )
-    deadline = literal_column(portable.shift_days("first_sends.first_at", GRADE_A_DAYS))
-    query = (
-        select(func.count(func.distinct(first.c.customer_id)))
-        .select_from(first)
-        .join(ledger, ledger.c.customer_id == first.c.customer_id)
-        .where(crossed, ledger.c.at >= first.c.first_at, ledger.c.at <= deadline)
+    query = select(func.count(func.distinct(ledger.c.customer_id))).where(
+        crossed, ledger.c.at >= ledger.c.first_at
     )
-    return int(db.session.scalar(query, portable.params()) or 0)
+    return query, portable.params()
 
 
-def _deals_won(user: User, sends: Any) -> int:
+def _deals_won(user: User, sends: Any) -> Select:
     """Won deals of recipients who were sent the material before the win."""
     query = select(func.count(func.distinct(Deal.id))).where(
         Deal.stage == Stage.WON.value,
         Deal.closed_at.is_not(None),
-        exists().where(sends.c.customer_id == Deal.customer_id, sends.c.sent_at < Deal.closed_at),
+        exists()
+        .where(sends.c.customer_id == Deal.customer_id, sends.c.sent_at < Deal.closed_at)
+        .correlate(Deal),
     )
     if user.role in (Role.REP, Role.SUPERVISOR):
         query = query.where(deal_scope.visible_to(user))
-    return int(db.session.scalar(query) or 0)
+    return query
 
 
 def page_chart(pages: list[PageFigure]) -> PageChart | None:

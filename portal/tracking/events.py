@@ -37,14 +37,21 @@ class RecordedEvent:
 
 
 EventHandler = Callable[[list[RecordedEvent]], None]
-# Where create_app keeps the app's handlers, in order (app.extensions[EXTENSION]).
+# Where create_app keeps the app's handlers, in order (app.extensions[EXTENSION]), and which
+# of them see every event, a forwarded reader's too (app.extensions[EVERY_EVENT]).
 EXTENSION = "portal.event_handlers"
+EVERY_EVENT = "portal.event_handlers.every_event"
 
 
-def install(app: Flask, handlers: Iterable[EventHandler]) -> None:
+def install(
+    app: Flask, handlers: Iterable[EventHandler], every_event: Iterable[EventHandler] = ()
+) -> None:
     """Make handlers, in this order, the ones record_many runs in this app (create_app, with the
-    list declared in portal/event_handlers.py)."""
+    list declared in portal/event_handlers.py). Those also in every_event are handed the events
+    with no customer as well (the reading rollups: a forwarded reader's confirmation changes
+    what the recipient's send counts); the others only a customer's."""
     app.extensions[EXTENSION] = tuple(handlers)
+    app.extensions[EVERY_EVENT] = frozenset(every_event)
 
 
 def installed() -> tuple[EventHandler, ...]:
@@ -125,13 +132,16 @@ def record_many(batch: Iterable[NewEvent]) -> list[Event]:
         db.session.flush()
     # Handlers (scores, tasks, notifications, webhooks) react to a customer's actions: the
     # reading of a forwarded reader nobody has identified is stored and shown, never reacted to.
-    recorded = [
+    every = [
         RecordedEvent(event, first_open)
         for event, first_open in zip(events, first_opens, strict=True)
-        if event.customer_id is not None
     ]
-    if recorded:
-        for handler in installed():
+    recorded = [r for r in every if r.event.customer_id is not None]
+    every_event = current_app.extensions.get(EVERY_EVENT, frozenset())
+    for handler in installed():
+        if handler in every_event:
+            handler(every)
+        elif recorded:
             handler(recorded)
     return events
 

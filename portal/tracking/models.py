@@ -176,3 +176,31 @@ class Event(db.Model):
     properties: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
 
     session: Mapped[ViewSession | None] = relationship()
+
+
+class DeliveryReads(db.Model):
+    """Rollup of one send's reading, kept by portal.tracking.rollups as events are applied:
+    what content analytics needs of a send without reading its sessions or events."""
+
+    __tablename__ = "delivery_reads"
+
+    delivery_id: Mapped[int] = mapped_column(
+        ForeignKey("deliveries.id", ondelete="CASCADE"), primary_key=True
+    )
+    opens: Mapped[int] = mapped_column(default=0)  # the recipient's confirmed sessions
+    previews: Mapped[int] = mapped_column(default=0)  # the recipient's unconfirmed sessions
+    read_ms: Mapped[int] = mapped_column(BigInteger, default=0)  # their credited page time
+    internal_views: Mapped[int] = mapped_column(default=0)  # internal.viewed events
+
+
+class DeliveryPageReads(db.Model):
+    """Rollup of one send's reading of one page: the recipient's credited milliseconds on it
+    (page.viewed events with time); a row exists only once some time was credited."""
+
+    __tablename__ = "delivery_page_reads"
+
+    delivery_id: Mapped[int] = mapped_column(
+        ForeignKey("deliveries.id", ondelete="CASCADE"), primary_key=True
+    )
+    page: Mapped[int] = mapped_column(primary_key=True)
+    read_ms: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -30,7 +30,7 @@ from portal.db_types import utcnow
 from portal.delivery.models import Delivery
 from portal.extensions import db
 from portal.library.models import TemplateVersion
-from portal.tracking import address_salts
+from portal.tracking import address_salts, rollups
 from portal.tracking.models import ViewSession
 
 INGEST_SALT = "ingest"
@@ -71,6 +71,8 @@ def start_session(
     )
     db.session.add(session)
     db.session.flush()
+    # A preview (or a scripted open) before any event names it: the send's rollup counts it.
+    rollups.session_started(delivery.id)
     return session
 
 
