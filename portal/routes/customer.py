@@ -35,7 +35,6 @@ from portal.accounts.services import user_for_token
 from portal.branding import images as brand_images
 from portal.branding import rep_cards
 from portal.branding import service as branding
-from portal.delivery import comments as comment_service
 from portal.delivery import (
     bundles,
     link_grants,
@@ -45,6 +44,7 @@ from portal.delivery import (
     share_cards,
     visitors,
 )
+from portal.delivery import comments as comment_service
 from portal.delivery import portal_home as portal_service
 from portal.delivery import viewer as viewer_service
 from portal.delivery.comments import MAX_COMMENT_LENGTH

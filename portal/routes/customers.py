@@ -35,8 +35,8 @@ from portal.customers.forms import CustomerFilterForm, CustomerForm, RecommendFo
 from portal.customers.forms import attach_error as attach_customer_error
 from portal.customers.services import create_customer, get_customer, may_have_customers
 from portal.db_types import utcnow
-from portal.delivery import comments as comment_service
 from portal.delivery import bundles, link_grants
+from portal.delivery import comments as comment_service
 from portal.delivery import services as delivery_services
 from portal.delivery import visitors as visitor_service
 from portal.delivery.forms import DeliveryActionForm, ReplyForm, SendForm

@@ -79,9 +79,7 @@ def test_opening_document_two_scores_only_document_two(client, world, three):
     text = client.get(urlsplit(sent.url).path).get_data(as_text=True)
     second = _doc_paths(text)[1]
     open_in_viewer(client, second)
-    opened = db.session.scalars(
-        select(Delivery).where(Delivery.first_opened_at.is_not(None))
-    ).all()
+    opened = db.session.scalars(select(Delivery).where(Delivery.first_opened_at.is_not(None))).all()
     assert [d.id for d in opened] == [sent.documents[1].delivery.id]
     scored = set(
         db.session.scalars(
@@ -185,3 +183,86 @@ def test_the_portal_home_lists_the_bundles_documents(client, world, three):
     text = client.get(urlsplit(sent.portal_url).path).get_data(as_text=True)
     for name in ("方案报价", "客户案例", "产品手册"):
         assert name in text
+
+
+# --- the API ----------------------------------------------------------------------------------
+
+
+def test_the_api_sends_a_bundle_of_three_and_revokes_it(client, world, three, api_headers):
+    headers = api_headers(world.rep)
+    response = client.post(
+        "/api/v1/deliveries",
+        json={"customer_id": world.customer.id, "template_ids": [t.id for t in three]},
+        headers=headers,
+    )
+    assert response.status_code == 201, response.json
+    body = response.json
+    assert set(body) == {"bundle_id", "url", "portal_url", "deliveries"}
+    assert urlsplit(body["url"]).path.startswith("/b/")
+    assert [d["template_id"] for d in body["deliveries"]] == [t.id for t in three]
+    assert _count(Delivery) == 3
+    assert _count(Link) >= 4  # 3 doc links, the bundle link (and the portal link)
+    detail = client.get(f"/api/v1/bundles/{body['bundle_id']}", headers=headers)
+    assert detail.status_code == 200 and detail.json["revoked_at"] is None
+    other = api_headers(world.supervisor)  # the rep's supervisor sees it too
+    assert client.get(f"/api/v1/bundles/{body['bundle_id']}", headers=other).status_code == 200
+    revoked = client.post(f"/api/v1/bundles/{body['bundle_id']}/revoke", headers=headers)
+    assert revoked.status_code == 200 and revoked.json["revoked_at"]
+    assert client.get(urlsplit(body["url"]).path).status_code == 410
+    one = client.get(f"/api/v1/deliveries/{body['deliveries'][1]['id']}", headers=headers)
+    assert one.json["revoked_at"]
+
+
+@pytest.mark.parametrize(
+    ("member", "code", "status"),
+    [
+        ({"template_id": 1, "template_ids": [1]}, "template_id_and_ids", 422),
+        ({}, "required", 422),
+        ({"template_ids": []}, "bundle_empty", 422),
+        ({"template_ids": [1, 1]}, "bundle_duplicate_template", 422),
+        ({"template_ids": list(range(1, 12))}, "bundle_too_large", 422),
+        ({"template_ids": [1, 98765]}, "not_found", 404),
+    ],
+)
+def test_the_api_refuses_a_bad_bundle_with_its_code(
+    client, world, api_headers, member, code, status
+):
+    response = client.post(
+        "/api/v1/deliveries",
+        json={"customer_id": world.customer.id, **member},
+        headers=api_headers(world.rep),
+    )
+    assert response.status_code == status, response.json
+    assert response.json["error"]["code"] == code
+    assert _count(Delivery) == 0 and _count(Bundle) == 0
+
+
+def test_another_rep_may_not_read_or_revoke_a_bundle(client, world, three, make_user, api_headers):
+    sent = _send(world, three)
+    stranger = api_headers(make_user("rep", email="other@example.com"))
+    assert client.get(f"/api/v1/bundles/{sent.bundle.id}", headers=stranger).status_code == 404
+    refused = client.post(f"/api/v1/bundles/{sent.bundle.id}/revoke", headers=stranger)
+    assert refused.status_code == 404
+    assert client.get(urlsplit(sent.url).path).status_code == 200
+
+
+def test_the_staff_form_sends_a_bundle(client, world, three, login):
+    login(world.rep)
+    page = client.get(f"/customers/{world.customer.id}", headers={"Accept-Language": "zh-CN"})
+    assert "一次发送多份资料（资料包）" in page.get_data(as_text=True)
+    response = client.post(
+        f"/customers/{world.customer.id}/send",
+        data={
+            "template_id": three[0].id,
+            "more_template_ids": [three[1].id, three[2].id],
+            "ask_visitor": "off",
+            "allow_download": "y",
+        },
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)[:2000]
+    assert "/bundles/" in response.headers["Location"]
+    assert _count(Delivery) == 3
+    sent_page = client.get(response.headers["Location"], headers={"Accept-Language": "zh-CN"})
+    assert "资料包 · 3 份资料" in sent_page.get_data(as_text=True)
+    detail = client.get(f"/customers/{world.customer.id}", headers={"Accept-Language": "zh-CN"})
+    assert detail.get_data(as_text=True).count("data-bundle ") == 3

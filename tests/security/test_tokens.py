@@ -29,7 +29,7 @@ from sqlalchemy import func, select
 
 from portal import jobs
 from portal.db_types import utcnow
-from portal.delivery import link_grants, passcodes, portal_visits, share_cards, viewer
+from portal.delivery import bundles, link_grants, passcodes, portal_visits, share_cards, viewer
 from portal.delivery import services as delivery_services
 from portal.delivery.document_links import REDIRECT_SALT, sign_target, unsign_target
 from portal.delivery.email import delivery_for_pixel
@@ -85,6 +85,7 @@ ACCEPTORS: dict[str, Callable[[str], object]] = {
     # a browser's passcode grants (its cookie): accepted when it names any grant
     passcodes.SALT: lambda cookie: passcodes.grants_of(cookie) or None,
     share_cards.THUMB_SALT: share_cards.resolve_thumbnail,
+    LinkPurpose.BUNDLE.value: bundles.resolve_bundle,
 }
 
 
@@ -105,6 +106,7 @@ def valid_tokens(arena: Arena) -> dict[str, str]:
         share_cards.THUMB_SALT: share_cards.thumbnail_token(
             db.session.get(Link, links.unsign(b.doc_token, "doc"))
         ),
+        LinkPurpose.BUNDLE.value: b.bundle_token,
     }
 
 
@@ -195,7 +197,7 @@ def _expire(link: Link) -> None:
     jobs.commit()
 
 
-@pytest.mark.parametrize("purpose", ["portal", "doc"])
+@pytest.mark.parametrize("purpose", ["portal", "doc", "bundle"])
 @pytest.mark.parametrize("how", ["expired", "revoked"])
 def test_expired_and_revoked_links_are_refused_as_gone(arena, client, purpose, how):
     token = valid_tokens(arena)[purpose]
@@ -208,7 +210,7 @@ def test_expired_and_revoked_links_are_refused_as_gone(arena, client, purpose, h
     with pytest.raises(links.LinkGone):
         ACCEPTORS[purpose](token)
     db.session.rollback()
-    prefix = "p" if purpose == "portal" else "d"
+    prefix = {"portal": "p", "doc": "d", "bundle": "b"}[purpose]
     assert client.get(f"/{prefix}/{token}").status_code == 410
 
 
