@@ -17,6 +17,7 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Optional
 
 from portal.delivery.bundles import MAX_DOCUMENTS
@@ -115,7 +116,7 @@ class SendForm(FlaskForm):
         self.template_id.choices = [("", _l("Choose a material…"))] + [
             (t.id, t.name) for t in templates
         ]
-        self.more_template_ids.choices = [(t.id, t.name) for t in templates]
+        self.more_template_ids.choices = [SelectChoice(t.id, t.name) for t in templates]
 
     def to_request(self, customer_id: int) -> SendRequest:
         """One material, or a bundle when more were ticked (the first one chosen first; a
