@@ -38,7 +38,7 @@ def send_delivery_email(delivery_id: int) -> None:
     delivery = db.session.get(Delivery, delivery_id)
     if delivery is None or delivery.revoked_at is not None or not delivery.customer.email:
         return
-    _send(delivery, [delivery], sent_view(delivery).url, delivery.template.name)
+    _send(delivery, [delivery], sent_view(delivery).url, delivery.template.name, pixel=True)
 
 
 def send_bundle_email(bundle_id: int) -> None:
@@ -56,7 +56,8 @@ def send_bundle_email(bundle_id: int) -> None:
         return
     with force_locale(current_app.config["BABEL_DEFAULT_LOCALE"]):
         title = bundle_title(len(deliveries))
-    _send(deliveries[0], deliveries, bundle_url(bundle_link_of(bundle)), title)
+    # No open pixel: the e-mail's open would be no one document's.
+    _send(deliveries[0], deliveries, bundle_url(bundle_link_of(bundle)), title, pixel=False)
 
 
 def bundle_title(count: int) -> str:
@@ -64,7 +65,9 @@ def bundle_title(count: int) -> str:
     return ngettext("Bundle: %(num)d document", "Bundle: %(num)d documents", count)
 
 
-def _send(delivery: Delivery, deliveries: list[Delivery], url: str, document: str) -> None:
+def _send(
+    delivery: Delivery, deliveries: list[Delivery], url: str, document: str, *, pixel: bool
+) -> None:
     """The e-mail of `delivery` (its message, rep and customer) opening `url`."""
     sent = sent_view(delivery)
     with force_locale(current_app.config["BABEL_DEFAULT_LOCALE"]):
@@ -87,7 +90,7 @@ def _send(delivery: Delivery, deliveries: list[Delivery], url: str, document: st
             "rep": delivery.sender,
             "url": url,
             "portal_url": sent.portal_url,
-            "pixel_url": pixel_url(delivery),
+            "pixel_url": pixel_url(delivery) if pixel else None,
         }
         text = render_template("email/delivery.txt", **context)
         html = render_template("email/delivery.html", **context)

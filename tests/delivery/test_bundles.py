@@ -266,3 +266,19 @@ def test_the_staff_form_sends_a_bundle(client, world, three, login):
     assert "资料包 · 3 份资料" in sent_page.get_data(as_text=True)
     detail = client.get(f"/customers/{world.customer.id}", headers={"Accept-Language": "zh-CN"})
     assert detail.get_data(as_text=True).count("data-bundle ") == 3
+
+
+def test_the_rep_withdraws_the_bundle_from_its_page(client, world, three, login):
+    sent = _send(world, three, passcode="135790")
+    login(world.rep)
+    page = client.get(f"/customers/{world.customer.id}/bundles/{sent.bundle.id}")
+    assert page.status_code == 200
+    assert "135790" not in page.get_data(as_text=True)  # shown once, after the send only
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page.get_data(as_text=True))
+    data = {"csrf_token": token.group(1)} if token else {}
+    response = client.post(
+        f"/customers/{world.customer.id}/bundles/{sent.bundle.id}/revoke", data=data
+    )
+    assert response.status_code == 302
+    assert client.get(urlsplit(sent.url).path).status_code == 410
+    assert all(d.revoked_at for d in db.session.scalars(select(Delivery)))

@@ -268,14 +268,15 @@ def test_ten_thousand_random_tokens_open_nothing(arena):
 def test_random_tokens_through_http_are_404_and_record_nothing(arena, client):
     events = db.session.scalar(select(func.count()).select_from(Event))
     sample = [t for t in random_tokens(HTTP_SAMPLE * 3, seed=7) if "." not in t[:1]]
-    statuses: dict[str, set[int]] = {"d": set(), "p": set(), "t": set(), "e": set(), "j": set()}
+    statuses: dict[str, set[int]] = {k: set() for k in ("d", "p", "b", "t", "e", "j")}
     for token in sample[:HTTP_SAMPLE]:
         statuses["d"].add(client.get(f"/d/{token}").status_code)
         statuses["p"].add(client.get(f"/p/{token}").status_code)
+        statuses["b"].add(client.get(f"/b/{token}").status_code)
         statuses["t"].add(client.post("/t/r", json={"s": token, "reports": []}).status_code)
         statuses["e"].add(client.get(f"/e/{token}.gif").status_code)
         statuses["j"].add(client.get(f"/thumb/{token}.jpg").status_code)
-    assert statuses == {"d": {404}, "p": {404}, "t": {404}, "e": {200}, "j": {404}}
+    assert statuses == {"d": {404}, "p": {404}, "b": {404}, "t": {404}, "e": {200}, "j": {404}}
     assert db.session.scalar(select(func.count()).select_from(Event)) == events
 
 
