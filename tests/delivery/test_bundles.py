@@ -64,6 +64,9 @@ def test_a_bundle_page_lists_each_document_and_records_nothing(client, world, th
     assert "2 页" in text
     assert '<meta property="og:title" content="资料包：3 份资料">' in text
     assert world.customer.name not in text.split("</head>")[0]  # no customer data in the card
+    image = re.search(r'<meta property="og:image" content="([^"]+)">', text).group(1)
+    assert image.startswith("http") and "/thumb/" in image
+    assert client.get(urlsplit(image).path).mimetype == "image/jpeg"  # a preview of nothing
     assert len(_doc_paths(text)) == 3
     assert _count(Event) == 0  # the bundle page is no open, no preview of any document
     assert _count(ScoreEntry) == 0
