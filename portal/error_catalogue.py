@@ -45,6 +45,10 @@ _ENTRIES: dict[str, LazyString | Entry] = {
         "Document storage is not answering. Nothing was sent: try again in a minute."
     ),
     "required": _l("This is required."),
+    "template_id_and_ids": _l("Send one material or a bundle, not both."),
+    "bundle_empty": _l("Choose at least one material for the bundle."),
+    "bundle_too_large": _l("A bundle holds at most %(limit)d materials."),
+    "bundle_duplicate_template": _l("A material is chosen twice: each goes in a bundle once."),
     "choice_required": _l("Choose a %(what)s."),
     "too_long": _l("At most %(limit)d characters."),
     "not_a_string": _l("Enter text."),

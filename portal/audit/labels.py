@@ -10,6 +10,7 @@ ACTION_LABELS = {
     "template.published": _l("Template version published"),
     "template.access_changed": _l("Who may send a template changed"),
     "delivery.revoked": _l("Link revoked"),
+    "bundle.revoked": _l("Bundle link revoked, with its documents"),
     "portal_link.rotated": _l("Portal link revoked and replaced"),
     "scoring_rule.changed": _l("Scoring rule changed"),
     "keyword_rule.added": _l("Keyword added"),

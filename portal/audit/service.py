@@ -28,6 +28,7 @@ ACTIONS = (
     "template.published",
     "template.access_changed",
     "delivery.revoked",
+    "bundle.revoked",
     "portal_link.rotated",
     "scoring_rule.changed",
     "keyword_rule.added",

@@ -17,13 +17,15 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Optional
 
+from portal.delivery.bundles import MAX_DOCUMENTS
 from portal.delivery.comments import MAX_COMMENT_LENGTH
 from portal.delivery.services import MAX_EXPIRY_DAYS, MAX_MESSAGE_LENGTH, SendRequest
 from portal.errors import PortalError
 from portal.form_errors import attach as attach_generic
-from portal.form_fields import choices
+from portal.form_fields import MultiCheckboxField, choices
 from portal.library.forms import POLICY_LABELS
 from portal.library.models import Template
 
@@ -40,6 +42,16 @@ class SendForm(FlaskForm):
         coerce=_template_id,
         validate_choice=False,  # the service decides what this user may send (404 otherwise)
         validators=[InputRequired(_l("Choose what to send."))],
+    )
+    more_template_ids = MultiCheckboxField(
+        _l("Add more materials (one link for all: a bundle)"),
+        coerce=int,
+        validate_choice=False,  # the service decides what this user may send
+        description=_l(
+            "Optional. The customer opens one page listing every material; each is tracked on "
+            "its own. At most %(num)d materials.",
+            num=MAX_DOCUMENTS,
+        ),
     )
     message = TextAreaField(
         _l("Message to the customer"),
@@ -104,11 +116,17 @@ class SendForm(FlaskForm):
         self.template_id.choices = [("", _l("Choose a material…"))] + [
             (t.id, t.name) for t in templates
         ]
+        self.more_template_ids.choices = [SelectChoice(t.id, t.name) for t in templates]
 
     def to_request(self, customer_id: int) -> SendRequest:
+        """One material, or a bundle when more were ticked (the first one chosen first; a
+        material ticked twice is sent once)."""
+        first = self.template_id.data or 0
+        more = [t for t in (self.more_template_ids.data or []) if t != first]
         return SendRequest(
             customer_id=customer_id,
-            template_id=self.template_id.data or 0,
+            template_id=None if more else first,
+            template_ids=list(dict.fromkeys([first, *more])) if more else None,
             version_policy=self.version_policy.data or None,
             allow_download=bool(self.allow_download.data),
             expires_in_days=self.expires_in_days.data,
@@ -145,6 +163,14 @@ _TEMPLATE_TEXTS = {
 }
 
 
+_TEMPLATE_FIELDS = ("template_id", "template_ids")
+
+
 def attach_error(form: FlaskForm, exc: PortalError) -> None:
     """Put a delivery service error on the field it concerns, in the reader's language."""
-    attach_generic(form, exc, texts=_TEMPLATE_TEXTS if exc.field == "template_id" else None)
+    attach_generic(
+        form,
+        exc,
+        fields={"template_ids": "more_template_ids"},  # a bundle's list: the extra materials
+        texts=_TEMPLATE_TEXTS if exc.field in _TEMPLATE_FIELDS else None,
+    )

@@ -62,10 +62,34 @@ class Delivery(db.Model):
     # What a device other than the recipient's sees first (portal.delivery.visitors.AskVisitor):
     # off (nothing asked), optional or required (the "您是？" card).
     ask_visitor: Mapped[str] = mapped_column(String(10), default="off", server_default="off")
+    # The bundle (资料包) this delivery was sent in, if any (portal.delivery.bundles): one send of
+    # several documents, each its own delivery with its own link, opens and scores.
+    bundle_id: Mapped[int | None] = mapped_column(
+        ForeignKey("bundles.id", ondelete="SET NULL"), index=True
+    )
 
     customer: Mapped[Customer] = relationship()
     template: Mapped[Template] = relationship()
     version: Mapped[TemplateVersion] = relationship()
+    sender: Mapped[User] = relationship()
+
+
+class Bundle(db.Model):
+    """One send of several documents (资料包), opened with one link (portal.delivery.bundles).
+
+    Its link (purpose "bundle", Link.bundle_id) carries the expiry and revocation, as every link
+    does; its documents are deliveries (Delivery.bundle_id), revoked with it."""
+
+    __tablename__ = "bundles"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    sender_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    customer: Mapped[Customer] = relationship()
     sender: Mapped[User] = relationship()
 
 

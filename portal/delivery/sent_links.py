@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from portal.delivery.models import Delivery
+from portal.delivery.models import Bundle, Delivery
 from portal.errors import NotFound
 from portal.extensions import db
 from portal.tracking import links
@@ -51,3 +51,20 @@ def doc_link_of(delivery: Delivery) -> Link:
     if link is None:
         raise NotFound("delivery has no link")
     return link
+
+
+def bundle_link_of(bundle: Bundle) -> Link:
+    """The link a bundle (资料包) was sent with (portal.delivery.bundles)."""
+    link = db.session.scalar(
+        select(Link)
+        .where(Link.bundle_id == bundle.id, Link.purpose == LinkPurpose.BUNDLE.value)
+        .order_by(Link.id)
+        .limit(1)
+    )
+    if link is None:
+        raise NotFound("bundle has no link")
+    return link
+
+
+def bundle_url(link: Link) -> str:
+    return links.external_url("customer.bundle", token=links.token_for(link))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
@@ -23,7 +23,7 @@ from portal.errors import NotFound, ValidationFailed
 from portal.extensions import db
 from portal.library import permissions
 from portal.library import services as library
-from portal.library.models import TemplateKind, TemplateVersion, VersionPolicy
+from portal.library.models import Template, TemplateKind, TemplateVersion, VersionPolicy
 from portal.library.rendering import customer_variables, render_version_page_png, render_version_pdf
 from portal.library.rendering.variables import business_date
 from portal.library.storage import get_storage
@@ -38,7 +38,7 @@ MAX_MESSAGE_LENGTH = 2000
 @dataclass
 class SendRequest:
     customer_id: int
-    template_id: int
+    template_id: int | None = None  # one document; or template_ids for a bundle
     version_policy: str | None = None  # default: the template's policy
     allow_download: bool = True
     expires_in_days: int | None = None
@@ -47,17 +47,53 @@ class SendRequest:
     watermark: bool | None = None  # None: on for quotes, off for other kinds
     ask_visitor: str | None = None  # off (default) | optional | required (delivery.visitors)
     passcode: str | None = None  # 4 to 8 digits the reader must enter (delivery.passcodes)
+    # Several documents in one send (a 资料包, portal.delivery.bundles), instead of template_id.
+    template_ids: list[int] | None = None
+
+
+@dataclass
+class SendOptions:
+    """What a send asks of every document it carries, checked once (send_options)."""
+
+    customer: Customer
+    expires_at: datetime | None
+    message: str
+    ask_visitor: str
+    passcode_hash: str | None
 
 
 def send(sender: User, request: SendRequest) -> Sent:
     """Create a delivery for one customer; rendering (and the e-mail) run after the commit."""
     customer = get_customer(sender, request.customer_id)
-    template = library.get_template(sender, request.template_id)
-    if not permissions.can_send(sender, template):
-        raise NotFound("template not found")
-    version = library.get_version(template)
-    policy = request.version_policy or template.version_policy
-    if policy not in {p.value for p in VersionPolicy}:
+    (template,) = sendable_templates(sender, [request.template_id or 0], field="template_id")
+    options = send_options(request, customer)
+    delivery, doc_link = create_delivery(sender, template, request, options)
+    links.portal_link(customer, handed_out=True)  # the send carries it: it lives on from now
+    jobs.defer(prepare_delivery, delivery.id)
+    if request.send_email:
+        jobs.defer(send_delivery_email, delivery.id)
+    return sent_view(delivery, doc_link)
+
+
+def sendable_templates(sender: User, template_ids: list[int], *, field: str) -> list[Template]:
+    """The templates sender may send, in the order given; NotFound (on `field`) for any other:
+    one the sender may not see or send looks like one that does not exist."""
+    found = []
+    for template_id in template_ids:
+        try:
+            template = library.get_template(sender, template_id)
+        except NotFound as exc:
+            raise NotFound("template not found", field=field) from exc
+        if not permissions.can_send(sender, template):
+            raise NotFound("template not found", field=field)
+        found.append(template)
+    return found
+
+
+def send_options(request: SendRequest, customer: Customer) -> SendOptions:
+    """Check what a send asks (policy, expiry, message, e-mail, passcode) before anything is
+    written; ValidationFailed on the field concerned."""
+    if request.version_policy and request.version_policy not in {p.value for p in VersionPolicy}:
         raise ValidationFailed(
             "version_policy must be 'latest' or 'pinned'",
             code="bad_version_policy",
@@ -87,42 +123,57 @@ def send(sender: User, request: SendRequest) -> Sent:
             code="customer_has_no_email",
             field="send_email",
         )
-    ask_visitor = visitors.ask_visitor_value(request.ask_visitor)
-    passcode_hash = passcodes.hash_passcode(request.passcode)
+    return SendOptions(
+        customer=customer,
+        expires_at=expires_at,
+        message=message,
+        ask_visitor=visitors.ask_visitor_value(request.ask_visitor),
+        passcode_hash=passcodes.hash_passcode(request.passcode),
+    )
+
+
+def create_delivery(
+    sender: User,
+    template: Template,
+    request: SendRequest,
+    options: SendOptions,
+    *,
+    bundle_id: int | None = None,
+) -> tuple[Delivery, Link]:
+    """The delivery of one template and its doc link (storage checked first: nothing is
+    written when it is down). Rendering and e-mail are the caller's to defer."""
+    version = library.get_version(template)
+    _check_storage(version)
     watermark = request.watermark
     if watermark is None:  # a quote names its reader unless the rep says otherwise
         watermark = template.kind == TemplateKind.QUOTE
-    _check_storage(version)
     delivery = Delivery(
-        customer=customer,
+        customer=options.customer,
         template=template,
         version=version,
-        policy=policy,
+        policy=request.version_policy or template.version_policy,
         sender=sender,
-        message=message,
+        message=options.message,
         allow_download=request.allow_download,
         watermark=watermark,
-        passcode_hash=passcode_hash,
-        ask_visitor=ask_visitor,
-        expires_at=expires_at,
+        passcode_hash=options.passcode_hash,
+        ask_visitor=options.ask_visitor,
+        expires_at=options.expires_at,
         render_status=RenderStatus.PENDING,
         email_status=EmailStatus.QUEUED if request.send_email else None,
+        bundle_id=bundle_id,
     )
     db.session.add(delivery)
     db.session.flush()
     doc_link = Link(
         purpose=LinkPurpose.DOC.value,
-        customer_id=customer.id,
+        customer_id=options.customer.id,
         delivery_id=delivery.id,
-        expires_at=expires_at,
+        expires_at=options.expires_at,
     )
     db.session.add(doc_link)
     db.session.flush()
-    links.portal_link(customer, handed_out=True)  # the send carries it: it lives on from now
-    jobs.defer(prepare_delivery, delivery.id)
-    if request.send_email:
-        jobs.defer(send_delivery_email, delivery.id)
-    return sent_view(delivery, doc_link)
+    return delivery, doc_link
 
 
 def _check_storage(version: TemplateVersion) -> None:

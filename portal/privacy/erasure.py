@@ -34,7 +34,7 @@ from portal.db_types import utcnow
 from portal.deals import services as deal_services
 from portal.deals.models import Deal, DealEvidence
 from portal.delivery import link_cache, watermarks
-from portal.delivery.models import Comment, Delivery
+from portal.delivery.models import Bundle, Comment, Delivery
 from portal.delivery.services import variables_for
 from portal.engagement.models import ScoreEntry
 from portal.errors import NotFound, PermissionDenied, ValidationFailed
@@ -160,6 +160,11 @@ def erase(by: User | None, customer_id: int) -> Erasure:
     db.session.execute(
         delete(Delivery)
         .where(Delivery.customer_id == customer.id)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.execute(  # their bundles (资料包): ids only, gone with them
+        delete(Bundle)
+        .where(Bundle.customer_id == customer.id)
         .execution_options(synchronize_session=False)
     )
     _forget_mentions(customer.id, words)

@@ -35,8 +35,8 @@ from portal.accounts.services import user_for_token
 from portal.branding import images as brand_images
 from portal.branding import rep_cards
 from portal.branding import service as branding
-from portal.delivery import comments as comment_service
 from portal.delivery import (
+    bundles,
     link_grants,
     open_confirmation,
     passcodes,
@@ -45,6 +45,7 @@ from portal.delivery import (
     share_cards,
     visitors,
 )
+from portal.delivery import comments as comment_service
 from portal.delivery import portal_home as portal_service
 from portal.delivery import viewer as viewer_service
 from portal.delivery.comments import MAX_COMMENT_LENGTH
@@ -292,6 +293,40 @@ def comment(token: str) -> Response:
     with force_locale(i18n.browser_locale()):
         flash(_("Thank you. Your comment has been sent."))
     return redirect(url_for(".portal_home", token=token, _anchor=f"doc-{delivery_id}"))
+
+
+# --- a bundle (资料包): several documents behind one link ------------------------------------
+
+
+@bp.get("/b/<token>")
+@rate_limits.limit("OPEN_RATE_LIMIT", rate_limits.path_token)
+@rate_limits.limit("OPEN_ADDRESS_RATE_LIMIT", rate_limits.address)
+def bundle(token: str) -> Response:
+    """The bundle page: each document with its own link. Records nothing: opening a document
+    (its viewer) is what counts."""
+    page = bundles.bundle_page(token, _grants())
+    brand = branding.brand()
+    with force_locale(i18n.browser_locale()):
+        title = bundles.bundle_title(len(page.items))
+        card_link = page.card_link
+        card = share_cards.card(
+            card_link or page.link,
+            title,
+            brand.company_name,
+            page.sender.name,
+            with_image=card_link is not None,
+        )
+    response = _render(
+        "customer/bundle.html",
+        brand=brand,
+        share_card=card,
+        rep_card=rep_cards.card_of(page.sender),
+        page=page,
+        title=title,
+        in_wechat=_in_wechat(),
+    )
+    jobs.commit()  # the document links derived for the page (after rendering)
+    return response
 
 
 # --- the document viewer ----------------------------------------------------------------------

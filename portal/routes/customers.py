@@ -35,8 +35,8 @@ from portal.customers.forms import CustomerFilterForm, CustomerForm, RecommendFo
 from portal.customers.forms import attach_error as attach_customer_error
 from portal.customers.services import create_customer, get_customer, may_have_customers
 from portal.db_types import utcnow
+from portal.delivery import bundles, link_grants
 from portal.delivery import comments as comment_service
-from portal.delivery import link_grants
 from portal.delivery import services as delivery_services
 from portal.delivery import visitors as visitor_service
 from portal.delivery.forms import DeliveryActionForm, ReplyForm, SendForm
@@ -231,17 +231,64 @@ def send(customer_id: int):
     if not form.validate():
         return _render_detail(customer_id, send_form=form, status=422)
     try:
-        sent = delivery_services.send(current_user, form.to_request(customer.id))
+        sent = bundles.send_any(current_user, form.to_request(customer.id))
     except PortalError as exc:
         db.session.rollback()
         attach_delivery_error(form, exc)
         return _render_detail(customer_id, send_form=form, status=exc.status)
-    delivery_id = sent.delivery.id
     jobs.commit()
     passcode = form.to_request(customer.id).passcode
+    if isinstance(sent, bundles.SentBundle):
+        bundle_id = sent.bundle.id
+        if passcode:
+            session[SHOW_PASSCODE] = {"bundle_id": bundle_id, "passcode": passcode}
+        return redirect(url_for(".sent_bundle", customer_id=customer_id, bundle_id=bundle_id))
+    delivery_id = sent.delivery.id
     if passcode:  # stored only hashed: the next page shows it to the rep, once
         session[SHOW_PASSCODE] = {"delivery_id": delivery_id, "passcode": passcode}
     return redirect(url_for(".sent", customer_id=customer_id, delivery_id=delivery_id))
+
+
+def _bundle_of(customer_id: int, bundle_id: int):
+    """A bundle of this customer that the user may see; 404 otherwise."""
+    bundle = bundles.get_bundle(current_user, bundle_id)
+    if bundle.customer_id != customer_id:
+        raise NotFound("bundle not found")
+    return bundle
+
+
+@bp.get("/<int:customer_id>/bundles/<int:bundle_id>")
+def sent_bundle(customer_id: int, bundle_id: int):
+    """A bundle just sent (or looked up again): its one link and each document's."""
+    bundle = _bundle_of(customer_id, bundle_id)
+    shown = session.get(SHOW_PASSCODE) or {}
+    passcode = None
+    if shown.get("bundle_id") == bundle.id:
+        passcode = session.pop(SHOW_PASSCODE)["passcode"]
+    html = render_template(
+        "customers/sent_bundle.html",
+        passcode=passcode,
+        bundle=bundle,
+        customer=bundle.customer,
+        sent=bundles.sent_bundle(bundle),
+        revoked=bundles.is_revoked(bundle),
+        action_form=DeliveryActionForm(formdata=None),
+    )
+    jobs.commit()  # the portal link may have been created for the page
+    return html
+
+
+@bp.post("/<int:customer_id>/bundles/<int:bundle_id>/revoke")
+def revoke_bundle(customer_id: int, bundle_id: int):
+    _bundle_of(customer_id, bundle_id)
+    form = DeliveryActionForm()
+    if not form.validate():
+        abort(400)
+    reason = link_grants.parse_reason(form.reason.data)
+    bundles.revoke_bundle(current_user, bundle_id, reason)
+    jobs.commit()
+    flash(_("The bundle is withdrawn: its link and its documents no longer open."), "success")
+    return redirect(url_for(".sent_bundle", customer_id=customer_id, bundle_id=bundle_id))
 
 
 @bp.post("/<int:customer_id>/recommend")

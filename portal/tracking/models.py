@@ -14,6 +14,7 @@ from portal.extensions import db
 class LinkPurpose(enum.StrEnum):
     PORTAL = "portal"  # a customer's home: everything sent to them
     DOC = "doc"  # one delivery
+    BUNDLE = "bundle"  # a 资料包: several deliveries sent together (portal.delivery.bundles)
 
 
 class Link(db.Model):
@@ -38,6 +39,10 @@ class Link(db.Model):
     )
     parent_id: Mapped[int | None] = mapped_column(
         ForeignKey("links.id", ondelete="CASCADE"), index=True
+    )
+    # A bundle link's 资料包 (portal.delivery.bundles); None for every other purpose.
+    bundle_id: Mapped[int | None] = mapped_column(
+        ForeignKey("bundles.id", ondelete="CASCADE"), index=True
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

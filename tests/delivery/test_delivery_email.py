@@ -206,3 +206,31 @@ def test_the_email_carries_the_brand_and_the_rep_card(client, world, inbox):
     assert "大客户经理" in html and "lilei_sales" in html
     text = _body(message, "plain")
     assert "远景智造科技" in text and "+86 138 0013 8000" in text and world.rep.email in text
+
+
+def test_a_bundle_sends_one_email_with_the_bundle_link(client, world, inbox):
+    from portal import jobs
+    from portal.delivery import bundles
+    from portal.delivery.models import Delivery
+    from portal.delivery.services import SendRequest
+    from tests.delivery.helpers import make_template
+
+    handler, _ = inbox
+    case = make_template(world.marketing, name="客户案例", kind="case_study")
+    sent = bundles.send_any(
+        world.rep,
+        SendRequest(
+            customer_id=world.customer.id,
+            template_ids=[world.template.id, case.id],
+            send_email=True,
+        ),
+    )
+    jobs.commit()
+    messages = handler.wait_for(1)
+    assert len(messages) == 1
+    assert "资料包：2 份资料" in _subject(messages[0])
+    mailed = re.search(r"https?://\S+/b/(\S+)", _body(messages[0], "plain")).group(1)
+    assert links.resolve(mailed, LinkPurpose.BUNDLE).bundle_id == sent.bundle.id
+    statuses = db.session.scalars(select(Delivery.email_status).order_by(Delivery.id)).all()
+    assert statuses == ["sent", "sent"]
+    assert "/e/" not in _body(messages[0], "html")  # no pixel: its open is no one document's

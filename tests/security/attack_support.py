@@ -27,6 +27,7 @@ from portal.channels.services import create_channel
 from portal.customers.models import Customer
 from portal.customers.services import CustomerFields, create_customer
 from portal.db_types import utcnow
+from portal.delivery import bundles
 from portal.delivery import services as delivery_services
 from portal.delivery.comments import add_customer_comment
 from portal.delivery.email import PIXEL_SALT
@@ -69,6 +70,8 @@ class Camp:
     task_id: int
     notification_id: int
     comment_id: int
+    bundle_id: int = 0  # a bundle (资料包) of the camp's template (portal.delivery.bundles)
+    bundle_token: str = ""
 
 
 @dataclass
@@ -81,7 +84,7 @@ class Arena:
 
 
 def token_in(url: str) -> str:
-    match = re.search(r"/[dp]/([^/?#]+)", url)
+    match = re.search(r"/[dpb]/([^/?#]+)", url)
     assert match, url
     return match.group(1)
 
@@ -140,6 +143,12 @@ def _camp(make_user, marketing: User, team: str, tag: str, email_tag: str) -> Ca
         rep, "comment.created", {"customer": customer.name, "document": f"模板{tag}"}, email=False
     )
     view = sessions.start_session(sent.delivery, 1, "Mozilla/5.0 test", "203.0.113.7")
+    bundle = bundles.send_bundle(
+        rep,
+        delivery_services.SendRequest(
+            customer_id=customer.id, template_ids=[version.template.id], message=f"包{tag}"
+        ),
+    )
     jobs.commit()
     assert task is not None
     return Camp(
@@ -155,6 +164,8 @@ def _camp(make_user, marketing: User, team: str, tag: str, email_tag: str) -> Ca
         task_id=task.id,
         notification_id=note.id,
         comment_id=comment.id,
+        bundle_id=bundle.bundle.id,
+        bundle_token=bundle.url.rsplit("/", 1)[-1],
     )
 
 

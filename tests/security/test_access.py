@@ -63,7 +63,12 @@ PUBLIC = {
 # Public routes whose credential is a view session's ingest token in the JSON body.
 INGEST_ROUTES = {"tracking.collect", "tracking.confirm", "tracking.confirm_visit"}
 # Public routes keyed by a token in their URL: which token of team B's customer they take.
-TOKEN_PREFIXES = {"/p/": "portal_token", "/d/": "doc_token", "/e/": "pixel_token"}
+TOKEN_PREFIXES = {
+    "/p/": "portal_token",
+    "/d/": "doc_token",
+    "/e/": "pixel_token",
+    "/b/": "bundle_token",
+}
 # Token routes that answer the same thing to any token (reveal nothing): may be 2xx for nobody.
 SAME_ANSWER_FOR_ANY_TOKEN = {"mail.open_pixel": "a 1x1 GIF for any token"}
 
@@ -74,6 +79,7 @@ MISSING_ID = 987_654
 VICTIM_VALUES: dict[str, Callable[[Arena], Any]] = {
     "customer_id": lambda arena: arena.a.customer.id,
     "delivery_id": lambda arena: arena.a.sent.delivery.id,
+    "bundle_id": lambda arena: arena.a.bundle_id,
     "template_id": lambda arena: arena.a.template.id,
     "number": lambda arena: 1,  # a version of the victim's template
     "task_id": lambda arena: arena.a.task_id,

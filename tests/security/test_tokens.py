@@ -29,7 +29,7 @@ from sqlalchemy import func, select
 
 from portal import jobs
 from portal.db_types import utcnow
-from portal.delivery import link_grants, passcodes, portal_visits, share_cards, viewer
+from portal.delivery import bundles, link_grants, passcodes, portal_visits, share_cards, viewer
 from portal.delivery import services as delivery_services
 from portal.delivery.document_links import REDIRECT_SALT, sign_target, unsign_target
 from portal.delivery.email import delivery_for_pixel
@@ -85,6 +85,7 @@ ACCEPTORS: dict[str, Callable[[str], object]] = {
     # a browser's passcode grants (its cookie): accepted when it names any grant
     passcodes.SALT: lambda cookie: passcodes.grants_of(cookie) or None,
     share_cards.THUMB_SALT: share_cards.resolve_thumbnail,
+    LinkPurpose.BUNDLE.value: bundles.resolve_bundle,
 }
 
 
@@ -105,6 +106,7 @@ def valid_tokens(arena: Arena) -> dict[str, str]:
         share_cards.THUMB_SALT: share_cards.thumbnail_token(
             db.session.get(Link, links.unsign(b.doc_token, "doc"))
         ),
+        LinkPurpose.BUNDLE.value: b.bundle_token,
     }
 
 
@@ -195,7 +197,7 @@ def _expire(link: Link) -> None:
     jobs.commit()
 
 
-@pytest.mark.parametrize("purpose", ["portal", "doc"])
+@pytest.mark.parametrize("purpose", ["portal", "doc", "bundle"])
 @pytest.mark.parametrize("how", ["expired", "revoked"])
 def test_expired_and_revoked_links_are_refused_as_gone(arena, client, purpose, how):
     token = valid_tokens(arena)[purpose]
@@ -208,7 +210,7 @@ def test_expired_and_revoked_links_are_refused_as_gone(arena, client, purpose, h
     with pytest.raises(links.LinkGone):
         ACCEPTORS[purpose](token)
     db.session.rollback()
-    prefix = "p" if purpose == "portal" else "d"
+    prefix = {"portal": "p", "doc": "d", "bundle": "b"}[purpose]
     assert client.get(f"/{prefix}/{token}").status_code == 410
 
 
@@ -266,14 +268,15 @@ def test_ten_thousand_random_tokens_open_nothing(arena):
 def test_random_tokens_through_http_are_404_and_record_nothing(arena, client):
     events = db.session.scalar(select(func.count()).select_from(Event))
     sample = [t for t in random_tokens(HTTP_SAMPLE * 3, seed=7) if "." not in t[:1]]
-    statuses: dict[str, set[int]] = {"d": set(), "p": set(), "t": set(), "e": set(), "j": set()}
+    statuses: dict[str, set[int]] = {k: set() for k in ("d", "p", "b", "t", "e", "j")}
     for token in sample[:HTTP_SAMPLE]:
         statuses["d"].add(client.get(f"/d/{token}").status_code)
         statuses["p"].add(client.get(f"/p/{token}").status_code)
+        statuses["b"].add(client.get(f"/b/{token}").status_code)
         statuses["t"].add(client.post("/t/r", json={"s": token, "reports": []}).status_code)
         statuses["e"].add(client.get(f"/e/{token}.gif").status_code)
         statuses["j"].add(client.get(f"/thumb/{token}.jpg").status_code)
-    assert statuses == {"d": {404}, "p": {404}, "t": {404}, "e": {200}, "j": {404}}
+    assert statuses == {"d": {404}, "p": {404}, "b": {404}, "t": {404}, "e": {200}, "j": {404}}
     assert db.session.scalar(select(func.count()).select_from(Event)) == events
 
 

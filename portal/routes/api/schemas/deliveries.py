@@ -11,7 +11,13 @@ from portal.routes.api.schemas.common import Answer, Body, Flag, Int, RowId, Tex
 
 class DeliveryInput(Body):
     customer_id: RowId
-    template_id: RowId
+    template_id: RowId | None = Field(default=None, description="the template to send")
+    template_ids: list[RowId] | None = Field(
+        default=None,
+        description="instead of template_id: a bundle (资料包) of 1 to 10 different templates, "
+        "one link opening a page that lists them; each is its own delivery (own link, opens, "
+        "read time, scores) with the options below",
+    )
     version_policy: Text | None = Field(default=None, description="latest or pinned")
     allow_download: Flag = True
     expires_in_days: Int | None = Field(default=None, description="1 to 365")
@@ -41,11 +47,31 @@ class RevokeInput(Body):
     reason: Text | None = Field(default=None, description="withdrawn (the default) or leaked")
 
 
-class DeliveryCreated(Answer):
+class BundleDocument(Answer):
     id: int
+    template_id: int
     url: str
-    portal_url: str
     qr_svg_url: str
+
+
+class DeliveryCreated(Answer):
+    id: int | None = Field(default=None, description="the delivery (a single send)")
+    url: str = Field(description="the document's link; for a bundle, the bundle page's link")
+    portal_url: str
+    qr_svg_url: str | None = Field(default=None, description="a single send's QR code")
+    bundle_id: int | None = Field(default=None, description="a bundle's id")
+    deliveries: list[BundleDocument] | None = Field(
+        default=None, description="a bundle's deliveries, in the order of template_ids"
+    )
+
+
+class Bundle(Answer):
+    id: int
+    customer_id: int
+    url: str
+    created_at: Time
+    revoked_at: Time = None
+    deliveries: list[BundleDocument]
 
 
 class Device(Answer):
