@@ -60,7 +60,18 @@ def live_server_fixture(app, port) -> Iterator[str]:
 
 
 @pytest.fixture(name="chromium")
-def chromium_fixture():
+def chromium_fixture(chromium_browser) -> Iterator[Any]:
+    """The test process's Chromium (tests/conftest.py: chromium_browser); every context the test
+    opened is closed after it, so no page, cookie or storage reaches the next test."""
+    if not chromium_browser.is_connected():
+        raise AssertionError("the test process's Chromium has gone (crashed or was closed)")
+    yield chromium_browser
+    for context in list(chromium_browser.contexts):
+        context.close()
+
+
+def launch_chromium() -> Iterator[Any]:
+    """Headless Debian Chromium through Playwright, closed at the end."""
     if not os.path.exists(CHROMIUM):
         skip_or_fail(f"{CHROMIUM} is not installed (Debian package `chromium`)")
     from playwright.sync_api import sync_playwright

@@ -72,6 +72,16 @@ def _sync_off(path: str, dbapi_connection, _record) -> None:
 
 
 @pytest.fixture(scope="session")
+def chromium_browser() -> Iterator:
+    """One headless Chromium per test process, launched by the first browser test: a launch
+    costs 1–3 s of CPU, and the browser tests use it through `chromium`
+    (tests/browser_support.py), which closes their contexts after each."""
+    from tests.browser_support import launch_chromium
+
+    yield from launch_chromium()
+
+
+@pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """SQLite by default; on PostgreSQL a schema of this run's own, dropped at the end.
 
