@@ -100,6 +100,7 @@ class Wire:
     def __init__(self, cdp) -> None:
         self.urls: dict[str, str] = {}
         self.started: dict[str, float] = {}
+        self.methods: dict[str, str] = {}
         self.chunks: dict[str, list[tuple[float, int]]] = {}
         self.finished: dict[str, tuple[float, int]] = {}
         cdp.on("Network.requestWillBeSent", self._sent)
@@ -109,6 +110,7 @@ class Wire:
     def _sent(self, event: dict[str, Any]) -> None:
         self.urls[event["requestId"]] = event["request"]["url"]
         self.started[event["requestId"]] = event["timestamp"]
+        self.methods[event["requestId"]] = event["request"]["method"]
 
     def _data(self, event: dict[str, Any]) -> None:
         chunks = self.chunks.setdefault(event["requestId"], [])
@@ -133,6 +135,34 @@ class Wire:
             else:  # still coming: the chunks that had arrived
                 total += sum(n for at, n in self.chunks.get(request_id, []) if at <= moment)
         return total
+
+    def bytes_of(self, url: str) -> int:
+        return sum(
+            self.finished[rid][1]
+            for rid, seen in self.urls.items()
+            if seen == url and rid in self.finished
+        )
+
+    def bytes_of_requests_started_by(self, moment: float) -> int:
+        """The whole size of every request started by `moment` (those still coming: what has
+        arrived): an upper bound of bytes_until that does not depend on the network's pace."""
+        total = 0
+        for rid in self.urls:
+            if self.started[rid] > moment:
+                continue
+            done = self.finished.get(rid)
+            total += done[1] if done else sum(n for _at, n in self.chunks.get(rid, []))
+        return total
+
+    def all_finished(self, urls: list[str]) -> bool:
+        """Whether every GET of these URLs has finished (the viewer's POSTs are keepalive
+        fetches, whose end Chromium does not report)."""
+        wanted = set(urls)
+        return all(
+            rid in self.finished
+            for rid, url in self.urls.items()
+            if url in wanted and self.methods[rid] == "GET"
+        )
 
     def asked_before(self, moment: float) -> list[str]:
         return [url for rid, url in self.urls.items() if self.started[rid] <= moment]
