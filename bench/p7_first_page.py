@@ -25,6 +25,7 @@ rasteriser.
 from __future__ import annotations
 
 import logging
+import os
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -304,7 +305,10 @@ def measure(stack: Stack, settings: Settings) -> list[Figure]:
             ),
             baseline_is="the same first page image fetched alone (its last byte), same emulation",
             goal=f"≤ {GOAL_MS} ms",
-            note=f"viewer {spread(shown)}; image alone {spread(alone)}",
+            note=(
+                f"viewer {spread(shown)}; image alone {spread(alone)}; load average "
+                f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores at the end"
+            ),
             digits=0,
         ),
         Figure(

@@ -11,6 +11,7 @@ is confirmed as before (the tracking script is untouched by the order of the ima
 
 from __future__ import annotations
 
+import os
 import time
 
 import customer_side_support as support
@@ -102,3 +103,12 @@ def test_the_first_page_comes_first_as_preloaded_webp_within_the_byte_budget(
         screenshot(page, "first-page-phone-dpr3.png")
     finally:
         context.close()
+    if os.environ.get("PORTAL_SCREENSHOT_DIR"):  # for people to look at; not part of the check
+        desktop = chromium.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN")
+        try:
+            page = desktop.new_page()
+            page.goto(url, wait_until="load")
+            page.wait_for_function("() => document.querySelector('[data-page] img').complete")
+            screenshot(page, "first-page-desktop-1366.png")
+        finally:
+            desktop.close()
