@@ -33,14 +33,14 @@ if TYPE_CHECKING:
 RENDER_PREFIX = "renders"
 PDF_SOURCE = "pdf"
 # The widths of the viewer's WebP page images, in device pixels. The page fills a phone's
-# screen (360-430 CSS px) and is at most 868 CSS px wide on a desktop; browsers take the
-# candidate nearest the width times the pixel ratio (Chromium: the smaller one when the ratio
-# is below the two's geometric mean), so: 720 for phones at 2x, 960 for a desktop at 1x,
-# 1280 for phones at 3x (390 × 3 = 1170), 1800 for a desktop at 2x; 480 for small screens.
+# screen (360-430 CSS px) and is at most 868 CSS px wide on a desktop; the browser takes the
+# first candidate at least as wide as the page times its pixel ratio (Chromium, measured):
+# 720 for a 360 px phone at 2x, 960 for larger phones at 2x and desktops at 1x, 1280 for
+# phones at 3x (390 × 3 = 1170), 1800 for desktops at 2x; 480 for small screens.
 PAGE_WEBP_WIDTHS = (480, 720, 960, 1280, 1800)
 # Rendered when a copy is prepared (portal.delivery.services.prepare_delivery): the first page
-# at the phones' widths, so a first open does not wait for the rasteriser.
-PREPARED_WEBP_WIDTHS = (720, 1280)
+# at the widths phones take, so a first open does not wait for the rasteriser.
+PREPARED_WEBP_WIDTHS = (960, 1280)
 
 
 def _variables_key(version: TemplateVersion, variables: dict[str, Any]) -> str:
