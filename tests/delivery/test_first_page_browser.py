@@ -103,6 +103,18 @@ def test_the_first_page_comes_first_as_preloaded_webp_within_the_byte_budget(
         screenshot(page, "first-page-phone-dpr3.png")
     finally:
         context.close()
+    # without script every page is one image (the <noscript> copies), none an empty box
+    plain = chromium.new_context(java_script_enabled=False, **PHONE)
+    try:
+        page = plain.new_page()
+        page.goto(url, wait_until="load")
+        boxes = page.evaluate(
+            "() => Array.from(document.querySelectorAll('[data-page] img'))"
+            ".filter((i) => i.getBoundingClientRect().height > 0).length"
+        )
+        assert boxes == 5
+    finally:
+        plain.close()
     if os.environ.get("PORTAL_SCREENSHOT_DIR"):  # for people to look at; not part of the check
         desktop = chromium.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN")
         try:
