@@ -113,7 +113,8 @@ def test_the_viewer_shows_every_page_with_its_size_and_a_way_back(client, linked
     assert 'loading="eager"' in first and 'elementtiming="first-page"' in first
     assert 'loading="lazy"' in second
     assert f'data-src="/d/{doc}/pages/2.png?v=1"' in second  # viewer.js sets src after page 1
-    [fallback] = re.findall(r"<noscript>(.*?)</noscript>", html, flags=re.S)
+    [style, fallback] = re.findall(r"<noscript>(.*?)</noscript>", html, flags=re.S)
+    assert "img[data-later]{display:none}" in style  # without script: the copies only
     assert f'src="/d/{doc}/pages/2.png?v=1"' in fallback
     for image in images:
         width = int(re.search(r'width="(\d+)"', image).group(1))
