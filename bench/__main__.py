@@ -22,6 +22,7 @@ from bench import (
     p4_recompute,
     p5_queries,
     p6_slow_clients,
+    p7_first_page,
     p10_analytics,
     p11_recovery,
     wrk,
@@ -38,6 +39,7 @@ FIGURES: dict[str, Callable[[Stack, Settings], list[Figure]]] = {
     "P4": p4_recompute.measure,
     "P5": p5_queries.measure,
     "P6": p6_slow_clients.measure,
+    "P7": p7_first_page.measure,
     "P10": p10_analytics.measure,
     "P11": p11_recovery.measure,
 }

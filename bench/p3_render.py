@@ -10,7 +10,7 @@ untimed, so that neither pays for loading WeasyPrint and the fonts.
 
 Repeat opens go through the Flask test client like a phone would: the viewer page, every page
 image and the download. Renders are counted by wrapping the two functions that render
-(html_to_pdf: WeasyPrint; page_png: pdfium rasterising a page).
+(html_to_pdf: WeasyPrint; page_png, page_webp: pdfium rasterising a page).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from bench.settings import Settings
 from bench.stack import Stack
 
 log = logging.getLogger("bench")
+PAGE_KINDS = (".png", "/1280.webp")  # the PNG, and the WebP a phone at 3x takes (P7)
 PHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) MicroMessenger/8.0.40"
 
 
@@ -34,7 +35,7 @@ def counted_renders() -> Iterator[dict[str, int]]:
     """Count calls of the rendering functions while the block runs."""
     from portal.library.rendering import pdf
 
-    counts = {"html_to_pdf": 0, "page_png": 0}
+    counts = {"html_to_pdf": 0, "page_png": 0, "page_webp": 0}
     originals = {name: getattr(pdf, name) for name in counts}
 
     def counting(name):
@@ -98,7 +99,8 @@ def _storage_round_trip(version) -> float:
 def _open(client, doc_path: str, pages: int) -> None:
     """What a phone fetches on one open: the viewer, each page image, the download."""
     headers = {"User-Agent": PHONE}
-    for path in [doc_path, *(f"{doc_path}/pages/{n}.png" for n in range(1, pages + 1))]:
+    images = [f"{doc_path}/pages/{n}{kind}" for n in range(1, pages + 1) for kind in PAGE_KINDS]
+    for path in [doc_path, *images]:
         answer = client.get(path, headers=headers)
         if answer.status_code != 200:
             raise RuntimeError(f"GET {path}: {answer.status_code}")

@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Flask
 
-from portal import security_headers
+from portal import security_headers, static_files
 from portal.config import MiB, load_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,6 +36,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     _init_extensions(app)
     _register_blueprints(app)
     security_headers.init_app(app)
+    static_files.init_app(app)  # static URLs named by content, cached, CSS/JS gzipped
     _register_cli(app)
     return app
 

@@ -1,14 +1,15 @@
 """The customer's file and page images: one query at most, a local file, sendfile.
 
-GET /d/<token>/download and the viewer's page images are the busiest customer URLs. Each one
-resolves the link with a single query (the link, its delivery, the version the customer sees
-now, and the customer's and rep's fields that name the rendered copy), checks it live, and
-hands Flask a path on local disk (portal.library.storage.node_cache) so the bytes go out with
-sendfile. What the query found for a live link is kept in the process for up to one second
-(portal.delivery.link_cache): a revocation or an expiry reaches every process and node within
-one second, usually at once. The download's `doc.downloaded` event goes through the ingest
-queue when Redis is configured (portal.tracking.ingest_path.record_event: one Redis round trip,
-the durable write), stored by the applier, with the scoring and task rules, after the answer.
+GET /d/<token>/download and the viewer's page images (PNG, and WebP per width) are the busiest
+customer URLs. Each one resolves the link with a single query (the link, its delivery, the
+version the customer sees now, and the customer's and rep's fields that name the rendered
+copy), checks it live, and hands Flask a path on local disk (portal.library.storage.node_cache)
+so the bytes go out with sendfile. What the query found for a live link is kept in the process
+for up to one second (portal.delivery.link_cache): a revocation or an expiry reaches every
+process and node within one second, usually at once. The download's `doc.downloaded` event goes
+through the ingest queue when Redis is configured (portal.tracking.ingest_path.record_event:
+one Redis round trip, the durable write), stored by the applier, with the scoring and task
+rules, after the answer.
 
 A copy that is not rendered yet (a first open racing its background job) takes the full path
 (portal.delivery.viewer), which renders it.
@@ -36,7 +37,13 @@ from portal.delivery.models import Delivery
 from portal.errors import NotFound, PermissionDenied
 from portal.extensions import db
 from portal.library.models import Template, TemplateVersion, VersionPolicy
-from portal.library.rendering import customer_variables, pdf_cache_key, png_cache_key
+from portal.library.rendering import (
+    PAGE_WEBP_WIDTHS,
+    customer_variables,
+    pdf_cache_key,
+    png_cache_key,
+    webp_cache_key,
+)
 from portal.library.rendering.variables import CUSTOMER_FIELDS, REP_FIELDS, business_date
 from portal.library.storage import node_cache
 from portal.tracking import links
@@ -128,8 +135,11 @@ class CustomerCopy:
             return self.version.storage_key  # shown as uploaded
         return pdf_cache_key(self.version, self.variables)
 
-    def page_key(self, page: int) -> str:
-        return png_cache_key(self.version, self.variables, page)
+    def page_key(self, page: int, width: int | None = None) -> str:
+        """The PNG of a page, or its WebP `width` pixels wide."""
+        if width is None:
+            return png_cache_key(self.version, self.variables, page)
+        return webp_cache_key(self.version, self.variables, page, width)
 
     def mark(self, visitor_name: str | None) -> str:
         """The reader's mark (portal.delivery.watermarks): the customer and the send date."""
@@ -237,21 +247,26 @@ def download(
     return ServedFile(path, viewer.download_filename(copy.template_name), copy.pdf_key())
 
 
-def page_image(token: str, page: int, grants: list[str] | None = None) -> ServedFile:
-    """Page `page` of the customer's current copy, as a local PNG file (its file name: an
-    ETag, the same on every node, since the key names the content); NotFound past the last
-    page, PasscodeRequired as for the download."""
+def page_image(
+    token: str, page: int, grants: list[str] | None = None, width: int | None = None
+) -> ServedFile:
+    """Page `page` of the customer's current copy as a local file: the PNG, or with `width`
+    (one of PAGE_WEBP_WIDTHS) the WebP that wide. Its file name is an ETag, the same on every
+    node, since the key names the content. NotFound past the last page or for another width,
+    PasscodeRequired as for the download."""
     from portal.delivery import viewer
 
     copy = resolve(token)
     passcodes.require(copy.delivery_id, copy.passcode, grants or [])
     if isinstance(page, bool) or page < 1:
         raise NotFound("page not found")
-    path = node_cache.local_path(copy.page_key(page))
+    if width is not None and width not in PAGE_WEBP_WIDTHS:
+        raise NotFound("page not found")
+    key = copy.page_key(page, width)
+    path = node_cache.local_path(key)
     if path is None:  # not rendered yet
-        viewer.page_image(viewer.resolve_doc(token), page)
-        path = node_cache.local_path(copy.page_key(page))
+        viewer.page_image(viewer.resolve_doc(token), page, width)
+        path = node_cache.local_path(key)
         if path is None:
             raise NotFound("page not found")
-    key = copy.page_key(page)
     return ServedFile(path, hashlib.blake2b(key.encode(), digest_size=12).hexdigest())

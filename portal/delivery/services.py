@@ -24,7 +24,13 @@ from portal.extensions import db
 from portal.library import permissions
 from portal.library import services as library
 from portal.library.models import Template, TemplateKind, TemplateVersion, VersionPolicy
-from portal.library.rendering import customer_variables, render_version_page_png, render_version_pdf
+from portal.library.rendering import (
+    PREPARED_WEBP_WIDTHS,
+    customer_variables,
+    render_version_page_png,
+    render_version_page_webp,
+    render_version_pdf,
+)
 from portal.library.rendering.variables import business_date
 from portal.library.storage import get_storage
 from portal.tracking import links
@@ -209,7 +215,7 @@ def variables_for(delivery: Delivery) -> dict:
 
 @jobs.retried
 def prepare_delivery(delivery_id: int) -> None:
-    """Render the customer's copy and its first page image, so the first open is instant.
+    """Render the customer's copy and its first page's images, so the first open is instant.
 
     Safe to run again (the render is cached by what determines it). When storage or the
     database is down the delivery stays pending and the error is raised: on RQ the job is
@@ -219,8 +225,11 @@ def prepare_delivery(delivery_id: int) -> None:
         return
     version = current_version(delivery)
     try:
-        render_version_pdf(version, variables_for(delivery))
-        render_version_page_png(version, variables_for(delivery), 1)
+        variables = variables_for(delivery)
+        render_version_pdf(version, variables)
+        render_version_page_png(version, variables, 1)
+        for width in PREPARED_WEBP_WIDTHS:  # what a phone's viewer asks for first
+            render_version_page_webp(version, variables, 1, width)
     except Exception as exc:  # the rep sees "failed" with the reason, the customer a retry
         if outages.is_outage(exc):
             raise  # not the template's fault: stays pending, tried again

@@ -29,8 +29,10 @@ from portal.errors import NotFound, PermissionDenied, ValidationFailed
 from portal.library.content_tags import tags_of_page
 from portal.library.models import TemplateVersion
 from portal.library.rendering import (
+    PAGE_WEBP_WIDTHS,
     pdf_cache_key,
     render_version_page_png,
+    render_version_page_webp,
     render_version_pdf,
 )
 from portal.library.rendering.variables import business_date
@@ -127,6 +129,11 @@ class OpenedDelivery:
     @property
     def page_count(self) -> int:
         return len(self.pages)
+
+    @property
+    def image_widths(self) -> tuple[int, ...]:
+        """The widths each page's WebP image comes in (the viewer's srcset)."""
+        return PAGE_WEBP_WIDTHS
 
     def link_token(self, href: str) -> str:
         """The signed form of a link target, for this delivery's tracked redirect."""
@@ -285,12 +292,16 @@ def open_delivery(
 # --- pages, file, links -------------------------------------------------------------------
 
 
-def page_image(delivery: Delivery, page: int) -> tuple[bytes, int]:
-    """Page `page` of the customer's current copy as PNG, and that version's number."""
+def page_image(delivery: Delivery, page: int, width: int | None = None) -> tuple[bytes, int]:
+    """Page `page` of the customer's current copy as PNG, or as WebP `width` pixels wide (one
+    of PAGE_WEBP_WIDTHS), and that version's number."""
     version = current_version(delivery)
+    variables = variables_for(delivery)
     try:
-        return render_version_page_png(version, variables_for(delivery), page), version.number
-    except ValueError:  # no such page
+        if width is None:
+            return render_version_page_png(version, variables, page), version.number
+        return render_version_page_webp(version, variables, page, width), version.number
+    except ValueError:  # no such page, or no such width
         raise NotFound("page not found") from None
 
 

@@ -445,9 +445,20 @@ def identify_visitor(token: str) -> Response:
 @bp.get("/d/<token>/pages/<int:page>.png")
 def page_image(token: str, page: int) -> Response:
     image = served_files.page_image(token, page, grants=_grants())
+    return _page_file(image, "image/png")
+
+
+@bp.get("/d/<token>/pages/<int:page>/<int:width>.webp")
+def page_webp(token: str, page: int, width: int) -> Response:
+    """The viewer's `srcset`: a page as WebP, rasterised at one of a few widths."""
+    image = served_files.page_image(token, page, grants=_grants(), width=width)
+    return _page_file(image, "image/webp")
+
+
+def _page_file(image: served_files.ServedFile, mimetype: str) -> Response:
     return sending.respond(
         image,
-        mimetype="image/png",
+        mimetype=mimetype,
         cache_control=f"private, max-age={PAGE_MAX_AGE}",
         etag=image.name,
         max_age=PAGE_MAX_AGE,

@@ -8,6 +8,8 @@
  *   page of the document is visible in a visible tab, {"s": token} is POSTed to data-confirm-url
  *   (retried with backoff on network errors, 429 and 5xx). Read-time reports are queued until
  *   the server has confirmed the open: it takes no reports of an unconfirmed session.
+ * - The pages after the first get their images (data-srcset, data-src) once the first page's
+ *   image is in, so that the first page has the whole of a slow network to itself.
  * - The current page is the page image most visible in the viewport (IntersectionObserver).
  * - Time accrues to the current page only while the tab is visible AND the reader is active:
  *   some input (scroll, touch, mouse, key, click) within the last 60 s.
@@ -35,6 +37,29 @@
       const card = document.querySelector("[data-visitor-card]");
       if (card) card.hidden = true;
     });
+  }
+
+  // Pages after the first get their images once the first page's is in (or failed): on a
+  // slow phone network they would otherwise share its bandwidth (they are near enough to the
+  // screen for the browser's lazy loading to fetch them at once).
+  const later = Array.prototype.slice.call(document.querySelectorAll("img[data-later]"));
+  if (later.length) {
+    const first = document.querySelector("[data-page='1'] img");
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      for (const img of later) {
+        const source = img.parentNode.querySelector("source[data-srcset]");
+        if (source) source.srcset = source.getAttribute("data-srcset");
+        img.src = img.getAttribute("data-src");
+      }
+    };
+    if (!first || first.complete) release();
+    else {
+      first.addEventListener("load", release);
+      first.addEventListener("error", release);
+    }
   }
 
   const root = document.querySelector("[data-viewer]");

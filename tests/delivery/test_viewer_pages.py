@@ -4,6 +4,7 @@ images, the download, the tracked redirect for links inside the document, and th
 from __future__ import annotations
 
 import html as html_lib
+import io
 import re
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
@@ -102,13 +103,19 @@ def test_opening_records_link_opened_and_the_seen_version(client, shop, linked):
 def test_the_viewer_shows_every_page_with_its_size_and_a_way_back(client, linked):
     doc = token_of(linked.url)
     html = client.get(f"/d/{doc}", headers=ZH).get_data(as_text=True)
-    # the page images (the share card's hidden fallback image is not a page)
-    images = [i for i in re.findall(r"<img\s[^>]*>", html) if "/pages/" in i]
+    # the page images (the share card's hidden fallback image is not a page; the <noscript>
+    # copies are for browsers without the script that gives later pages their images)
+    shown = re.sub(r"<noscript>.*?</noscript>", "", html, flags=re.S)
+    images = [i for i in re.findall(r"<img\s[^>]*>", shown) if "/pages/" in i]
     assert len(images) == 2
     first, second = images
     assert f'src="/d/{doc}/pages/1.png?v=1"' in first
-    assert 'loading="eager"' in first
+    assert 'loading="eager"' in first and 'elementtiming="first-page"' in first
     assert 'loading="lazy"' in second
+    assert f'data-src="/d/{doc}/pages/2.png?v=1"' in second  # viewer.js sets src after page 1
+    [style, fallback] = re.findall(r"<noscript>(.*?)</noscript>", html, flags=re.S)
+    assert "img[data-later]{display:none}" in style  # without script: the copies only
+    assert f'src="/d/{doc}/pages/2.png?v=1"' in fallback
     for image in images:
         width = int(re.search(r'width="(\d+)"', image).group(1))
         height = int(re.search(r'height="(\d+)"', image).group(1))
@@ -204,6 +211,66 @@ def test_page_images_are_private_cached_pngs(client, linked):
     assert client.get(f"/d/{doc}/pages/3.png").status_code == 404
     assert client.get(f"/d/{doc}/pages/0.png").status_code == 404
     assert not events_of(EventType.LINK_OPENED)  # images record nothing
+
+
+def _srcset(tag: str, attribute: str = "srcset") -> dict[int, str]:
+    """width -> URL of a srcset attribute in tag."""
+    value = html_lib.unescape(re.search(rf'\b{attribute}="([^"]+)"', tag).group(1))
+    pairs = (candidate.strip().rsplit(" ", 1) for candidate in value.split(","))
+    return {int(width.removesuffix("w")): url for url, width in pairs}
+
+
+def test_pages_come_as_webp_per_width_and_the_first_is_preloaded(client, linked):
+    doc = token_of(linked.url)
+    html = client.get(f"/d/{doc}", headers=ZH).get_data(as_text=True)
+    widths = {480, 720, 960, 1280, 1800}
+    [preload] = re.findall(r'<link rel="preload"[^>]*>', html)
+    assert 'as="image"' in preload and 'type="image/webp"' in preload
+    first_srcset = _srcset(preload, "imagesrcset")
+    assert set(first_srcset) == widths
+    assert first_srcset[1280] == f"/d/{doc}/pages/1/1280.webp?v=1"
+    sources = re.findall(r'<source type="image/webp"[^>]*>', html)
+    assert len(sources) == 2  # one per page
+    assert _srcset(sources[0]) == first_srcset  # the preload is the first page's own srcset
+    assert _srcset(sources[1], "data-srcset")[480] == f"/d/{doc}/pages/2/480.webp?v=1"
+    assert all('sizes="(min-width: 700px) min(868px' in source for source in sources)
+    assert html.index('rel="preload"') < html.index('rel="stylesheet"')  # asked for first
+
+
+def test_webp_page_images_are_rasterised_per_width_and_cached_privately(client, linked):
+    from PIL import Image
+
+    doc = token_of(linked.url)
+    response = client.get(f"/d/{doc}/pages/1/1280.webp?v=1")
+    assert response.status_code == 200
+    assert response.mimetype == "image/webp"
+    assert response.data[:4] == b"RIFF" and response.data[8:12] == b"WEBP"
+    cache = response.headers["Cache-Control"]
+    assert "private" in cache and "max-age=86400" in cache
+    again = client.get(
+        f"/d/{doc}/pages/1/1280.webp?v=1", headers={"If-None-Match": response.headers["ETag"]}
+    )
+    assert again.status_code == 304
+    small = client.get(f"/d/{doc}/pages/1/480.webp?v=1")
+    assert small.headers["ETag"] != response.headers["ETag"]
+    with Image.open(io.BytesIO(response.data)) as big, Image.open(io.BytesIO(small.data)) as low:
+        assert (big.width, low.width) == (1280, 480)  # each width drawn at its size
+        assert abs(big.height - 1280 * 297 / 210) <= 2  # A4
+    assert client.get(f"/d/{doc}/pages/1/1000.webp").status_code == 404  # widths are fixed
+    assert client.get(f"/d/{doc}/pages/3/480.webp").status_code == 404
+    assert client.get(f"/d/{doc}/pages/0/480.webp").status_code == 404
+    assert not events_of(EventType.LINK_OPENED)  # images record nothing
+
+
+def test_a_sent_copy_has_its_first_page_ready_at_the_phones_widths(shop, linked):
+    from portal.delivery.services import current_version, variables_for
+    from portal.library.rendering import PREPARED_WEBP_WIDTHS, webp_cache_key
+
+    delivery = db.session.get(Delivery, linked.delivery.id)
+    version, variables = current_version(delivery), variables_for(delivery)
+    for width in PREPARED_WEBP_WIDTHS:
+        assert get_storage().exists(webp_cache_key(version, variables, 1, width))
+    assert not get_storage().exists(webp_cache_key(version, variables, 2, 1280))
 
 
 # --- download ----------------------------------------------------------------------------------

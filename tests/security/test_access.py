@@ -85,6 +85,7 @@ VICTIM_VALUES: dict[str, Callable[[Arena], Any]] = {
     "task_id": lambda arena: arena.a.task_id,
     "notification_id": lambda arena: arena.a.notification_id,
     "page": lambda arena: 1,
+    "width": lambda arena: 1280,  # a page image's width (portal.library.rendering)
     "rule_id": lambda arena: arena.extra["rule_id"],
     "webhook_id": lambda arena: arena.extra["webhook_id"],
     "channel_id": lambda arena: arena.extra["channel_id"],  # team A's rep's chat robot
@@ -100,7 +101,7 @@ VICTIM_VALUES: dict[str, Callable[[Arena], Any]] = {
     "name": lambda arena: "0" * 64,  # a brand image's content hash (public images)
 }
 # Variables that are not an object of anyone (a page number, a version number).
-NOT_AN_OBJECT = {"number", "page", "filename", "role", "name"}
+NOT_AN_OBJECT = {"number", "page", "width", "filename", "role", "name"}
 
 
 @dataclass

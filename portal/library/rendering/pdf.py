@@ -34,6 +34,11 @@ html {{
 
 PAGE_PNG_WIDTH = 1000
 MAX_PNG_WIDTH = 4000
+# Lossless WebP's effort (0-100): from about 70 up it finds the small encoding of text pages
+# (80: 44 kB for a page of Chinese text 1,280 px wide, against 199 kB at 50; 100 takes 14 times
+# as long for the same size).
+WEBP_LOSSLESS_EFFORT = 80
+WEBP_PICTURE_QUALITY = 82  # lossy WebP of a page that is mostly picture
 
 
 def html_to_pdf(html: str, bundle: TemplateBundle) -> bytes:
@@ -69,8 +74,8 @@ def page_count(pdf: bytes) -> int:
         document.close()
 
 
-def page_png(pdf: bytes, page: int, width: int = PAGE_PNG_WIDTH) -> bytes:
-    """Page `page` (1-based) as a PNG `width` pixels wide; ValueError for a page not there."""
+def _raster(pdf: bytes, page: int, width: int):
+    """Page `page` (1-based) as a PIL image `width` pixels wide; ValueError for a page not there."""
     if not 0 < width <= MAX_PNG_WIDTH:
         raise ValueError(f"width must be between 1 and {MAX_PNG_WIDTH}")
     document = _open(pdf)
@@ -81,13 +86,41 @@ def page_png(pdf: bytes, page: int, width: int = PAGE_PNG_WIDTH) -> bytes:
         try:
             bitmap = pdf_page.render(scale=width / pdf_page.get_width())
             try:
-                image = bitmap.to_pil()
-                out = io.BytesIO()
-                image.save(out, format="PNG", optimize=False)
-                return out.getvalue()
+                return bitmap.to_pil().copy()  # its own pixels: the bitmap is freed below
             finally:
                 bitmap.close()
         finally:
             pdf_page.close()
     finally:
         document.close()
+
+
+def page_png(pdf: bytes, page: int, width: int = PAGE_PNG_WIDTH) -> bytes:
+    """Page `page` (1-based) as a PNG `width` pixels wide; ValueError for a page not there."""
+    out = io.BytesIO()
+    _raster(pdf, page, width).save(out, format="PNG", optimize=False)
+    return out.getvalue()
+
+
+def page_webp(pdf: bytes, page: int, width: int) -> bytes:
+    """Page `page` (1-based) as a WebP `width` pixels wide, for the viewer's srcset.
+
+    A page that is mostly one colour (text, tables, line art on paper: almost every quote and
+    proposal) is encoded lossless: its antialiased glyphs stay exactly as pdfium drew them,
+    and it is smaller than lossy WebP or PNG (a page of Chinese text 1,280 px wide: about
+    45 kB, against 190 kB lossy at quality 82 and 560 kB as PNG). A page that is mostly
+    picture (a brochure's photos) is encoded lossy, where lossless would be several times
+    larger than the PNG."""
+    image = _raster(pdf, page, width)
+    out = io.BytesIO()
+    if _mostly_one_colour(image):
+        image.save(out, format="WEBP", lossless=True, quality=WEBP_LOSSLESS_EFFORT, method=4)
+    else:
+        image.save(out, format="WEBP", quality=WEBP_PICTURE_QUALITY, method=4)
+    return out.getvalue()
+
+
+def _mostly_one_colour(image) -> bool:
+    """Whether at least half the page's pixels have its commonest grey level (the paper)."""
+    histogram = image.convert("L").histogram()
+    return max(histogram) * 2 >= image.width * image.height
