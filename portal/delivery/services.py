@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
@@ -23,7 +23,7 @@ from portal.errors import NotFound, ValidationFailed
 from portal.extensions import db
 from portal.library import permissions
 from portal.library import services as library
-from portal.library.models import TemplateKind, TemplateVersion, VersionPolicy
+from portal.library.models import Template, TemplateKind, TemplateVersion, VersionPolicy
 from portal.library.rendering import customer_variables, render_version_page_png, render_version_pdf
 from portal.library.rendering.variables import business_date
 from portal.library.storage import get_storage
@@ -49,38 +49,17 @@ class SendRequest:
     passcode: str | None = None  # 4 to 8 digits the reader must enter (delivery.passcodes)
 
 
-def send(sender: User, request: SendRequest) -> Sent:
-    """Create a delivery for one customer; rendering (and the e-mail) run after the commit."""
+def send(sender: User, request: SendRequest, *, after_commit: bool = True) -> Sent:
+    """Create a delivery for one customer; rendering (and the e-mail) run after the commit.
+
+    after_commit=False: the caller renders and e-mails itself (a bulk send's job,
+    portal.delivery.bulk, which mails each copy once it is rendered)."""
     customer = get_customer(sender, request.customer_id)
     template = library.get_template(sender, request.template_id)
     if not permissions.can_send(sender, template):
         raise NotFound("template not found")
     version = library.get_version(template)
-    policy = request.version_policy or template.version_policy
-    if policy not in {p.value for p in VersionPolicy}:
-        raise ValidationFailed(
-            "version_policy must be 'latest' or 'pinned'",
-            code="bad_version_policy",
-            field="version_policy",
-        )
-    expires_at = None
-    if request.expires_in_days is not None:
-        if not 1 <= request.expires_in_days <= MAX_EXPIRY_DAYS:
-            raise ValidationFailed(
-                f"expires_in_days must be between 1 and {MAX_EXPIRY_DAYS}",
-                code="bad_expiry",
-                field="expires_in_days",
-                limit=MAX_EXPIRY_DAYS,
-            )
-        expires_at = utcnow() + timedelta(days=request.expires_in_days)
-    message = (request.message or "").strip()
-    if len(message) > MAX_MESSAGE_LENGTH:
-        raise ValidationFailed(
-            f"the message is longer than {MAX_MESSAGE_LENGTH} characters",
-            code="message_too_long",
-            field="message",
-            limit=MAX_MESSAGE_LENGTH,
-        )
+    policy, expires_at, message = check_options(template, request)
     if request.send_email and not customer.email:
         raise ValidationFailed(
             "this customer has no e-mail address; copy the link instead",
@@ -119,10 +98,43 @@ def send(sender: User, request: SendRequest) -> Sent:
     db.session.add(doc_link)
     db.session.flush()
     links.portal_link(customer, handed_out=True)  # the send carries it: it lives on from now
-    jobs.defer(prepare_delivery, delivery.id)
-    if request.send_email:
-        jobs.defer(send_delivery_email, delivery.id)
+    if after_commit:
+        jobs.defer(prepare_delivery, delivery.id)
+        if request.send_email:
+            jobs.defer(send_delivery_email, delivery.id)
     return sent_view(delivery, doc_link)
+
+
+def check_options(template: Template, request: SendRequest) -> tuple[str, datetime | None, str]:
+    """The send's options, checked as every send checks them (one customer or a bulk send):
+    its version policy, expiry and message; ValidationFailed (with its field) otherwise."""
+    policy = request.version_policy or template.version_policy
+    if policy not in {p.value for p in VersionPolicy}:
+        raise ValidationFailed(
+            "version_policy must be 'latest' or 'pinned'",
+            code="bad_version_policy",
+            field="version_policy",
+        )
+    expires_at = None
+    if request.expires_in_days is not None:
+        if not 1 <= request.expires_in_days <= MAX_EXPIRY_DAYS:
+            raise ValidationFailed(
+                f"expires_in_days must be between 1 and {MAX_EXPIRY_DAYS}",
+                code="bad_expiry",
+                field="expires_in_days",
+                limit=MAX_EXPIRY_DAYS,
+            )
+        expires_at = utcnow() + timedelta(days=request.expires_in_days)
+    message = (request.message or "").strip()
+    if len(message) > MAX_MESSAGE_LENGTH:
+        raise ValidationFailed(
+            f"the message is longer than {MAX_MESSAGE_LENGTH} characters",
+            code="message_too_long",
+            field="message",
+            limit=MAX_MESSAGE_LENGTH,
+        )
+    visitors.ask_visitor_value(request.ask_visitor)
+    return policy, expires_at, message
 
 
 def _check_storage(version: TemplateVersion) -> None:
