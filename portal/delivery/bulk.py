@@ -64,7 +64,9 @@ class BulkOptions:
     ask_visitor: str | None = None
 
     def request(self, customer_id: int, template_id: int) -> services.SendRequest:
-        return services.SendRequest(customer_id=customer_id, template_id=template_id, **asdict(self))
+        return services.SendRequest(
+            customer_id=customer_id, template_id=template_id, **asdict(self)
+        )
 
 
 @dataclass
@@ -144,7 +146,9 @@ def _customers(
             .where(Customer.account_id.in_(account_ids), visible_to(sender))
             .order_by(Customer.id)
         ).all()
-        _refuse([str(a) for a in account_ids if a not in {r.account_id for r in rows}], "account_ids")
+        _refuse(
+            [str(a) for a in account_ids if a not in {r.account_id for r in rows}], "account_ids"
+        )
         ids += [r.id for r in rows]
     if emails:
         wanted = [e.strip().lower() for e in emails]
@@ -220,6 +224,12 @@ def send_item(item_id: int) -> None:
     except PortalError as exc:
         _finish(item, BulkItemStatus.FAILED, exc.code, exc.message)
         return
+    delivery_id = delivery.id
+    # The delivery is stored before its render: no write is held open through the layout
+    # (another worker's item waits on none), and a retried job finds and reuses it.
+    jobs.commit()
+    item = db.session.get(BulkSendItem, item_id)
+    delivery = db.session.get(Delivery, delivery_id)
     try:
         services.prepare_delivery(delivery.id)
     except Exception as exc:
