@@ -67,7 +67,7 @@ def shoot(url: str, out: Path, langs: list[str]) -> list[Path]:
                 page.click("button[type=submit].btn-primary")
                 page.wait_for_load_state("networkidle")
 
-                def snap(name: str, label=label, lang=lang) -> None:
+                def snap(name: str, page=page, label=label, lang=lang) -> None:
                     page.wait_for_load_state("networkidle")
                     path = out / f"{label}-{lang}-{name}.png"
                     page.screenshot(path=str(path), full_page=True)
