@@ -23,6 +23,7 @@ from bench import (
     p5_queries,
     p6_slow_clients,
     p7_first_page,
+    p8_bulk_send,
     p10_analytics,
     p11_recovery,
     wrk,
@@ -40,6 +41,7 @@ FIGURES: dict[str, Callable[[Stack, Settings], list[Figure]]] = {
     "P5": p5_queries.measure,
     "P6": p6_slow_clients.measure,
     "P7": p7_first_page.measure,
+    "P8": p8_bulk_send.measure,
     "P10": p10_analytics.measure,
     "P11": p11_recovery.measure,
 }

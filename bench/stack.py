@@ -109,6 +109,7 @@ class Stack:
     _schema: str | None = None
     _extra_schemas: list[str] = field(default_factory=list)
     _redis_db: int | None = None
+    _extra_redis: list[str] = field(default_factory=list)
     _bucket: str | None = None
     _server: subprocess.Popen | None = None
     _accel: subprocess.Popen | None = None
@@ -207,6 +208,18 @@ class Stack:
             engine.dispose()
 
     def _redis(self) -> str:
+        url = self._claim_redis()
+        self._redis_db = int(url.rsplit("/", 1)[1])
+        return url
+
+    def extra_redis(self) -> str:
+        """One more empty Redis database of this run's own (flushed at the end): a figure's
+        queue that no other worker of the stack takes jobs from."""
+        url = self._claim_redis()
+        self._extra_redis.append(url)
+        return url
+
+    def _claim_redis(self) -> str:
         from redis import Redis
 
         base = self.options.redis_url.rstrip("/")
@@ -214,7 +227,6 @@ class Stack:
             client = Redis.from_url(f"{base}/{number}")
             try:
                 if client.eval(_CLAIM_EMPTY, 1, REDIS_MARKER, self.name):
-                    self._redis_db = number
                     return f"{base}/{number}"
             except OSError as exc:
                 raise StackError(f"Redis at {base} is unreachable: {exc}") from None
@@ -412,15 +424,15 @@ class Stack:
             engine.dispose()
 
     def _drop_redis(self) -> None:
-        if self._redis_db is None:
-            return
         from redis import Redis
 
-        client = Redis.from_url(self.env["PORTAL_REDIS_URL"])
-        try:
-            client.eval(_FLUSH_IF_OURS, 1, REDIS_MARKER, self.name)
-        finally:
-            client.close()
+        urls = [*([self.env["PORTAL_REDIS_URL"]] if self._redis_db is not None else [])]
+        for url in [*urls, *self._extra_redis]:
+            client = Redis.from_url(url)
+            try:
+                client.eval(_FLUSH_IF_OURS, 1, REDIS_MARKER, self.name)
+            finally:
+                client.close()
 
     def _drop_bucket(self) -> None:
         if self._bucket is None:

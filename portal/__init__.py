@@ -32,6 +32,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     )
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     logging.getLogger("fontTools").setLevel(logging.WARNING)
+    # WeasyPrint logs each step of every render (and its stylesheets at import) at INFO
+    logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)
 
     _init_extensions(app)
     _register_blueprints(app)

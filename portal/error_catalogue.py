@@ -205,6 +205,22 @@ _ENTRIES: dict[str, LazyString | Entry] = {
         "This customer has no e-mail address. Untick “Also send it by e-mail” and "
         "copy the link into your chat instead."
     ),
+    "bulk_empty": _l("Choose at least one customer to send to."),
+    "bulk_too_large": _l(
+        "A bulk send reaches at most %(limit)d customers; %(count)d are chosen. Narrow the "
+        "filter or split the list."
+    ),
+    "bulk_customers_not_visible": _l(
+        "%(count)d of the chosen customers are not yours to send to, or do not exist: "
+        "%(names)s. Nothing was sent; remove them and send again."
+    ),
+    "bulk_list_empty": _l(
+        "The list's first column holds no customer e-mail address or customer number."
+    ),
+    "bulk_render_failed": _l("The customer's copy could not be made from this material."),
+    "bulk_render_unavailable": _l(
+        "Document storage was not answering when this copy was made. Retry in a minute."
+    ),
     "bad_reason": _l("Choose why the link is withdrawn."),
     "invalid_ask_visitor": _l("Choose whether to ask the visitor who they are."),
     "comment_empty": _l("Write your reply first."),

@@ -18,6 +18,7 @@ from flask.cli import with_appcontext
 
 from portal import jobs
 from portal.job_workers import Worker
+from portal.library.rendering.pdf import warm_up
 from portal.tasks.schedule import TickScheduler
 from portal.tracking import ingest_path
 from portal.tracking.ingest_watchdog import DrainWatchdog
@@ -43,6 +44,7 @@ def worker_command(burst: bool, no_tick: bool) -> None:
             "PORTAL_REDIS_URL is not set: without Redis, jobs run inline and no worker is needed"
         )
     jobs.use_app_for_jobs(current_app._get_current_object())
+    warm_up()  # before the first fork: each job's work-horse starts from this process
     connection = Redis.from_url(redis_url)
     interval = int(current_app.config.get("TICK_INTERVAL") or 0)
     scheduler = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
 from wtforms import (
     BooleanField,
     HiddenField,
@@ -20,6 +21,7 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Optional
 
+from portal.delivery.bulk import BulkOptions
 from portal.delivery.bundles import MAX_DOCUMENTS
 from portal.delivery.comments import MAX_COMMENT_LENGTH
 from portal.delivery.services import MAX_EXPIRY_DAYS, MAX_MESSAGE_LENGTH, SendRequest
@@ -134,7 +136,34 @@ class SendForm(FlaskForm):
             send_email=bool(self.send_email.data),
             watermark={"on": True, "off": False}.get(self.watermark.data or ""),
             ask_visitor=self.ask_visitor.data or "off",
-            passcode=(self.passcode.data or "").strip() or None,
+            passcode=((self.passcode.data or "").strip() or None) if self.passcode else None,
+        )
+
+
+class BulkSendForm(SendForm):
+    """One material to many customers (portal.delivery.bulk): the send's options but the
+    passcode (shown once per send, it has no place in a batch), and an optional list."""
+
+    passcode = None
+    file = FileField(
+        _l("Or upload a list"),
+        description=_l(
+            "An .xlsx or .csv file whose first column holds the customers' e-mail addresses "
+            "or customer numbers."
+        ),
+        render_kw={"accept": ".xlsx,.csv"},
+    )
+
+    def to_options(self) -> BulkOptions:
+        request = self.to_request(0)
+        return BulkOptions(
+            version_policy=request.version_policy,
+            allow_download=request.allow_download,
+            expires_in_days=request.expires_in_days,
+            message=request.message,
+            send_email=request.send_email,
+            watermark=request.watermark,
+            ask_visitor=request.ask_visitor,
         )
 
 

@@ -3,12 +3,12 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.accounts.models import User
 from portal.customers.models import Customer
-from portal.db_types import UTCDateTime, utcnow
+from portal.db_types import JSONType, UTCDateTime, utcnow
 from portal.extensions import db
 from portal.library.models import Template, TemplateVersion
 
@@ -118,3 +118,50 @@ class Comment(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     staff: Mapped[User | None] = relationship()
+
+
+class BulkItemStatus(enum.StrEnum):
+    QUEUED = "queued"  # its job has not finished yet
+    DONE = "done"  # the delivery exists and its copy is rendered (and e-mailed, if asked)
+    FAILED = "failed"  # the reason is in `error`; the rep may retry it
+
+
+class BulkSend(db.Model):
+    """One material sent to many customers at once (portal.delivery.bulk): one row per batch,
+    one BulkSendItem per customer, each sent by its own job through services.send."""
+
+    __tablename__ = "bulk_sends"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sender_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    template_id: Mapped[int] = mapped_column(ForeignKey("templates.id"))
+    # The send options every item is sent with (services.SendRequest's fields, no passcode).
+    options: Mapped[dict] = mapped_column(JSONType, default=dict)
+    total: Mapped[int]
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    sender: Mapped[User] = relationship()
+    template: Mapped[Template] = relationship()
+
+
+class BulkSendItem(db.Model):
+    __tablename__ = "bulk_send_items"
+    __table_args__ = (
+        UniqueConstraint("bulk_send_id", "customer_id", name="uq_bulk_send_items_customer"),
+        Index("ix_bulk_send_items_status", "bulk_send_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    bulk_send_id: Mapped[int] = mapped_column(ForeignKey("bulk_sends.id", ondelete="CASCADE"))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    # Set by the item's job once services.send has made the delivery (kept on a retry).
+    delivery_id: Mapped[int | None] = mapped_column(
+        ForeignKey("deliveries.id", ondelete="SET NULL")
+    )
+    status: Mapped[str] = mapped_column(String(10), default=BulkItemStatus.QUEUED)
+    error_code: Mapped[str | None] = mapped_column(String(60))  # the PortalError code, if one
+    error: Mapped[str | None] = mapped_column(Text)  # the reason, for the log and the API
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    customer: Mapped[Customer] = relationship()
+    delivery: Mapped[Delivery | None] = relationship()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from portal.delivery.models import Delivery
+from portal.delivery import bulk
+from portal.delivery.models import BulkSend, Delivery
 from portal.delivery.services import Sent, current_version
 
 if TYPE_CHECKING:
@@ -53,4 +54,37 @@ def delivery_json(
         "ask_visitor": delivery.ask_visitor,
         # each device that opened it (portal.delivery.visitors.visitors_of)
         "visitors": visitors or [],
+    }
+
+
+def bulk_json(batch: BulkSend) -> dict[str, Any]:
+    """A bulk send with its progress and each customer's delivery (the API's shape)."""
+    counts = bulk.progress(batch)
+    rows = bulk.items(batch)
+    deliveries = bulk.deliveries_of(rows)
+    listed = []
+    for item in rows:
+        delivery = deliveries.get(item.delivery_id) if item.delivery_id else None
+        listed.append(
+            {
+                "customer_id": item.customer_id,
+                "delivery_id": item.delivery_id,
+                "status": item.status,
+                "error": {"code": item.error_code, "message": item.error or item.error_code}
+                if item.error_code
+                else None,
+                "render_status": delivery.render_status if delivery else None,
+                "email_status": delivery.email_status if delivery else None,
+            }
+        )
+    return {
+        "id": batch.id,
+        "template_id": batch.template_id,
+        "sender_email": batch.sender.email,
+        "created_at": batch.created_at.isoformat(),
+        "total": counts.total,
+        "done": counts.done,
+        "failed": counts.failed,
+        "queued": counts.total - counts.done - counts.failed,
+        "deliveries": listed,
     }

@@ -68,16 +68,20 @@ class SendOptions:
     passcode_hash: str | None
 
 
-def send(sender: User, request: SendRequest) -> Sent:
-    """Create a delivery for one customer; rendering (and the e-mail) run after the commit."""
+def send(sender: User, request: SendRequest, *, after_commit: bool = True) -> Sent:
+    """Create a delivery for one customer; rendering (and the e-mail) run after the commit.
+
+    after_commit=False: the caller renders and e-mails itself (a bulk send's job,
+    portal.delivery.bulk, which mails each copy once it is rendered)."""
     customer = get_customer(sender, request.customer_id)
     (template,) = sendable_templates(sender, [request.template_id or 0], field="template_id")
     options = send_options(request, customer)
     delivery, doc_link = create_delivery(sender, template, request, options)
     links.portal_link(customer, handed_out=True)  # the send carries it: it lives on from now
-    jobs.defer(prepare_delivery, delivery.id)
-    if request.send_email:
-        jobs.defer(send_delivery_email, delivery.id)
+    if after_commit:
+        jobs.defer(prepare_delivery, delivery.id)
+        if request.send_email:
+            jobs.defer(send_delivery_email, delivery.id)
     return sent_view(delivery, doc_link)
 
 
@@ -96,15 +100,46 @@ def sendable_templates(sender: User, template_ids: list[int], *, field: str) -> 
     return found
 
 
+def check_options(template: Template, request: SendRequest) -> tuple[datetime | None, str]:
+    """The options every send checks whoever it goes to (a bulk send checks them once, before
+    its batch is written): version policy, expiry, message, the visitor question; its expiry
+    and message, or ValidationFailed on the field concerned."""
+    _check_policy(request.version_policy or template.version_policy)
+    return _terms(request)
+
+
 def send_options(request: SendRequest, customer: Customer) -> SendOptions:
-    """Check what a send asks (policy, expiry, message, e-mail, passcode) before anything is
-    written; ValidationFailed on the field concerned."""
-    if request.version_policy and request.version_policy not in {p.value for p in VersionPolicy}:
+    """Check what a send to this customer asks (the options, the e-mail, the passcode) before
+    anything is written; ValidationFailed on the field concerned."""
+    if request.version_policy:
+        _check_policy(request.version_policy)
+    expires_at, message = _terms(request)
+    if request.send_email and not customer.email:
+        raise ValidationFailed(
+            "this customer has no e-mail address; copy the link instead",
+            code="customer_has_no_email",
+            field="send_email",
+        )
+    return SendOptions(
+        customer=customer,
+        expires_at=expires_at,
+        message=message,
+        ask_visitor=visitors.ask_visitor_value(request.ask_visitor),
+        passcode_hash=passcodes.hash_passcode(request.passcode),
+    )
+
+
+def _check_policy(policy: str) -> None:
+    if policy not in {p.value for p in VersionPolicy}:
         raise ValidationFailed(
             "version_policy must be 'latest' or 'pinned'",
             code="bad_version_policy",
             field="version_policy",
         )
+
+
+def _terms(request: SendRequest) -> tuple[datetime | None, str]:
+    """The expiry and message a send asks for, checked; the visitor question checked too."""
     expires_at = None
     if request.expires_in_days is not None:
         if not 1 <= request.expires_in_days <= MAX_EXPIRY_DAYS:
@@ -123,19 +158,8 @@ def send_options(request: SendRequest, customer: Customer) -> SendOptions:
             field="message",
             limit=MAX_MESSAGE_LENGTH,
         )
-    if request.send_email and not customer.email:
-        raise ValidationFailed(
-            "this customer has no e-mail address; copy the link instead",
-            code="customer_has_no_email",
-            field="send_email",
-        )
-    return SendOptions(
-        customer=customer,
-        expires_at=expires_at,
-        message=message,
-        ask_visitor=visitors.ask_visitor_value(request.ask_visitor),
-        passcode_hash=passcodes.hash_passcode(request.passcode),
-    )
+    visitors.ask_visitor_value(request.ask_visitor)
+    return expires_at, message
 
 
 def create_delivery(

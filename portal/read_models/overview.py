@@ -108,6 +108,27 @@ def list_customers(
     ]
 
 
+def _matching(user: User, q: str | None, owner_id: int | None, what):
+    query = select(what).select_from(Customer).where(visible_to(user))
+    condition = _search(q)
+    if condition is not None:
+        query = query.where(condition)
+    if owner_id:
+        query = query.where(Customer.owner_id == owner_id)
+    return query
+
+
+def matching_ids(user: User, q: str | None, owner_id: int | None, limit: int) -> list[int]:
+    """The ids of the customers the list shows for this filter, past the list's own limit (a
+    bulk send's "all matching"), at most `limit`."""
+    query = _matching(user, q, owner_id, Customer.id).order_by(Customer.id).limit(limit)
+    return list(db.session.scalars(query))
+
+
+def count_matching(user: User, q: str | None, owner_id: int | None) -> int:
+    return db.session.scalar(_matching(user, q, owner_id, func.count()))
+
+
 def count_customers(user: User) -> int:
     return db.session.scalar(select(func.count()).select_from(Customer).where(visible_to(user)))
 

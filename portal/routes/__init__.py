@@ -21,6 +21,7 @@ def register_blueprints(app: Flask) -> None:
         analytics,
         api,
         auth,
+        bulk_sends,
         companies,
         customer,
         customers,
@@ -50,6 +51,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(main.bp)
     app.register_blueprint(library.bp)
     app.register_blueprint(customers.bp)
+    app.register_blueprint(bulk_sends.bp)
     app.register_blueprint(companies.bp)
     app.register_blueprint(deals.bp)
     app.register_blueprint(notifications.bp)

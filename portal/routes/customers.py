@@ -130,8 +130,10 @@ def index():
     owners = overview.assignable_owners(current_user) if picks_owner else []
     form.set_owners(owners)
     rows = []
+    matching = 0
     if may_have_customers(current_user):
         rows = overview.list_customers(current_user, form.q.data, form.owner_id)
+        matching = overview.count_matching(current_user, form.q.data, form.owner_id)
     by_account = request.args.get("group") == "account"
     return render_template(
         "customers/index.html",
@@ -140,6 +142,7 @@ def index():
         groups=group_by_account(rows) if by_account else None,
         show_owner=picks_owner,
         limit=overview.LIST_LIMIT,
+        matching=matching,
     )
 
 

@@ -175,7 +175,28 @@ def arena_fixture(app: Flask, make_user) -> Arena:
     admin = make_user("admin", email="admin@example.com", name="管理员")
     victim = _camp(make_user, marketing, VICTIM_TEAM, MARKER, "a")
     attacker = _camp(make_user, marketing, ATTACKER_TEAM, "乙方", "b")
-    return Arena(a=victim, b=attacker, marketing=marketing, admin=admin, extra=_deal(victim))
+    extra = {**_deal(victim), "batch_id": _bulk_send(victim)}
+    return Arena(a=victim, b=attacker, marketing=marketing, admin=admin, extra=extra)
+
+
+def _bulk_send(camp: Camp) -> int:
+    """Team A's rep's bulk send, its one item the delivery already sent (no job runs)."""
+    from portal.delivery.models import BulkItemStatus, BulkSend, BulkSendItem
+
+    batch = BulkSend(sender=camp.rep, template=camp.template, options={}, total=1)
+    db.session.add(batch)
+    db.session.flush()
+    db.session.add(
+        BulkSendItem(
+            bulk_send_id=batch.id,
+            customer_id=camp.customer.id,
+            delivery_id=camp.sent.delivery.id,
+            status=BulkItemStatus.FAILED,  # retryable: the retry route has work to refuse
+            error_code="bulk_render_failed",
+        )
+    )
+    jobs.commit()
+    return batch.id
 
 
 def _deal(camp: Camp) -> dict[str, Any]:

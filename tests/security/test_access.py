@@ -93,6 +93,7 @@ VICTIM_VALUES: dict[str, Callable[[Arena], Any]] = {
     "key": lambda arena: "doc_opened",  # a scoring rule
     "filename": lambda arena: "css/portal.css",  # static
     "deal_id": lambda arena: arena.extra["deal_id"],
+    "batch_id": lambda arena: arena.extra["batch_id"],  # team A's rep's bulk send
     "evidence_id": lambda arena: arena.extra["evidence_id"],
     "role": lambda arena: "finance",  # an approval of the victim's deal
     "user_id": lambda arena: arena.a.rep.id,  # the victim rep's account (admins only)
@@ -199,6 +200,7 @@ def json_body(arena: Arena) -> dict[str, Any]:
     return {
         "customer_id": a.customer.id,
         "customer_email": a.customer.email,
+        "customer_ids": [a.customer.id],
         "template_id": a.template.id,
         "delivery_id": a.sent.delivery.id,
         "type": "reply.received",

@@ -17,6 +17,7 @@ from portal.routes.api import (  # noqa: F401  (register the routes)
     inbound_events,
     openapi,
     recommendations,
+    sends,
     tasks,
     templates,
 )

@@ -9,15 +9,9 @@ from pydantic import Field
 from portal.routes.api.schemas.common import Answer, Body, Flag, Int, RowId, Text, Time
 
 
-class DeliveryInput(Body):
-    customer_id: RowId
-    template_id: RowId | None = Field(default=None, description="the template to send")
-    template_ids: list[RowId] | None = Field(
-        default=None,
-        description="instead of template_id: a bundle (资料包) of 1 to 10 different templates, "
-        "one link opening a page that lists them; each is its own delivery (own link, opens, "
-        "read time, scores) with the options below",
-    )
+class SendOptions(Body):
+    """The options of a send, for one customer or many (a bulk send)."""
+
     version_policy: Text | None = Field(default=None, description="latest or pinned")
     allow_download: Flag = True
     expires_in_days: Int | None = Field(default=None, description="1 to 365")
@@ -29,17 +23,28 @@ class DeliveryInput(Body):
         "reader's name) over the pages and on every page of the downloaded PDF; absent: on "
         "for quotes, off for other kinds",
     )
-    passcode: Text | None = Field(
-        default=None,
-        pattern=r"^[0-9]{4,8}$",
-        description="4 to 8 digits the reader must enter before the viewer, pages, download or "
-        "portal listing show anything of the document; stored hashed",
-    )
     ask_visitor: Text | None = Field(
         default=None,
         description="what a device other than the recipient's sees first: nothing (off, the "
         "default), the skippable 您是？ card (optional), or the card before the document "
         "(required)",
+    )
+
+
+class DeliveryInput(SendOptions):
+    customer_id: RowId
+    template_id: RowId | None = Field(default=None, description="the template to send")
+    template_ids: list[RowId] | None = Field(
+        default=None,
+        description="instead of template_id: a bundle (资料包) of 1 to 10 different templates, "
+        "one link opening a page that lists them; each is its own delivery (own link, opens, "
+        "read time, scores) with the options below",
+    )
+    passcode: Text | None = Field(
+        default=None,
+        pattern=r"^[0-9]{4,8}$",
+        description="4 to 8 digits the reader must enter before the viewer, pages, download or "
+        "portal listing show anything of the document; stored hashed",
     )
 
 

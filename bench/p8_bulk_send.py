@@ -1,0 +1,196 @@
+"""P8: a bulk send of 200 personalised documents on 2 RQ workers, from the send until the last
+customer's copy is rendered, vs 200 × one render divided by the worker count.
+
+The value: `portal.delivery.bulk.create` for 200 customers and its commit (the jobs queued on
+RQ), then the wall time until every item is done or failed (the progress the page polls, read
+from the database every 0.1 s). Each item's job is what a worker does per customer: the send
+(`delivery.services.send`), the PDF and page-1 image of that customer's copy, the item's
+status.
+
+The baseline, measured in the same run in this process: one customer's render (the PDF and
+the page-1 image a job makes: `render_version_pdf` + `render_version_page_png` on a cache miss;
+median of 5 after one untimed), times 200, divided by the 2 workers. The ratio is what the
+queue costs besides rendering: the sends, the job hand-over, the work-horse forked per job.
+
+The workers are P8's own (`flask --app wsgi worker`, not niced, like this process), on a Redis
+database of their own, so the stack's workers of P1/P2 take none of its jobs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import time
+
+from bench import seed
+from bench.report import Figure, median, spread
+from bench.settings import Settings
+from bench.stack import ROOT, Stack, StackError
+
+log = logging.getLogger("bench")
+CUSTOMERS = 200
+WORKERS = 2
+BASELINE_RENDERS = 5
+# One page, the customer's name, company and title in it: a personalised brochure.
+BROCHURE = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><style>
+body { font-family: "Noto Sans CJK SC", sans-serif; } h1 { color: #2456d3; }
+</style></head><body>
+<h1>{{ customer.company }} 智能产线升级方案</h1>
+<p>尊敬的{{ customer.name }}（{{ customer.title }}），您好！</p>
+<p>本方案根据贵公司的产线现状编写：设备联网、质量追溯与能耗管理三部分，预计投资回收期 14 个月。</p>
+<ul><li>设备联网：48 台设备，两周上线</li><li>质量追溯：批次级追溯，报表自动生成</li>
+<li>能耗管理：按产线计量，月度对比</li></ul>
+</body></html>"""
+
+
+def _start_workers(stack: Stack, redis_url: str) -> list[subprocess.Popen]:
+    env = {**os.environ, **stack.env, "PORTAL_REDIS_URL": redis_url, "PORTAL_TICK_INTERVAL": "0"}
+    workers = []
+    for number in range(WORKERS):
+        logfile = (stack.workdir / f"p8-worker-{number}.log").open("wb")
+        workers.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "flask", "--app", "wsgi", "worker", "--no-tick"],
+                cwd=ROOT,
+                env=env,
+                stdout=logfile,
+                stderr=subprocess.STDOUT,
+            )
+        )
+    return workers
+
+
+def _wait_listening(redis_url: str, workers: list[subprocess.Popen], timeout: float = 120) -> None:
+    from redis import Redis
+    from rq import Worker
+
+    connection = Redis.from_url(redis_url)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(w.poll() is not None for w in workers):
+            raise StackError("a P8 worker exited: see p8-worker-*.log (run with --keep)")
+        pids = {w.pid for w in Worker.all(connection)}
+        if all(w.pid in pids for w in workers):
+            return
+        time.sleep(0.2)
+    raise StackError(f"the P8 workers did not listen within {timeout:.0f} s")
+
+
+def _stop(workers: list[subprocess.Popen]) -> None:
+    for worker in workers:
+        if worker.poll() is None:
+            worker.terminate()
+    for worker in workers:
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait(timeout=10)
+
+
+def _one_render(version, customer, rep) -> float:
+    from portal.library.rendering import (
+        customer_variables,
+        render_version_page_png,
+        render_version_pdf,
+    )
+
+    variables = customer_variables(customer, rep)
+    start = time.perf_counter()
+    render_version_pdf(version, variables)
+    render_version_page_png(version, variables, 1)
+    return time.perf_counter() - start
+
+
+def measure(stack: Stack, settings: Settings) -> list[Figure]:
+    from portal import create_app, jobs
+    from portal.delivery import bulk
+    from portal.extensions import db
+
+    if not stack.env.get("PORTAL_REDIS_URL"):
+        raise StackError("P8 needs Redis (its sends are queued on RQ): drop --redis-url none")
+    count = 10 if settings.quick else CUSTOMERS
+    app = stack.app()
+    with app.app_context():
+        staff = seed.staff("p8")
+        brochure = seed.template(
+            staff.marketing,
+            name="智能产线升级方案",
+            kind="brochure",
+            filename="brochure.html",
+            data=BROCHURE.encode(),
+        )
+        version = brochure.latest_version
+        renders = []
+        people = seed.customers(staff.rep, BASELINE_RENDERS + 1, "p8-baseline")
+        for n, person in enumerate(people):
+            seconds = _one_render(version, person, staff.rep)
+            if n:  # the first loads WeasyPrint and the fonts: untimed
+                renders.append(seconds)
+        ids = [c.id for c in seed.customers(staff.rep, count, "p8")]
+        rep_id, template_id = staff.rep.id, brochure.id
+        db.session.remove()
+    one_render = median(renders)
+    log.info("P8 one render (PDF + page 1): %s", spread(renders, 3))
+
+    redis_url = stack.extra_redis()
+    queued_app = create_app(
+        {"REDIS_URL": redis_url, "JOBS_INLINE": False, "RATELIMIT_ENABLED": False}
+    )
+    workers = _start_workers(stack, redis_url)
+    try:
+        _wait_listening(redis_url, workers)
+        with queued_app.app_context():
+            from portal.accounts.models import User
+
+            rep = db.session.get(User, rep_id)
+            start = time.perf_counter()
+            batch = bulk.create(rep, template_id, bulk.BulkOptions(), customer_ids=ids)
+            batch_id = batch.id
+            jobs.commit()
+            queued = time.perf_counter() - start
+            while True:
+                batch = bulk.get(rep, batch_id)
+                progress = bulk.progress(batch)
+                db.session.commit()  # a new snapshot on the next read
+                if progress.finished:
+                    break
+                if any(w.poll() is not None for w in workers):
+                    raise StackError("a P8 worker exited mid-run: see p8-worker-*.log (--keep)")
+                time.sleep(0.1)
+            elapsed = time.perf_counter() - start
+            db.session.remove()
+            db.engine.dispose()
+    finally:
+        _stop(workers)
+    if progress.failed:
+        raise StackError(f"P8: {progress.failed} of {count} sends failed (p8-worker-*.log)")
+    baseline = count * one_render / WORKERS
+    log.info(
+        "P8: %d sends in %.1f s (queued in %.2f s); %d × %.3f s / %d workers = %.1f s",
+        count,
+        elapsed,
+        queued,
+        count,
+        one_render,
+        WORKERS,
+        baseline,
+    )
+    return [
+        Figure(
+            key="P8",
+            name=f"P8 bulk send of {count} personalised documents s",
+            value=elapsed,
+            baseline=baseline,
+            measures=(
+                f"a bulk send to {count} customers on {WORKERS} RQ workers, from the send until "
+                "every customer's copy (PDF + page 1) is rendered, seconds"
+            ),
+            baseline_is=f"{count} × one render (PDF + page 1, in process) / {WORKERS} workers",
+            goal="ratio ≤ 1.3",
+            note=f"one render {spread(renders, 3)}; the {count} jobs queued in {queued:.2f} s",
+            digits=1,
+        )
+    ]
