@@ -54,6 +54,7 @@ def test_the_app_runs_the_declared_handlers_in_the_declared_order(app):
         "portal.delivery.reactions.notify_opens",
         "portal.delivery.reactions.notify_comment",
         "portal.delivery.reading_alerts.alert_reading",
+        "portal.live.publish.publish_reading",
         "portal.engagement.scoring.score_new_events",
         "portal.tasks.handlers.task_rules_on_events",
         "portal.webhooks.hooks.webhook_events",
@@ -94,6 +95,7 @@ def test_every_handler_is_declared_exactly_once_with_its_reason():
         "portal.delivery.reactions",
         "portal.delivery.reading_alerts",
         "portal.engagement.scoring",
+        "portal.live.publish",
         "portal.tasks.handlers",
         "portal.webhooks.hooks",
     }
