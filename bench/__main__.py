@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from bench import p1_download, p2_ingest, p3_render, p4_recompute, p5_queries, wrk
+from bench import p1_download, p2_ingest, p3_render, p4_recompute, p5_queries, p9_alerts, wrk
 from bench.report import Figure, markdown_table
 from bench.settings import Settings
 from bench.stack import Stack, StackError, StackOptions
@@ -24,8 +24,9 @@ FIGURES: dict[str, Callable[[Stack, Settings], list[Figure]]] = {
     "P3": p3_render.measure,
     "P4": p4_recompute.measure,
     "P5": p5_queries.measure,
+    "P9": p9_alerts.measure,
 }
-NEEDS_WRK = {"P1", "P2"}
+NEEDS_WRK = {"P1", "P2", "P9"}
 log = logging.getLogger("bench")
 
 

@@ -1,0 +1,163 @@
+"""`python -m bench.live_streams`: do 100 open `GET /live` streams starve other requests on the
+default gunicorn configuration (gunicorn.conf.py: gthread, 2 workers x 4 threads)?
+
+One stack (PostgreSQL, Redis, as `python -m bench`), a rep signed in. For each server setting
+(the default cap of PORTAL_LIVE_STREAMS=2 per process, and no cap: 1000), it measures `GET
+/live/now` (signed in: the session, a database query, JSON; the polling fallback itself) one
+request after another, first alone, then
+while 100 clients hold `GET /live` open; and how many of the 100 were streamed (200) or refused
+(503, Retry-After: the page polls `GET /live/now` instead). Figures go to stdout; the choice they
+support is in docs/deploy.md ("Live reading").
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from http.cookiejar import CookieJar
+from urllib.parse import urlencode, urlsplit
+
+from bench import seed
+from bench.stack import ROOT, Stack, StackOptions, free_port
+
+log = logging.getLogger("bench")
+STREAMS = 100
+SAMPLES = 60
+REQUEST_TIMEOUT = 30.0
+
+
+def _sign_in(base: str, email: str) -> str:
+    """The session cookie of `email` signed in through the form (CSRF token included)."""
+    jar = CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    page = opener.open(f"{base}/login", timeout=30).read().decode()
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
+    body = urlencode({"csrf_token": token, "email": email, "password": seed.PASSWORD}).encode()
+    opener.open(f"{base}/login", data=body, timeout=30).read()
+    return "; ".join(f"{c.name}={c.value}" for c in jar)
+
+
+def _latencies(base: str, cookie: str, count: int) -> tuple[list[float], int]:
+    """`GET /live/now` count times in turn: the milliseconds of those answered, and the failures."""
+    times, failed = [], 0
+    for _ in range(count):
+        start = time.monotonic()
+        try:
+            request = urllib.request.Request(f"{base}/live/now", headers={"Cookie": cookie})
+            with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT) as answer:
+                answer.read()
+            times.append((time.monotonic() - start) * 1000)
+        except OSError:
+            failed += 1
+    return times, failed
+
+
+def _open_streams(base: str, cookie: str, count: int) -> tuple[list[socket.socket], dict]:
+    """count raw connections asking for /live; their sockets (kept open) and status counts."""
+    host, port = urlsplit(base).hostname, urlsplit(base).port
+    statuses: dict[str, int] = {}
+    sockets: list[socket.socket] = []
+    lock = threading.Lock()
+
+    def one() -> None:
+        sock = socket.create_connection((host, port), timeout=REQUEST_TIMEOUT)
+        sock.sendall(
+            f"GET /live HTTP/1.1\r\nHost: {host}:{port}\r\nCookie: {cookie}\r\n"
+            "Accept: text/event-stream\r\n\r\n".encode()
+        )
+        try:
+            status = sock.recv(64).split(b" ")[1].decode()
+        except (OSError, IndexError):
+            status = "none in 30 s"
+        with lock:
+            statuses[status] = statuses.get(status, 0) + 1
+            sockets.append(sock)
+
+    threads = [threading.Thread(target=one, daemon=True) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    return sockets, {"threads": threads, "statuses": statuses}
+
+
+def _summary(times: list[float], failed: int) -> str:
+    if not times:
+        return f"none answered ({failed} failed)"
+    ordered = sorted(times)
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * len(ordered)) - 1)]
+    return (
+        f"p50 {statistics.median(ordered):.0f} ms, p95 {p95:.0f} ms, max {ordered[-1]:.0f} ms"
+        + (f", {failed} failed" if failed else "")
+    )
+
+
+def _server(stack: Stack, streams: int) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = {
+        **os.environ,
+        **stack.env,
+        "PORTAL_BIND": f"127.0.0.1:{port}",
+        "PORTAL_LIVE_STREAMS": str(streams),
+        "PORTAL_ACCESS_LOG": "",
+    }
+    log_file = (stack.workdir / f"live-{streams}.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
+        cwd=ROOT,
+        env=env,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            urllib.request.urlopen(f"{base}/healthz", timeout=2).read()
+            return proc, base
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError("gunicorn did not start")
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    stack = Stack(StackOptions(storage="local", gunicorn_workers=2, gunicorn_threads=4))
+    try:
+        stack.start()
+        with stack.app().app_context():
+            staff = seed.staff("live")
+            email = staff.rep.email
+        for cap in (2, 1000):
+            proc, base = _server(stack, cap)
+            try:
+                cookie = _sign_in(base, email)
+                alone = _latencies(base, cookie, SAMPLES)
+                sockets, opened = _open_streams(base, cookie, STREAMS)
+                time.sleep(2)  # the streams are being answered
+                busy = _latencies(base, cookie, SAMPLES)
+                for thread in opened["threads"]:
+                    thread.join(REQUEST_TIMEOUT)
+                for sock in sockets:
+                    sock.close()
+                print(
+                    f"PORTAL_LIVE_STREAMS={cap}: {STREAMS} x GET /live -> "
+                    f"{dict(sorted(opened['statuses'].items()))}; GET /live/now alone: "
+                    f"{_summary(*alone)}; with the streams open: {_summary(*busy)}",
+                    flush=True,
+                )
+            finally:
+                proc.terminate()
+                proc.wait(30)
+    finally:
+        stack.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
