@@ -57,7 +57,7 @@ def test_the_reps_page_on_another_node_shows_the_reader_live(tmp_path: Path, chr
         wait_until(rendered, 180, "the customer's copy rendered by the worker")
 
         # The rep, signed in on node B, on the customer's page, its stream open.
-        rep = chromium.new_context(viewport={"width": 1366, "height": 900})
+        rep = chromium.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN")
         rep_page = rep.new_page()
         rep_page.goto(f"{node_b}/login")
         rep_page.fill("input[name=email]", REP)
