@@ -1,5 +1,6 @@
-"""`python -m bench.live_streams`: do 100 open `GET /live` streams starve other requests on the
-default gunicorn configuration (gunicorn.conf.py: gthread, 2 workers x 4 threads)?
+"""`python -m bench.live_streams [CAP …]`: do 100 open `GET /live` streams starve other
+requests on the default gunicorn configuration (gunicorn.conf.py: gthread, 2 workers x 4
+threads)?
 
 One stack (PostgreSQL, Redis, as `python -m bench`), a rep signed in. For each server setting
 (the default cap of PORTAL_LIVE_STREAMS=2 per process, and no cap: 1000), it measures `GET
@@ -135,7 +136,9 @@ def _server(stack: Stack, streams: int) -> tuple[subprocess.Popen, str]:
     raise RuntimeError("gunicorn did not start")
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    """Arguments: the PORTAL_LIVE_STREAMS values to measure (default: 2 1000)."""
+    caps = [int(a) for a in (sys.argv[1:] if argv is None else argv)] or [2, 1000]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # tear the stack down on a kill
     stack = Stack(StackOptions(storage="local", gunicorn_workers=2, gunicorn_threads=4))
@@ -144,7 +147,7 @@ def main() -> int:
         with stack.app().app_context():
             staff = seed.staff("live")
             email = staff.rep.email
-        for cap in (2, 1000):
+        for cap in caps:
             proc, base = _server(stack, cap)
             try:
                 cookie = _sign_in(stack, email)
@@ -164,7 +167,11 @@ def main() -> int:
                 )
             finally:
                 proc.terminate()
-                proc.wait(30)
+                try:
+                    proc.wait(40)  # running streams end within their 25 s
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(10)
     finally:
         stack.stop()
     return 0

@@ -58,10 +58,14 @@
     if (changed) render();
   }, 5000);
 
+  let polling = false;
+
   function poll() {
+    if (!polling) return;
     fetch(pollUrl, { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then((r) => (r.ok ? r.json() : null))
       .then((body) => {
+        if (!polling) return;
         if (body) {
           readers.clear();
           body.readers.forEach(reading);
@@ -70,30 +74,34 @@
         pollTimer = setTimeout(poll, ((body && body.poll_seconds) || 10) * 1000);
       })
       .catch(() => {
-        pollTimer = setTimeout(poll, 10000);
+        if (polling) pollTimer = setTimeout(poll, 10000);
       });
+  }
+
+  function startPolling() {
+    if (polling) return;
+    polling = true;
+    poll();
+  }
+
+  function stopPolling() {
+    polling = false;
+    clearTimeout(pollTimer);
   }
 
   function stream() {
     if (script.getAttribute("data-mode") !== "stream" || !window.EventSource) {
-      poll();
+      startPolling();
       return;
     }
     const source = new EventSource(streamUrl);
     source.addEventListener("reading", (e) => reading(JSON.parse(e.data)));
     source.addEventListener("stopped", (e) => stopped(JSON.parse(e.data)));
-    source.addEventListener("open", () => {
-      clearTimeout(pollTimer);
-      pollTimer = null;
-    });
+    source.addEventListener("open", stopPolling);
     source.onerror = () => {
       if (source.readyState !== EventSource.CLOSED) return; // reconnecting by itself
-      if (pollTimer === null) poll();
-      setTimeout(() => {
-        clearTimeout(pollTimer);
-        pollTimer = null;
-        stream();
-      }, RETRY_STREAM_MS);
+      startPolling(); // refused (503): poll, and try streaming again later
+      setTimeout(stream, RETRY_STREAM_MS);
     };
   }
 
