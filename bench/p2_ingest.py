@@ -24,8 +24,9 @@ log = logging.getLogger("bench")
 PAGES = 5  # the noise PDF's pages: reports name pages 1..5
 
 
-def _sessions(stack: Stack, settings: Settings) -> list[str]:
-    """Deliveries to p2_customers customers and p2_sessions open view sessions: their tokens."""
+def _sessions(stack: Stack, settings: Settings, tag: str = "p2") -> list[str]:
+    """Deliveries to p2_customers customers and p2_sessions open view sessions: their tokens
+    (`tag` keeps the staff and customers of another figure's load, P9's, apart)."""
     from portal import jobs
     from portal.delivery.models import Delivery
     from portal.extensions import db
@@ -33,7 +34,7 @@ def _sessions(stack: Stack, settings: Settings) -> list[str]:
 
     app = stack.app()
     with app.app_context():
-        staff = seed.staff("p2")
+        staff = seed.staff(tag)
         doc = seed.template(
             staff.marketing,
             name="方案手册",
@@ -42,7 +43,7 @@ def _sessions(stack: Stack, settings: Settings) -> list[str]:
             data=documents.noise_pdf(PAGES, seed=7),
             content_tags="3:pricing",
         )
-        people = seed.customers(staff.rep, settings.p2_customers, "p2")
+        people = seed.customers(staff.rep, settings.p2_customers, tag)
         for customer in people:
             seed.send_to(staff.rep, customer.id, doc.id)
         deliveries = db.session.scalars(

@@ -158,7 +158,7 @@ def measure(stack: Stack, settings: Settings) -> list[Figure]:
     try:
         opens = _prepare(stack, robot, count)
         robot.expected = [name for name, _, _ in opens]
-        tokens = p2_ingest._sessions(stack, settings)
+        tokens = p2_ingest._sessions(stack, settings, tag="p9load")
         base = stack.server()
         token_file: Path = stack.workdir / "p9-tokens.txt"
         token_file.write_text("\n".join(tokens) + "\n")
