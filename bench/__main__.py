@@ -24,6 +24,7 @@ from bench import (
     p6_slow_clients,
     p7_first_page,
     p8_bulk_send,
+    p9_alerts,
     p10_analytics,
     p11_recovery,
     wrk,
@@ -42,10 +43,11 @@ FIGURES: dict[str, Callable[[Stack, Settings], list[Figure]]] = {
     "P6": p6_slow_clients.measure,
     "P7": p7_first_page.measure,
     "P8": p8_bulk_send.measure,
+    "P9": p9_alerts.measure,
     "P10": p10_analytics.measure,
     "P11": p11_recovery.measure,
 }
-NEEDS_WRK = {"P1", "P1N", "P2", "P6", "P11"}
+NEEDS_WRK = {"P1", "P1N", "P2", "P6", "P9", "P11"}
 NEEDS_NGINX = {"P1N", "P6"}
 log = logging.getLogger("bench")
 

@@ -26,7 +26,7 @@ PAGES = 5  # the noise PDF's pages: reports name pages 1..5
 
 def sessions(stack: Stack, settings: Settings, tag: str = "p2") -> list[str]:
     """Deliveries to p2_customers customers and p2_sessions open view sessions: their tokens
-    (staff and customers named by tag)."""
+    (`tag` keeps the staff and customers of another figure's load, P9's, apart)."""
     from portal import jobs
     from portal.delivery.models import Delivery
     from portal.extensions import db

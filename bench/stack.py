@@ -126,6 +126,8 @@ class Stack:
             "PORTAL_INSTANCE_PATH": str(self.workdir / "instance"),
             "PORTAL_SECRET_KEY": secrets.token_urlsafe(32),
             "PORTAL_BENCH_ROUTES": "1",
+            # P9's chat robot stand-in listens on loopback, which the outbox refuses otherwise.
+            "PORTAL_WEBHOOK_ALLOW_PRIVATE": "1",
         }
         (self.workdir / "instance").mkdir(parents=True, exist_ok=True)
         self.database_url = self._database()

@@ -91,6 +91,10 @@ def load_config() -> dict[str, Any]:
         "WORKER_NAME": env("PORTAL_WORKER_NAME", "1"),
         # The bearer token of GET /metrics (Prometheus); unset: /metrics answers 404.
         "METRICS_TOKEN": env("PORTAL_METRICS_TOKEN") or None,
+        # Live "reading now" (portal.live.stream): open streams per process, seconds a stream
+        # stays open before the browser reconnects (docs/deploy.md, "Live reading").
+        "LIVE_STREAMS": int(env("PORTAL_LIVE_STREAMS") or 2),
+        "LIVE_STREAM_SECONDS": float(env("PORTAL_LIVE_STREAM_SECONDS") or 25),
         "BENCH_ROUTES": env("PORTAL_BENCH_ROUTES") == "1",  # /_bench/* for `python -m bench`
         # Seconds between scheduled ticks when Redis is set (portal.tasks.schedule); 0: none.
         "TICK_INTERVAL": int(env("PORTAL_TICK_INTERVAL", "300")),

@@ -305,6 +305,7 @@ _ENTRIES: dict[str, LazyString | Entry] = {
     "not_confirmed": _l("The viewing session is not confirmed yet."),
     "gone": _l("This link has been withdrawn or has expired."),
     "busy": _l("The server is busy. Try again in a moment."),
+    "live_needs_redis": _l("Live reading updates come by polling on this server."),
     # --- import and export ----------------------------------------------------------------------
     "bad_import_kind": _l("Choose customers or deals."),
     "sheet_rejected": _detailed(_l("The file cannot be read as a spreadsheet.")),

@@ -20,6 +20,7 @@ from flask import Flask
 
 from portal.delivery import reactions, reading_alerts
 from portal.engagement import scoring
+from portal.live import publish as live
 from portal.tasks import handlers as task_rules
 from portal.tracking import events, rollups
 from portal.webhooks import hooks
@@ -48,6 +49,12 @@ EVENT_HANDLERS: Final = (
         reading_alerts.alert_reading,
         "With the other alerts of what the customer did (read > 2 min, a pricing page), "
         "before the tasks and grades they lead to.",
+    ),
+    Step(
+        live.publish_reading,
+        "With the alerts, for the same reason: it only stages one message per reading session "
+        "(who reads which page now), published on Redis after the commit, and changes nothing "
+        "the others read.",
     ),
     Step(
         scoring.score_new_events,

@@ -30,6 +30,7 @@ def register_blueprints(app: Flask) -> None:
         exchange,
         input_guard,
         library,
+        live,
         mail,
         main,
         metrics,
@@ -56,6 +57,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(deals.bp)
     app.register_blueprint(notifications.bp)
     app.register_blueprint(tasks.bp)
+    app.register_blueprint(live.bp)
     app.register_blueprint(tracking.bp)
     app.register_blueprint(customer.bp)
     app.register_blueprint(mail.bp)

@@ -6,8 +6,6 @@ cache it); the admin erases the customer through one node; every node's copies g
 
 from __future__ import annotations
 
-import json
-import os
 import secrets
 from pathlib import Path
 
@@ -17,29 +15,17 @@ import sqlalchemy as sa
 from tests.multinode.cluster import (
     Browser,
     drop_bucket,
-    flask_cli,
-    portal_env,
-    private_redis,
-    private_schema,
     s3_storage_env,
-    start_node,
-    start_worker,
     stop_all,
     wait_until,
 )
+from tests.multinode.deployment import deployment, require_postgres
 from tests.s3_support import shared_s3_settings
 
 pytestmark = [pytest.mark.postgres, pytest.mark.s3]
 
-PG_URL = os.environ.get("PORTAL_TEST_DATABASE_URL", "")
-if not PG_URL.startswith("postgresql"):
-    pytest.skip(
-        "many nodes need a server database: this test runs in the PostgreSQL pass "
-        "(PORTAL_TEST_DATABASE_URL=postgresql+psycopg://…)",
-        allow_module_level=True,
-    )
+require_postgres()
 
-PASSWORD = "multinode-pass-1"
 HTML = (
     "<!doctype html><html lang='zh-CN'><head><meta charset='utf-8'></head><body>"
     "<h1>报价单</h1><p>尊敬的{{ customer.name }}，您好！</p></body></html>"
@@ -55,41 +41,27 @@ def cached_renders(cache: Path) -> set[str]:
 def test_an_erasure_clears_every_nodes_cache(tmp_path: Path) -> None:
     s3 = shared_s3_settings()
     bucket = f"portal-mn-erase-{secrets.token_hex(4)}"
-    procs = []
-    with private_schema(PG_URL, "mn_erase") as database_url, private_redis() as redis_url:
+    staff = {"admin": "admin@example.com", "rep": "rep@example.com", "marketing": "mkt@example.com"}
+    with deployment(
+        tmp_path,
+        "erase",
+        users=[(email, role, ()) for role, email in staff.items()],
+        tokens_for=list(staff.values()),
+        storage=s3_storage_env(s3, bucket),
+    ) as run:
         try:
-            env = portal_env(
-                tmp_path,
-                database_url=database_url,
-                redis_url=redis_url,
-                storage=s3_storage_env(s3, bucket),
-                PORTAL_BASE_URL="http://portal.example",
-            )
-            flask_cli(env, "db", "upgrade")
-            tokens = {}
-            for email, role in (
-                ("admin@example.com", "admin"),
-                ("rep@example.com", "rep"),
-                ("mkt@example.com", "marketing"),
-            ):
-                flask_cli(env, "users", "create", email, "--role", role, "--name", role.title(),
-                          "--password", PASSWORD)  # fmt: skip
-                tokens[role] = flask_cli(env, "users", "token", email).strip()
             caches = [tmp_path / f"cache-{n}" for n in range(2)]
-            worker_env = {**env, "PORTAL_RENDER_CACHE_PATH": str(tmp_path / "cache-worker")}
-            procs.append(start_worker("erase-worker", worker_env, tmp_path, "--no-tick"))
-            nodes = []
-            for n, cache in enumerate(caches):
-                node_env = {**env, "PORTAL_RENDER_CACHE_PATH": str(cache)}
-                proc, base = start_node(f"erase-node-{n}", node_env, tmp_path)
-                procs.append(proc)
-                nodes.append(base)
+            run.add_worker(
+                "erase-worker", "--no-tick", PORTAL_RENDER_CACHE_PATH=str(tmp_path / "cache-worker")
+            )
+            nodes = [
+                run.add_node(f"erase-node-{n}", PORTAL_RENDER_CACHE_PATH=str(cache))
+                for n, cache in enumerate(caches)
+            ]
+            database_url = run.database_url
 
             def api(role: str, node: str, method: str, path: str, **kwargs):
-                client = Browser(headers={"Authorization": f"Bearer {tokens[role]}"})
-                answer = client.request(method, node + path, **kwargs)
-                assert 200 <= answer.status < 300, (path, answer.status, answer.data[:500])
-                return json.loads(answer.data) if answer.data else None
+                return run.api(staff[role], method, path, node=node, **kwargs)
 
             template = api("marketing", nodes[0], "POST", "/api/v1/templates", fields={
                 "file": ("quote.html", HTML.encode(), "text/html"),
@@ -141,5 +113,5 @@ def test_an_erasure_clears_every_nodes_cache(tmp_path: Path) -> None:
             wait_until(cleared, 60, "every node's cached copies of the erased person gone")
             assert reader.get(nodes[1] + doc).status == 410
         finally:
-            stop_all(procs)
+            stop_all(run.procs)
             drop_bucket(s3, bucket)

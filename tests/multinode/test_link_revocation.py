@@ -19,9 +19,7 @@ tests/delivery/test_link_cache.py (the same three cases, two apps in one process
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
-from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,32 +27,12 @@ import pytest
 import sqlalchemy as sa
 from redis import Redis
 
-from tests.multinode.cluster import (
-    Browser,
-    children_of,
-    flask_cli,
-    portal_env,
-    private_redis,
-    private_schema,
-    start_node,
-    stop_all,
-    wait_until,
-)
+from tests.multinode.cluster import Browser, children_of, wait_until
+from tests.multinode.deployment import MARKETING, REP, deployment, require_postgres
 
 pytestmark = [pytest.mark.postgres]
+require_postgres()
 
-PG_URL = os.environ.get("PORTAL_TEST_DATABASE_URL", "")
-if not PG_URL.startswith("postgresql"):
-    pytest.skip(
-        "many nodes need a server database: this test runs in the PostgreSQL pass "
-        "(PORTAL_TEST_DATABASE_URL=postgresql+psycopg://…)",
-        allow_module_level=True,
-    )
-
-PASSWORD = "multinode-pass-1"
-SUPERVISOR = "boss@example.com"
-REP = "rep@example.com"
-MARKETING = "mkt@example.com"
 DOCUMENT = (
     "<!doctype html><html lang='zh-CN'><head><meta charset='utf-8'></head><body>"
     "<h1>产品手册</h1><p>尊敬的{{ customer.name }}，您好！</p></body></html>"
@@ -81,42 +59,15 @@ class Cluster:
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    with ExitStack() as stack:
-        database_url = stack.enter_context(private_schema(PG_URL, "mn_links"))
-        redis_url = stack.enter_context(private_redis())
-        env = portal_env(
-            tmp_path,
-            database_url=database_url,
-            redis_url=redis_url,
-            # One storage folder for both nodes: what one renders, the other serves.
-            storage={"PORTAL_STORAGE": "local", "PORTAL_STORAGE_PATH": str(tmp_path / "st")},
-            PORTAL_BASE_URL="http://portal.example",
-        )
-        flask_cli(env, "db", "upgrade")
-        for email, role, extra in (
-            (SUPERVISOR, "supervisor", []),
-            (REP, "rep", ["--supervisor", SUPERVISOR]),
-            (MARKETING, "marketing", []),
-        ):
-            flask_cli(
-                env, "users", "create", email, "--role", role, "--name", role.title(),
-                "--password", PASSWORD, *extra,
-            )  # fmt: skip
-        tokens = {who: flask_cli(env, "users", "token", who).strip() for who in (REP, MARKETING)}
-        engine = sa.create_engine(database_url)
-        stack.callback(engine.dispose)
-        procs = []
-        stack.callback(stop_all, procs)  # stopped before the schema is dropped
-        node_a, base_a = start_node("node-a", env, tmp_path, workers=1)
-        procs.append(node_a)
-        node_b, base_b = start_node("node-b", env, tmp_path, workers=1)
-        procs.append(node_b)
-        [worker_b] = children_of(node_b.process.pid)
-        redis = Redis.from_url(redis_url)
-        stack.callback(redis.close)
-        yield Cluster(
-            base_a, base_b, worker_b, redis, int(redis_url.rsplit("/", 1)[1]), engine, tokens
-        )
+    with deployment(tmp_path, "links") as run:
+        base_a = run.add_node("node-a", workers=1)
+        base_b = run.add_node("node-b", workers=1)
+        [worker_b] = children_of(run.procs[-1].process.pid)
+        redis = Redis.from_url(run.redis_url)
+        try:
+            yield Cluster(base_a, base_b, worker_b, redis, run.redis_db, run.engine, run.tokens)
+        finally:
+            redis.close()
 
 
 def send(cluster: Cluster, template_id: int, name: str) -> dict:

@@ -16,14 +16,12 @@ the one-node run.
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
 import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,34 +30,25 @@ import sqlalchemy as sa
 
 from tests.multinode.cluster import (
     Browser,
-    Proc,
     drop_bucket,
     flask_cli,
-    portal_env,
-    private_redis,
-    private_schema,
     s3_storage_env,
-    start_node,
-    start_worker,
     stop_all,
     wait_until,
+)
+from tests.multinode.deployment import (
+    MARKETING,
+    PASSWORD,
+    REP,
+    Deployment,
+    deployment,
+    require_postgres,
 )
 from tests.s3_support import shared_s3_settings
 
 pytestmark = [pytest.mark.postgres, pytest.mark.s3]
 
-PG_URL = os.environ.get("PORTAL_TEST_DATABASE_URL", "")
-if not PG_URL.startswith("postgresql"):
-    pytest.skip(
-        "many nodes need a server database: this test runs in the PostgreSQL pass "
-        "(PORTAL_TEST_DATABASE_URL=postgresql+psycopg://…)",
-        allow_module_level=True,
-    )
-
-PASSWORD = "multinode-pass-1"
-SUPERVISOR = "boss@example.com"
-REP = "rep@example.com"
-MARKETING = "mkt@example.com"
+require_postgres()
 
 
 def two_pages(title: str, second: str) -> bytes:
@@ -101,34 +90,7 @@ READS = {
 }
 
 
-@dataclass
-class Run:
-    """One deployment under test: its processes, its database and how to reach its nodes."""
-
-    name: str
-    nodes: list[str]
-    env: dict[str, str]
-    engine: sa.Engine
-    redis_url: str
-    procs: list[Proc] = field(default_factory=list)
-    turn: int = 0
-    tokens: dict[str, str] = field(default_factory=dict)
-
-    def node(self) -> str:
-        """The next node, round robin: consecutive requests alternate between the nodes."""
-        base = self.nodes[self.turn % len(self.nodes)]
-        self.turn += 1
-        return base
-
-    def api(self, who: str, method: str, path: str, **kwargs: Any) -> Any:
-        client = Browser(headers={"Authorization": f"Bearer {self.tokens[who]}"})
-        response = client.request(method, self.node() + path, **kwargs)
-        assert 200 <= response.status < 300, f"{method} {path}: {response.status} {response.data!r}"
-        return json.loads(response.data) if response.data else None
-
-    def sql(self, query: str, **params: Any) -> list[sa.Row]:
-        with self.engine.connect() as conn:
-            return list(conn.execute(sa.text(query), params))
+Run = Deployment  # one deployment under test: its processes, database and nodes
 
 
 @pytest.fixture(scope="module")
@@ -143,42 +105,15 @@ def deploy(tmp_path: Path, s3: dict[str, str]) -> Iterator:
     with ExitStack() as stack:
 
         def make(name: str, nodes: int, workers: int) -> Run:
-            workdir = tmp_path / name
-            workdir.mkdir()
-            database_url = stack.enter_context(private_schema(PG_URL, f"mn_{name}"))
-            redis_url = stack.enter_context(private_redis())
             bucket = f"portal-mn-{name}-{secrets.token_hex(4)}"
-            stack.callback(drop_bucket, s3, bucket)
-            env = portal_env(
-                workdir,
-                database_url=database_url,
-                redis_url=redis_url,
-                storage=s3_storage_env(s3, bucket),
-                PORTAL_BASE_URL="http://portal.example",
+            stack.callback(drop_bucket, s3, bucket)  # after the deployment's own teardown
+            run = stack.enter_context(
+                deployment(tmp_path / name, name, storage=s3_storage_env(s3, bucket))
             )
-            flask_cli(env, "db", "upgrade")
-            for email, role, extra in (
-                (SUPERVISOR, "supervisor", []),
-                (REP, "rep", ["--supervisor", SUPERVISOR]),
-                (MARKETING, "marketing", []),
-            ):
-                flask_cli(
-                    env, "users", "create", email, "--role", role, "--name", role.title(),
-                    "--password", PASSWORD, *extra,
-                )  # fmt: skip
-            engine = sa.create_engine(database_url)
-            stack.callback(engine.dispose)
-            run = Run(name, [], env, engine, redis_url)
-            run.tokens = {
-                who: flask_cli(env, "users", "token", who).strip() for who in (REP, MARKETING)
-            }
-            stack.callback(stop_all, run.procs)  # stopped before the schema is dropped
             for n in range(workers):
-                run.procs.append(start_worker(f"{name}-worker-{n}", env, workdir))
+                run.add_worker(f"{name}-worker-{n}")
             for n in range(nodes):
-                proc, base = start_node(f"{name}-node-{n}", env, workdir)
-                run.procs.append(proc)
-                run.nodes.append(base)
+                run.add_node(f"{name}-node-{n}")
             return run
 
         yield make
