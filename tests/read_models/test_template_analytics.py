@@ -17,9 +17,11 @@ from portal.deals.models import Deal
 from portal.delivery.models import Delivery
 from portal.engagement.grades import GRADE_A_MIN
 from portal.engagement.models import ScoreEntry
+from portal.engagement import rules
 from portal.extensions import db
 from portal.read_models.analytics import Filters, analytics_of_template
 from portal.statement_count import counted_statements
+from portal.tracking import events
 from portal.tracking.models import Event, EventType, ViewSession, Visitor
 from tests.delivery.helpers import make_delivery
 from tests.read_models.conftest import THREE_PAGES, read, won_deal
@@ -157,24 +159,30 @@ def test_a_forwarded_reader_is_a_forward_not_an_open_nor_read_time(shop, history
 def test_grade_a_counts_only_crossings_within_seven_days_of_the_first_send(shop, history):
     a = shop.customers[0]
     reached = analytics_of_template(shop.marketing, shop.template.id, Filters())
-    # Give 甲 enough points through a ledger row to cross after the window, then inside it.
+    # 甲 leaves a comment worth grade A's points (the rule set so, as an admin would) after
+    # the window, then another inside it: both scored by the real event path, at their times.
     first_sent = history["a"].created_at
-    entry = ScoreEntry(
-        customer_id=a.id,
-        rule_key="test_boost",
-        rule_version=1,
-        points=GRADE_A_MIN,
-        scope="test",
-        at=first_sent + timedelta(days=8),
-    )
-    db.session.add(entry)
+    rules.update_rule("comment_created", by=None, points=GRADE_A_MIN, cap=None)
     jobs.commit()
+
+    def comment(at):
+        events.record(
+            events.NewEvent(
+                customer_id=a.id,
+                type=EventType.COMMENT_CREATED,
+                delivery_id=history["a"].id,
+                occurred_at=at,
+            )
+        )
+        jobs.commit()
+
+    comment(first_sent + timedelta(days=8))
     late = analytics_of_template(shop.marketing, shop.template.id, Filters())
-    entry.at = first_sent + timedelta(days=6)
-    jobs.commit()
+    late_expected = expected(ids(history, "a", "b", "c", "d", "a2", "e"))["grade_a_customers"]
+    comment(first_sent + timedelta(days=6))
     inside = analytics_of_template(shop.marketing, shop.template.id, Filters())
     everything = ids(history, "a", "b", "c", "d", "a2", "e")
-    assert late.grade_a_customers == expected(everything)["grade_a_customers"]
+    assert late.grade_a_customers == late_expected
     assert inside.grade_a_customers == expected(everything)["grade_a_customers"]
     already_a = reached.grade_a_customers
     assert (late.grade_a_customers, inside.grade_a_customers) in (
