@@ -11,8 +11,9 @@ and region, the sender's team and the send's date:
   percentile (nearest rank); completion: the share of opened sends whose last page was read.
 - per page: readers (opened sends with read time on the page) and their median seconds.
 - outcomes: the share of recipients whose score crossed into grade A within 7 days of the
-  first send of this material to them, and the won deals of recipients sent this material
-  before the win.
+  first send of this material to them (from the ledger's rollup of grade-A crossings,
+  portal.engagement.crossings), and the won deals of recipients sent this material before the
+  win.
 
 Everything is set-based SQL, the same on SQLite and PostgreSQL: a fixed number of statements
 whatever the number of sends, sessions and events. Reading figures come from the rollups kept
