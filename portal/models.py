@@ -17,7 +17,12 @@ from portal.deals.models import (
 )
 from portal.delivery.models import Comment, CommentAuthor, Delivery, RenderStatus
 from portal.digests.models import DigestSend
-from portal.engagement.models import ScoreEntry, ScoringRule, ScoringRuleRevision
+from portal.engagement.models import (
+    GradeACrossing,
+    ScoreEntry,
+    ScoringRule,
+    ScoringRuleRevision,
+)
 from portal.library.models import (
     AccessAxis,
     Template,
@@ -65,6 +70,7 @@ __all__ = [
     "Event",
     "EventType",
     "ForecastSnapshot",
+    "GradeACrossing",
     "KeywordRule",
     "Link",
     "LinkPurpose",

@@ -17,6 +17,7 @@ from sqlalchemy import func, insert, select, update
 
 from portal.customers.models import Customer
 from portal.db_types import utcnow
+from portal.engagement.crossings import refresh_crossings
 from portal.engagement.grades import grade_case
 from portal.engagement.models import ScoreEntry
 from portal.engagement.rules import RuleConfig
@@ -131,7 +132,8 @@ def refresh_scores(
 ) -> dict[int, tuple[int, str]]:
     """Set score (the sum of the ledger) and grade of these customers (None: all; or those
     whose id is in id_range, both ends included) in one UPDATE; their new (score, grade) by id
-    (empty when customer_ids is None: nothing returned)."""
+    (empty when customer_ids is None: nothing returned). Their grade-A crossings (the rollup
+    analytics reads, portal.engagement.crossings) are worked out again with them."""
     total = (
         select(func.coalesce(func.sum(ScoreEntry.points), 0))
         .where(ScoreEntry.customer_id == Customer.id)
@@ -140,10 +142,12 @@ def refresh_scores(
     statement = update(Customer.__table__).values(score=total, grade=grade_case(total))
     if id_range is not None:
         db.session.execute(statement.where(Customer.id.between(*id_range)))
+        refresh_crossings(id_range=id_range)
         _expire_loaded(None)
         return {}
     if customer_ids is None:
         db.session.execute(statement)
+        refresh_crossings(None)
         _expire_loaded(None)
         return {}
     ids = sorted(set(customer_ids))
@@ -154,6 +158,7 @@ def refresh_scores(
             Customer.__table__.c.id, Customer.__table__.c.score, Customer.__table__.c.grade
         )
     ).all()
+    refresh_crossings(ids)
     _expire_loaded(set(ids))
     return {row.id: (row.score, row.grade) for row in rows}
 

@@ -86,3 +86,23 @@ class ScoreEntry(db.Model):
     at: Mapped[datetime] = mapped_column(UTCDateTime())  # when it happened (the event's time)
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     reason: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+
+class GradeACrossing(db.Model):
+    """A rollup of the ledger: each ledger row at which a customer's running score (the ledger
+    in (at, id) order) reached grade A from below, and when. Kept by
+    portal.engagement.crossings wherever scores are set from the ledger (the scoring handler,
+    the tick, `scores recompute`), so analytics and the funnel read one small row per crossing
+    instead of running sums over the ledger."""
+
+    __tablename__ = "grade_a_crossings"
+    __table_args__ = (Index("ix_grade_a_crossings_customer_at", "customer_id", "at"),)
+
+    entry_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(db.Integer, "sqlite"),
+        ForeignKey("score_entries.id", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    )
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())  # the crossing ledger row's time

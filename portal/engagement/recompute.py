@@ -18,7 +18,8 @@ the number of events; no Python loop over events.
      rules (senior_title, target_industry) pay on the customer's first event. Rows are inserted
      in the order the live handler writes them (event id, then rule), so a recompute with
      unchanged rules gives back the same ledger: rule, points, event, time and order;
-  4. set score and grade from the ledger (one UPDATE).
+  4. set score and grade from the ledger (one UPDATE), and the grade-A crossings
+     (portal.engagement.crossings: delete and insert again from the ledger).
   After a rule edit, a recompute applies the new points everywhere, at the new rule version.
 * `--ledger-only`: only step 4, trusting the ledger (repairs a score changed by hand).
 
@@ -39,6 +40,7 @@ from sqlalchemy.engine import Connection
 from portal import jobs
 from portal.customers.models import Customer
 from portal.db_types import UTCDateTime, utcnow
+from portal.engagement.crossings import refresh_crossings
 from portal.engagement.facts import UNSCORED_TYPES, timezone
 from portal.engagement.grades import grade_case
 from portal.engagement.ledger import _expire_loaded, refresh_scores
@@ -421,6 +423,11 @@ def _refresh(run: _Run) -> None:
         ) t
         WHERE customers.id = t.id AND (customers.score <> t.total OR customers.grade <> {grade_sql})
     """)
+    group = run.group
+    if group.ids is not None:
+        refresh_crossings(group.ids)
+    else:
+        refresh_crossings(id_range=(group.low, group.high))
     _expire_loaded(None)
 
 

@@ -36,7 +36,7 @@ from portal.deals.models import Deal, DealEvidence
 from portal.delivery import link_cache, watermarks
 from portal.delivery.models import Bundle, Comment, Delivery
 from portal.delivery.services import variables_for
-from portal.engagement.models import ScoreEntry
+from portal.engagement.models import GradeACrossing, ScoreEntry
 from portal.errors import NotFound, PermissionDenied, ValidationFailed
 from portal.extensions import db
 from portal.library.models import TemplateVersion
@@ -137,6 +137,7 @@ def erase(by: User | None, customer_id: int) -> Erasure:
 
     by_delivery = _of(delivery_ids)
     statements = [
+        delete(GradeACrossing).where(GradeACrossing.customer_id == customer.id),
         delete(ScoreEntry).where(ScoreEntry.customer_id == customer.id),
         delete(Task).where(Task.customer_id == customer.id),
         delete(Notification).where(Notification.customer_id == customer.id),

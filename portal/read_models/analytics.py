@@ -11,8 +11,9 @@ and region, the sender's team and the send's date:
   percentile (nearest rank); completion: the share of opened sends whose last page was read.
 - per page: readers (opened sends with read time on the page) and their median seconds.
 - outcomes: the share of recipients whose score crossed into grade A within 7 days of the
-  first send of this material to them, and the won deals of recipients sent this material
-  before the win.
+  first send of this material to them (from the ledger's rollup of grade-A crossings,
+  portal.engagement.crossings), and the won deals of recipients sent this material before the
+  win.
 
 Everything is set-based SQL, the same on SQLite and PostgreSQL: a fixed number of statements
 whatever the number of sends, sessions and events. Reading figures come from the rollups kept
@@ -40,8 +41,7 @@ from portal.deals.models import Deal
 from portal.deals.stages import Stage
 from portal.delivery.models import Delivery
 from portal.engagement.facts import timezone
-from portal.engagement.grades import GRADE_A_MIN
-from portal.engagement.models import ScoreEntry
+from portal.engagement.models import GradeACrossing
 from portal.engagement.portable_sql import PortableSQL
 from portal.errors import PermissionDenied, ValidationFailed
 from portal.extensions import db
@@ -390,7 +390,8 @@ def _per_key_median(values: Any) -> Select:
 
 def _grade_a_customers(sends: Any) -> tuple[Select, dict[str, Any]]:
     """Recipients whose running score crossed into grade A within GRADE_A_DAYS of the first
-    send of the material to them (not those already A before, unless they fell and rose)."""
+    send of the material to them (not those already A before, unless they fell and rose): the
+    crossings rollup (portal.engagement.crossings), one row per crossing, never the ledger."""
     portable = PortableSQL(db.session.connection(), timezone())
     first = (
         select(sends.c.customer_id, func.min(sends.c.sent_at).label("first_at"))
@@ -398,29 +399,10 @@ def _grade_a_customers(sends: Any) -> tuple[Select, dict[str, Any]]:
         .cte("first_sends")
     )
     deadline = literal_column(portable.shift_days("first_sends.first_at", GRADE_A_DAYS))
-    running = func.sum(ScoreEntry.points).over(
-        partition_by=ScoreEntry.customer_id, order_by=(ScoreEntry.at, ScoreEntry.id)
-    )
-    # The recipients' ledger up to the end of their window (what comes later changes no
-    # running score inside it): one scan, then put in order per customer.
-    ledger = (
-        select(
-            ScoreEntry.customer_id.label("customer_id"),
-            ScoreEntry.at.label("at"),
-            ScoreEntry.points.label("points"),
-            first.c.first_at.label("first_at"),
-            running.label("running"),
-        )
-        .join(first, first.c.customer_id == ScoreEntry.customer_id)
-        .where(ScoreEntry.at <= deadline)
-        .subquery("ledger")
-    )
-    crossed = and_(
-        ledger.c.running >= GRADE_A_MIN,
-        ledger.c.running - ledger.c.points < GRADE_A_MIN,
-    )
-    query = select(func.count(func.distinct(ledger.c.customer_id))).where(
-        crossed, ledger.c.at >= ledger.c.first_at
+    query = (
+        select(func.count(func.distinct(GradeACrossing.customer_id)))
+        .join(first, first.c.customer_id == GradeACrossing.customer_id)
+        .where(GradeACrossing.at >= first.c.first_at, GradeACrossing.at <= deadline)
     )
     return query, portable.params()
 

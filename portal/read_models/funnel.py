@@ -8,7 +8,8 @@ statement (the same on SQLite and PostgreSQL), whatever the number of sends and 
               internal views never count)
     read_2min when their credited page reading first added up to 2 minutes (a running sum of
               the `page.viewed` durations, in event order)
-    grade_a   when their running score first crossed into grade A (the ledger, in order)
+    grade_a   when their running score first crossed into grade A (the ledger in order; read
+              from its rollup of crossings, portal.engagement.crossings)
     deal      their first deal
     won       their first won deal's close
 
@@ -43,8 +44,7 @@ from portal.deals.models import Deal
 from portal.deals.stages import Stage
 from portal.delivery.models import Delivery
 from portal.engagement.facts import timezone
-from portal.engagement.grades import GRADE_A_MIN
-from portal.engagement.models import ScoreEntry
+from portal.engagement.models import GradeACrossing
 from portal.errors import PermissionDenied, ValidationFailed
 from portal.extensions import db
 from portal.read_models.analytics import parse_filters
@@ -174,20 +174,10 @@ def _timelines_query(user: User) -> Select:
         .group_by(reads.c.customer_id)
         .subquery("read_2min")
     )
-    ledger = (
-        _running(
-            ScoreEntry.points, ScoreEntry.customer_id, (ScoreEntry.at, ScoreEntry.id), ScoreEntry.at
-        )
-        .where(ScoreEntry.customer_id.in_(visible))
-        .subquery("ledger")
-    )
     grade_a = (
-        select(ledger.c.customer_id, func.min(ledger.c.at).label("at"))
-        .where(
-            ledger.c.running >= GRADE_A_MIN,
-            ledger.c.running - ledger.c.amount < GRADE_A_MIN,
-        )
-        .group_by(ledger.c.customer_id)
+        select(GradeACrossing.customer_id, func.min(GradeACrossing.at).label("at"))
+        .where(GradeACrossing.customer_id.in_(visible))
+        .group_by(GradeACrossing.customer_id)
         .subquery("grade_a")
     )
     deals_seen = deal_scope.visible_to(user)

@@ -15,11 +15,13 @@ from sqlalchemy import select
 from portal import jobs
 from portal.deals.models import Deal
 from portal.delivery.models import Delivery
+from portal.engagement import rules
 from portal.engagement.grades import GRADE_A_MIN
 from portal.engagement.models import ScoreEntry
 from portal.extensions import db
 from portal.read_models.analytics import Filters, analytics_of_template
 from portal.statement_count import counted_statements
+from portal.tracking import events
 from portal.tracking.models import Event, EventType, ViewSession, Visitor
 from tests.delivery.helpers import make_delivery
 from tests.read_models.conftest import THREE_PAGES, read, won_deal
@@ -155,32 +157,38 @@ def test_a_forwarded_reader_is_a_forward_not_an_open_nor_read_time(shop, history
 
 
 def test_grade_a_counts_only_crossings_within_seven_days_of_the_first_send(shop, history):
-    a = shop.customers[0]
+    c = shop.customers[2]  # 丙: only previewed the material, far from grade A
+    db.session.refresh(c)
+    assert c.grade != "A"
     reached = analytics_of_template(shop.marketing, shop.template.id, Filters())
-    # Give 甲 enough points through a ledger row to cross after the window, then inside it.
-    first_sent = history["a"].created_at
-    entry = ScoreEntry(
-        customer_id=a.id,
-        rule_key="test_boost",
-        rule_version=1,
-        points=GRADE_A_MIN,
-        scope="test",
-        at=first_sent + timedelta(days=8),
-    )
-    db.session.add(entry)
+    # 丙 leaves a comment worth grade A's points (the rule set so, as an admin would) after
+    # the window, then another inside it: both scored by the real event path, at their times.
+    first_sent = history["c"].created_at
+    rules.update_rule("comment_created", by=None, points=GRADE_A_MIN, cap=None)
     jobs.commit()
+
+    def comment(at):
+        events.record(
+            events.NewEvent(
+                customer_id=c.id,
+                type=EventType.COMMENT_CREATED,
+                delivery_id=history["c"].id,
+                occurred_at=at,
+            )
+        )
+        jobs.commit()
+
+    comment(first_sent + timedelta(days=8))
     late = analytics_of_template(shop.marketing, shop.template.id, Filters())
-    entry.at = first_sent + timedelta(days=6)
-    jobs.commit()
+    late_expected = expected(ids(history, "a", "b", "c", "d", "a2", "e"))["grade_a_customers"]
+    comment(first_sent + timedelta(days=6))
     inside = analytics_of_template(shop.marketing, shop.template.id, Filters())
     everything = ids(history, "a", "b", "c", "d", "a2", "e")
-    assert late.grade_a_customers == expected(everything)["grade_a_customers"]
+    assert late.grade_a_customers == late_expected
     assert inside.grade_a_customers == expected(everything)["grade_a_customers"]
+    # 丙 was not A before the comments: the boost counts only inside the window.
     already_a = reached.grade_a_customers
-    assert (late.grade_a_customers, inside.grade_a_customers) in (
-        (already_a, already_a + 1),  # 甲 crosses only with the boost
-        (already_a, already_a),  # 甲 was already A from its reading
-    )
+    assert (late.grade_a_customers, inside.grade_a_customers) == (already_a, already_a + 1)
 
 
 def test_a_deal_won_before_the_send_does_not_count(shop, history):
