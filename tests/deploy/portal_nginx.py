@@ -21,8 +21,8 @@ from bench import nginx
 from tests.multinode.cluster import (
     Browser,
     Proc,
-    flask_cli,
     portal_env,
+    prepare_database,
     private_schema,
     start_node,
     stop_all,
@@ -103,13 +103,8 @@ def deployment(
         instance = Path(env["PORTAL_INSTANCE_PATH"])
         cache = instance / "render-cache"
         env["PORTAL_RENDER_CACHE_PATH"] = str(cache)
-        flask_cli(env, "db", "upgrade")
-        for email, role in ((REP, "rep"), (MARKETING, "marketing")):
-            flask_cli(
-                env, "users", "create", email, "--role", role, "--name", role.title(),
-                "--password", PASSWORD,
-            )  # fmt: skip
-        tokens = {who: flask_cli(env, "users", "token", who).strip() for who in (REP, MARKETING)}
+        staff = ((REP, "rep", ()), (MARKETING, "marketing", ()))
+        tokens = prepare_database(env, staff, password=PASSWORD, tokens_for=(REP, MARKETING))
         engine = sa.create_engine(database_url)
         stack.callback(engine.dispose)
         procs: list[Proc] = []

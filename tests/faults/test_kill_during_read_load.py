@@ -34,8 +34,8 @@ import sqlalchemy as sa
 from tests.multinode.cluster import (
     Browser,
     Proc,
-    flask_cli,
     portal_env,
+    prepare_database,
     private_redis,
     private_schema,
     start_node,
@@ -109,13 +109,8 @@ def deployment(tmp_path: Path) -> Iterator[Deployment]:
             PORTAL_TRACKING_RATE_LIMIT="1000000/minute",
             PORTAL_EVENTS_RATE_LIMIT="1000000/minute",
         )
-        flask_cli(env, "db", "upgrade")
-        for email, role in ((REP, "rep"), (MARKETING, "marketing")):
-            flask_cli(
-                env, "users", "create", email, "--role", role, "--name", role.title(),
-                "--password", PASSWORD,
-            )  # fmt: skip
-        tokens = {who: flask_cli(env, "users", "token", who).strip() for who in (REP, MARKETING)}
+        staff = ((REP, "rep", ()), (MARKETING, "marketing", ()))
+        tokens = prepare_database(env, staff, password=PASSWORD, tokens_for=(REP, MARKETING))
         engine = sa.create_engine(database_url)
         stack.callback(engine.dispose)
         procs: list[Proc] = []

@@ -46,8 +46,8 @@ from tests.faults.test_kill_during_read_load import (
 )
 from tests.multinode.cluster import (
     Proc,
-    flask_cli,
     portal_env,
+    prepare_database,
     private_schema,
     start_node,
     stop_all,
@@ -87,13 +87,8 @@ def stack(tmp_path_factory) -> Iterator[tuple[Deployment, OwnRedis, list[str]]]:
             PORTAL_EVENTS_RATE_LIMIT="1000000/minute",
             PORTAL_WORKER_NAME="w1",
         )
-        flask_cli(env, "db", "upgrade")
-        for email, role in ((REP, "rep"), (MARKETING, "marketing")):
-            flask_cli(
-                env, "users", "create", email, "--role", role, "--name", role.title(),
-                "--password", PASSWORD,
-            )  # fmt: skip
-        tokens = {who: flask_cli(env, "users", "token", who).strip() for who in (REP, MARKETING)}
+        staff = ((REP, "rep", ()), (MARKETING, "marketing", ()))
+        tokens = prepare_database(env, staff, password=PASSWORD, tokens_for=(REP, MARKETING))
         engine = sa.create_engine(database_url)
         exit_stack.callback(engine.dispose)
         procs: list[Proc] = []

@@ -27,8 +27,8 @@ import sqlalchemy as sa
 from tests.multinode.cluster import (
     Browser,
     Proc,
-    flask_cli,
     portal_env,
+    prepare_database,
     private_redis,
     private_schema,
     start_node,
@@ -132,15 +132,10 @@ def deployment(
             or {"PORTAL_STORAGE": "local", "PORTAL_STORAGE_PATH": str(workdir / "st")},
             **{"PORTAL_BASE_URL": "http://portal.example", **extra_env},
         )
-        flask_cli(env, "db", "upgrade")
-        for email, role, extra in users:
-            flask_cli(
-                env, "users", "create", email, "--role", role, "--name", role.title(),
-                "--password", PASSWORD, *extra,
-            )  # fmt: skip
+        tokens = prepare_database(env, users, password=PASSWORD, tokens_for=tokens_for)
         engine = sa.create_engine(database_url)
         stack.callback(engine.dispose)
         run = Deployment(name, workdir, env, database_url, redis_url, engine)
-        run.tokens = {who: flask_cli(env, "users", "token", who).strip() for who in tokens_for}
+        run.tokens = tokens
         stack.callback(stop_all, run.procs)  # stopped before the schema is dropped
         yield run
