@@ -87,8 +87,11 @@ def load_config() -> dict[str, Any]:
         "REDIS_URL": env("PORTAL_REDIS_URL"),
         # This worker's name on its host (a systemd template unit: %i): its ingest drains read
         # the stream as consumer "<host>-<name>", so a restarted worker takes back at once what
-        # its killed predecessor had read (portal.tracking.ingest_queue).
-        "WORKER_NAME": env("PORTAL_WORKER_NAME", "1"),
+        # its killed predecessor had read (portal.tracking.ingest_queue). Unset: the worker is
+        # named by its process id (unique on the host, not kept across a restart); never one
+        # default name, which two unnamed workers on a host would share, each then freeing the
+        # other's drain flag.
+        "WORKER_NAME": env("PORTAL_WORKER_NAME") or None,
         # The bearer token of GET /metrics (Prometheus); unset: /metrics answers 404.
         "METRICS_TOKEN": env("PORTAL_METRICS_TOKEN") or None,
         # Live "reading now" (portal.live.stream): open streams per process, seconds a stream

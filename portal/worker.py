@@ -12,6 +12,9 @@ every second, and goes on); the watchdog is a thread of the same process and goe
 
 from __future__ import annotations
 
+import logging
+import os
+
 import click
 from flask import current_app
 from flask.cli import with_appcontext
@@ -24,6 +27,8 @@ from portal.tracking import ingest_path
 from portal.tracking.ingest_watchdog import DrainWatchdog
 
 MAINTENANCE_SECONDS = 60
+
+log = logging.getLogger(__name__)
 
 
 @click.command("worker")
@@ -42,6 +47,14 @@ def worker_command(burst: bool, no_tick: bool) -> None:
     if not redis_url:
         raise click.ClickException(
             "PORTAL_REDIS_URL is not set: without Redis, jobs run inline and no worker is needed"
+        )
+    if not current_app.config.get("WORKER_NAME"):
+        # before the first fork: each work horse's drains read as this worker
+        current_app.config["WORKER_NAME"] = f"pid{os.getpid()}"
+        log.info(
+            "PORTAL_WORKER_NAME is not set: this worker is %s until it stops; name each worker "
+            "(docs/deploy.md) so that a restarted one takes back what its predecessor had read",
+            current_app.config["WORKER_NAME"],
         )
     jobs.use_app_for_jobs(current_app._get_current_object())
     warm_up()  # before the first fork: each job's work-horse starts from this process

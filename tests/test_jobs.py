@@ -109,3 +109,28 @@ def test_workers_poll_for_commands_each_second_so_they_stop_within_one(shared_re
         calls = RecordingPubSub.calls
         assert calls["subscribed"] == [worker.pubsub_channel_name]
         assert calls["options"]["sleep_time"] == COMMAND_POLL_SECONDS <= 1
+
+
+def test_an_unnamed_worker_drains_under_a_name_of_its_own_process(app, runner, monkeypatch):
+    """Two unnamed workers on one host never share a consumer name (each would free the other's
+    drain flag): without PORTAL_WORKER_NAME a worker is named by its process id."""
+    import os
+    import signal
+    import socket
+
+    from portal.tracking import ingest_queue
+    from tests.multinode.cluster import private_redis
+
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with private_redis() as url:
+            monkeypatch.setitem(app.config, "REDIS_URL", url)
+            monkeypatch.setitem(app.config, "WORKER_NAME", None)
+            result = runner.invoke(args=["worker", "--burst", "--no-tick"])
+            assert result.exit_code == 0, result.output
+            assert app.config["WORKER_NAME"] == f"pid{os.getpid()}"
+            assert ingest_queue._consumer_name() == f"{socket.gethostname()}-pid{os.getpid()}"
+    finally:
+        jobs.use_app_for_jobs(None)
+        for sig, handler in handlers.items():  # RQ's, left behind, would catch pytest's
+            signal.signal(sig, handler)
