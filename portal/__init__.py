@@ -32,8 +32,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     )
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     logging.getLogger("fontTools").setLevel(logging.WARNING)
-    # WeasyPrint logs each step of every render (and its stylesheets at import) at INFO
-    logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)
+    # WeasyPrint logs each step of every render (and its stylesheets at import) at INFO: only
+    # when asked for (PORTAL_RENDER_PROGRESS_LOG=1, to see where a slow render spends its time)
+    logging.getLogger("weasyprint.progress").setLevel(
+        logging.INFO if app.config.get("RENDER_PROGRESS_LOG") else logging.WARNING
+    )
 
     _init_extensions(app)
     _register_blueprints(app)

@@ -85,6 +85,9 @@ def load_config() -> dict[str, Any]:
         "S3_ENDPOINT_URL": env("PORTAL_S3_ENDPOINT_URL"),
         "S3_REGION": env("AWS_DEFAULT_REGION") or env("AWS_REGION") or "us-east-1",
         "REDIS_URL": env("PORTAL_REDIS_URL"),
+        # WeasyPrint's progress per render in the log (which step, which page): for looking
+        # into a slow render; off, as each render writes a dozen lines.
+        "RENDER_PROGRESS_LOG": env("PORTAL_RENDER_PROGRESS_LOG", "") == "1",
         # This worker's name on its host (a systemd template unit: %i): its ingest drains read
         # the stream as consumer "<host>-<name>", so a restarted worker takes back at once what
         # its killed predecessor had read (portal.tracking.ingest_queue). Unset: the worker is

@@ -64,6 +64,7 @@ def worker(app, redis_url: str, tmp_path: Path) -> Iterator[Proc]:
             "PORTAL_STORAGE_PATH": app.config["STORAGE_LOCAL_PATH"],
         },
         PORTAL_TICK_INTERVAL="0",
+        PORTAL_RENDER_PROGRESS_LOG="1",  # the test sees the render laying out its pages
     )
     proc = start_worker("render-worker", env, tmp_path, "--no-tick")
     yield proc
