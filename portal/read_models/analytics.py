@@ -294,11 +294,15 @@ def _quantiles(values: Any) -> Select:
 def analytics_of_template(user: User, template_id: int, filters: Filters) -> TemplateAnalytics:
     """The one entry point (page and API): a template the user may see (NotFound otherwise,
     as everywhere in the library), its figures over the user's sends."""
+    return template_analytics(user, _analysable_template(user, template_id), filters)
+
+
+def _analysable_template(user: User, template_id: int) -> Template:
     if not may_see_template_analytics(user):
         raise PermissionDenied(
             "content analytics are for marketing, supervisors and reps", code="no_analytics"
         )
-    return template_analytics(user, library.get_template(user, template_id), filters)
+    return library.get_template(user, template_id)
 
 
 def template_analytics(user: User, template: Template, filters: Filters) -> TemplateAnalytics:
@@ -507,9 +511,8 @@ def template_page(user: User, template_id: int, args: Mapping[str, str]) -> Temp
     filters = parse_filters(args)
     compare_raw = (args.get("compare") or "").strip()
     compare = parse_filters({"version": compare_raw}).version if compare_raw else None
-    first = analytics_of_template(user, template_id, filters)
-    template = library.get_template(user, template_id)
-    columns = [Column(filters.version, first)]
+    template = _analysable_template(user, template_id)  # once for both columns
+    columns = [Column(filters.version, template_analytics(user, template, filters))]
     if compare is not None and compare != filters.version:
         other = replace(filters, version=compare)
         columns.append(Column(compare, template_analytics(user, template, other)))
