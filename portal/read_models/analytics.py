@@ -229,23 +229,26 @@ def _send_scope(user: User) -> ColumnElement[bool]:
     raise PermissionDenied("content analytics are for marketing, supervisors and reps")
 
 
-def _sends(user: User, template: Template, filters: Filters) -> Select:
-    """The sends behind the figures: id, customer, time and the sent version's page count.
+def _sends(user: User, template: Template, filters: Filters, *, pages: bool = True) -> Select:
+    """The sends behind the figures: id, customer, time and (with `pages`) the sent version's
+    page count.
 
     The customer and the sender are joined only when a filter or the user's scope reads them
     (marketing with no filter reads the template's sends alone: every statement of the page
-    starts from this set, at 50,000 sends joining 100,000 customers is most of its cost)."""
+    starts from this set, at 50,000 sends joining 100,000 customers is most of its cost); the
+    version only for its page count or a version filter (every send has one: the join never
+    drops a send)."""
     sender = aliased(User)
-    query = (
-        select(
-            Delivery.id.label("delivery_id"),
-            Delivery.customer_id.label("customer_id"),
-            Delivery.created_at.label("sent_at"),
-            TemplateVersion.page_count.label("page_count"),
-        )
-        .join(TemplateVersion, TemplateVersion.id == Delivery.version_id)
-        .where(Delivery.template_id == template.id)
-    )
+    columns = [
+        Delivery.id.label("delivery_id"),
+        Delivery.customer_id.label("customer_id"),
+        Delivery.created_at.label("sent_at"),
+    ]
+    if pages:
+        columns.append(TemplateVersion.page_count.label("page_count"))
+    query = select(*columns).where(Delivery.template_id == template.id)
+    if pages or filters.version is not None:
+        query = query.join(TemplateVersion, TemplateVersion.id == Delivery.version_id)
     if filters.industry or filters.region or user.role not in (Role.MARKETING, Role.ADMIN):
         query = query.join(Customer, Customer.id == Delivery.customer_id)
     if filters.team:
@@ -386,9 +389,10 @@ def template_analytics(user: User, template: Template, filters: Filters) -> Temp
     figures.deals_won = int(row[10] or 0)
 
     # Per page: the sends with read time on it (one rollup row each), and their median.
+    page_sends = _sends(user, template, filters, pages=False).subquery("page_sends")
     page_reads = (
         select(DeliveryPageReads.page.label("k"), DeliveryPageReads.read_ms.label("v"))
-        .join(sends, sends.c.delivery_id == DeliveryPageReads.delivery_id)
+        .join(page_sends, page_sends.c.delivery_id == DeliveryPageReads.delivery_id)
         .subquery()
     )
     if postgres:
