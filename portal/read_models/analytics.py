@@ -19,8 +19,10 @@ Everything is set-based SQL, the same on SQLite and PostgreSQL: a fixed number o
 whatever the number of sends, sessions and events. Reading figures come from the rollups kept
 as events are applied (portal.tracking.rollups: one row per send, one per send and page read),
 never from the sessions or events tables: a page costs the same at 20,000 events as at
-2,000,000 (P10 in docs/performance.md). Medians and percentiles are taken with
-ROW_NUMBER()/COUNT() windows (both databases have them; SQLite has no percentile function).
+2,000,000 (P10 in docs/performance.md). Medians and percentiles: on PostgreSQL the ordered-set
+aggregates percentile_cont(0.5) (the median) and percentile_disc(0.75) (the nearest rank); on
+SQLite, which has no percentile function, one ROW_NUMBER()/COUNT() ranked set gives both. The
+numbers are the same.
 """
 
 from __future__ import annotations
@@ -30,7 +32,17 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, exists, func, literal_column, select
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    case,
+    exists,
+    func,
+    literal_column,
+    select,
+    true,
+)
 from sqlalchemy.orm import aliased
 
 from portal.accounts.models import Role, User
@@ -217,23 +229,26 @@ def _send_scope(user: User) -> ColumnElement[bool]:
     raise PermissionDenied("content analytics are for marketing, supervisors and reps")
 
 
-def _sends(user: User, template: Template, filters: Filters) -> Select:
-    """The sends behind the figures: id, customer, time and the sent version's page count.
+def _sends(user: User, template: Template, filters: Filters, *, pages: bool = True) -> Select:
+    """The sends behind the figures: id, customer, time and (with `pages`) the sent version's
+    page count.
 
     The customer and the sender are joined only when a filter or the user's scope reads them
     (marketing with no filter reads the template's sends alone: every statement of the page
-    starts from this set, at 50,000 sends joining 100,000 customers is most of its cost)."""
+    starts from this set, at 50,000 sends joining 100,000 customers is most of its cost); the
+    version only for its page count or a version filter (every send has one: the join never
+    drops a send)."""
     sender = aliased(User)
-    query = (
-        select(
-            Delivery.id.label("delivery_id"),
-            Delivery.customer_id.label("customer_id"),
-            Delivery.created_at.label("sent_at"),
-            TemplateVersion.page_count.label("page_count"),
-        )
-        .join(TemplateVersion, TemplateVersion.id == Delivery.version_id)
-        .where(Delivery.template_id == template.id)
-    )
+    columns = [
+        Delivery.id.label("delivery_id"),
+        Delivery.customer_id.label("customer_id"),
+        Delivery.created_at.label("sent_at"),
+    ]
+    if pages:
+        columns.append(TemplateVersion.page_count.label("page_count"))
+    query = select(*columns).where(Delivery.template_id == template.id)
+    if pages or filters.version is not None:
+        query = query.join(TemplateVersion, TemplateVersion.id == Delivery.version_id)
     if filters.industry or filters.region or user.role not in (Role.MARKETING, Role.ADMIN):
         query = query.join(Customer, Customer.id == Delivery.customer_id)
     if filters.team:
@@ -261,35 +276,36 @@ def filtered_sends(query: Select, filters: Filters, sender: Any) -> Select:
     return query
 
 
-def _quantiles(values: Any, key: Any | None = None) -> tuple[Select, Select]:
-    """(median, p75) queries over a subquery with a column `v` (and `k` when key): per key.
-
-    Median: the mean of the middle one or two values; p75: the nearest rank ceil(3n/4)."""
-    partition = [values.c.k] if key is not None else []
+def _quantiles(values: Any) -> Select:
+    """One row (median, p75) over a subquery with a column `v`, from one ranked set (SQLite,
+    which has no percentile function; PostgreSQL takes percentile_cont/percentile_disc, the
+    same numbers). Median: the mean of the middle one or two values; p75: the nearest rank
+    ceil(3n/4)."""
     ranked = select(
-        *partition,
         values.c.v,
-        func.row_number().over(partition_by=partition or None, order_by=values.c.v).label("rn"),
-        func.count().over(partition_by=partition or None).label("n"),
+        func.row_number().over(order_by=values.c.v).label("rn"),
+        func.count().over().label("n"),
     ).subquery()
     middle = ranked.c.rn.in_([(ranked.c.n + 1) // 2, (ranked.c.n + 2) // 2])
-    keys = [ranked.c.k] if key is not None else []
-    median = select(*keys, func.avg(ranked.c.v)).where(middle)
-    p75 = select(*keys, func.min(ranked.c.v)).where(ranked.c.rn == (3 * ranked.c.n + 3) // 4)
-    if keys:
-        median = median.group_by(*keys)
-        p75 = p75.group_by(*keys)
-    return median, p75
+    p75_rank = ranked.c.rn == (3 * ranked.c.n + 3) // 4
+    return select(
+        func.avg(case((middle, ranked.c.v), else_=None)).label("median"),
+        func.min(case((p75_rank, ranked.c.v), else_=None)).label("p75"),
+    )
 
 
 def analytics_of_template(user: User, template_id: int, filters: Filters) -> TemplateAnalytics:
     """The one entry point (page and API): a template the user may see (NotFound otherwise,
     as everywhere in the library), its figures over the user's sends."""
+    return template_analytics(user, _analysable_template(user, template_id), filters)
+
+
+def _analysable_template(user: User, template_id: int) -> Template:
     if not may_see_template_analytics(user):
         raise PermissionDenied(
             "content analytics are for marketing, supervisors and reps", code="no_analytics"
         )
-    return template_analytics(user, library.get_template(user, template_id), filters)
+    return library.get_template(user, template_id)
 
 
 def template_analytics(user: User, template: Template, filters: Filters) -> TemplateAnalytics:
@@ -298,27 +314,47 @@ def template_analytics(user: User, template: Template, filters: Filters) -> Temp
     figures = TemplateAnalytics()
 
     # Per send, its rollup row (portal.tracking.rollups): the recipient's confirmed sessions,
-    # unconfirmed ones, credited read time, internal views; and whether its last page was read.
+    # unconfirmed ones, credited read time, internal views; and whether its last page was read
+    # (looked up by primary key for the opened sends only, not a join of every page row).
     # One statement: the sends are worked out once for every figure but the pages'.
+    postgres = db.session.connection().dialect.name == "postgresql"
     reads = DeliveryReads.__table__
     last_page = aliased(DeliveryPageReads)
     opened = func.coalesce(reads.c.opens, 0) > 0
-    last_page_read = last_page.delivery_id.is_not(None)
+    last_page_read = (
+        exists()
+        .where(
+            last_page.delivery_id == sends.c.delivery_id,
+            last_page.page == sends.c.page_count,
+        )
+        .correlate(sends)
+    )
     forwards = (
         select(func.count())
         .where(Visitor.delivery_id.in_(select(sends.c.delivery_id)), Visitor.forwarded.is_(True))
         .scalar_subquery()
     )
-    # Read time of each opened send: median and p75.
-    read_times = (
-        select(reads.c.read_ms.label("v"))
-        .join(sends, sends.c.delivery_id == reads.c.delivery_id)
-        .where(reads.c.opens > 0)
-        .subquery()
-    )
-    median, p75 = _quantiles(read_times)
+    # Read time of each opened send: median and p75, both from one ordered set.
+    if postgres:
+        # ordered-set aggregates over the rows of this statement (NULLs, the sends not
+        # opened, are left out); the two share one sort
+        read_ms = case((reads.c.opens > 0, reads.c.read_ms), else_=None)
+        quantiles: list[Any] = [
+            func.percentile_cont(0.5).within_group(read_ms),
+            func.percentile_disc(0.75).within_group(read_ms),
+        ]
+        one_row = None
+    else:
+        read_times = (
+            select(reads.c.read_ms.label("v"))
+            .join(sends, sends.c.delivery_id == reads.c.delivery_id)
+            .where(reads.c.opens > 0)
+            .subquery()
+        )
+        one_row = _quantiles(read_times).subquery("read_quantiles")
+        quantiles = [func.max(one_row.c.median), func.max(one_row.c.p75)]
     grade_a, grade_a_params = _grade_a_customers(sends)
-    row = db.session.execute(
+    statement = (
         select(
             func.count(),
             func.sum(case((opened, 1), else_=0)),
@@ -327,23 +363,17 @@ def template_analytics(user: User, template: Template, filters: Filters) -> Temp
             func.count(func.distinct(sends.c.customer_id)),
             func.coalesce(func.sum(reads.c.internal_views), 0),
             forwards,
+            *quantiles,
             # each its own set, never correlated with the rows of this statement
-            median.correlate(None).scalar_subquery(),
-            p75.correlate(None).scalar_subquery(),
             grade_a.correlate(None).scalar_subquery(),
             _deals_won(user, sends).correlate(None).scalar_subquery(),
         )
         .select_from(sends)
         .outerjoin(reads, reads.c.delivery_id == sends.c.delivery_id)
-        .outerjoin(
-            last_page,
-            and_(
-                last_page.delivery_id == sends.c.delivery_id,
-                last_page.page == sends.c.page_count,
-            ),
-        ),
-        grade_a_params,
-    ).one()
+    )
+    if one_row is not None:
+        statement = statement.join(one_row, true())
+    row = db.session.execute(statement, grade_a_params).one()
     figures.sends = int(row[0] or 0)
     if not figures.sends:
         return figures
@@ -359,14 +389,27 @@ def template_analytics(user: User, template: Template, filters: Filters) -> Temp
     figures.deals_won = int(row[10] or 0)
 
     # Per page: the sends with read time on it (one rollup row each), and their median.
+    page_sends = _sends(user, template, filters, pages=False).subquery("page_sends")
     page_reads = (
         select(DeliveryPageReads.page.label("k"), DeliveryPageReads.read_ms.label("v"))
-        .join(sends, sends.c.delivery_id == DeliveryPageReads.delivery_id)
+        .join(page_sends, page_sends.c.delivery_id == DeliveryPageReads.delivery_id)
         .subquery()
     )
+    if postgres:
+        per_page = (
+            select(
+                page_reads.c.k,
+                func.count(),
+                func.percentile_cont(0.5).within_group(page_reads.c.v),
+            )
+            .group_by(page_reads.c.k)
+            .order_by(page_reads.c.k)
+        )
+    else:
+        per_page = _per_key_median(page_reads)
     figures.pages = [
         PageFigure(int(page), int(readers), _seconds(median_ms) or 0.0)
-        for page, readers, median_ms in db.session.execute(_per_key_median(page_reads))
+        for page, readers, median_ms in db.session.execute(per_page)
     ]
     return figures
 
@@ -472,9 +515,8 @@ def template_page(user: User, template_id: int, args: Mapping[str, str]) -> Temp
     filters = parse_filters(args)
     compare_raw = (args.get("compare") or "").strip()
     compare = parse_filters({"version": compare_raw}).version if compare_raw else None
-    first = analytics_of_template(user, template_id, filters)
-    template = library.get_template(user, template_id)
-    columns = [Column(filters.version, first)]
+    template = _analysable_template(user, template_id)  # once for both columns
+    columns = [Column(filters.version, template_analytics(user, template, filters))]
     if compare is not None and compare != filters.version:
         other = replace(filters, version=compare)
         columns.append(Column(compare, template_analytics(user, template, other)))
