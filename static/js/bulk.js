@@ -73,12 +73,19 @@
           return li;
         }),
       );
-      failures.hidden = p.failed === 0;
-      retry.hidden = !p.finished;
+      failures.hidden = p.failed === 0 && !p.retry;
+      retry.hidden = !p.retry;
     }
   }
 
+  // A second click (or Enter) while the retry is posted sends nothing more: the button is
+  // disabled once the form goes (the server's retry is conditional anyway).
+  retry.addEventListener("submit", () => {
+    for (const button of retry.querySelectorAll("button")) button.disabled = true;
+  });
+
   show({
+    retry: card.getAttribute("data-retry") === "yes",
     total: Number(bar.getAttribute("data-total")),
     done: Number(bar.getAttribute("data-done")),
     failed: Number(bar.getAttribute("data-failed")),
