@@ -231,11 +231,11 @@ _ENTRIES: dict[str, LazyString | Entry] = {
         "%(count)d are chosen. Ask your administrator to start a job worker, or split the list."
     ),
     "bulk_list_no_header": _l(
-        "The list needs a header row naming its column: email (邮箱) or customer_id (客户编号)."
+        "The list needs a header row naming its column: email or customer_id."
     ),
     "bulk_list_email_ambiguous": _l(
         "Row %(row)d: %(email)s belongs to several of your customers. Use their customer "
-        "numbers (客户编号) instead."
+        "numbers instead."
     ),
     "bad_reason": _l("Choose why the link is withdrawn."),
     "invalid_ask_visitor": _l("Choose whether to ask the visitor who they are."),
