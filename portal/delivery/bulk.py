@@ -11,8 +11,18 @@ believed they reached everyone).
 Then one BulkSendItem per customer, and a job per CHUNK of them (`portal.jobs`: RQ with Redis,
 inline without). For each of its customers the job calls `services.send`, so every rule of a
 single send holds, renders the customer's copy and, when the batch asks for e-mail, mails it as
-soon as it is rendered, then commits. An item that fails keeps its reason (the error's code)
-and is sent again by `retry_failed`, which reuses the delivery when one was made.
+soon as it is rendered, then commits. An item that fails keeps its reason (the error's code
+and its parameters, never an exception's text) and is sent again by `retry_failed`, which
+reuses the delivery when one was made; an e-mail that failed fails its item (bulk_email_failed).
+
+Each run claims its item first (queued -> sending, committed) and the delivery's e-mail before
+SMTP (queued/failed -> sending): a job run twice (RQ re-queues an abandoned one, two retries at
+once) sends and mails each customer once. An item whose job was lost (still queued or sending
+STALE_AFTER later) is retried by the rep's retry and re-queued once by the tick. Without Redis
+(jobs inline, in the request) a batch is at most INLINE_MAX customers.
+
+An uploaded list names its column in a header row (email / 邮箱, customer_id / 客户编号), and
+its customers are shown for confirmation before the batch is made (routes/bulk_sends.py).
 
 Who may look at a batch, and retry it: its sender, the sender's supervisor, admins.
 """
@@ -317,6 +327,18 @@ def send_item(item_id: int) -> None:
     retried item reuses its delivery; its e-mail is claimed the same way before SMTP."""
     if not _claim(item_id):
         return
+    try:
+        _send_claimed(item_id)
+    except Exception:
+        # Unforeseen: the claim is let go so that the job's retry (RQ) sends it again (and,
+        # were the job not retried, the tick re-queues it once it is STALE_AFTER old).
+        db.session.rollback()
+        _release(item_id)
+        jobs.commit()
+        raise
+
+
+def _send_claimed(item_id: int) -> None:
     item = db.session.get(BulkSendItem, item_id)
     batch = db.session.get(BulkSend, item.bulk_send_id)
     options = BulkOptions(**batch.options)
@@ -338,14 +360,7 @@ def send_item(item_id: int) -> None:
     # The delivery is stored before its render: no write is held open through the layout
     # (another worker's item waits on none), and a retried job finds and reuses it.
     jobs.commit()
-    try:
-        _render_and_mail(item_id, delivery_id, options)
-    except Exception:
-        # Unforeseen: the claim is let go so that the job's retry (RQ) sends it again.
-        db.session.rollback()
-        _release(item_id)
-        jobs.commit()
-        raise
+    _render_and_mail(item_id, delivery_id, options)
 
 
 def _render_and_mail(item_id: int, delivery_id: int, options: BulkOptions) -> None:
