@@ -40,6 +40,19 @@
     if (form) update();
   }
 
+  // --- forms sent once (data-once): the send, its confirmation, the retry ------------------
+  // A second click (or Enter) while the form is posted sends nothing more: its buttons are
+  // disabled once it goes (the server's retry is conditional anyway; a batch is not).
+  for (const once of document.querySelectorAll("form[data-once]")) {
+    once.addEventListener("submit", () => {
+      for (const button of once.querySelectorAll("button[type=submit]")) {
+        setTimeout(() => {
+          button.disabled = true; // after the submit has taken the button's own value
+        }, 0);
+      }
+    });
+  }
+
   // --- a batch's progress -----------------------------------------------------------------
   const card = document.querySelector("[data-bulk-progress]");
   if (!card) return;
@@ -77,12 +90,6 @@
       retry.hidden = !p.retry;
     }
   }
-
-  // A second click (or Enter) while the retry is posted sends nothing more: the button is
-  // disabled once the form goes (the server's retry is conditional anyway).
-  retry.addEventListener("submit", () => {
-    for (const button of retry.querySelectorAll("button")) button.disabled = true;
-  });
 
   show({
     retry: card.getAttribute("data-retry") === "yes",
