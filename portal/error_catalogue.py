@@ -221,6 +221,22 @@ _ENTRIES: dict[str, LazyString | Entry] = {
     "bulk_render_unavailable": _l(
         "Document storage was not answering when this copy was made. Retry in a minute."
     ),
+    "bulk_email_failed": _l(
+        "The copy is ready but its e-mail could not be sent. Retry, or copy the link into "
+        "your chat instead."
+    ),
+    "bulk_job_lost": _l("This customer's send was interrupted; it is being sent again."),
+    "bulk_needs_worker": _l(
+        "Without a background worker a bulk send reaches at most %(limit)d customers; "
+        "%(count)d are chosen. Ask your administrator to start a job worker, or split the list."
+    ),
+    "bulk_list_no_header": _l(
+        "The list needs a header row naming its column: email or customer_id."
+    ),
+    "bulk_list_email_ambiguous": _l(
+        "Row %(row)d: %(email)s belongs to several of your customers. Use their customer "
+        "numbers instead."
+    ),
     "bad_reason": _l("Choose why the link is withdrawn."),
     "invalid_ask_visitor": _l("Choose whether to ask the visitor who they are."),
     "comment_empty": _l("Write your reply first."),

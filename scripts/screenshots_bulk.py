@@ -23,6 +23,7 @@ import screenshots as base  # the sibling script: instance, server, browser args
 
 REP = "rep@demo.portal"
 SEED = """
+import sys
 from sqlalchemy import select
 from portal import create_app, jobs
 from portal.accounts.services import get_user_by_email
@@ -37,10 +38,13 @@ with app.app_context():
     ).all()
     customers[1].email = None
     jobs.commit()
+    with open(sys.argv[1], "w", encoding="utf-8") as listed:  # an uploaded list: its header row
+        listed.write("序号,邮箱\\n")
+        listed.writelines(f"{n},{c.email}\\n" for n, c in enumerate(customers[2:], 1))
 """
 
 
-def shoot(url: str, out: Path, langs: list[str]) -> list[Path]:
+def shoot(url: str, out: Path, langs: list[str], listed: Path) -> list[Path]:
     from playwright.sync_api import sync_playwright
 
     saved: list[Path] = []
@@ -89,6 +93,12 @@ def shoot(url: str, out: Path, langs: list[str]) -> list[Path]:
                     "document.querySelector('[data-part=done]').style.width !== ''"
                 )
                 snap("bulk-progress")
+                page.goto(f"{url}/customers/bulk/new")  # an uploaded list, confirmed first
+                page.select_option("#template_id", index=1)
+                page.set_input_files("#file", str(listed))
+                page.click(".form-actions .btn-primary")
+                page.wait_for_selector("[data-matched]")
+                snap("bulk-confirm")
                 context.close()
             browser.close()
     return saved
@@ -105,9 +115,12 @@ def main() -> None:
         env, users = base.prepare(instance)
         if users != base.DEMO_USERS:
             raise SystemExit("the bulk screenshots need `flask demo`'s rep")
-        subprocess.run([sys.executable, "-c", SEED], cwd=base.ROOT, env=env, check=True)  # noqa: S603
+        listed = Path(instance) / "list.csv"
+        subprocess.run(  # noqa: S603
+            [sys.executable, "-c", SEED, str(listed)], cwd=base.ROOT, env=env, check=True
+        )
         with base.server(env) as url:
-            for path in shoot(url, args.out, args.lang):
+            for path in shoot(url, args.out, args.lang, listed):
                 print(path)
 
 

@@ -148,8 +148,7 @@ class BulkSendForm(SendForm):
     file = FileField(
         _l("Or upload a list"),
         description=_l(
-            "An .xlsx or .csv file whose first column holds the customers' e-mail addresses "
-            "or customer numbers."
+            "An .xlsx or .csv file with a header row naming its column: email or customer_id."
         ),
         render_kw={"accept": ".xlsx,.csv"},
     )

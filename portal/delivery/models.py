@@ -23,6 +23,9 @@ class EmailStatus(enum.StrEnum):
     """What became of the e-mail a rep asked for with a send (None: no e-mail asked)."""
 
     QUEUED = "queued"  # waiting for its job
+    # Claimed by the job about to hand it to SMTP (committed first): a job run again after
+    # the server accepted it but before its commit finds it so and sends no second e-mail.
+    SENDING = "sending"
     SENT = "sent"  # the SMTP server accepted it
     NOT_CONFIGURED = "not_configured"  # no PORTAL_SMTP_URL: written to the log, not sent
     FAILED = "failed"  # the SMTP server refused it or could not be reached
@@ -121,7 +124,8 @@ class Comment(db.Model):
 
 
 class BulkItemStatus(enum.StrEnum):
-    QUEUED = "queued"  # its job has not finished yet
+    QUEUED = "queued"  # its job has not started yet
+    SENDING = "sending"  # claimed by a job (bulk.send_item); stale when that job was lost
     DONE = "done"  # the delivery exists and its copy is rendered (and e-mailed, if asked)
     FAILED = "failed"  # the reason is in `error`; the rep may retry it
 
@@ -160,7 +164,8 @@ class BulkSendItem(db.Model):
     )
     status: Mapped[str] = mapped_column(String(10), default=BulkItemStatus.QUEUED)
     error_code: Mapped[str | None] = mapped_column(String(60))  # the PortalError code, if one
-    error: Mapped[str | None] = mapped_column(Text)  # the reason, for the log and the API
+    # The code's catalogue parameters (JSON), never an exception's text (that goes to the log).
+    error: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     customer: Mapped[Customer] = relationship()

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from portal.delivery import bulk
 from portal.delivery.models import BulkSend, Delivery
 from portal.delivery.services import Sent, current_version
+from portal.error_catalogue import sentence
 
 if TYPE_CHECKING:
     from portal.tracking.readtime import DeliveryStats
@@ -70,7 +71,11 @@ def bulk_json(batch: BulkSend) -> dict[str, Any]:
                 "customer_id": item.customer_id,
                 "delivery_id": item.delivery_id,
                 "status": item.status,
-                "error": {"code": item.error_code, "message": item.error or item.error_code}
+                "error": {
+                    "code": item.error_code,
+                    "message": sentence(item.error_code, bulk.error_params(item))
+                    or item.error_code,
+                }
                 if item.error_code
                 else None,
                 "render_status": delivery.render_status if delivery else None,

@@ -34,7 +34,7 @@ from portal.db_types import utcnow
 from portal.deals import services as deal_services
 from portal.deals.models import Deal, DealEvidence
 from portal.delivery import link_cache, watermarks
-from portal.delivery.models import Bundle, Comment, Delivery
+from portal.delivery.models import BulkSendItem, Bundle, Comment, Delivery
 from portal.delivery.services import variables_for
 from portal.engagement.models import GradeACrossing, ScoreEntry
 from portal.errors import NotFound, PermissionDenied, ValidationFailed
@@ -140,6 +140,8 @@ def erase(by: User | None, customer_id: int) -> Erasure:
         delete(GradeACrossing).where(GradeACrossing.customer_id == customer.id),
         delete(ScoreEntry).where(ScoreEntry.customer_id == customer.id),
         delete(Task).where(Task.customer_id == customer.id),
+        # their place in bulk sends: the batch's progress counts the items left (bulk.progress)
+        delete(BulkSendItem).where(BulkSendItem.customer_id == customer.id),
         delete(Notification).where(Notification.customer_id == customer.id),
         delete(Comment).where(or_(Comment.customer_id == customer.id, by_delivery(Comment))),
         delete(Event).where(or_(Event.customer_id == customer.id, by_delivery(Event))),

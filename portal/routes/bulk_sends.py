@@ -59,6 +59,18 @@ def _form_page(form: BulkSendForm, chosen: list[int], status: int = 200):
     ), status
 
 
+def _confirm_page(form: BulkSendForm, ids: list[int]):
+    """The customers an uploaded list matched, named, before the batch is made: confirming
+    posts them back by id (no file) with the same options."""
+    return render_template(
+        "customers/bulk_confirm.html",
+        form=form,
+        ids=ids,
+        names=bulk.names_of(ids),
+        template=dict(form.template_id.choices or []).get(form.template_id.data),
+    )
+
+
 @bp.get("/new")
 def new():
     return _form_page(BulkSendForm(formdata=None), _chosen())
@@ -71,20 +83,22 @@ def create():
     form.set_templates(overview.sendable_templates(current_user))
     if not form.validate():
         return _form_page(form, chosen, 422)
+    upload = form.file.data
     try:
-        ids, emails = chosen, []
-        upload = form.file.data
-        if upload and upload.filename:
-            listed, emails = bulk.read_list(
-                upload.read(), SheetLimits.from_config(current_app.config)
+        if upload and upload.filename:  # an uploaded list: shown for confirmation first
+            listed = bulk.read_list(upload.read(), SheetLimits.from_config(current_app.config))
+            ids = bulk.resolve(
+                current_user,
+                chosen + listed.ids,
+                emails=listed.emails,
+                email_rows=listed.rows,
             )
-            ids = chosen + listed
+            return _confirm_page(form, ids)
         batch = bulk.create(
             current_user,
             form.template_id.data or 0,
             form.to_options(),
-            customer_ids=ids,
-            emails=emails,
+            customer_ids=chosen,
         )
     except PortalError as exc:
         db.session.rollback()
@@ -101,7 +115,7 @@ def _progress_json(batch) -> dict:
         {
             "customer": item.customer.name,
             "url": url_for("customers.detail", customer_id=item.customer_id),
-            "reason": sentence(item.error_code or "") or item.error or "",
+            "reason": sentence(item.error_code or "", bulk.error_params(item)) or "",
         }
         for item in bulk.items(batch, status=BulkItemStatus.FAILED)
     ]
@@ -110,6 +124,7 @@ def _progress_json(batch) -> dict:
         "done": counts.done,
         "failed": counts.failed,
         "finished": counts.finished,
+        "retry": (bool(failures) and counts.finished) or bulk.has_stale(batch),
         "failures": failures,
     }
 

@@ -39,10 +39,12 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
 
+from portal import jobs
 from portal.channels import outbox
 from portal.customers.models import Customer
 from portal.db_types import utcnow
 from portal.deals.forecast import snapshot_today
+from portal.delivery import bulk
 from portal.delivery.models import Delivery
 from portal.digests import sending as digests
 from portal.engagement.facts import INTERACTION_TYPES, interaction_filter
@@ -73,6 +75,7 @@ class TickResult:
     expired_events: int = 0  # raw events past PORTAL_EVENT_RETENTION_DAYS, deleted
     salts_deleted: int = 0  # address salts of past periods (PORTAL_ADDRESS_SALT_DAYS), deleted
     digests_sent: int = 0  # morning and weekly digests sent (portal.digests.sending)
+    bulk_requeued: int = 0  # bulk send items whose job was lost, queued again (once each)
 
 
 def run_tick(now: datetime | None = None) -> TickResult:
@@ -90,6 +93,8 @@ def run_tick(now: datetime | None = None) -> TickResult:
     result.alerts_released = outbox.release_held(now)  # commits, then sends
     result.alerts_retried = outbox.retry_due(now)  # commits
     result.digests_sent = digests.send_due(now)  # claims and commits one person at a time
+    result.bulk_requeued = bulk.requeue_stale(now)
+    jobs.commit()  # the items' new jobs go out after the commit
     return result
 
 

@@ -40,6 +40,19 @@
     if (form) update();
   }
 
+  // --- forms sent once (data-once): the send, its confirmation, the retry ------------------
+  // A second click (or Enter) while the form is posted sends nothing more: its buttons are
+  // disabled once it goes (the server's retry is conditional anyway; a batch is not).
+  for (const once of document.querySelectorAll("form[data-once]")) {
+    once.addEventListener("submit", () => {
+      for (const button of once.querySelectorAll("button[type=submit]")) {
+        setTimeout(() => {
+          button.disabled = true; // after the submit has taken the button's own value
+        }, 0);
+      }
+    });
+  }
+
   // --- a batch's progress -----------------------------------------------------------------
   const card = document.querySelector("[data-bulk-progress]");
   if (!card) return;
@@ -73,12 +86,13 @@
           return li;
         }),
       );
-      failures.hidden = p.failed === 0;
-      retry.hidden = !p.finished;
+      failures.hidden = p.failed === 0 && !p.retry;
+      retry.hidden = !p.retry;
     }
   }
 
   show({
+    retry: card.getAttribute("data-retry") === "yes",
     total: Number(bar.getAttribute("data-total")),
     done: Number(bar.getAttribute("data-done")),
     failed: Number(bar.getAttribute("data-failed")),

@@ -50,7 +50,11 @@ def get_bulk_send(batch_id: int):
 @bp.post("/sends/<int:batch_id>/retry")
 @declare(answers={202: (schemas.BulkSend, "Accepted")})
 def retry_bulk_send(batch_id: int):
-    """Send the batch's failed customers again (only those)"""
+    """Send the batch's failed customers again, and those whose job was lost
+
+    Only the failed items, and items still queued or sending ten minutes after their last
+    change (their job was lost); each is queued once however many retries arrive at once.
+    A failed item's `error` is its code and the catalogue's sentence for it."""
     bulk.retry_failed(api_user(), batch_id)
     commit()
     return bulk_json(bulk.get(api_user(), batch_id)), 202

@@ -127,7 +127,7 @@ class Delivery(Answer):
     expires_at: Time = None
     revoked_at: Time = None
     render_status: Literal["pending", "ready", "failed"] | None = None
-    email_status: Literal["queued", "sent", "not_configured", "failed"] | None = Field(
+    email_status: Literal["queued", "sending", "sent", "not_configured", "failed"] | None = Field(
         default=None,
         description="the e-mail asked with send_email: sent only once the SMTP server accepted "
         "it; null when none was asked",

@@ -29,10 +29,10 @@ class SendsInput(SendOptions):
 class BulkDelivery(Answer):
     customer_id: int
     delivery_id: int | None = Field(description="null until the customer's send is made")
-    status: Literal["queued", "done", "failed"]
+    status: Literal["queued", "sending", "done", "failed"]
     error: ErrorDetail | None = Field(default=None, description="why it failed, if it did")
     render_status: Literal["pending", "ready", "failed"] | None = None
-    email_status: Literal["queued", "sent", "not_configured", "failed"] | None = None
+    email_status: Literal["queued", "sending", "sent", "not_configured", "failed"] | None = None
 
 
 class BulkSend(Answer):
