@@ -86,6 +86,25 @@ def launch_chromium() -> Iterator[Any]:
             browser.close()
 
 
+# An image's natural width once it has loaded; 0 when it failed to load or had not loaded
+# within IMAGE_WAIT_MS (a lazy image that is never scrolled to never loads: a promise waiting
+# only for "load" would hang the test, and Playwright's evaluate has no timeout of its own).
+IMAGE_WAIT_MS = 20_000
+_LOADED_WIDTH = (
+    "(img, wait) => img.complete ? img.naturalWidth : new Promise(done => {"
+    " img.addEventListener('load', () => done(img.naturalWidth));"
+    " img.addEventListener('error', () => done(0));"
+    " setTimeout(() => done(img.naturalWidth), wait); })"
+)
+
+
+def loaded_width(image) -> int:
+    """The natural width of the image a Playwright locator names, scrolled into view and loaded
+    (0: it did not load)."""
+    image.scroll_into_view_if_needed()
+    return image.evaluate(_LOADED_WIDTH, IMAGE_WAIT_MS)
+
+
 def fresh(query: Callable[[], Any]) -> Any:
     """query() in a transaction of its own: the test never holds one the live server waits on,
     and sees what the server committed."""

@@ -21,6 +21,7 @@ from tests.browser_support import (  # noqa: F401 (fixtures)
     chromium_fixture,
     horizontal_overflow,
     live_server_fixture,
+    loaded_width,
     port_fixture,
     screenshot,
     served_config,
@@ -36,13 +37,6 @@ SIZES = {"390": {"width": 390, "height": 844}, "1280": {"width": 1280, "height":
 @pytest.fixture
 def app_config(app_config: dict, port: int) -> dict:
     return served_config(app_config, port)
-
-
-# An image's natural width once it has loaded (the QR code is lazy: it loads when scrolled to).
-LOADED_WIDTH = (
-    "img => img.complete && img.naturalWidth ? img.naturalWidth"
-    " : new Promise(done => img.addEventListener('load', () => done(img.naturalWidth)))"
-)
 
 
 def _logo() -> bytes:
@@ -80,7 +74,7 @@ def test_branded_viewer_and_portal_on_a_phone_and_a_desktop(live_server, shop, c
             bar = page.locator(".c-brand")
             assert bar.is_visible()
             assert "远景智造科技" in bar.inner_text()
-            assert page.locator(".c-brand-logo").evaluate(LOADED_WIDTH) == 180
+            assert loaded_width(page.locator(".c-brand-logo")) == 180
             assert horizontal_overflow(page) <= 0, (name, size)
             screenshot(page, f"brand-{name}-{size}-{lang}.png")
             card = page.locator("[data-rep-card]")
@@ -92,6 +86,6 @@ def test_branded_viewer_and_portal_on_a_phone_and_a_desktop(live_server, shop, c
             assert box["x"] + box["width"] <= viewport["width"]
             assert call.evaluate("a => getComputedStyle(a).backgroundColor") == ACCENT_RGB
             assert card.locator("a[href^='mailto:']").is_visible()
-            assert card.locator(".c-rep-qr").evaluate(LOADED_WIDTH) == 232
+            assert loaded_width(card.locator(".c-rep-qr")) == 232
             screenshot(page, f"brand-{name}-{size}-{lang}-card.png")
         context.close()

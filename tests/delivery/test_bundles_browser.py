@@ -18,6 +18,7 @@ from tests.browser_support import (  # noqa: F401 (fixtures)
     chromium_fixture,
     horizontal_overflow,
     live_server_fixture,
+    loaded_width,
     port_fixture,
     screenshot,
     served_config,
@@ -27,10 +28,6 @@ pytestmark = pytest.mark.browser
 
 shop = support.shop
 SIZES = {"390": {"width": 390, "height": 844}, "1280": {"width": 1280, "height": 800}}
-LOADED_WIDTH = (
-    "img => img.complete && img.naturalWidth ? img.naturalWidth"
-    " : new Promise(done => img.addEventListener('load', () => done(img.naturalWidth)))"
-)
 
 
 @pytest.fixture
@@ -65,7 +62,7 @@ def test_the_bundle_page_on_a_phone_and_a_desktop(live_server, shop, chromium):
         docs = page.locator("[data-bundle-doc]")
         assert docs.count() == 3
         for index in range(3):
-            assert docs.nth(index).locator("img").evaluate(LOADED_WIDTH) > 0
+            assert loaded_width(docs.nth(index).locator("img")) > 0
             button = docs.nth(index).locator(".c-btn-primary")
             assert button.is_visible() and button.bounding_box()["height"] >= 40
         assert horizontal_overflow(page) <= 0, size
