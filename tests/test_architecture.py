@@ -1,6 +1,7 @@
 """The shape of the package, read from the source with the standard library (ast): no import
-cycle between modules of portal/ (imports inside functions included: hiding a cycle in a
-function only moves it to run time), and only the web layer and the app factory import it."""
+cycle between modules of portal/ (imports inside functions and type-checking-only ones included:
+hiding a cycle in a function only moves it to run time), and only the web layer and the app
+factory import it."""
 
 from __future__ import annotations
 
@@ -22,24 +23,12 @@ def all_modules() -> dict[str, Path]:
     return {module_name(path): path for path in PORTAL.rglob("*.py")}
 
 
-def _type_checking_only(node: ast.If) -> bool:
-    test = node.test
-    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
-    )
-
-
 def _import_nodes(tree: ast.AST) -> Iterator[ast.Import | ast.ImportFrom]:
-    """Every import statement, at any depth, except those only a type checker runs."""
-    stack = [tree]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, ast.If) and _type_checking_only(node):
-            stack.extend(node.orelse)
-            continue
+    """Every import statement, at any depth, those only a type checker runs included: a cycle
+    through a type annotation is still two modules that cannot be understood apart."""
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import | ast.ImportFrom):
             yield node
-        stack.extend(ast.iter_child_nodes(node))
 
 
 def imports_of(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
@@ -124,6 +113,10 @@ def test_function_level_and_relative_imports_count(tmp_path):
         "from typing import TYPE_CHECKING\n"
         "if TYPE_CHECKING:\n    import portal.nothing\n"
         "def f():\n    from . import y\n"
+    )
+    assert imports_of("portal.x", tmp_path / "x.py", modules) == {"portal.y"}
+    (tmp_path / "x.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from portal import y\n"
     )
     assert imports_of("portal.x", tmp_path / "x.py", modules) == {"portal.y"}
 

@@ -22,8 +22,8 @@ config DOWNLOADS (PORTAL_DOWNLOADS) decides what carries the bytes after that:
 from __future__ import annotations
 
 import unicodedata
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from flask import Response, current_app, redirect, request, send_file
@@ -31,8 +31,14 @@ from werkzeug.http import dump_options_header
 
 from portal.library.storage import S3Storage, get_storage, node_cache
 
-if TYPE_CHECKING:
-    from portal.delivery.served_files import ServedFile
+
+@dataclass(frozen=True)
+class ServedFile:
+    """A file to send: a download or a page image (portal.delivery.served_files finds them)."""
+
+    path: Path | None  # None: not on this node, sent as a presigned redirect to `key`
+    name: str  # the download's file name; a page image's ETag
+    key: str = ""  # the storage key
 
 
 def mode() -> str:

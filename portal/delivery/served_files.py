@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -34,6 +33,7 @@ from portal.customers.models import Customer
 from portal.db_types import utcnow
 from portal.delivery import link_cache, passcodes, sending, watermarks
 from portal.delivery.models import Delivery
+from portal.delivery.sending import ServedFile
 from portal.errors import NotFound, PermissionDenied
 from portal.extensions import db
 from portal.library.models import Template, TemplateVersion, VersionPolicy
@@ -197,13 +197,6 @@ def resolve(token: str) -> CustomerCopy:
     expiry = min((expires for _r, expires in lives if expires is not None), default=None)
     cache.put(link_id, ticket, copy, expiry)
     return copy
-
-
-@dataclass(frozen=True)
-class ServedFile:
-    path: Path | None  # None: not on this node, sent as a presigned redirect to `key`
-    name: str  # the download's file name; a page image's ETag
-    key: str = ""  # the storage key (portal.delivery.sending)
 
 
 def download(
