@@ -252,6 +252,13 @@ def send(customer_id: int):
     return redirect(url_for(".sent", customer_id=customer_id, delivery_id=delivery_id))
 
 
+def _passcode_to_show(kind: str, sent_id: int) -> str | None:
+    """The passcode the send just made for this delivery or bundle, shown once (then gone)."""
+    if (session.get(SHOW_PASSCODE) or {}).get(kind) != sent_id:
+        return None
+    return session.pop(SHOW_PASSCODE)["passcode"]
+
+
 def _bundle_of(customer_id: int, bundle_id: int):
     """A bundle of this customer that the user may see; 404 otherwise."""
     bundle = bundles.get_bundle(current_user, bundle_id)
@@ -264,10 +271,7 @@ def _bundle_of(customer_id: int, bundle_id: int):
 def sent_bundle(customer_id: int, bundle_id: int):
     """A bundle just sent (or looked up again): its one link and each document's."""
     bundle = _bundle_of(customer_id, bundle_id)
-    shown = session.get(SHOW_PASSCODE) or {}
-    passcode = None
-    if shown.get("bundle_id") == bundle.id:
-        passcode = session.pop(SHOW_PASSCODE)["passcode"]
+    passcode = _passcode_to_show("bundle_id", bundle.id)
     html = render_template(
         "customers/sent_bundle.html",
         passcode=passcode,
@@ -320,10 +324,7 @@ def _delivery_of(customer_id: int, delivery_id: int) -> Delivery:
 def sent(customer_id: int, delivery_id: int):
     delivery = _delivery_of(customer_id, delivery_id)
     view = delivery_services.sent_view(delivery)
-    shown = session.get(SHOW_PASSCODE) or {}
-    passcode = None
-    if shown.get("delivery_id") == delivery.id:
-        passcode = session.pop(SHOW_PASSCODE)["passcode"]
+    passcode = _passcode_to_show("delivery_id", delivery.id)
     html = render_template(
         "customers/sent.html",
         passcode=passcode,
