@@ -61,9 +61,15 @@ def retried(func: F) -> F:
     return func
 
 
+def queued() -> bool:
+    """Whether jobs go to RQ workers (Redis configured, not forced inline) rather than running
+    in the request."""
+    return bool(current_app.config.get("REDIS_URL")) and not current_app.config.get("JOBS_INLINE")
+
+
 def dispatch(func: Callable[..., Any], *args: Any) -> None:
-    redis_url = current_app.config.get("REDIS_URL")
-    if redis_url and not current_app.config.get("JOBS_INLINE"):
+    if queued():
+        redis_url = current_app.config["REDIS_URL"]
         from rq import Retry
 
         retry = None

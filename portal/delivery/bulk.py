@@ -36,8 +36,8 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
-from flask import current_app
 from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import selectinload
 
 from portal import jobs, outages
 from portal.accounts.models import Role, User
@@ -165,7 +165,7 @@ def resolve(
             limit=MAX_BATCH,
             count=len(ids),
         )
-    if len(ids) > INLINE_MAX and not jobs_have_a_worker():
+    if len(ids) > INLINE_MAX and not jobs.queued():
         raise ValidationFailed(
             f"without a job worker a bulk send reaches at most {INLINE_MAX} customers",
             code="bulk_needs_worker",
@@ -181,12 +181,6 @@ def names_of(ids: list[int]) -> list[str]:
         db.session.execute(select(Customer.id, Customer.name).where(Customer.id.in_(ids))).all()
     )
     return [names.get(cid, "") for cid in ids]
-
-
-def jobs_have_a_worker() -> bool:
-    """Whether jobs go to RQ workers (Redis configured, not inline)."""
-    config = current_app.config
-    return bool(config.get("REDIS_URL")) and not config.get("JOBS_INLINE")
 
 
 def _queue(item_ids: list[int]) -> None:
@@ -478,7 +472,11 @@ def progress(batch: BulkSend) -> Progress:
 
 
 def items(batch: BulkSend, *, status: str | None = None) -> list[BulkSendItem]:
-    query = select(BulkSendItem).where(BulkSendItem.bulk_send_id == batch.id)
+    query = (
+        select(BulkSendItem)
+        .where(BulkSendItem.bulk_send_id == batch.id)
+        .options(selectinload(BulkSendItem.customer))  # the pages name each customer
+    )
     if status:
         query = query.where(BulkSendItem.status == status)
     return list(db.session.scalars(query.order_by(BulkSendItem.id)))
@@ -511,7 +509,7 @@ def has_stale(batch: BulkSend) -> bool:
 def _requeue(where, *, mark: str | None = None, now: datetime | None = None) -> list[int]:
     """Items matching `where` set back to queued by one conditional UPDATE each: a concurrent
     retry (a double click, two requests) that got there first leaves nothing to this one."""
-    now = utcnow()
+    now = now or utcnow()
     candidates = list(db.session.scalars(select(BulkSendItem.id).where(where, _retryable(now))))
     queued = []
     for item_id in candidates:

@@ -39,7 +39,7 @@ from portal.delivery.share_cards import thumbnail_url
 from portal.errors import NotFound, ValidationFailed
 from portal.extensions import db
 from portal.library import services as library
-from portal.library.models import TemplateVersion
+from portal.library.models import Template, TemplateVersion
 from portal.tracking import links
 from portal.tracking.models import Link, LinkPurpose
 
@@ -144,7 +144,10 @@ def bundle_documents(bundle_id: int, *, live_only: bool = True) -> list[Delivery
     query = (
         select(Delivery)
         .where(Delivery.bundle_id == bundle_id)
-        .options(joinedload(Delivery.template), joinedload(Delivery.sender))
+        .options(
+            joinedload(Delivery.template).selectinload(Template.versions),
+            joinedload(Delivery.sender),
+        )
         .order_by(Delivery.id)
     )
     if live_only:
@@ -207,11 +210,6 @@ def resolve_bundle_link(token: str) -> tuple[Link, Bundle]:
     if bundle is None or bundle.customer_id != link.customer_id:
         raise links.missing(-1)
     return link, bundle
-
-
-def resolve_bundle(token: str) -> Bundle:
-    """The bundle a token opens (the acceptor of the "bundle" purpose)."""
-    return resolve_bundle_link(token)[1]
 
 
 @dataclass

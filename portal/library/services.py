@@ -144,12 +144,6 @@ def _apply_fields(template: Template, fields: TemplateFields) -> None:
     _set_access(template, fields)
 
 
-def conversion_queued() -> bool:
-    """Office files and images are converted by a queued job (RQ), not in the request."""
-    config = current_app.config
-    return bool(config.get("REDIS_URL")) and not config.get("JOBS_INLINE")
-
-
 def _inspect(filename: str, data: bytes) -> tuple[InspectedUpload, int | None]:
     """Validate an upload and, for HTML, render it once with sample data.
 
@@ -160,7 +154,7 @@ def _inspect(filename: str, data: bytes) -> tuple[InspectedUpload, int | None]:
     """
     upload = inspect_upload(filename, data, UploadLimits.from_config(current_app.config))
     if upload.source_type in CONVERTED_TYPES:
-        if conversion_queued():
+        if jobs.queued():  # Office files and images: converted by the job, not the request
             return upload, None
         upload = conversion.convert_upload(upload, current_app.config)
     if upload.source_type == "pdf":

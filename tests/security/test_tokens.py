@@ -85,7 +85,7 @@ ACCEPTORS: dict[str, Callable[[str], object]] = {
     # a browser's passcode grants (its cookie): accepted when it names any grant
     passcodes.SALT: lambda cookie: passcodes.grants_of(cookie) or None,
     share_cards.THUMB_SALT: share_cards.resolve_thumbnail,
-    LinkPurpose.BUNDLE.value: bundles.resolve_bundle,
+    LinkPurpose.BUNDLE.value: lambda token: bundles.bundle_page(token, grants=[]),
 }
 
 
