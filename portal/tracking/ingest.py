@@ -329,6 +329,7 @@ class _Tally:
     offset_ms: int | None = None  # arrival minus client time, the smallest seen
     _window: int = field(default=0, repr=False)  # the client time the current moment may claim
     _spent: int = field(default=0, repr=False)  # and what its reports took of it
+    _horizon: int | None = field(default=None, repr=False)  # the latest client time believed
 
     @classmethod
     def of(cls, summary: _Summary | None) -> _Tally:
@@ -346,10 +347,23 @@ class _Tally:
     def observe(self, reports: list[Report], now: datetime) -> datetime:
         """Learn the client clock's offset from a timed batch (its newest report was made at
         most the batch's lag before it arrived; the smallest lag seen is the best estimate);
-        when, on the server's clock, its reading ended (never after now)."""
+        when, on the server's clock, its reading ended (never after now).
+
+        Once the offset is known, the client's clock may not run ahead of the server's: a
+        report stamped later than now (on the client's clock, plus CARRY_MAX_MS of jitter)
+        counts as made at that horizon, and teaches the offset nothing. Otherwise a forged
+        timestamp far ahead would make room for reading that never happened (the wall clock
+        since the session's previous report is what an honest reader can claim)."""
+        now_ms = round(now.timestamp() * 1000)
         newest = max(r.at for r in reports if r.at is not None)
-        lag = round(now.timestamp() * 1000) - newest
-        self.offset_ms = lag if self.offset_ms is None else min(self.offset_ms, lag)
+        if self.offset_ms is None:
+            self._horizon = None
+            self.offset_ms = now_ms - newest
+        else:
+            self._horizon = now_ms - self.offset_ms + CARRY_MAX_MS
+            if newest <= now_ms - self.offset_ms:
+                self.offset_ms = min(self.offset_ms, now_ms - newest)
+            newest = min(newest, self._horizon)
         ended = datetime.fromtimestamp((newest + self.offset_ms) / 1000, now.tzinfo)
         return min(now, ended)
 
@@ -357,13 +371,15 @@ class _Tally:
         """What a timed report may claim: how far the client's clock moved from the session's
         previous report to this one (the first is bounded by the session's wall clock alone),
         less what reports of this same moment (pages reported together) took already; a
-        report older than the newest credited one claims nothing."""
+        report older than the newest credited one claims nothing. Its time is taken no later
+        than the batch's horizon (observe)."""
         assert report.at is not None
-        if self.client_at is None or report.at > self.client_at:
-            self._window = MAX_REPORT_MS if self.client_at is None else report.at - self.client_at
+        at = report.at if self._horizon is None else min(report.at, self._horizon)
+        if self.client_at is None or at > self.client_at:
+            self._window = MAX_REPORT_MS if self.client_at is None else at - self.client_at
             self._spent = 0
-            self.client_at = report.at
-        elif report.at < self.client_at:
+            self.client_at = at
+        elif at < self.client_at:
             return 0
         return max(0, self._window - self._spent)
 

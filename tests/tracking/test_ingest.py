@@ -250,6 +250,31 @@ def test_timed_reports_gain_nothing_from_an_idle_hour_or_a_burst(opened):
     assert forged.credited_ms <= 600_000
 
 
+def test_a_timestamp_from_the_future_claims_no_more_than_the_wall_clock(opened):
+    """After an idle hour, a report whose client timestamp runs ahead of the server's clock
+    (forged, or a clock jumped forward) is credited what the wall clock allows since the
+    previous report: 3 s here, plus the jitter allowance, not the 10 minutes it claims."""
+    from portal.tracking.ingest import CARRY_MAX_MS
+
+    ingest_batch(
+        opened.token,
+        batch(opened, report(ms=0, at=_client_ms(opened, 3600))),
+        now=opened.at(3600),
+    )
+    forged = ingest_batch(
+        opened.token,
+        batch(opened, report(ms=600_000, at=_client_ms(opened, 90_000))),
+        now=opened.at(3603),
+    )
+    assert forged.credited_ms <= 3_000 + CARRY_MAX_MS
+    later = ingest_batch(  # and the forged time moved the client's clock nowhere
+        opened.token,
+        batch(opened, report(ms=600_000, at=_client_ms(opened, 90_010))),
+        now=opened.at(3613),
+    )
+    assert later.credited_ms <= 10_000 + CARRY_MAX_MS
+
+
 def test_an_honest_reader_loses_nothing_to_network_jitter(opened):
     """Heartbeats of 10 s that arrive 0.4 s early or late are all credited in full."""
     arrivals = [10.4, 20.0, 30.4, 40.0, 50.3, 60.0]
