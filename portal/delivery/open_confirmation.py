@@ -111,6 +111,10 @@ def confirm_open(
     if not session.user_agent and not session.ip_hash and (user_agent or ip):
         session.user_agent = user_agent[:400]
         session.ip_hash = sessions.ip_hash(ip)
+    # The delivery's row is locked before anything the open changes below it (its reading
+    # rollup, when the event is recorded): the ingest drain takes the two in that order too
+    # (the delivery's read clock, then the rollup), and in the other order the two deadlock.
+    db.session.execute(select(Delivery.id).where(Delivery.id == delivery.id).with_for_update())
     # The device decides whose open this is: the recipient's, or a forwarded reader's.
     visitors.attach(session, delivery, device, now)
     recipient = session.customer_id == delivery.customer_id  # not a forwarded reader

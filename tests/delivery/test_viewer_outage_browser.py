@@ -117,8 +117,7 @@ def test_reading_before_a_tab_closed_during_a_redis_outage_is_stored_on_the_next
     )
 
     # Drained as the workers' watchdog does: again while the stream holds entries (a drain
-    # that meets a database error, such as a deadlock with the reopened viewer's open
-    # confirmation, leaves its entries for the next one).
+    # that meets a database error leaves its entries for the next one).
     def drained() -> bool:
         with app.app_context():
             ingest_queue.drain()
