@@ -57,7 +57,11 @@ def worker_command(burst: bool, no_tick: bool) -> None:
             current_app.config["WORKER_NAME"],
         )
     jobs.use_app_for_jobs(current_app._get_current_object())
-    warm_up()  # before the first fork: each job's work-horse starts from this process
+    if not burst:  # a burst runs a few jobs: not worth the warm-up
+        try:  # before the first fork: each job's work-horse starts from this process
+            warm_up()
+        except Exception:  # a render job will say what is wrong; the drains must not wait
+            log.exception("rendering could not be warmed up; jobs will load it themselves")
     connection = Redis.from_url(redis_url)
     interval = int(current_app.config.get("TICK_INTERVAL") or 0)
     scheduler = None
