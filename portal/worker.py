@@ -78,8 +78,9 @@ def worker_command(burst: bool, no_tick: bool) -> None:
         # retried, and a dead worker's scheduler lock taken over (RQ's default: 10 minutes).
         # The ingest drain depends on neither: the watchdog queues it (every WATCH_SECONDS).
         # portal.job_workers.Worker: a Redis outage is waited out, never a reason to exit.
+        # queue_names(): alerts first, so that a rep's alert never waits behind drains
         Worker(
-            [jobs.QUEUE_NAME], connection=connection, maintenance_interval=MAINTENANCE_SECONDS
+            jobs.queue_names(), connection=connection, maintenance_interval=MAINTENANCE_SECONDS
         ).work(burst=burst, with_scheduler=True)
     finally:
         if scheduler is not None:

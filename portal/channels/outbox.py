@@ -112,6 +112,7 @@ def _deliver_email(row: OutboxMessage) -> vendors.Verdict:
     return vendors.Verdict(True)
 
 
+@jobs.urgent
 def send_message(message_id: int, attempt: int, now: datetime | None = None) -> None:
     """Attempt number `attempt` of one message (a job; a stale or repeated call does nothing).
     `now` (the tick's clock) times the next attempt after a failure."""

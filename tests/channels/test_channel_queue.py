@@ -35,14 +35,67 @@ def test_with_redis_the_send_waits_for_the_worker_not_the_request(
     assert robots["wecom"].received == []  # the request did not talk to the robot
 
     connection = Redis.from_url(shared_redis_url)
-    queue = Queue(queue_name, connection=connection)
-    assert queue.count == 1
+    alerts = Queue(jobs.alerts_queue_name(), connection=connection)
+    default = Queue(queue_name, connection=connection)
+    assert (alerts.count, default.count) == (1, 0)  # an alert goes to the alerts queue
     jobs.use_app_for_jobs(app)
     try:
-        SimpleWorker([queue], connection=connection).work(burst=True)
+        SimpleWorker(jobs.queue_names(), connection=connection).work(burst=True)
     finally:
         jobs.use_app_for_jobs(None)
-        queue.delete(delete_jobs=True)
+        alerts.delete(delete_jobs=True)
     assert len(robots["wecom"].accepted) == 1
     db.session.expire_all()
     assert db.session.get(OutboxMessage, answer.json["id"]).status == "sent"
+
+
+_RAN: list[tuple[str, int]] = []
+_WATCHED: list = []  # the robot whose received messages record_run counts
+
+
+def record_run(label: str) -> None:
+    """A job that notes that it ran, and how many alerts the robot had received by then (the
+    worker below runs jobs in this process)."""
+    _RAN.append((label, len(_WATCHED[0].accepted)))
+
+
+def test_a_worker_takes_an_alert_before_the_jobs_queued_ahead_of_it(
+    app, make_user, client, api_headers, robots, shared_redis_url, monkeypatch
+):
+    """Drains and renders queue up under load; an alert queued after them is still sent first
+    (P9: behind a backlog on one worker, a chat alert waited 89 s)."""
+    from redis import Redis
+    from rq import Queue
+
+    from portal.job_workers import SimpleWorker
+
+    queue_name = f"portal-test-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setattr(jobs, "QUEUE_NAME", queue_name)
+    admin = make_user("admin")
+    headers = api_headers(admin)
+    created = client.post(
+        "/api/v1/channels",
+        json={"kind": "wecom", "url": URLS["wecom"], "team": "华东"},
+        headers=headers,
+    )
+    monkeypatch.setitem(app.config, "REDIS_URL", shared_redis_url)
+    connection = Redis.from_url(shared_redis_url)
+    default = Queue(queue_name, connection=connection)
+    backlog = [f"backlog {n}" for n in range(3)]
+    for label in backlog:  # the backlog, queued first
+        default.enqueue(jobs.run_job, f"{__name__}:record_run", label)
+    _WATCHED[:] = [robots["wecom"]]
+
+    answer = client.post(f"/api/v1/channels/{created.json['id']}/test", headers=headers)
+    assert answer.status_code == 202
+    _RAN.clear()
+    jobs.use_app_for_jobs(app)
+    try:
+        SimpleWorker(jobs.queue_names(), connection=connection).work(burst=True)
+    finally:
+        jobs.use_app_for_jobs(None)
+        default.delete(delete_jobs=True)
+        Queue(jobs.alerts_queue_name(), connection=connection).delete(delete_jobs=True)
+    # every job of the backlog ran after the alert had reached the robot
+    ran_after_the_alert = [(label, 1) for label in backlog]
+    assert ran_after_the_alert == _RAN

@@ -137,12 +137,13 @@ def csrf_of(html: str) -> str:
 
 
 def settled(run: Run) -> bool:
-    """Nothing queued or running on RQ."""
+    """Nothing queued or running on RQ (the alerts queue and the default one)."""
     from redis import Redis
     from rq import Queue
 
-    queue = Queue("portal", connection=Redis.from_url(run.redis_url))
-    return queue.count == 0 and queue.started_job_registry.count == 0
+    connection = Redis.from_url(run.redis_url)
+    queues = [Queue(name, connection=connection) for name in ("portal-alerts", "portal")]
+    return all(queue.count == 0 and queue.started_job_registry.count == 0 for queue in queues)
 
 
 def wait_rendered(run: Run) -> None:
