@@ -20,6 +20,7 @@ from flask.testing import FlaskClient
 from portal import create_app
 from portal.extensions import db
 from tests.render_memo import RenderMemo
+from tests.route_builders import remembered_builders
 from tests.s3_support import shared_s3_settings
 from tests.support import skip_or_fail
 
@@ -43,6 +44,13 @@ def _cheap_password_hashes() -> Iterator[None]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(accounts, "generate_password_hash", cheap)
         patch.setattr(accounts, "_DUMMY_HASH", cheap("not-a-real-password"))
+        yield
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _remembered_route_builders() -> Iterator[None]:
+    """The URL builders of one app reused by the next (tests/route_builders.py)."""
+    with remembered_builders():
         yield
 
 
