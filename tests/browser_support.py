@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,6 +18,7 @@ from werkzeug.serving import make_server
 
 from portal.extensions import db
 from tests.support import skip_or_fail
+from tests.threaded_servers import serve_in_thread, stop_serving
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's package; `playwright install` cannot work here
 CHROMIUM_ARGS = [
@@ -50,13 +50,11 @@ def port_fixture() -> int:
 @pytest.fixture(name="live_server")
 def live_server_fixture(app, port) -> Iterator[str]:
     server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
-    thread.start()
+    thread = serve_in_thread(server, "live-server")
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
-        server.shutdown()
-        thread.join(timeout=10)
+        stop_serving(server, thread)
 
 
 @pytest.fixture(name="chromium")

@@ -20,6 +20,7 @@ from flask.testing import FlaskClient
 from portal import create_app
 from portal.extensions import db
 from tests.render_memo import RenderMemo
+from tests.route_builders import remembered_builders
 from tests.s3_support import shared_s3_settings
 from tests.support import skip_or_fail
 
@@ -47,6 +48,13 @@ def _cheap_password_hashes() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True, scope="session")
+def _remembered_route_builders() -> Iterator[None]:
+    """The URL builders of one app reused by the next (tests/route_builders.py)."""
+    with remembered_builders():
+        yield
+
+
+@pytest.fixture(autouse=True, scope="session")
 def _render_memo() -> Iterator[RenderMemo]:
     """WeasyPrint layouts of self-contained HTML remembered per process (tests/render_memo.py)."""
     memo = RenderMemo()
@@ -61,6 +69,58 @@ def _real_renders(request: pytest.FixtureRequest, _render_memo: RenderMemo) -> I
     _render_memo.enabled = request.node.get_closest_marker("real_renders") is None
     yield
     _render_memo.enabled = True
+
+
+# ---- which pass runs a test -------------------------------------------------------------------
+# scripts/test runs the suite twice, on SQLite (the embedded default) and on PostgreSQL (the
+# production target). A test that does not use the pass's database (it takes no `database_url`,
+# directly or through `app`) would do exactly the same thing twice: it runs in the SQLite pass
+# only. Tests that choose a database themselves from PORTAL_TEST_DATABASE_URL say which pass
+# they belong to with a marker: `postgres` (the PostgreSQL pass only) or `both_databases` (each
+# pass, on its own database). A module that reads that variable, directly or through the
+# deployment helpers, without one of the markers is a collection error, so that no test can
+# silently drop out of the pass it was written for.
+_PASS_MARKERS = ("postgres", "both_databases")
+_READS_THE_PASS_DATABASE = (
+    "PORTAL_TEST_DATABASE_URL",
+    "tests.multinode.deployment",
+    "tests.deploy.portal_nginx",
+)
+
+
+@functools.cache
+def _reads_the_pass_database(path: str) -> str | None:
+    source = Path(path).read_text()
+    return next((name for name in _READS_THE_PASS_DATABASE if name in source), None)
+
+
+def _in_the_postgresql_pass(item: pytest.Item) -> bool:
+    if "database_url" in getattr(item, "fixturenames", ()):
+        return True
+    if any(item.get_closest_marker(name) for name in _PASS_MARKERS):
+        return True
+    named = _reads_the_pass_database(str(item.path))
+    if named:
+        raise pytest.UsageError(
+            f"{item.nodeid} reads {named} but is marked neither postgres nor both_databases "
+            "(tests/conftest.py: which pass runs a test)"
+        )
+    return False
+
+
+def _in_the_sqlite_pass(item: pytest.Item) -> bool:
+    return item.get_closest_marker("postgres") is None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    on_postgresql = bool(os.environ.get("PORTAL_TEST_DATABASE_URL"))
+    belongs = _in_the_postgresql_pass if on_postgresql else _in_the_sqlite_pass
+    kept, elsewhere = [], []
+    for item in items:
+        (kept if belongs(item) else elsewhere).append(item)
+    if elsewhere:
+        config.hook.pytest_deselected(items=elsewhere)
+        items[:] = kept
 
 
 def _sync_off(path: str, dbapi_connection, _record) -> None:

@@ -14,6 +14,12 @@ What is never remembered, so no test can pass on an earlier test's work:
   or watch WeasyPrint's log).
 
 Counting tests still count: they wrap `HTML.write_pdf` above this memo, so every call is seen.
+
+Page images are remembered the same way: pdfium's drawing and Pillow's PNG and WebP encoders are
+deterministic too (the same PDF bytes, page and width give the same image bytes, checked in
+tests/test_render_memo.py), and every delivery draws its first page as a PNG and as a WebP per
+width: about a fifth of the CPU of the tests that send, the same few pages again and again.
+Keyed by the PDF's bytes, so a different copy (another customer, a watermark) is drawn anew.
 """
 
 from __future__ import annotations
@@ -24,12 +30,16 @@ from collections import OrderedDict
 
 from weasyprint import CSS, HTML
 
+from portal.library.rendering import pdf as pdf_module
+
 # Anything WeasyPrint would fetch through the URL fetcher.
 _REFERENCES = re.compile(
     r"src\s*=|srcset|url\s*\(|<link|@import|<object|<embed|<iframe|<svg|xlink:href|data:",
     re.IGNORECASE,
 )
 _LIMIT = 256  # ~100 kB a PDF: at most ~25 MB per test process
+_IMAGE_LIMIT = 256  # 10-150 kB an image
+_IMAGE_FUNCTIONS = ("page_png", "page_webp")
 
 
 class RenderMemo:
@@ -40,6 +50,8 @@ class RenderMemo:
         self._html_init = HTML.__init__
         self._css_init = CSS.__init__
         self._write_pdf = HTML.write_pdf
+        self._images: OrderedDict[tuple, bytes] = OrderedDict()
+        self._image_functions = {name: getattr(pdf_module, name) for name in _IMAGE_FUNCTIONS}
 
     def install(self) -> None:
         memo = self
@@ -69,11 +81,35 @@ class RenderMemo:
         HTML.__init__ = html_init
         CSS.__init__ = css_init
         HTML.write_pdf = write_pdf
+        for name, draw in self._image_functions.items():
+            setattr(pdf_module, name, self._remembered(name, draw))
 
     def uninstall(self) -> None:
         HTML.__init__ = self._html_init
         CSS.__init__ = self._css_init
         HTML.write_pdf = self._write_pdf
+        for name, draw in self._image_functions.items():
+            setattr(pdf_module, name, draw)
+
+    def _remembered(self, name: str, draw):
+        memo = self
+
+        def image(pdf: bytes, page: int, *args, **kwargs) -> bytes:
+            if not memo.enabled:
+                return draw(pdf, page, *args, **kwargs)
+            key = (name, hashlib.sha256(pdf).digest(), page, args, tuple(sorted(kwargs.items())))
+            if key in memo._images:
+                memo.hits += 1
+                memo._images.move_to_end(key)
+                return memo._images[key]
+            drawn = draw(pdf, page, *args, **kwargs)  # a ValueError is raised, not remembered
+            memo._images[key] = drawn
+            if len(memo._images) > _IMAGE_LIMIT:
+                memo._images.popitem(last=False)
+            return drawn
+
+        image.__wrapped__ = draw
+        return image
 
     def _key(self, html, target, args, kwargs) -> str | None:
         if not self.enabled or target is not None or args:

@@ -200,14 +200,20 @@ def resolve(token: str) -> CustomerCopy:
 
 
 def download(
-    token: str, *, record: bool, device: str | None = None, grants: list[str] | None = None
+    token: str,
+    *,
+    record: bool,
+    device: str | None = None,
+    grants: list[str] | None = None,
+    request_id: str | None = None,
 ) -> ServedFile:
     """The customer's PDF as a local file; `doc.downloaded` recorded (queued with Redis; the
     caller commits otherwise). PermissionDenied when downloads are off for this delivery,
     PasscodeRequired when it has a passcode the browser (its grants) has not entered.
     With a device id the download is recorded here, as that device's reader's
     (portal.delivery.visitors: a forwarded reader's is not the customer's), and a watermarked
-    copy names that reader when they said who they are."""
+    copy names that reader when they said who they are. `request_id` (the proxy's, for one
+    request however often the proxy sends it) makes a download sent twice count once."""
     from portal.delivery import viewer, visitors
     from portal.tracking.ingest_path import record_event
 
@@ -235,6 +241,7 @@ def download(
                 type=EventType.DOC_DOWNLOADED,
                 delivery_id=copy.delivery_id,
                 properties={"version": copy.version.number},
+                idempotency_key=f"dl:{copy.delivery_id}:{request_id}" if request_id else None,
             )
         )
     return ServedFile(path, viewer.download_filename(copy.template_name), copy.pdf_key())

@@ -9,10 +9,12 @@ expired or withdrawn one, nothing more said.
 from __future__ import annotations
 
 import logging
+import re
 
 from flask import (
     Blueprint,
     Response,
+    current_app,
     flash,
     make_response,
     redirect,
@@ -98,6 +100,21 @@ def _in_wechat() -> bool:
 def _known_device() -> str | None:
     """This browser's device id from its cookie (portal.delivery.visitors), if it has one."""
     return open_confirmation.device_of(request.cookies.get(visitors.DEVICE_COOKIE))
+
+
+# nginx's $request_id: 32 hex digits (deploy/nginx/portal.conf sets X-Request-Id to it)
+_PROXY_REQUEST_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def _proxy_request_id() -> str | None:
+    """The request id the proxy in front gave this request, when there is one (PORTAL_PROXY_FIX
+    set: the proxy overwrites whatever the client sent). nginx sends a request again, with the
+    same id, when the upstream connection it used broke before the answer (a gunicorn worker
+    killed mid-request); the id makes the second pass record nothing new."""
+    if not current_app.config.get("PROXY_FIX"):
+        return None
+    value = request.headers.get("X-Request-Id", "")
+    return value if _PROXY_REQUEST_ID.fullmatch(value) else None
 
 
 def _grants() -> list[str]:
@@ -492,6 +509,7 @@ def download(token: str) -> Response:
         record=_is_reader(),
         device=_known_device(),
         grants=_grants(),
+        request_id=_proxy_request_id(),
     )
     jobs.commit()  # the event, when it is recorded here (without Redis)
     return sending.respond(

@@ -21,7 +21,7 @@ from tests.support import skip_or_fail
 
 ROOT = Path(__file__).resolve().parents[2]
 
-pytestmark = pytest.mark.bench
+pytestmark = [pytest.mark.bench, pytest.mark.both_databases]
 
 
 def test_quick_bench_prints_parsable_figures_p5_flat_and_no_repeat_renders(tmp_path: Path):

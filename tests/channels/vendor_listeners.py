@@ -20,12 +20,13 @@ import base64
 import hashlib
 import hmac
 import json
-import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.threaded_servers import serve_in_thread, stop_serving
 
 HOUR_MS = 3600 * 1000
 
@@ -161,11 +162,10 @@ def _handler(robot: Robot):
 
 def start(robot: Robot) -> Robot:
     robot.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(robot))
-    threading.Thread(target=robot.server.serve_forever, daemon=True).start()
+    serve_in_thread(robot.server, f"robot-{robot.kind}")
     return robot
 
 
 def stop(robot: Robot) -> None:
     if robot.server is not None:
-        robot.server.shutdown()
-        robot.server.server_close()
+        stop_serving(robot.server)

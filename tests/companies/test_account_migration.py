@@ -23,6 +23,7 @@ from portal.extensions import db
 from tests.support import skip_or_fail
 
 REVISION = "0008"
+pytestmark = pytest.mark.both_databases  # on the pass's database, in a scratch schema
 
 
 @pytest.fixture

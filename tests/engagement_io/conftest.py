@@ -7,6 +7,7 @@ import pytest
 from portal import jobs
 from portal.recommendations import keywords
 from tests.engagement_io.io_support import start_receiver
+from tests.threaded_servers import stop_serving
 
 
 @pytest.fixture
@@ -33,5 +34,4 @@ def receiver_factory():
 
     yield start
     for server in servers:
-        server.shutdown()
-        server.server_close()
+        stop_serving(server)

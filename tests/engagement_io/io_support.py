@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from tests.threaded_servers import serve_in_thread
 
 
 @dataclass
@@ -46,6 +47,6 @@ def start_receiver(plan: list[int] | None = None) -> tuple[Receiver, ThreadingHT
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    serve_in_thread(server, "webhook-receiver")
     receiver.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
     return receiver, server

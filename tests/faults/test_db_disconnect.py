@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import threading
 from collections.abc import Iterator
 
 import pytest
@@ -26,6 +25,7 @@ from werkzeug.serving import make_server
 
 from portal.extensions import db
 from tests.multinode.cluster import Browser
+from tests.threaded_servers import serve_in_thread, stop_serving
 
 PG_URL = os.environ.get("PORTAL_TEST_DATABASE_URL", "")
 if not PG_URL.startswith("postgresql"):
@@ -81,11 +81,9 @@ def served(app) -> Iterator[str]:
     """The app behind a real threaded HTTP server: every request has its own app context, torn
     down after it (its connection goes back to the pool), as under gunicorn."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    thread = serve_in_thread(server)
     yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(10)
+    stop_serving(server, thread)
 
 
 @pytest.fixture

@@ -8,7 +8,8 @@ and count the answers that were 200 with the whole file: acknowledged. Mid-load 
 worker gets SIGKILL; gunicorn replaces it and the load goes on. Then (bounded poll) each
 delivery has at least as many stored doc.downloaded events as acknowledged downloads (more is
 allowed: a download recorded by a worker killed before it answered), and no more than were
-asked for.
+asked for: nginx sends a request whose kept-alive upstream connection broke to another worker,
+with the same X-Request-Id, and that second try records nothing new.
 """
 
 from __future__ import annotations

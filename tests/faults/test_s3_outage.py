@@ -1,7 +1,8 @@
 """Issue 6, item 2: the S3 server stops during a send, and nothing is half-made or lost.
 
-The app stores on an S3 server of this module's own (tests/faults/private_s3.py), killed with
-SIGKILL at the moment under test and started again afterwards; the shared server is untouched.
+The app reaches the shared S3 test server through a TCP gate of this module's own
+(tests/faults/tcp_gate.py): at the moment under test the gate refuses connections and resets the
+open ones, as a killed S3 server would, and opens again afterwards; the server is untouched.
 
 - Down when the rep sends: the send is refused before anything is written (API: 503 JSON
   `storage_unavailable`; the send form: the message on the form), and the same send goes
@@ -17,7 +18,7 @@ import re
 import secrets
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import select
@@ -26,7 +27,8 @@ from portal.delivery.models import Delivery, RenderStatus
 from portal.delivery.viewer import PREPARE_GRACE
 from portal.extensions import db
 from portal.library.storage import get_storage
-from tests.faults.private_s3 import PrivateS3
+from tests.faults.tcp_gate import TcpGate
+from tests.s3_support import shared_s3_settings
 
 pytestmark = [pytest.mark.s3, pytest.mark.slow]
 
@@ -34,24 +36,32 @@ BROWSER = {"User-Agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/124.0
 
 
 @pytest.fixture(scope="module")
-def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateS3]:
-    server = PrivateS3(Path(tmp_path_factory.mktemp("private-s3")))
-    server.start()
-    yield server
-    server.stop()
+def s3_settings() -> dict[str, str]:
+    return shared_s3_settings()
 
 
 @pytest.fixture
-def app_config(app_config, s3_server: PrivateS3, monkeypatch: pytest.MonkeyPatch) -> dict:
-    s3_server.start()  # a test before may have left it stopped (no-op when it answers)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3_server.ACCESS_KEY)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3_server.SECRET_KEY)
+def s3_server(s3_settings: dict[str, str]) -> Iterator[TcpGate]:
+    """The S3 server as the app sees it: through a gate the test can shut."""
+    address = urlsplit(s3_settings["S3_ENDPOINT_URL"])
+    gate = TcpGate(address.hostname, address.port)
+    gate.start()
+    yield gate
+    gate.crash()
+
+
+@pytest.fixture
+def app_config(
+    app_config, s3_settings: dict[str, str], s3_server: TcpGate, monkeypatch: pytest.MonkeyPatch
+) -> dict:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3_settings["AWS_ACCESS_KEY_ID"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3_settings["AWS_SECRET_ACCESS_KEY"])
     return {
         **app_config,
         "STORAGE_BACKEND": "s3",
         "S3_BUCKET": f"portal-faults-{secrets.token_hex(4)}",
         "S3_ENDPOINT_URL": s3_server.endpoint,
-        "S3_REGION": s3_server.REGION,
+        "S3_REGION": s3_settings["AWS_DEFAULT_REGION"],
     }
 
 

@@ -11,7 +11,6 @@ import shutil
 import socket
 import ssl
 import subprocess
-import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -26,6 +25,7 @@ from portal.outbound.addresses import PrivateAddress, is_public
 from portal.webhooks import service
 from portal.webhooks.models import WebhookDelivery
 from tests.delivery.helpers import make_customer
+from tests.threaded_servers import serve_in_thread, stop_serving
 
 PUBLIC = "93.184.216.34"  # a public address: the test never lets a connection reach it
 REBINDING = "rebind.test"
@@ -54,7 +54,7 @@ def _serve(answer: Callable[[BaseHTTPRequestHandler], None]) -> tuple[Hits, Thre
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    serve_in_thread(server)
     return hits, server
 
 
@@ -76,8 +76,7 @@ def servers() -> Iterator[Callable]:
 
     yield start
     for server in started:
-        server.shutdown()
-        server.server_close()
+        stop_serving(server)
 
 
 def _send_webhook(url: str, make_user) -> WebhookDelivery:
@@ -222,8 +221,7 @@ def tls_server(tmp_path: Path) -> Iterator[tuple[Hits, int, Path, list]]:
     context.sni_callback = lambda _sock, name, _ctx: names.append(name)
     server.socket = context.wrap_socket(server.socket, server_side=True)
     yield hits, server.server_address[1], cert, names
-    server.shutdown()
-    server.server_close()
+    stop_serving(server)
 
 
 def test_https_keeps_the_name_for_sni_and_the_certificate(app, tls_server, monkeypatch):

@@ -13,7 +13,6 @@ import base64
 import http.server
 import io
 import subprocess
-import threading
 import urllib.request
 from collections.abc import Iterator
 
@@ -37,6 +36,7 @@ from portal.library.rendering.fetcher import (
 )
 from portal.library.rendering.service import render_source_preview
 from tests.delivery.helpers import make_customer, make_delivery, make_template
+from tests.threaded_servers import serve_in_thread, stop_serving
 
 SSTI = [
     "{{ ''.__class__.__mro__[1].__subclasses__() }}",
@@ -175,12 +175,10 @@ class CountingServer:
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.thread = serve_in_thread(self.server)
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        stop_serving(self.server, self.thread)
 
 
 @pytest.fixture

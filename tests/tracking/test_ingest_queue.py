@@ -18,6 +18,7 @@ from portal.extensions import db
 from portal.tracking import ingest_path, ingest_queue, links, revocations, sessions
 from portal.tracking.models import Event, EventType, ViewSession
 from tests.support import skip_or_fail
+from tests.threaded_servers import serve_in_thread, stop_serving
 from tests.tracking.test_ingest import (  # noqa: F401  (world_fixture: the `world` fixture)
     Opened,
     batch,
@@ -179,8 +180,7 @@ def test_stored_equals_acknowledged_under_concurrent_load(app, world, delivery, 
     are refused. After the drain, the stored page views are exactly the acknowledged ones."""
     opened = [open_session(delivery) for _ in range(4)]
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    thread = serve_in_thread(server)
     acknowledged: set[str] = set()
     refused: set[str] = set()
     statuses: list[int] = []
@@ -217,7 +217,7 @@ def test_stored_equals_acknowledged_under_concurrent_load(app, world, delivery, 
         t.start()
     for t in threads:
         t.join(60)
-    server.shutdown()
+    stop_serving(server, thread)
 
     assert sorted(set(statuses)) == [202, 422]
     assert stream_length(redis, app) > 0

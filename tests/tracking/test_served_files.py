@@ -66,6 +66,31 @@ def test_the_download_is_the_customer_copy_and_is_recorded(client, sent):
     assert event.properties == {"version": 1}
 
 
+def test_one_request_sent_twice_by_the_proxy_is_one_download(app, client, sent, monkeypatch):
+    """nginx sends a request again, with its same X-Request-Id, when the upstream connection
+    broke before the answer (a gunicorn worker killed mid-request): recorded once."""
+    path = _path(sent.url) + "/download"
+    retried = {**BROWSER, "X-Request-Id": "0f" * 16}
+    monkeypatch.setitem(app.config, "PROXY_FIX", 1)
+
+    assert client.get(path, headers=retried).status_code == 200
+    assert client.get(path, headers=retried).status_code == 200  # the proxy's second try
+    assert downloads() == 1
+    assert client.get(path, headers={**BROWSER, "X-Request-Id": "1e" * 16}).status_code == 200
+    assert client.get(path, headers=BROWSER).status_code == 200  # no id: a download of its own
+    assert downloads() == 3
+
+
+def test_without_a_proxy_in_front_a_request_id_counts_for_nothing(app, client, sent):
+    """Without PORTAL_PROXY_FIX the header is the client's own: two downloads are two."""
+    path = _path(sent.url) + "/download"
+    header = {**BROWSER, "X-Request-Id": "0f" * 16}
+
+    assert client.get(path, headers=header).status_code == 200
+    assert client.get(path, headers=header).status_code == 200
+    assert downloads() == 2
+
+
 def test_a_robot_gets_the_file_and_records_nothing(client, sent):
     response = client.get(_path(sent.url) + "/download", headers={"User-Agent": "curl/8.0"})
     assert response.status_code == 200
