@@ -16,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask, g
 from flask.testing import FlaskClient
+from jinja2.bccache import Bucket, BytecodeCache
 
 from portal import create_app
 from portal.extensions import db
@@ -235,10 +236,32 @@ def app_config(migrated_database: str, tmp_path: Path) -> dict:
     }
 
 
+class _TemplateCodeInMemory(BytecodeCache):
+    """Jinja's compiled templates shared by the apps of one test process. Every test makes its
+    own app, whose Jinja environment parsed and compiled each page and layout it rendered
+    again (~40 ms a template); Jinja's bytecode cache is made for this: a bucket is keyed by
+    the template's name and its source's checksum, so an edited template compiles anew."""
+
+    def __init__(self) -> None:
+        self._code: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        code = self._code.get(bucket.key)
+        if code is not None:
+            bucket.bytecode_from_string(code)
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        self._code[bucket.key] = bucket.bytecode_to_string()
+
+
+_TEMPLATE_CODE = _TemplateCodeInMemory()
+
+
 @pytest.fixture
 def app(app_config: dict, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Flask]:
     monkeypatch.setenv("PORTAL_INSTANCE_PATH", str(tmp_path / "instance"))
     application = create_app(app_config)
+    application.jinja_env.bytecode_cache = _TEMPLATE_CODE
     with application.app_context():
         _empty_tables()
         yield application
