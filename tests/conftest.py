@@ -74,14 +74,21 @@ def _real_renders(request: pytest.FixtureRequest, _render_memo: RenderMemo) -> I
 
 # ---- which pass runs a test -------------------------------------------------------------------
 # scripts/test runs the suite twice, on SQLite (the embedded default) and on PostgreSQL (the
-# production target). A test that does not use the pass's database (it takes no `database_url`,
-# directly or through `app`) would do exactly the same thing twice: it runs in the SQLite pass
-# only. Tests that choose a database themselves from PORTAL_TEST_DATABASE_URL say which pass
-# they belong to with a marker: `postgres` (the PostgreSQL pass only) or `both_databases` (each
-# pass, on its own database). A module that reads that variable, directly or through the
-# deployment helpers, without one of the markers is a collection error, so that no test can
-# silently drop out of the pass it was written for.
-_PASS_MARKERS = ("postgres", "both_databases")
+# production target), and says so with PORTAL_TEST_PASSES=both. Then each test runs in the pass
+# where it tells something:
+# - a test that does not use the pass's database (it takes no `database_url`, directly or
+#   through `app`) would do exactly the same thing twice: the SQLite pass only;
+# - a browser test (marker `browser`: what Chromium shows and what the viewer's script sends)
+#   runs in the PostgreSQL pass only: the server side of everything it touches is tested on
+#   both databases by the route and service tests, and Chromium made up a fifth of the SQLite
+#   pass (171 s of 985 s of test time);
+# - tests that choose a database themselves from PORTAL_TEST_DATABASE_URL say their pass with a
+#   marker: `postgres` (the PostgreSQL pass only) or `both_databases` (each pass, on its own
+#   database). A module that reads that variable, directly or through the deployment helpers,
+#   without one of the markers is a collection error, so that no test can silently drop out of
+#   the pass it was written for.
+# Run alone (plain pytest, or one pass), every test runs.
+_POSTGRESQL_PASS_MARKERS = ("postgres", "both_databases", "browser")
 _READS_THE_PASS_DATABASE = (
     "PORTAL_TEST_DATABASE_URL",
     "tests.multinode.deployment",
@@ -98,7 +105,7 @@ def _reads_the_pass_database(path: str) -> str | None:
 def _in_the_postgresql_pass(item: pytest.Item) -> bool:
     if "database_url" in getattr(item, "fixturenames", ()):
         return True
-    if any(item.get_closest_marker(name) for name in _PASS_MARKERS):
+    if any(item.get_closest_marker(name) for name in _POSTGRESQL_PASS_MARKERS):
         return True
     named = _reads_the_pass_database(str(item.path))
     if named:
@@ -110,10 +117,12 @@ def _in_the_postgresql_pass(item: pytest.Item) -> bool:
 
 
 def _in_the_sqlite_pass(item: pytest.Item) -> bool:
-    return item.get_closest_marker("postgres") is None
+    return not any(item.get_closest_marker(name) for name in ("postgres", "browser"))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.environ.get("PORTAL_TEST_PASSES") != "both":
+        return
     on_postgresql = bool(os.environ.get("PORTAL_TEST_DATABASE_URL"))
     belongs = _in_the_postgresql_pass if on_postgresql else _in_the_sqlite_pass
     kept, elsewhere = [], []
