@@ -12,13 +12,15 @@ The request (enqueue):
     Durability is Redis's: run it with appendonly yes (appendfsync everysec loses at most a
     second of acknowledged reports if the Redis host itself dies; `always` loses none).
 
-The drain (an RQ job, `drain`):
+The drain (an RQ job, `drain_job`):
     Reads the stream as consumer group GROUP, up to READ_COUNT entries at a time, applies them
     in one transaction (portal.tracking.ingest.apply_batches: budgets, doc.read summaries, one
     record_many for all, so scoring and task handlers run set-based), commits, then XACKs and
-    XDELs them. It loops until the stream is empty, then clears the flag and looks once more
-    (an entry added between its last read and the clear found the flag still set and queued no
-    job: this second look catches it; one added after the clear sets the flag and queues a job).
+    XDELs them. It loops until the stream is empty (a job hands over to a follow-up job after
+    DRAIN_SLICE_SECONDS, so that alerts queued meanwhile go first), then clears the flag and
+    looks once more (an entry added between its last read and the clear found the flag still
+    set and queued no job: this second look catches it; one added after the clear sets the
+    flag and queues a job).
 
 Why nothing is stranded, and is stored within seconds of a fault's end:
     - The flag has a TTL (FLAG_TTL_MS), refreshed by a live drain on every round. A drain job
@@ -53,6 +55,7 @@ import json
 import logging
 import os
 import socket
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -82,6 +85,10 @@ FLAG_TTL_MS = 5_000
 CLAIM_IDLE_MS = 5_000
 OUTAGE_RETRY_MS = 2_000  # a drain that met a database outage: the next one this much later
 READ_COUNT = 1_000
+# A drain job hands over to a follow-up job after this long: a worker takes the alerts queue
+# first (portal.jobs.queue_names), so an alert queued meanwhile waits at most this long for the
+# drain, not for the whole backlog (a 25 s drain held every alert behind it: P9).
+DRAIN_SLICE_SECONDS = 1.0
 POISON_DELIVERIES = 5
 
 # One round trip for everything the request needs from Redis.
@@ -242,7 +249,7 @@ def queue_drain() -> None:
     """Queue a drain job on RQ (the caller set the drain flag). No RQ retries: the watchdog
     queues the next drain when this one fails or its worker dies."""
     try:
-        jobs.enqueue_now(drain)
+        jobs.enqueue_now(drain_job)
     except Exception:
         # The entry is in the stream: the flag expires and a later report (or the follow-up
         # of a running drain) queues the job.
@@ -323,12 +330,19 @@ def _consumer_name() -> str:
     return f"{socket.gethostname()}-{name}"
 
 
-def drain(max_rounds: int | None = None) -> int:
-    """Apply everything the stream holds; the number of entries applied. (The RQ job.)
+def drain_job() -> int:
+    """The RQ job: drain for DRAIN_SLICE_SECONDS at most, then queue the follow-up."""
+    return drain(slice_seconds=DRAIN_SLICE_SECONDS)
 
-    max_rounds limits the rounds (tests use it to stop a drain half-way, as a crash would)."""
+
+def drain(max_rounds: int | None = None, slice_seconds: float | None = None) -> int:
+    """Apply everything the stream holds; the number of entries applied.
+
+    max_rounds limits the rounds (tests use it to stop a drain half-way, as a crash would).
+    slice_seconds: once a round ends past it with entries left, the drain keeps the flag and
+    queues a follow-up job instead of going on (drain_job)."""
     try:
-        applied = _drain(max_rounds)
+        applied = _drain(max_rounds, slice_seconds)
     except Exception as exc:
         metrics.DRAINS.labels("failed").inc()
         if _outage(exc):
@@ -344,13 +358,20 @@ def drain(max_rounds: int | None = None) -> int:
     return applied
 
 
-def _drain(max_rounds: int | None) -> int:
+def _drain(max_rounds: int | None, slice_seconds: float | None = None) -> int:
     redis = jobs.redis_connection()
     keys = _Keys.now()
     _ensure_group(redis, keys)
     consumer = _consumer_name()
     applied = rounds = 0
+    deadline = None if slice_seconds is None else time.monotonic() + slice_seconds
     while max_rounds is None or rounds < max_rounds:
+        if deadline is not None and rounds and time.monotonic() >= deadline:
+            # The flag stays set (refreshed last round), so no report queues another drain
+            # meanwhile; the follow-up goes behind whatever alert is waiting.
+            redis.set(keys.flag, consumer, px=FLAG_TTL_MS)
+            queue_drain()
+            break
         rounds += 1
         redis.set(keys.flag, consumer, px=FLAG_TTL_MS)  # held, and by whom
         entries = (

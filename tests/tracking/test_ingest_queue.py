@@ -574,3 +574,61 @@ def test_entries_left_by_a_dead_drain_are_drained_without_new_reports(
     assert stream_length(queued.connection, app) == 0
     assert ingest_queue.queue_drain_if_waiting() is False  # nothing waiting: nothing queued
     assert queued.count == 0
+
+
+# -- a drain job gives way to alerts ---------------------------------------------------------
+
+_STORED_WHEN_THE_ALERT_RAN: list[int] = []
+
+
+def alert_probe() -> None:
+    """Stands in for an alert job: notes how many reads were stored when it ran."""
+    _STORED_WHEN_THE_ALERT_RAN.append(len(stored_keys()))
+
+
+def test_a_drain_job_hands_over_after_its_slice_so_an_alert_goes_between(
+    app, client, world, delivery, queued, monkeypatch
+):
+    """An alert queued while a long drain runs waits for the drain's slice, not for the whole
+    backlog: the drain job queues its follow-up behind the alerts queue and returns."""
+    from rq import Queue
+
+    opened = open_session(delivery)
+    items = _queue_reads(client, opened, 6)
+    assert queued.count == 1  # the first report queued the drain job
+    monkeypatch.setattr(ingest_queue, "READ_COUNT", 2)  # three rounds of two
+    monkeypatch.setattr(ingest_queue, "DRAIN_SLICE_SECONDS", 0)  # one round a job
+    alerts = Queue(jobs.alerts_queue_name(), connection=queued.connection)
+    real_apply = ingest_queue._apply
+
+    def apply_while_an_alert_comes(*args):
+        if not alerts.count and not _STORED_WHEN_THE_ALERT_RAN:  # an open confirmed meanwhile
+            alerts.enqueue(jobs.run_job, f"{__name__}:alert_probe")
+        return real_apply(*args)
+
+    monkeypatch.setattr(ingest_queue, "_apply", apply_while_an_alert_comes)
+    _STORED_WHEN_THE_ALERT_RAN.clear()
+    try:
+        from portal.job_workers import SimpleWorker
+
+        SimpleWorker(jobs.queue_names(), connection=queued.connection).work(burst=True)
+    finally:
+        alerts.delete(delete_jobs=True)
+
+    assert stored_keys() == {f"s{opened.session_id}:{i['k']}" for i in items}
+    assert stream_length(queued.connection, app) == 0
+    assert _STORED_WHEN_THE_ALERT_RAN == [2]  # after the first slice, before the rest
+
+
+def test_a_drain_called_directly_applies_the_whole_backlog(
+    app, client, world, delivery, queued, monkeypatch
+):
+    """The slice is the job's: a direct drain (tests, the CLI) goes on until the stream is
+    empty."""
+    opened = open_session(delivery)
+    _queue_reads(client, opened, 6)
+    monkeypatch.setattr(ingest_queue, "READ_COUNT", 2)
+    monkeypatch.setattr(ingest_queue, "DRAIN_SLICE_SECONDS", 0)
+
+    assert ingest_queue.drain() == 6
+    assert stream_length(queued.connection, app) == 0
