@@ -89,6 +89,11 @@ READ_COUNT = 1_000
 # first (portal.jobs.queue_names), so an alert queued meanwhile waits at most this long for the
 # drain, not for the whole backlog (a 25 s drain held every alert behind it: P9).
 DRAIN_SLICE_SECONDS = 1.0
+# A sliced drain's rounds are sized to end by the slice's end, from the time its last round
+# took per entry; its first round reads this many (a round of READ_COUNT took ~3 s for a
+# worker at nice 19 under the P2 load).
+SLICE_FIRST_COUNT = 100
+SLICE_MIN_COUNT = 20
 POISON_DELIVERIES = 5
 
 # One round trip for everything the request needs from Redis.
@@ -365,6 +370,7 @@ def _drain(max_rounds: int | None, slice_seconds: float | None = None) -> int:
     consumer = _consumer_name()
     applied = rounds = 0
     deadline = None if slice_seconds is None else time.monotonic() + slice_seconds
+    count = READ_COUNT if deadline is None else min(READ_COUNT, SLICE_FIRST_COUNT)
     while max_rounds is None or rounds < max_rounds:
         if deadline is not None and rounds and time.monotonic() >= deadline:
             # The flag stays set (refreshed last round), so no report queues another drain
@@ -375,24 +381,29 @@ def _drain(max_rounds: int | None, slice_seconds: float | None = None) -> int:
         rounds += 1
         redis.set(keys.flag, consumer, px=FLAG_TTL_MS)  # held, and by whom
         entries = (
-            (_read_own(redis, keys, consumer) if rounds == 1 else [])
-            or _reclaim(redis, keys, consumer)
-            or _read_new(redis, keys, consumer)
+            (_read_own(redis, keys, consumer, count) if rounds == 1 else [])
+            or _reclaim(redis, keys, consumer, count)
+            or _read_new(redis, keys, consumer, count)
         )
         if not entries:
             redis.delete(keys.flag)
-            entries = _read_new(redis, keys, consumer)  # see the module docstring
+            entries = _read_new(redis, keys, consumer, count)  # see the module docstring
             if not entries:
                 break
             redis.set(keys.flag, consumer, px=FLAG_TTL_MS)
+        started = time.monotonic()
         applied += _apply(redis, keys, entries)
+        if deadline is not None:  # the next round sized to end by the deadline
+            per_entry = max((time.monotonic() - started) / len(entries), 1e-6)
+            fits = int((deadline - time.monotonic()) / per_entry)
+            count = min(READ_COUNT, max(SLICE_MIN_COUNT, fits))
     _forget_idle_consumers(redis, keys)
     return applied
 
 
-def _read_own(redis, keys: _Keys, consumer: str) -> list:
+def _read_own(redis, keys: _Keys, consumer: str, count: int) -> list:
     """This consumer's own pending entries (read by a drain of this worker that died)."""
-    answer = redis.xreadgroup(GROUP, consumer, {keys.stream: "0"}, count=READ_COUNT)
+    answer = redis.xreadgroup(GROUP, consumer, {keys.stream: "0"}, count=count)
     return [(entry_id, fields) for entry_id, fields in (answer[0][1] if answer else []) if fields]
 
 
@@ -416,16 +427,16 @@ return 0
 """
 
 
-def _reclaim(redis, keys: _Keys, consumer: str) -> list:
+def _reclaim(redis, keys: _Keys, consumer: str, count: int) -> list:
     """Entries a dead drain read and never acknowledged (pending for CLAIM_IDLE_MS)."""
     _next, entries, *_deleted = redis.xautoclaim(
-        keys.stream, GROUP, consumer, CLAIM_IDLE_MS, start_id="0-0", count=READ_COUNT
+        keys.stream, GROUP, consumer, CLAIM_IDLE_MS, start_id="0-0", count=count
     )
     return [(entry_id, fields) for entry_id, fields in entries if fields]
 
 
-def _read_new(redis, keys: _Keys, consumer: str) -> list:
-    answer = redis.xreadgroup(GROUP, consumer, {keys.stream: ">"}, count=READ_COUNT)
+def _read_new(redis, keys: _Keys, consumer: str, count: int) -> list:
+    answer = redis.xreadgroup(GROUP, consumer, {keys.stream: ">"}, count=count)
     return answer[0][1] if answer else []
 
 
