@@ -81,6 +81,13 @@ def queue_names() -> list[str]:
     return [alerts_queue_name(), QUEUE_NAME]
 
 
+def alerts_waiting() -> bool:
+    """Whether an alert job waits on RQ (a long job gives way to it: ingest_queue.drain_job)."""
+    from rq import Queue
+
+    return Queue(alerts_queue_name(), connection=redis_connection()).count > 0
+
+
 def _queue_name_for(func: Callable[..., Any]) -> str:
     return alerts_queue_name() if getattr(func, _URGENT, False) else QUEUE_NAME
 

@@ -16,9 +16,9 @@ The drain (an RQ job, `drain_job`):
     Reads the stream as consumer group GROUP, up to READ_COUNT entries at a time, applies them
     in one transaction (portal.tracking.ingest.apply_batches: budgets, doc.read summaries, one
     record_many for all, so scoring and task handlers run set-based), commits, then XACKs and
-    XDELs them. It loops until the stream is empty (a job hands over to a follow-up job after
-    DRAIN_SLICE_SECONDS, so that alerts queued meanwhile go first), then clears the flag and
-    looks once more (an entry added between its last read and the clear found the flag still
+    XDELs them. It loops until the stream is empty (a job hands over to a follow-up job when
+    an alert waits, so that alerts go first: drain_job), then clears the flag and looks once
+    more (an entry added between its last read and the clear found the flag still
     set and queued no job: this second look catches it; one added after the clear sets the
     flag and queues a job).
 
@@ -55,8 +55,8 @@ import json
 import logging
 import os
 import socket
-import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -85,15 +85,6 @@ FLAG_TTL_MS = 5_000
 CLAIM_IDLE_MS = 5_000
 OUTAGE_RETRY_MS = 2_000  # a drain that met a database outage: the next one this much later
 READ_COUNT = 1_000
-# A drain job hands over to a follow-up job after this long: a worker takes the alerts queue
-# first (portal.jobs.queue_names), so an alert queued meanwhile waits at most this long for the
-# drain, not for the whole backlog (a 25 s drain held every alert behind it: P9).
-DRAIN_SLICE_SECONDS = 1.0
-# A sliced drain's rounds are sized to end by the slice's end, from the time its last round
-# took per entry; its first round reads this many (a round of READ_COUNT took ~3 s for a
-# worker at nice 19 under the P2 load).
-SLICE_FIRST_COUNT = 100
-SLICE_MIN_COUNT = 20
 POISON_DELIVERIES = 5
 
 # One round trip for everything the request needs from Redis.
@@ -336,18 +327,22 @@ def _consumer_name() -> str:
 
 
 def drain_job() -> int:
-    """The RQ job: drain for DRAIN_SLICE_SECONDS at most, then queue the follow-up."""
-    return drain(slice_seconds=DRAIN_SLICE_SECONDS)
+    """The RQ job: a drain that gives way to alerts. Workers take the alerts queue first
+    (portal.jobs.queue_names), but not while a drain runs: with a backlog, one drain ran 25 s
+    and every alert waited behind it (P9). So between two rounds, when an alert waits, the job
+    keeps the drain flag, queues its follow-up and returns; the worker sends the alert, then
+    drains on. (A drain cut into fixed 1 s jobs instead drained a P2 backlog 50 % slower.)"""
+    return drain(give_way=jobs.alerts_waiting)
 
 
-def drain(max_rounds: int | None = None, slice_seconds: float | None = None) -> int:
+def drain(max_rounds: int | None = None, give_way: Callable[[], bool] | None = None) -> int:
     """Apply everything the stream holds; the number of entries applied.
 
     max_rounds limits the rounds (tests use it to stop a drain half-way, as a crash would).
-    slice_seconds: once a round ends past it with entries left, the drain keeps the flag and
-    queues a follow-up job instead of going on (drain_job)."""
+    give_way, asked between rounds: when true, the drain keeps the flag, queues a follow-up
+    job and returns (drain_job)."""
     try:
-        applied = _drain(max_rounds, slice_seconds)
+        applied = _drain(max_rounds, give_way)
     except Exception as exc:
         metrics.DRAINS.labels("failed").inc()
         if _outage(exc):
@@ -363,47 +358,40 @@ def drain(max_rounds: int | None = None, slice_seconds: float | None = None) -> 
     return applied
 
 
-def _drain(max_rounds: int | None, slice_seconds: float | None = None) -> int:
+def _drain(max_rounds: int | None, give_way: Callable[[], bool] | None = None) -> int:
     redis = jobs.redis_connection()
     keys = _Keys.now()
     _ensure_group(redis, keys)
     consumer = _consumer_name()
     applied = rounds = 0
-    deadline = None if slice_seconds is None else time.monotonic() + slice_seconds
-    count = READ_COUNT if deadline is None else min(READ_COUNT, SLICE_FIRST_COUNT)
     while max_rounds is None or rounds < max_rounds:
-        if deadline is not None and rounds and time.monotonic() >= deadline:
+        if rounds and give_way is not None and give_way():
             # The flag stays set (refreshed last round), so no report queues another drain
-            # meanwhile; the follow-up goes behind whatever alert is waiting.
+            # meanwhile; the follow-up goes behind the alert that is waiting.
             redis.set(keys.flag, consumer, px=FLAG_TTL_MS)
             queue_drain()
             break
         rounds += 1
         redis.set(keys.flag, consumer, px=FLAG_TTL_MS)  # held, and by whom
         entries = (
-            (_read_own(redis, keys, consumer, count) if rounds == 1 else [])
-            or _reclaim(redis, keys, consumer, count)
-            or _read_new(redis, keys, consumer, count)
+            (_read_own(redis, keys, consumer) if rounds == 1 else [])
+            or _reclaim(redis, keys, consumer)
+            or _read_new(redis, keys, consumer)
         )
         if not entries:
             redis.delete(keys.flag)
-            entries = _read_new(redis, keys, consumer, count)  # see the module docstring
+            entries = _read_new(redis, keys, consumer)  # see the module docstring
             if not entries:
                 break
             redis.set(keys.flag, consumer, px=FLAG_TTL_MS)
-        started = time.monotonic()
         applied += _apply(redis, keys, entries)
-        if deadline is not None:  # the next round sized to end by the deadline
-            per_entry = max((time.monotonic() - started) / len(entries), 1e-6)
-            fits = int((deadline - time.monotonic()) / per_entry)
-            count = min(READ_COUNT, max(SLICE_MIN_COUNT, fits))
     _forget_idle_consumers(redis, keys)
     return applied
 
 
-def _read_own(redis, keys: _Keys, consumer: str, count: int) -> list:
+def _read_own(redis, keys: _Keys, consumer: str) -> list:
     """This consumer's own pending entries (read by a drain of this worker that died)."""
-    answer = redis.xreadgroup(GROUP, consumer, {keys.stream: "0"}, count=count)
+    answer = redis.xreadgroup(GROUP, consumer, {keys.stream: "0"}, count=READ_COUNT)
     return [(entry_id, fields) for entry_id, fields in (answer[0][1] if answer else []) if fields]
 
 
@@ -427,16 +415,16 @@ return 0
 """
 
 
-def _reclaim(redis, keys: _Keys, consumer: str, count: int) -> list:
+def _reclaim(redis, keys: _Keys, consumer: str) -> list:
     """Entries a dead drain read and never acknowledged (pending for CLAIM_IDLE_MS)."""
     _next, entries, *_deleted = redis.xautoclaim(
-        keys.stream, GROUP, consumer, CLAIM_IDLE_MS, start_id="0-0", count=count
+        keys.stream, GROUP, consumer, CLAIM_IDLE_MS, start_id="0-0", count=READ_COUNT
     )
     return [(entry_id, fields) for entry_id, fields in entries if fields]
 
 
-def _read_new(redis, keys: _Keys, consumer: str, count: int) -> list:
-    answer = redis.xreadgroup(GROUP, consumer, {keys.stream: ">"}, count=count)
+def _read_new(redis, keys: _Keys, consumer: str) -> list:
+    answer = redis.xreadgroup(GROUP, consumer, {keys.stream: ">"}, count=READ_COUNT)
     return answer[0][1] if answer else []
 
 

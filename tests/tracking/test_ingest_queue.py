@@ -586,10 +586,10 @@ def alert_probe() -> None:
     _STORED_WHEN_THE_ALERT_RAN.append(len(stored_keys()))
 
 
-def test_a_drain_job_hands_over_after_its_slice_so_an_alert_goes_between(
+def test_a_drain_job_gives_way_to_an_alert_between_two_rounds(
     app, client, world, delivery, queued, monkeypatch
 ):
-    """An alert queued while a long drain runs waits for the drain's slice, not for the whole
+    """An alert queued while a long drain runs waits for the drain's round, not for the whole
     backlog: the drain job queues its follow-up behind the alerts queue and returns."""
     from rq import Queue
 
@@ -597,7 +597,6 @@ def test_a_drain_job_hands_over_after_its_slice_so_an_alert_goes_between(
     items = _queue_reads(client, opened, 6)
     assert queued.count == 1  # the first report queued the drain job
     monkeypatch.setattr(ingest_queue, "READ_COUNT", 2)  # three rounds of two
-    monkeypatch.setattr(ingest_queue, "DRAIN_SLICE_SECONDS", 0)  # one round a job
     alerts = Queue(jobs.alerts_queue_name(), connection=queued.connection)
     real_apply = ingest_queue._apply
 
@@ -620,15 +619,15 @@ def test_a_drain_job_hands_over_after_its_slice_so_an_alert_goes_between(
     assert _STORED_WHEN_THE_ALERT_RAN == [2]  # after the first slice, before the rest
 
 
-def test_a_drain_called_directly_applies_the_whole_backlog(
+def test_without_an_alert_waiting_one_drain_job_applies_the_whole_backlog(
     app, client, world, delivery, queued, monkeypatch
 ):
-    """The slice is the job's: a direct drain (tests, the CLI) goes on until the stream is
-    empty."""
+    """No alert, no hand-over: the drain job goes on, round after round, until the stream is
+    empty (a job per round would cost a fork each)."""
     opened = open_session(delivery)
     _queue_reads(client, opened, 6)
     monkeypatch.setattr(ingest_queue, "READ_COUNT", 2)
-    monkeypatch.setattr(ingest_queue, "DRAIN_SLICE_SECONDS", 0)
 
-    assert ingest_queue.drain() == 6
+    assert ingest_queue.drain_job() == 6
+    assert queued.count == 1  # only the drain job the first report queued: no follow-up
     assert stream_length(queued.connection, app) == 0
