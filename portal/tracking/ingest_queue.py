@@ -55,6 +55,7 @@ import json
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -85,6 +86,12 @@ FLAG_TTL_MS = 5_000
 CLAIM_IDLE_MS = 5_000
 OUTAGE_RETRY_MS = 2_000  # a drain that met a database outage: the next one this much later
 READ_COUNT = 1_000
+# A drain job (drain_job) sizes its rounds to take about this long, from the time its last
+# round took per entry, so that an alert waits at most about this long for the round in
+# progress: a round of READ_COUNT took 1-3 s under the P2 load on this 2-core machine.
+ROUND_SECONDS = 0.5
+ROUND_FIRST_COUNT = 100
+ROUND_MIN_COUNT = 20
 POISON_DELIVERIES = 5
 
 # One round trip for everything the request needs from Redis.
@@ -364,6 +371,7 @@ def _drain(max_rounds: int | None, give_way: Callable[[], bool] | None = None) -
     _ensure_group(redis, keys)
     consumer = _consumer_name()
     applied = rounds = 0
+    count = READ_COUNT if give_way is None else min(READ_COUNT, ROUND_FIRST_COUNT)
     while max_rounds is None or rounds < max_rounds:
         if rounds and give_way is not None and give_way():
             # The flag stays set (refreshed last round), so no report queues another drain
@@ -374,24 +382,28 @@ def _drain(max_rounds: int | None, give_way: Callable[[], bool] | None = None) -
         rounds += 1
         redis.set(keys.flag, consumer, px=FLAG_TTL_MS)  # held, and by whom
         entries = (
-            (_read_own(redis, keys, consumer) if rounds == 1 else [])
-            or _reclaim(redis, keys, consumer)
-            or _read_new(redis, keys, consumer)
+            (_read_own(redis, keys, consumer, count) if rounds == 1 else [])
+            or _reclaim(redis, keys, consumer, count)
+            or _read_new(redis, keys, consumer, count)
         )
         if not entries:
             redis.delete(keys.flag)
-            entries = _read_new(redis, keys, consumer)  # see the module docstring
+            entries = _read_new(redis, keys, consumer, count)  # see the module docstring
             if not entries:
                 break
             redis.set(keys.flag, consumer, px=FLAG_TTL_MS)
+        started = time.monotonic()
         applied += _apply(redis, keys, entries)
+        if give_way is not None:  # the next round sized to take about ROUND_SECONDS
+            per_entry = max((time.monotonic() - started) / len(entries), 1e-6)
+            count = min(READ_COUNT, max(ROUND_MIN_COUNT, int(ROUND_SECONDS / per_entry)))
     _forget_idle_consumers(redis, keys)
     return applied
 
 
-def _read_own(redis, keys: _Keys, consumer: str) -> list:
+def _read_own(redis, keys: _Keys, consumer: str, count: int) -> list:
     """This consumer's own pending entries (read by a drain of this worker that died)."""
-    answer = redis.xreadgroup(GROUP, consumer, {keys.stream: "0"}, count=READ_COUNT)
+    answer = redis.xreadgroup(GROUP, consumer, {keys.stream: "0"}, count=count)
     return [(entry_id, fields) for entry_id, fields in (answer[0][1] if answer else []) if fields]
 
 
@@ -415,16 +427,16 @@ return 0
 """
 
 
-def _reclaim(redis, keys: _Keys, consumer: str) -> list:
+def _reclaim(redis, keys: _Keys, consumer: str, count: int) -> list:
     """Entries a dead drain read and never acknowledged (pending for CLAIM_IDLE_MS)."""
     _next, entries, *_deleted = redis.xautoclaim(
-        keys.stream, GROUP, consumer, CLAIM_IDLE_MS, start_id="0-0", count=READ_COUNT
+        keys.stream, GROUP, consumer, CLAIM_IDLE_MS, start_id="0-0", count=count
     )
     return [(entry_id, fields) for entry_id, fields in entries if fields]
 
 
-def _read_new(redis, keys: _Keys, consumer: str) -> list:
-    answer = redis.xreadgroup(GROUP, consumer, {keys.stream: ">"}, count=READ_COUNT)
+def _read_new(redis, keys: _Keys, consumer: str, count: int) -> list:
+    answer = redis.xreadgroup(GROUP, consumer, {keys.stream: ">"}, count=count)
     return answer[0][1] if answer else []
 
 
