@@ -13,6 +13,7 @@ import customer_side_support as support
 import pytest
 from customer_side_support import path_of, visible_text
 from sqlalchemy import func, select
+from werkzeug.security import check_password_hash
 
 from portal.delivery import passcodes
 from portal.delivery.models import Delivery
@@ -189,7 +190,10 @@ def test_the_api_takes_a_passcode_and_a_watermark_and_stores_only_a_hash(client,
     created = send(template.id, passcode="0042")
     assert created.status_code == 201
     delivery = db.session.get(Delivery, created.json["id"])
-    assert delivery.passcode_hash and "0042" not in delivery.passcode_hash
+    # a salted hash of it, not the passcode (not "0042" not in it: hex digits can spell 0042,
+    # and did once in ~500 runs)
+    assert delivery.passcode_hash.startswith(f"{passcodes.HASH_METHOD}$")
+    assert check_password_hash(delivery.passcode_hash, "0042")
     assert delivery.watermark  # a quote: on unless asked otherwise
     detail = client.get(f"/api/v1/deliveries/{delivery.id}", headers=headers).json
     assert detail["passcode_protected"] is True and detail["watermark"] is True
