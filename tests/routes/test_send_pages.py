@@ -6,7 +6,9 @@ from __future__ import annotations
 import re
 
 from sqlalchemy import func, select
+from werkzeug.security import check_password_hash
 
+from portal.delivery import passcodes
 from portal.delivery.models import Delivery
 from portal.extensions import db
 from portal.library.models import VersionPolicy
@@ -232,7 +234,8 @@ def test_a_passcode_is_shown_to_the_rep_once_and_stored_hashed(team, login, clie
     response = _send(client, team.customer.id, template_id=team.template.id, passcode="7351")
     assert response.status_code == 302
     [delivery] = deliveries()
-    assert delivery.passcode_hash and "7351" not in delivery.passcode_hash
+    assert delivery.passcode_hash.startswith(f"{passcodes.HASH_METHOD}$")  # salted, not "7351"
+    assert check_password_hash(delivery.passcode_hash, "7351")
     shown = client.get(response.headers["Location"])
     assert "7351" in text_of(shown) and "唯一一次显示" in text_of(shown)
     again = client.get(response.headers["Location"])
