@@ -55,8 +55,6 @@ class TcpGate:
         for sock in sockets:
             _reset(sock)
 
-    stop = crash
-
     def _accept(self, listener: socket.socket) -> None:
         while True:
             try:

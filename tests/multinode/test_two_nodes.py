@@ -28,6 +28,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from portal import jobs
 from tests.multinode.cluster import (
     Browser,
     drop_bucket,
@@ -142,7 +143,7 @@ def settled(run: Run) -> bool:
     from rq import Queue
 
     connection = Redis.from_url(run.redis_url)
-    queues = [Queue(name, connection=connection) for name in ("portal-alerts", "portal")]
+    queues = [Queue(name, connection=connection) for name in jobs.queue_names()]
     return all(queue.count == 0 and queue.started_job_registry.count == 0 for queue in queues)
 
 
