@@ -16,6 +16,10 @@ TRANSLATIONS = ROOT / "portal" / "translations"
 LOCALES = ("zh_CN", "en")
 
 
+# one worker runs pybabel extract once for the module (extracted, scope="module")
+pytestmark = pytest.mark.xdist_group("i18n")
+
+
 def _po(locale: str):
     with (TRANSLATIONS / locale / "LC_MESSAGES" / "messages.po").open("rb") as fh:
         return read_po(fh, locale=locale)

@@ -66,6 +66,7 @@ def served(tmp_path: Path):
         log.close()
 
 
+@pytest.mark.long(seconds=15)
 def test_scripts_run_serves_the_demo_on_a_fresh_instance(served: str):
     jar = http.cookiejar.CookieJar()
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))

@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.bench, pytest.mark.both_databases]
 
 
+@pytest.mark.long(seconds=22)
 def test_quick_bench_prints_parsable_figures_p5_flat_and_no_repeat_renders(tmp_path: Path):
     url = os.environ.get("PORTAL_TEST_DATABASE_URL") or f"sqlite:///{tmp_path / 'bench.sqlite3'}"
     engine = sa.create_engine(url)

@@ -78,6 +78,7 @@ def listening(procs: list[Proc], redis_url: str) -> bool:
     return all(proc.process.pid in pids for proc in procs)
 
 
+@pytest.mark.long(seconds=32)
 def test_a_bulk_send_of_200_customers_on_two_workers_is_done_with_200_distinct_renders(
     app, client, world, api_headers, workers, redis_url
 ):

@@ -74,6 +74,7 @@ def _stats(delivery_id: int):
     return fresh(lambda: delivery_stats([delivery_id])[delivery_id])
 
 
+@pytest.mark.long(seconds=23)
 def test_previews_opens_and_internal_views_in_a_real_browser(live_server, shop, chromium):
     rules.install_defaults()
     jobs.commit()

@@ -50,6 +50,7 @@ def _events(delivery_id: int) -> list[Event]:
     return rows
 
 
+@pytest.mark.long(seconds=28)
 def test_read_time_per_page_reaches_the_server(live_server, shop, chromium):
     sent = shop.send(shop.template("智能工厂产品手册"))
     delivery_id = sent.delivery.id

@@ -78,6 +78,7 @@ def first_session_read_ms(delivery_id: int) -> int:
     return fresh(query)
 
 
+@pytest.mark.long(seconds=22)
 def test_reading_before_a_tab_closed_during_a_redis_outage_is_stored_on_the_next_open(
     app, live_server, shop, chromium, own_redis, monkeypatch
 ):

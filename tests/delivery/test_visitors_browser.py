@@ -94,6 +94,7 @@ def _confirmed(page) -> None:
     )
 
 
+@pytest.mark.long(seconds=8)
 def test_a_forwarded_reader_in_another_browser(live_server, shop, chromium):
     rules.install_defaults()
     jobs.commit()

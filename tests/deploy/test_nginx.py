@@ -27,7 +27,12 @@ from tests.support import wait_until
 
 # PostgreSQL pass only: the topology under test (nginx in front of gunicorn) is production's,
 # and it does not change with the database; on SQLite it would repeat the same 45 s.
-pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.postgres,
+    pytest.mark.long(seconds=15),
+    pytest.mark.xdist_group("nginx"),  # one deployment for the module (run)
+]
 
 PDF = noise_pdf(pages=1)  # about 200 kB that do not compress
 PRESIGNED_SECONDS = 2

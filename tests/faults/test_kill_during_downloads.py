@@ -83,6 +83,7 @@ def stored(engine: sa.Engine) -> Counter:
     return Counter(dict(rows))
 
 
+@pytest.mark.long(seconds=12)
 def test_kill_9_of_a_gunicorn_worker_loses_no_acknowledged_download(tmp_path):
     with ExitStack() as stack:
         redis_url = stack.enter_context(private_redis())

@@ -251,6 +251,7 @@ def stored_keys(run: Deployment) -> Counter:
     return Counter(key.split(":", 1)[-1] for key in keys)
 
 
+@pytest.mark.long(seconds=20)
 def test_kill_9_of_a_gunicorn_worker_and_the_rq_worker_loses_no_acknowledged_report(deployment):
     run = deployment
     tokens = view_sessions(run)

@@ -321,6 +321,7 @@ def test_counts_of_several_processes_add_up_in_one_scrape(tmp_path: Path):
     assert len(kept) <= 4
 
 
+@pytest.mark.long(seconds=14)
 def test_a_gunicorn_scrape_counts_the_requests_of_workers_that_were_replaced(tmp_path: Path):
     """The production shape: gunicorn workers sharing the folder. Half the requests are served
     by the first workers, which a reload (HUP) then replaces; every scrape, answered by a new

@@ -62,7 +62,12 @@ if not PG_URL.startswith("postgresql"):
         allow_module_level=True,
     )
 
-pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.slow,
+    pytest.mark.long(seconds=30),
+    pytest.mark.xdist_group("recovery"),  # one stack for the module
+]
 
 READERS = 3
 OUTAGE_SECONDS = 5

@@ -100,6 +100,7 @@ def render_status(delivery_id: int) -> str:
     return status
 
 
+@pytest.mark.long(seconds=10)
 def test_a_render_whose_work_horse_is_killed_is_retried_and_the_delivery_ends_up_rendered(
     app, client, world, api_headers, worker, redis_url
 ):

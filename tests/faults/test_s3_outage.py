@@ -30,7 +30,7 @@ from portal.library.storage import get_storage
 from tests.faults.tcp_gate import TcpGate
 from tests.s3_support import shared_s3_settings
 
-pytestmark = [pytest.mark.s3, pytest.mark.slow]
+pytestmark = [pytest.mark.s3, pytest.mark.slow, pytest.mark.xdist_group("s3_outage")]
 
 BROWSER = {"User-Agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/124.0 Safari/537.36"}
 

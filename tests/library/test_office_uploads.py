@@ -24,7 +24,11 @@ from portal.library.models import Template, TemplateVersion
 from tests.multinode.cluster import private_redis
 from tests.support import skip_or_fail
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+    # one worker converts the module's documents once (converted, scope="module")
+    pytest.mark.xdist_group("office_uploads"),
+]
 
 PPTX_TEXT = "智能工厂解决方案"
 DOCX_TEXT = "采购合同条款说明"

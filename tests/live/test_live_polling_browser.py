@@ -25,6 +25,7 @@ def app_config(app_config: dict, port: int) -> dict:
     return served_config(app_config, port)
 
 
+@pytest.mark.long(seconds=12)
 def test_the_badge_comes_and_goes_by_polling(app, world, live_server, chromium):
     sent = make_delivery(world.rep, world.customer, world.template)
     page = chromium.new_page(locale="zh-CN", viewport={"width": 1366, "height": 900})

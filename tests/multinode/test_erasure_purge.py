@@ -38,6 +38,7 @@ def cached_renders(cache: Path) -> set[str]:
     return {str(p.relative_to(cache)) for p in renders.rglob("*") if p.is_file()}
 
 
+@pytest.mark.long(seconds=24)
 def test_an_erasure_clears_every_nodes_cache(tmp_path: Path) -> None:
     s3 = shared_s3_settings()
     bucket = f"portal-mn-erase-{secrets.token_hex(4)}"

@@ -33,6 +33,7 @@ DOCUMENT = (
 FIRST_REPORT_TO_BADGE_S = 2.0  # the acceptance bound
 
 
+@pytest.mark.long(seconds=18)
 def test_the_reps_page_on_another_node_shows_the_reader_live(tmp_path: Path, chromium) -> None:
     with deployment(tmp_path, "live") as run:
         run.add_worker("live-worker", "--no-tick")

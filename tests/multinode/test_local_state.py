@@ -6,6 +6,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from tests.multinode.cluster import ROOT
 
 ROUNDS = 100
@@ -23,6 +25,7 @@ for n in range(rounds):
 """
 
 
+@pytest.mark.long(seconds=5)
 def test_processes_starting_together_share_one_generated_secret_key(tmp_path, monkeypatch):
     monkeypatch.delenv("PORTAL_SECRET_KEY", raising=False)
     monkeypatch.delenv("PORTAL_REDIS_URL", raising=False)

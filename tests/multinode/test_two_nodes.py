@@ -502,6 +502,7 @@ def _run_script(run: Run) -> dict[str, Any]:
     return previous
 
 
+@pytest.mark.long(seconds=58)
 def test_two_nodes_and_two_workers_give_what_one_gives(deploy):
     one = deploy("single", nodes=1, workers=1)
     single = run_script(one)

@@ -84,6 +84,7 @@ def _fuzz(operation, mode: GenerationMode, tokens: list[dict[str, str]]) -> None
     exchange()
 
 
+@pytest.mark.long(seconds=18)
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
 def test_the_api_keeps_its_documented_contract(api_schema, tokens, mode):
     """Every operation in turn (one seeded world per mode: seeding costs more than fuzzing)."""

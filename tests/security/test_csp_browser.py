@@ -50,6 +50,7 @@ def _violations(page, console: list[str]) -> list[str]:
     return found + [m for m in console if "Content Security Policy" in m]
 
 
+@pytest.mark.long(seconds=11)
 def test_the_viewer_runs_under_the_csp(arena, live_server, chromium):
     from portal.extensions import db
 

@@ -253,6 +253,7 @@ def random_tokens(count: int, seed: int = 20261128) -> list[str]:
     return tokens
 
 
+@pytest.mark.long(seconds=11)
 def test_ten_thousand_random_tokens_open_nothing(arena):
     tokens = random_tokens(RANDOM_TOKENS)
     assert len(set(tokens)) > RANDOM_TOKENS * 0.99

@@ -250,6 +250,7 @@ def test_a_worker_runs_tick_by_itself(app, make_user, team, redis_url, tmp_path)
     assert "tick scheduled every 1 s" in worker.log()
 
 
+@pytest.mark.long(seconds=9)
 def test_two_workers_tick_once_per_interval(app, team, redis_url, tmp_path):
     customer = silent_customer(team, "吴用")
     env = worker_env(app, redis_url, tmp_path, 1)
