@@ -74,6 +74,12 @@ def _parser() -> argparse.ArgumentParser:
         help="nice level of the RQ workers (19: they stand in for worker nodes; 0: share the CPU)",
     )
     parser.add_argument(
+        "--alerts-workers",
+        type=int,
+        default=1,
+        help="RQ workers that take only alerts (flask worker --alerts-only), not niced (1)",
+    )
+    parser.add_argument(
         "--database-url",
         default=StackOptions.database_url,
         help="PostgreSQL database for the run's own schema (default: the local `test` database)",
@@ -126,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
             gunicorn_threads=args.gthreads,
             rq_workers=args.rq_workers,
             worker_nice=args.worker_nice,
+            alerts_workers=args.alerts_workers,
             keep=args.keep,
         )
     )

@@ -63,6 +63,9 @@ class StackOptions:
     # workers run apart from the app nodes), so by default they yield the CPU to the request
     # path while wrk drives it and drain the queue when it is free; 0 shares the CPU evenly.
     worker_nice: int = 19
+    # Workers that take only alerts (`flask worker --alerts-only`), not niced: the topology
+    # docs/deploy.md recommends, so that an alert never waits for the drains' CPU.
+    alerts_workers: int = 1
     keep: bool = False  # leave the schema, bucket and folder for a look afterwards
 
 
@@ -352,26 +355,23 @@ class Stack:
         if not self.options.redis_url or self._workers:
             return
         for number in range(self.options.rq_workers):
-            logfile = (self.workdir / f"worker-{number}.log").open("wb")
-            self._workers.append(
-                subprocess.Popen(
-                    [
-                        "nice",
-                        "-n",
-                        str(self.options.worker_nice),
-                        sys.executable,
-                        "-m",
-                        "flask",
-                        "--app",
-                        "wsgi",
-                        "worker",
-                    ],
-                    cwd=ROOT,
-                    env={**os.environ, **self.env},
-                    stdout=logfile,
-                    stderr=subprocess.STDOUT,
-                )
+            self._start_worker(f"worker-{number}", self.options.worker_nice)
+        # docs/deploy.md: the alerts worker runs at normal priority beside the niced ones
+        for number in range(self.options.alerts_workers):
+            self._start_worker(f"alerts-worker-{number}", 0, "--alerts-only")
+
+    def _start_worker(self, name: str, nice: int, *args: str) -> None:
+        logfile = (self.workdir / f"{name}.log").open("wb")
+        command = [sys.executable, "-m", "flask", "--app", "wsgi", "worker", *args]
+        self._workers.append(
+            subprocess.Popen(
+                ["nice", "-n", str(nice), *command],
+                cwd=ROOT,
+                env={**os.environ, **self.env},
+                stdout=logfile,
+                stderr=subprocess.STDOUT,
             )
+        )
 
     def worker_pids(self) -> list[int]:
         return [worker.pid for worker in self._workers if worker.poll() is None]

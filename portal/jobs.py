@@ -76,8 +76,11 @@ def alerts_queue_name() -> str:
     return f"{QUEUE_NAME}-alerts"
 
 
-def queue_names() -> list[str]:
-    """The queues a worker listens to, in the order it takes jobs from them."""
+def queue_names(alerts_only: bool = False) -> list[str]:
+    """The queues a worker listens to, in the order it takes jobs from them; an alerts-only
+    worker (`flask worker --alerts-only`) listens to the alerts queue alone."""
+    if alerts_only:
+        return [alerts_queue_name()]
     return [alerts_queue_name(), QUEUE_NAME]
 
 

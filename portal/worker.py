@@ -6,6 +6,10 @@ it off) one of the running workers enqueues `tick`, however many there are; and 
 watches the read-report stream (portal.tracking.ingest_watchdog) so that no acknowledged report
 waits for the next one to be applied.
 
+`--alerts-only` makes a worker that takes alert jobs alone (portal.jobs.urgent: a chat message or
+an e-mail to a rep) and none of the above: run at normal priority beside drain and render
+workers that are niced, busy or far away, a rep's alert never waits for their CPU (P9).
+
 The worker survives Redis outages (portal.job_workers.Worker: it waits for Redis, pinging
 every second, and goes on); the watchdog is a thread of the same process and goes on with it.
 """
@@ -38,8 +42,17 @@ log = logging.getLogger(__name__)
     is_flag=True,
     help="Do not take part in the tick's schedule (only run queued jobs).",
 )
+@click.option(
+    "--alerts-only",
+    is_flag=True,
+    help=(
+        "Take only alerts (chat and e-mail to reps), no drains, renders or tick. Run one at "
+        "normal priority beside workers that are niced or busy, so that an alert never waits "
+        "for the CPU or for a long job (docs/deploy.md)."
+    ),
+)
 @with_appcontext
-def worker_command(burst: bool, no_tick: bool) -> None:
+def worker_command(burst: bool, no_tick: bool, alerts_only: bool) -> None:
     """Run background jobs (rendering, e-mail, webhooks, the scheduled tick) from Redis."""
     from redis import Redis
 
@@ -57,7 +70,10 @@ def worker_command(burst: bool, no_tick: bool) -> None:
             current_app.config["WORKER_NAME"],
         )
     jobs.use_app_for_jobs(current_app._get_current_object())
-    if not burst:  # a burst runs a few jobs: not worth the warm-up
+    # An alerts-only worker renders nothing, so it skips the warm-up, and it stays out of the
+    # tick's schedule and the drain watchdog: both queue work on the default queue, which it
+    # does not take.
+    if not burst and not alerts_only:  # a burst runs a few jobs: not worth the warm-up
         try:  # before the first fork: each job's work-horse starts from this process
             warm_up()
         except Exception:  # a render job will say what is wrong; the drains must not wait
@@ -65,11 +81,11 @@ def worker_command(burst: bool, no_tick: bool) -> None:
     connection = Redis.from_url(redis_url)
     interval = int(current_app.config.get("TICK_INTERVAL") or 0)
     scheduler = None
-    if interval > 0 and not burst and not no_tick:
+    if interval > 0 and not burst and not no_tick and not alerts_only:
         scheduler = TickScheduler(redis_url, interval)
         scheduler.start()
     watchdog = None
-    if not burst and ingest_path.queued():
+    if not burst and not alerts_only and ingest_path.queued():
         watchdog = DrainWatchdog(current_app._get_current_object())
         watchdog.start()
     try:
@@ -80,7 +96,9 @@ def worker_command(burst: bool, no_tick: bool) -> None:
         # portal.job_workers.Worker: a Redis outage is waited out, never a reason to exit.
         # queue_names(): alerts first, so that a rep's alert never waits behind drains
         Worker(
-            jobs.queue_names(), connection=connection, maintenance_interval=MAINTENANCE_SECONDS
+            jobs.queue_names(alerts_only),
+            connection=connection,
+            maintenance_interval=MAINTENANCE_SECONDS,
         ).work(burst=burst, with_scheduler=True)
     finally:
         if scheduler is not None:

@@ -105,3 +105,42 @@ def test_a_worker_takes_an_alert_before_the_jobs_queued_ahead_of_it(
     # every job of the backlog ran after the alert had reached the robot
     ran_after_the_alert = [(label, 1) for label in backlog]
     assert ran_after_the_alert == _RAN
+
+
+def test_an_alerts_only_worker_sends_alerts_and_leaves_the_rest(
+    app, client, runner, robots, shared_redis_url, on_redis
+):
+    """`flask worker --alerts-only` (docs/deploy.md): the worker that runs at normal priority
+    beside niced drain workers takes the alerts queue and nothing queued on the default one."""
+    import signal
+
+    from redis import Redis
+    from rq import Queue
+
+    connection = Redis.from_url(shared_redis_url)
+    default = Queue(on_redis.queue_name, connection=connection)
+    default.enqueue(jobs.run_job, f"{__name__}:record_run", "a drain")
+    answer = client.post(on_redis.test_url, headers=on_redis.headers)
+    assert answer.status_code == 202
+
+    # The worker forks a work horse for the alert here: it must not inherit (and, exiting,
+    # close) this test's database connections.
+    db.session.remove()
+    db.engine.dispose()
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        result = runner.invoke(args=["worker", "--alerts-only", "--burst"])
+        assert result.exit_code == 0, result.output
+    finally:
+        jobs.use_app_for_jobs(None)
+        for sig, handler in handlers.items():  # RQ's, left behind, would catch pytest's
+            signal.signal(sig, handler)
+    try:
+        assert len(robots["wecom"].accepted) == 1  # the alert went out
+        assert Queue(jobs.alerts_queue_name(), connection=connection).count == 0
+        assert default.count == 1  # the drain still waits for a full worker
+    finally:
+        for name in jobs.queue_names():
+            Queue(name, connection=connection).delete(delete_jobs=True)
+    db.session.expire_all()
+    assert db.session.get(OutboxMessage, answer.json["id"]).status == "sent"
