@@ -39,7 +39,7 @@ _REFERENCES = re.compile(
 )
 _LIMIT = 256  # ~100 kB a PDF: at most ~25 MB per test process
 _IMAGE_LIMIT = 256  # 10-150 kB an image
-_IMAGE_FUNCTIONS = ("page_png", "page_webp")
+_IMAGE_FUNCTIONS = ("page_png", "page_webp", "page_images")
 
 
 class RenderMemo:

@@ -25,11 +25,8 @@ from portal.library import permissions
 from portal.library import services as library
 from portal.library.models import Template, TemplateKind, TemplateVersion, VersionPolicy
 from portal.library.rendering import (
-    PREPARED_WEBP_WIDTHS,
     customer_variables,
-    render_version_page_png,
-    render_version_page_webp,
-    render_version_pdf,
+    prepare_copy,
 )
 from portal.library.rendering.variables import business_date
 from portal.library.storage import get_storage
@@ -249,11 +246,7 @@ def prepare_delivery(delivery_id: int) -> None:
         return
     version = current_version(delivery)
     try:
-        variables = variables_for(delivery)
-        render_version_pdf(version, variables)
-        render_version_page_png(version, variables, 1)
-        for width in PREPARED_WEBP_WIDTHS:  # what a phone's viewer asks for first
-            render_version_page_webp(version, variables, 1, width)
+        prepare_copy(version, variables_for(delivery))  # the PDF, page 1 as a phone asks
     except Exception as exc:  # the rep sees "failed" with the reason, the customer a retry
         if outages.is_outage(exc):
             raise  # not the template's fault: stays pending, tried again

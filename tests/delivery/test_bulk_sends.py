@@ -101,7 +101,7 @@ def test_a_failed_render_is_listed_with_its_reason_and_retried_on_the_same_deliv
     def broken(*_args):
         raise RuntimeError("layout exploded")
 
-    monkeypatch.setattr(services, "render_version_pdf", broken)
+    monkeypatch.setattr(services, "prepare_copy", broken)
     batch = client.post(
         "/api/v1/sends",
         json={"template_id": small.id, "customer_ids": [c.id for c in chosen]},

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import logging
+from collections.abc import Sequence
 
 import pypdfium2 as pdfium
 from weasyprint import CSS, HTML
@@ -83,50 +84,71 @@ def page_count(pdf: bytes) -> int:
         document.close()
 
 
-def _raster(pdf: bytes, page: int, width: int):
-    """Page `page` (1-based) as a PIL image `width` pixels wide; ValueError for a page not there."""
-    if not 0 < width <= MAX_PNG_WIDTH:
-        raise ValueError(f"width must be between 1 and {MAX_PNG_WIDTH}")
+def _rasters(pdf: bytes, page: int, widths: Sequence[int]) -> list:
+    """Page `page` (1-based) as PIL images, one per width, each drawn by pdfium at its own
+    width from one parse of the document; ValueError for a page not there."""
+    for width in widths:
+        if not 0 < width <= MAX_PNG_WIDTH:
+            raise ValueError(f"width must be between 1 and {MAX_PNG_WIDTH}")
     document = _open(pdf)
     try:
         if not 1 <= page <= len(document):
             raise ValueError(f"page {page} does not exist (the document has {len(document)})")
         pdf_page = document[page - 1]
         try:
-            bitmap = pdf_page.render(scale=width / pdf_page.get_width())
-            try:
-                return bitmap.to_pil().copy()  # its own pixels: the bitmap is freed below
-            finally:
-                bitmap.close()
+            images = []
+            for width in widths:
+                bitmap = pdf_page.render(scale=width / pdf_page.get_width())
+                try:
+                    images.append(bitmap.to_pil().copy())  # its own pixels: freed below
+                finally:
+                    bitmap.close()
+            return images
         finally:
             pdf_page.close()
     finally:
         document.close()
 
 
-def page_png(pdf: bytes, page: int, width: int = PAGE_PNG_WIDTH) -> bytes:
-    """Page `page` (1-based) as a PNG `width` pixels wide; ValueError for a page not there."""
+def _png(image) -> bytes:
     out = io.BytesIO()
-    _raster(pdf, page, width).save(out, format="PNG", optimize=False)
+    image.save(out, format="PNG", optimize=False)
     return out.getvalue()
 
 
-def page_webp(pdf: bytes, page: int, width: int) -> bytes:
-    """Page `page` (1-based) as a WebP `width` pixels wide, for the viewer's srcset.
-
-    A page that is mostly one colour (text, tables, line art on paper: almost every quote and
+def _webp(image) -> bytes:
+    """A page that is mostly one colour (text, tables, line art on paper: almost every quote and
     proposal) is encoded lossless: its antialiased glyphs stay exactly as pdfium drew them,
     and it is smaller than lossy WebP or PNG (a page of Chinese text 1,280 px wide: about
     45 kB, against 190 kB lossy at quality 82 and 560 kB as PNG). A page that is mostly
     picture (a brochure's photos) is encoded lossy, where lossless would be several times
     larger than the PNG."""
-    image = _raster(pdf, page, width)
     out = io.BytesIO()
     if _mostly_one_colour(image):
         image.save(out, format="WEBP", lossless=True, quality=WEBP_LOSSLESS_EFFORT, method=4)
     else:
         image.save(out, format="WEBP", quality=WEBP_PICTURE_QUALITY, method=4)
     return out.getvalue()
+
+
+def page_png(pdf: bytes, page: int, width: int = PAGE_PNG_WIDTH) -> bytes:
+    """Page `page` (1-based) as a PNG `width` pixels wide; ValueError for a page not there."""
+    return _png(_rasters(pdf, page, [width])[0])
+
+
+def page_webp(pdf: bytes, page: int, width: int) -> bytes:
+    """Page `page` (1-based) as a WebP `width` pixels wide, for the viewer's srcset (_webp says
+    how it is encoded)."""
+    return _webp(_rasters(pdf, page, [width])[0])
+
+
+def page_images(
+    pdf: bytes, page: int, png_width: int, webp_widths: Sequence[int]
+) -> tuple[bytes, dict[int, bytes]]:
+    """Page `page` as page_png() and page_webp() at each of webp_widths would give it, with the
+    document parsed once for all of them."""
+    png, *webps = _rasters(pdf, page, [png_width, *webp_widths])
+    return _png(png), {width: _webp(image) for width, image in zip(webp_widths, webps, strict=True)}
 
 
 def _mostly_one_colour(image) -> bool:
