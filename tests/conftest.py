@@ -286,54 +286,17 @@ class _TemplateCodeInMemory(BytecodeCache):
 _TEMPLATE_CODE = _TemplateCodeInMemory()
 
 
-_SHARED_POOLS: dict[str, sa.pool.Pool] = {}
-
-
-def _shared_pool(config: dict, migrated_database: str) -> sa.pool.Pool | None:
-    """The PostgreSQL connection pool the apps of one test process share.
-
-    Every test makes its own app, and so its own engine; each engine's first connection was a
-    new PostgreSQL backend, which forks, and loads the catalogue entries of every table it
-    touches again (~16 ms a connection here, client and server). The apps on the pass's own
-    schema take their connections from one pool instead: checked in, a connection is rolled
-    back (the pool's reset), so a test sees nothing of the one before but the emptied tables.
-    A test that sets its own URL or engine options (application_name, a database of its own)
-    gets an engine of its own, as before.
-    """
-    url = config.get("SQLALCHEMY_DATABASE_URI")
-    if (
-        url != migrated_database
-        or not url.startswith("postgresql")
-        or "SQLALCHEMY_ENGINE_OPTIONS" in config
-    ):
-        return None
-    pool = _SHARED_POOLS.get(url)
-    if pool is None:
-        # pre_ping as in production (portal/config.py): a connection a fault test terminated is
-        # replaced, not handed to the next test
-        engine = sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
-        pool = _SHARED_POOLS[url] = engine.pool
-    return pool
-
-
 @pytest.fixture
-def app(
-    app_config: dict, migrated_database: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> Iterator[Flask]:
+def app(app_config: dict, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Flask]:
     monkeypatch.setenv("PORTAL_INSTANCE_PATH", str(tmp_path / "instance"))
-    pool = _shared_pool(app_config, migrated_database)
     application = create_app(app_config)
     application.jinja_env.bytecode_cache = _TEMPLATE_CODE
     with application.app_context():
-        if pool is not None:  # the app's engine, still unconnected, takes the shared pool
-            db.engine.pool.dispose()
-            db.engine.pool = pool
         _empty_tables()
         yield application
         db.session.remove()
         _empty_tables()
-        # close=False leaves the shared pool's connections open for the next test's app
-        db.engine.dispose(close=pool is None)
+        db.engine.dispose()
 
 
 class FreshClient(FlaskClient):

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from portal.delivery.models import Delivery
 from portal.extensions import db
 from portal.notifications.models import Notification
+from portal.notifications.preferences import set_preferences
 from portal.tracking import links
 from portal.tracking.models import Event, LinkPurpose
 from tests.delivery.helpers import make_delivery
@@ -103,6 +104,7 @@ def test_a_tampered_pixel_answers_the_same_and_records_nothing(client, world, in
 
 def test_first_open_notifies_the_owner_in_app_and_by_email(client, world, inbox):
     handler, _ = inbox
+    set_preferences(world.rep, {"quiet_hours": {"enabled": False}})  # whatever the hour of the run
     sent = make_delivery(world.rep, world.customer, world.template)
     open_in_viewer(client, sent.url)
     open_in_viewer(client, sent.url)  # a second open notifies no one
