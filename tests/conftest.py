@@ -286,17 +286,50 @@ class _TemplateCodeInMemory(BytecodeCache):
 _TEMPLATE_CODE = _TemplateCodeInMemory()
 
 
+_ENGINES: dict[str, sa.Engine] = {}
+
+
+def _engine_for(migrated_database: str, make_engine):
+    """Flask-SQLAlchemy's engine factory, with the engine of the pass's own database made once
+    per test process and handed to every app after the first.
+
+    Every test makes its own app, and so it had its own engine: a new dialect, a new pool and
+    an empty statement cache, so each test compiled every SQL statement it ran again (about a
+    sixth of the CPU of tests/delivery, tests/tracking and tests/engagement, cProfile,
+    2026-12-06) and, on PostgreSQL, started new server processes. An app with any other URL or
+    engine options (a database of its own, an application_name) gets an engine of its own.
+    What a test could leave on a shared engine: pooled connections, which are rolled back when
+    checked in (the pool's reset) and pinged before use (pool_pre_ping, as in production);
+    event listeners, which the statement counters remove (portal.statement_count).
+    """
+
+    def engine(bind_key, options: dict, app: Flask) -> sa.Engine:
+        if bind_key is not None or str(options.get("url")) != migrated_database:
+            return make_engine(bind_key, options, app)
+        key = repr(sorted((name, repr(value)) for name, value in options.items()))
+        if key not in _ENGINES:
+            _ENGINES[key] = make_engine(bind_key, options, app)
+        return _ENGINES[key]
+
+    return engine
+
+
 @pytest.fixture
-def app(app_config: dict, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Flask]:
+def app(
+    app_config: dict, migrated_database: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[Flask]:
     monkeypatch.setenv("PORTAL_INSTANCE_PATH", str(tmp_path / "instance"))
+    monkeypatch.setattr(db, "_make_engine", _engine_for(migrated_database, db._make_engine))
     application = create_app(app_config)
     application.jinja_env.bytecode_cache = _TEMPLATE_CODE
     with application.app_context():
+        shared = db.engine in _ENGINES.values()
         _empty_tables()
         yield application
         db.session.remove()
         _empty_tables()
-        db.engine.dispose()
+        if not shared:
+            db.engine.dispose()
 
 
 class FreshClient(FlaskClient):
@@ -346,9 +379,12 @@ _FIXTURE_PASSWORD = "fixture-only-Xq7-passphrase"
 
 @functools.cache
 def _hash_of(password: str) -> str:
+    """At the tests' work factor (TEST_PASSWORD_HASH): a sign-in checks the password against
+    this hash, and at werkzeug's default (scrypt n=32768) each check took ~64 ms, a quarter
+    of the CPU of tests/routes and tests/deals (cProfile, 2026-12-06)."""
     from werkzeug.security import generate_password_hash
 
-    return generate_password_hash(password)
+    return generate_password_hash(password, method=TEST_PASSWORD_HASH)
 
 
 @pytest.fixture
