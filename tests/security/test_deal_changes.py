@@ -35,9 +35,9 @@ def _csv(rows: list[list[str]]) -> bytes:
 def _changes(deal_id: int) -> list[AuditEntry]:
     return list(
         db.session.scalars(
-            select(AuditEntry).where(
-                AuditEntry.action == "deal.changed", AuditEntry.object_id == str(deal_id)
-            )
+            select(AuditEntry)
+            .where(AuditEntry.action == "deal.changed", AuditEntry.object_id == str(deal_id))
+            .order_by(AuditEntry.id)  # the last one last: without it PostgreSQL's order is any
         )
     )
 
