@@ -354,8 +354,10 @@ class Stack:
     def start_workers(self) -> None:
         if not self.options.redis_url or self._workers:
             return
+        # with an alerts worker, the niced ones leave the alerts to it (docs/deploy.md)
+        general = ("--no-alerts",) if self.options.alerts_workers else ()
         for number in range(self.options.rq_workers):
-            self._start_worker(f"worker-{number}", self.options.worker_nice)
+            self._start_worker(f"worker-{number}", self.options.worker_nice, *general)
         # docs/deploy.md: the alerts worker runs at normal priority beside the niced ones
         for number in range(self.options.alerts_workers):
             self._start_worker(f"alerts-worker-{number}", 0, "--alerts-only")

@@ -76,11 +76,14 @@ def alerts_queue_name() -> str:
     return f"{QUEUE_NAME}-alerts"
 
 
-def queue_names(alerts_only: bool = False) -> list[str]:
-    """The queues a worker listens to, in the order it takes jobs from them; an alerts-only
-    worker (`flask worker --alerts-only`) listens to the alerts queue alone."""
+def queue_names(alerts_only: bool = False, no_alerts: bool = False) -> list[str]:
+    """The queues a worker listens to, in the order it takes jobs from them: an alerts-only
+    worker (`flask worker --alerts-only`) the alerts queue alone, a `--no-alerts` worker the
+    default queue alone, any other both."""
     if alerts_only:
         return [alerts_queue_name()]
+    if no_alerts:
+        return [QUEUE_NAME]
     return [alerts_queue_name(), QUEUE_NAME]
 
 

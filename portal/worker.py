@@ -8,7 +8,9 @@ waits for the next one to be applied.
 
 `--alerts-only` makes a worker that takes alert jobs alone (portal.jobs.urgent: a chat message or
 an e-mail to a rep) and none of the above: run at normal priority beside drain and render
-workers that are niced, busy or far away, a rep's alert never waits for their CPU (P9).
+workers that are niced, busy or far away, a rep's alert never waits for their CPU (P9), provided
+they run with `--no-alerts`: an idle niced worker waiting on both queues would take an alert
+as readily as the alerts worker, and then wait for the CPU to send it.
 
 The worker survives Redis outages (portal.job_workers.Worker: it waits for Redis, pinging
 every second, and goes on); the watchdog is a thread of the same process and goes on with it.
@@ -51,9 +53,19 @@ log = logging.getLogger(__name__)
         "for the CPU or for a long job (docs/deploy.md)."
     ),
 )
+@click.option(
+    "--no-alerts",
+    is_flag=True,
+    help=(
+        "Leave alerts to the --alerts-only workers: a niced or busy worker that took one would "
+        "make the rep wait for its CPU. Run only where an alerts-only worker runs too."
+    ),
+)
 @with_appcontext
-def worker_command(burst: bool, no_tick: bool, alerts_only: bool) -> None:
+def worker_command(burst: bool, no_tick: bool, alerts_only: bool, no_alerts: bool) -> None:
     """Run background jobs (rendering, e-mail, webhooks, the scheduled tick) from Redis."""
+    if alerts_only and no_alerts:
+        raise click.UsageError("--alerts-only and --no-alerts exclude each other")
     from redis import Redis
 
     redis_url = current_app.config.get("REDIS_URL")
@@ -96,7 +108,7 @@ def worker_command(burst: bool, no_tick: bool, alerts_only: bool) -> None:
         # portal.job_workers.Worker: a Redis outage is waited out, never a reason to exit.
         # queue_names(): alerts first, so that a rep's alert never waits behind drains
         Worker(
-            jobs.queue_names(alerts_only),
+            jobs.queue_names(alerts_only=alerts_only, no_alerts=no_alerts),
             connection=connection,
             maintenance_interval=MAINTENANCE_SECONDS,
         ).work(burst=burst, with_scheduler=True)

@@ -107,40 +107,54 @@ def test_a_worker_takes_an_alert_before_the_jobs_queued_ahead_of_it(
     assert ran_after_the_alert == _RAN
 
 
-def test_an_alerts_only_worker_sends_alerts_and_leaves_the_rest(
-    app, client, runner, robots, shared_redis_url, on_redis
-):
-    """`flask worker --alerts-only` (docs/deploy.md): the worker that runs at normal priority
-    beside niced drain workers takes the alerts queue and nothing queued on the default one."""
+def _run_worker(runner, *args: str) -> None:
     import signal
 
-    from redis import Redis
-    from rq import Queue
-
-    connection = Redis.from_url(shared_redis_url)
-    default = Queue(on_redis.queue_name, connection=connection)
-    default.enqueue(jobs.run_job, f"{__name__}:record_run", "a drain")
-    answer = client.post(on_redis.test_url, headers=on_redis.headers)
-    assert answer.status_code == 202
-
-    # The worker forks a work horse for the alert here: it must not inherit (and, exiting,
-    # close) this test's database connections.
+    # The worker forks a work horse per job here: it must not inherit (and, exiting, close)
+    # this test's database connections.
     db.session.remove()
     db.engine.dispose()
     handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        result = runner.invoke(args=["worker", "--alerts-only", "--burst"])
+        result = runner.invoke(args=["worker", "--burst", *args])
         assert result.exit_code == 0, result.output
     finally:
         jobs.use_app_for_jobs(None)
         for sig, handler in handlers.items():  # RQ's, left behind, would catch pytest's
             signal.signal(sig, handler)
+
+
+def test_alerts_only_and_no_alerts_workers_split_the_queues(
+    app, client, runner, robots, shared_redis_url, on_redis
+):
+    """docs/deploy.md: an alerts-only worker at normal priority, the others (niced, busy)
+    `--no-alerts`. Each takes its own queue and nothing of the other's (P9: an idle nice-19
+    worker that took an alert held it for seconds)."""
+    from redis import Redis
+    from rq import Queue
+
+    connection = Redis.from_url(shared_redis_url)
+    default = Queue(on_redis.queue_name, connection=connection)
+    alerts = Queue(jobs.alerts_queue_name(), connection=connection)
+    default.enqueue(jobs.run_job, f"{__name__}:record_run", "a drain")
+    answer = client.post(on_redis.test_url, headers=on_redis.headers)
+    assert answer.status_code == 202
     try:
+        assert (alerts.count, default.count) == (1, 1)
+        _run_worker(runner, "--no-alerts", "--no-tick")
+        assert (alerts.count, default.count) == (1, 0)  # the drain ran, the alert waits
+        assert robots["wecom"].accepted == []
+        _run_worker(runner, "--alerts-only")
+        assert (alerts.count, default.count) == (0, 0)
         assert len(robots["wecom"].accepted) == 1  # the alert went out
-        assert Queue(jobs.alerts_queue_name(), connection=connection).count == 0
-        assert default.count == 1  # the drain still waits for a full worker
     finally:
         for name in jobs.queue_names():
             Queue(name, connection=connection).delete(delete_jobs=True)
     db.session.expire_all()
     assert db.session.get(OutboxMessage, answer.json["id"]).status == "sent"
+
+
+def test_a_worker_cannot_be_both_alerts_only_and_no_alerts(runner, shared_redis_url, app):
+    app.config["REDIS_URL"] = shared_redis_url
+    result = runner.invoke(args=["worker", "--burst", "--alerts-only", "--no-alerts"])
+    assert result.exit_code == 2 and "--no-alerts" in result.output
