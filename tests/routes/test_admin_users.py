@@ -14,7 +14,8 @@ from portal.extensions import db
 
 def _audit(action: str) -> list[AuditEntry]:
     db.session.expire_all()
-    return list(db.session.scalars(select(AuditEntry).where(AuditEntry.action == action)))
+    query = select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.id)
+    return list(db.session.scalars(query))
 
 
 def _new(**overrides) -> dict:
