@@ -4,8 +4,8 @@ customer's copy is rendered, vs 200 × one render divided by the worker count.
 The value: `portal.delivery.bulk.create` for 200 customers and its commit (the jobs queued on
 RQ), then the wall time until every item is done or failed (the progress the page polls, read
 from the database every 0.1 s). Each item's job is what a worker does per customer: the send
-(`delivery.services.send`), the PDF and page-1 image of that customer's copy, the item's
-status.
+(`delivery.services.send`), that customer's copy prepared (`prepare_copy`: the PDF, and page 1
+as a PNG and two WebPs), the item's status.
 
 The baseline, measured in the same run in this process: one customer's copy rendered as a job
 renders it (`prepare_copy` on a cache miss: the PDF, and page 1 as the PNG and the two WebP
@@ -93,7 +93,7 @@ def _stop(workers: list[subprocess.Popen]) -> None:
             worker.wait(timeout=10)
 
 
-def _one_render(version, customer, rep) -> float:
+def _one_copy(version, customer, rep) -> float:
     """One customer's copy as a job prepares it (delivery.services.prepare_delivery)."""
     from portal.library.rendering import customer_variables, prepare_copy
 
@@ -140,7 +140,7 @@ def measure(stack: Stack, settings: Settings) -> list[Figure]:
         renders, older = [], []
         people = seed.customers(staff.rep, 2 * BASELINE_RENDERS + 1, "p8-baseline")
         for n, person in enumerate(people[: BASELINE_RENDERS + 1]):
-            seconds = _one_render(version, person, staff.rep)
+            seconds = _one_copy(version, person, staff.rep)
             if n:  # the first loads WeasyPrint and the fonts: untimed
                 renders.append(seconds)
         for person in people[BASELINE_RENDERS + 1 :]:
@@ -148,7 +148,7 @@ def measure(stack: Stack, settings: Settings) -> list[Figure]:
         ids = [c.id for c in seed.customers(staff.rep, count, "p8")]
         rep_id, template_id = staff.rep.id, brochure.id
         db.session.remove()
-    one_render = median(renders)
+    one_copy = median(renders)
     log.info("P8 one copy (PDF + page 1 as PNG and WebPs): %s", spread(renders, 3))
     log.info("P8 PDF + PNG only (the older baseline): %s", spread(older, 3))
 
@@ -184,14 +184,14 @@ def measure(stack: Stack, settings: Settings) -> list[Figure]:
         _stop(workers)
     if progress.failed:
         raise StackError(f"P8: {progress.failed} of {count} sends failed (p8-worker-*.log)")
-    baseline = count * one_render / WORKERS
+    baseline = count * one_copy / WORKERS
     log.info(
         "P8: %d sends in %.1f s (queued in %.2f s); %d × %.3f s / %d workers = %.1f s",
         count,
         elapsed,
         queued,
         count,
-        one_render,
+        one_copy,
         WORKERS,
         baseline,
     )

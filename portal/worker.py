@@ -82,10 +82,12 @@ def worker_command(burst: bool, no_tick: bool, alerts_only: bool, no_alerts: boo
             current_app.config["WORKER_NAME"],
         )
     jobs.use_app_for_jobs(current_app._get_current_object())
-    # An alerts-only worker renders nothing, so it skips the warm-up, and it stays out of the
+    # A burst runs a few jobs and stops: not worth the warm-up, the tick or the watchdog. An
+    # alerts-only worker renders nothing, so it skips the warm-up too, and it stays out of the
     # tick's schedule and the drain watchdog: both queue work on the default queue, which it
     # does not take.
-    if not burst and not alerts_only:  # a burst runs a few jobs: not worth the warm-up
+    long_running_full_worker = not burst and not alerts_only
+    if long_running_full_worker:
         try:  # before the first fork: each job's work-horse starts from this process
             warm_up()
         except Exception:  # a render job will say what is wrong; the drains must not wait
@@ -93,11 +95,11 @@ def worker_command(burst: bool, no_tick: bool, alerts_only: bool, no_alerts: boo
     connection = Redis.from_url(redis_url)
     interval = int(current_app.config.get("TICK_INTERVAL") or 0)
     scheduler = None
-    if interval > 0 and not burst and not no_tick and not alerts_only:
+    if interval > 0 and long_running_full_worker and not no_tick:
         scheduler = TickScheduler(redis_url, interval)
         scheduler.start()
     watchdog = None
-    if not burst and not alerts_only and ingest_path.queued():
+    if long_running_full_worker and ingest_path.queued():
         watchdog = DrainWatchdog(current_app._get_current_object())
         watchdog.start()
     try:

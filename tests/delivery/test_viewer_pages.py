@@ -264,13 +264,29 @@ def test_webp_page_images_are_rasterised_per_width_and_cached_privately(client, 
 
 def test_a_sent_copy_has_its_first_page_ready_at_the_phones_widths(shop, linked):
     from portal.delivery.services import current_version, variables_for
-    from portal.library.rendering import PREPARED_WEBP_WIDTHS, webp_cache_key
+    from portal.library.rendering import PREPARED_WEBP_WIDTHS, png_cache_key, webp_cache_key
 
     delivery = db.session.get(Delivery, linked.delivery.id)
     version, variables = current_version(delivery), variables_for(delivery)
     for width in PREPARED_WEBP_WIDTHS:
         assert get_storage().exists(webp_cache_key(version, variables, 1, width))
+    assert get_storage().exists(png_cache_key(version, variables, 1))
     assert not get_storage().exists(webp_cache_key(version, variables, 2, 1280))
+
+
+def test_preparing_a_prepared_copy_again_reads_and_writes_nothing(shop, linked, monkeypatch):
+    """A retried job, or a second send of the same copy: no PDF fetched, no image drawn again."""
+    from portal.delivery.services import current_version, variables_for
+    from portal.library.rendering import pdf, prepare_copy
+
+    delivery = db.session.get(Delivery, linked.delivery.id)
+    storage_class = type(get_storage())
+    calls: list[str] = []
+    monkeypatch.setattr(storage_class, "get", lambda _s, key: calls.append(f"get {key}"))
+    monkeypatch.setattr(storage_class, "put", lambda _s, key, *_a: calls.append(f"put {key}"))
+    monkeypatch.setattr(pdf, "page_images", lambda *_a: calls.append("drawn"))
+    prepare_copy(current_version(delivery), variables_for(delivery))
+    assert calls == []
 
 
 # --- download ----------------------------------------------------------------------------------

@@ -158,9 +158,11 @@ def prepare_copy(version: TemplateVersion, variables: dict[str, Any]) -> None:
     storage = get_storage()
     png_key = png_cache_key(version, variables, 1)
     webp_keys = {w: webp_cache_key(version, variables, 1, w) for w in PREPARED_WEBP_WIDTHS}
-    rendered = render_version_pdf(version, variables)
+    # Prepared before (a retried job, a second send of the same copy): the images are only ever
+    # stored after their PDF, so the PDF is there too and need not be fetched.
     if all(storage.exists(key) for key in (png_key, *webp_keys.values())):
-        return  # prepared before (a retried job, a second send of the same copy)
+        return
+    rendered = render_version_pdf(version, variables)
     from portal.library.rendering import pdf
 
     png, webps = pdf.page_images(rendered, 1, pdf.PAGE_PNG_WIDTH, PREPARED_WEBP_WIDTHS)
