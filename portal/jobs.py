@@ -106,14 +106,13 @@ def queued() -> bool:
 
 def dispatch(func: Callable[..., Any], *args: Any) -> None:
     if queued():
-        redis_url = current_app.config["REDIS_URL"]
         from rq import Retry
 
         retry = None
         if getattr(func, _RETRIED, False):
             retry = Retry(max=len(RETRY_INTERVALS), interval=RETRY_INTERVALS)
         path = f"{func.__module__}:{func.__qualname__}"
-        _queue(redis_url, _queue_name_for(func)).enqueue(run_job, path, *args, retry=retry)
+        _queue(_queue_name_for(func)).enqueue(run_job, path, *args, retry=retry)
         return
     try:
         func(*args)
@@ -132,18 +131,18 @@ def defer_retry(func: Callable[..., Any], delay: timedelta, *args: Any) -> None:
 
 
 def _enqueue_in(queue_name: str, func_path: str, delay_seconds: int, *args: Any) -> None:
-    redis_url = current_app.config.get("REDIS_URL")
-    if not redis_url or current_app.config.get("JOBS_INLINE"):
+    if not queued():
         return
-    queue = _queue(redis_url, queue_name)
+    queue = _queue(queue_name)
     queue.enqueue_in(timedelta(seconds=delay_seconds), run_job, func_path, *args)
 
 
-def _queue(redis_url: str, name: str):
-    from redis import Redis
+def _queue(name: str):
+    """An RQ queue on the app's shared Redis client (a client made per call opened a new
+    connection for every job queued)."""
     from rq import Queue
 
-    return Queue(name, connection=Redis.from_url(redis_url))
+    return Queue(name, connection=redis_connection())
 
 
 _REDIS = "portal.redis"
