@@ -6,11 +6,15 @@ from __future__ import annotations
 
 from collections import Counter
 
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+
 from portal.customers.models import Customer
 from portal.delivery.models import Delivery
 from portal.engagement.facts import session_facts
 from portal.extensions import db
-from portal.notifications.services import notify
+from portal.library.models import Template
+from portal.notifications.services import Alert, notify_many
 from portal.tracking.events import RecordedEvent
 from portal.tracking.models import Event, EventType
 
@@ -18,19 +22,43 @@ LONG_READ_MS = 120_000  # "read > 2 min", as the long_read rule and the callback
 PRICING_TAG = "pricing"
 
 
-def _alert(kind: str, session_id: int, event: Event) -> None:
-    delivery = db.session.get(Delivery, event.delivery_id) if event.delivery_id else None
-    customer = db.session.get(Customer, event.customer_id)
-    if delivery is None or customer is None or customer.owner is None:
-        return
-    notify(
-        customer.owner,
-        kind,
-        {"customer": customer.name, "document": delivery.template.name},
-        url=f"/customers/{customer.id}",
-        customer_id=customer.id,
-        coalesce_key=f"{kind}:{session_id}",
+def _alerts(wanted: dict[tuple[str, int], Event]) -> list[Alert]:
+    """The alerts for (kind, session) -> the event that raised it, their rows read in three
+    queries (the drain raises hundreds a round: one lookup each was most of its time)."""
+    delivery_ids = {e.delivery_id for e in wanted.values() if e.delivery_id}
+    customer_ids = {e.customer_id for e in wanted.values()}
+    documents = dict(
+        db.session.execute(
+            select(Delivery.id, Template.name)
+            .join(Template, Template.id == Delivery.template_id)
+            .where(Delivery.id.in_(delivery_ids))
+        ).all()
     )
+    customers = {
+        c.id: c
+        for c in db.session.scalars(
+            select(Customer)
+            .where(Customer.id.in_(customer_ids))
+            .options(joinedload(Customer.owner))
+        )
+    }
+    alerts = []
+    for (kind, session_id), event in wanted.items():
+        document = documents.get(event.delivery_id)
+        customer = customers.get(event.customer_id)
+        if document is None or customer is None or customer.owner is None:
+            continue
+        alerts.append(
+            Alert(
+                customer.owner,
+                kind,
+                {"customer": customer.name, "document": document},
+                url=f"/customers/{customer.id}",
+                customer_id=customer.id,
+                coalesce_key=f"{kind}:{session_id}",
+            )
+        )
+    return alerts
 
 
 def alert_reading(recorded: list[RecordedEvent]) -> None:
@@ -49,10 +77,14 @@ def alert_reading(recorded: list[RecordedEvent]) -> None:
     for event in reads:
         batch_ms[event.session_id] += event.duration_ms or 0
         last[event.session_id] = event
+    # (kind, session) -> the first event that raised it: the later ones are coalesced anyway
+    wanted: dict[tuple[str, int], Event] = {}
     for session_id, facts in sessions.items():
         if facts.read_ms + batch_ms[session_id] > LONG_READ_MS:
-            _alert("reading.long", session_id, last[session_id])
+            wanted[("reading.long", session_id)] = last[session_id]
     for event in reads:
         facts = sessions.get(event.session_id)
         if facts is not None and PRICING_TAG in facts.tags_of(event.page, event.section):
-            _alert("pricing.viewed", event.session_id, event)
+            wanted.setdefault(("pricing.viewed", event.session_id), event)
+    if wanted:
+        notify_many(_alerts(wanted))

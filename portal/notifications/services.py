@@ -5,6 +5,7 @@ messages are queued in portal.channels.outbox and leave after the commit."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -103,6 +104,19 @@ def describe(notification: Notification) -> str:
 CHAT_LOCALE = "zh_CN"  # chat groups are Chinese sales teams: messages are in Chinese
 
 
+@dataclass
+class Alert:
+    """One alert to raise (notify_many): for whom, what, and its coalescing key."""
+
+    user: User
+    kind: str
+    params: dict[str, Any]
+    url: str = ""
+    customer_id: int | None = None
+    email: bool = True
+    coalesce_key: str | None = None
+
+
 def notify(
     user: User,
     kind: str,
@@ -117,29 +131,95 @@ def notify(
     """Raise one alert for user: the in-app note, and the e-mail and chat messages the user's
     preferences ask for (held through quiet hours). A repeat of coalesce_key for the same user
     returns the first alert and sends nothing."""
-    if coalesce_key is not None:
-        earlier = db.session.scalar(
-            select(Notification).where(
-                Notification.user_id == user.id, Notification.coalesce_key == coalesce_key
-            )
-        )
-        if earlier is not None:
-            return earlier
-    transports = preferences.transports_for(user, kind)
-    notification = Notification(
-        user_id=user.id,
-        kind=kind,
-        params=params,
-        url=url,
-        customer_id=customer_id,
-        in_app="app" in transports,
-        coalesce_key=coalesce_key,
-    )
-    db.session.add(notification)
-    db.session.flush()
+    alert = Alert(user, kind, params, url, customer_id, email, coalesce_key)
+    return notify_many([alert], now=now)[0]
+
+
+def notify_many(alerts: list[Alert], *, now: datetime | None = None) -> list[Notification]:
+    """Raise alerts as notify() raises each, in order; the notification of each (for a
+    coalesced repeat, the first one's). Set-based for the read-time drain, which raises
+    hundreds per round: one look for the keys already raised, one flush, and each person's
+    preferences and channels read once."""
     now = now or utcnow()
-    link = current_app.config["BASE_URL"].rstrip("/") + url
-    if "email" in transports and email and current_app.config.get("SMTP_URL") and user.active:
+    earlier = _raised(alerts)
+    people: dict[int, _Recipient] = {}
+    made: list[tuple[Notification, Alert]] = []
+    result: list[Notification] = []
+    for alert in alerts:
+        key = (alert.user.id, alert.coalesce_key)
+        if alert.coalesce_key is not None and key in earlier:
+            result.append(earlier[key])
+            continue
+        person = people.get(alert.user.id)
+        if person is None:
+            person = people[alert.user.id] = _Recipient(alert.user, now)
+        notification = Notification(
+            user_id=alert.user.id,
+            kind=alert.kind,
+            params=alert.params,
+            url=alert.url,
+            customer_id=alert.customer_id,
+            in_app="app" in person.transports(alert.kind),
+            coalesce_key=alert.coalesce_key,
+        )
+        db.session.add(notification)
+        if alert.coalesce_key is not None:
+            earlier[key] = notification
+        made.append((notification, alert))
+        result.append(notification)
+    if made:
+        db.session.flush()  # the ids the messages refer to
+    for notification, alert in made:
+        _send(notification, alert, people[alert.user.id])
+    return result
+
+
+def _raised(alerts: list[Alert]) -> dict[tuple[int, str], Notification]:
+    """The notifications already raised under the alerts' coalescing keys, in one query."""
+    keys = {(a.user.id, a.coalesce_key) for a in alerts if a.coalesce_key is not None}
+    if not keys:
+        return {}
+    found = db.session.scalars(
+        select(Notification).where(
+            Notification.user_id.in_({user_id for user_id, _k in keys}),
+            Notification.coalesce_key.in_({key for _u, key in keys}),
+        )
+    )
+    return {(n.user_id, n.coalesce_key): n for n in found if (n.user_id, n.coalesce_key) in keys}
+
+
+class _Recipient:
+    """One person's preferences, channels and quiet hours, each read once per notify_many."""
+
+    def __init__(self, user: User, now: datetime):
+        self.user = user
+        self.now = now
+        self._transports: dict[str, set[str]] = {}
+        self._channels: list | None = None
+        self._hold: tuple[datetime | None] | None = None
+
+    def transports(self, kind: str) -> set[str]:
+        if kind not in self._transports:
+            self._transports[kind] = preferences.transports_for(self.user, kind)
+        return self._transports[kind]
+
+    def channels(self) -> list:
+        if self._channels is None:
+            self._channels = channel_services.channels_for(self.user)
+        return self._channels
+
+    def hold(self) -> datetime | None:
+        if self._hold is None:
+            self._hold = (preferences.quiet_until(self.user, self.now),)
+        return self._hold[0]
+
+
+def _send(notification: Notification, alert: Alert, person: _Recipient) -> None:
+    """The e-mail and chat messages of a new notification, as the person's preferences ask."""
+    user = alert.user
+    transports = person.transports(alert.kind)
+    link = current_app.config["BASE_URL"].rstrip("/") + alert.url
+    if "email" in transports and alert.email and current_app.config.get("SMTP_URL") and user.active:
         with force_locale(user.locale or current_app.config["BABEL_DEFAULT_LOCALE"]):
             text = describe(notification)
         outbox.queue(
@@ -149,12 +229,11 @@ def notify(
             text="",
             link=link,
             notification_id=notification.id,
-            hold_until=preferences.quiet_until(user, now),
+            hold_until=person.hold(),
         )
     if "chat" in transports and user.active:
-        targets = channel_services.channels_for(user)
+        targets = person.channels()
         if targets:
-            hold = preferences.quiet_until(user, now)
             with force_locale(CHAT_LOCALE):
                 title = describe(notification)
             for channel in targets:
@@ -166,9 +245,8 @@ def notify(
                     text="",
                     link=link,
                     notification_id=notification.id,
-                    hold_until=hold,
+                    hold_until=person.hold(),
                 )
-    return notification
 
 
 def unread_count(user: User) -> int:

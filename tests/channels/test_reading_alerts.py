@@ -4,6 +4,8 @@ reports the viewer sends; and reading again after 3 days or more."""
 
 from __future__ import annotations
 
+import re
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -14,6 +16,7 @@ from portal.extensions import db
 from portal.jobs import commit
 from portal.notifications.models import Notification
 from portal.notifications.preferences import set_preferences
+from portal.statement_count import counted_statements
 from portal.tracking.events import NewEvent, record
 from portal.tracking.ingest import ingest_batch
 from portal.tracking.models import EventType
@@ -110,3 +113,59 @@ def test_reading_again_after_three_days_is_one_alert(world, robots):
     assert _kinds() == ["delivery.opened", "delivery.reading_again"]
     titles = [r.body["markdown"]["content"].splitlines()[0] for r in robots["wecom"].accepted]
     assert titles[-1] == f"**{world.customer.name} 再次阅读“{world.template.name}”**"
+
+
+def _pricing_round(world, clock, sessions: int) -> list[str]:
+    """One drain round (apply_batches, as portal.tracking.ingest_queue applies it) of one
+    pricing-page report in each of `sessions` new reading sessions: its statements."""
+    from portal.tracking.ingest import Batch, apply_batches
+    from portal.tracking.ingest_checks import Report
+
+    batches = []
+    for _ in range(sessions):
+        sent = make_delivery(world.rep, world.customer, world.template)
+        session = new_session(sent.delivery)
+        report = Report(0, uuid.uuid4().hex, "page.viewed", 2, None, 10_000, None, False)
+        batches.append(Batch(session.id, [report], clock.now))
+    commit()
+    with counted_statements() as statements:
+        apply_batches(batches)
+    commit()
+    return statements
+
+
+def test_a_drain_round_raises_its_alerts_in_statements_that_do_not_grow(world, clock, robots):
+    """The drain applies hundreds of reports a round: each new reading session's pricing alert
+    once looked its rows up one by one (most of the drain's time, P11). A round of 12 such
+    sessions sends no more statements than a round of 2, and each session gets its alert."""
+    rep = world.rep
+    create_channel(rep, kind="wecom", url=URLS["wecom"], user_email=rep.email)
+    set_preferences(rep, {"quiet_hours": {"enabled": False}})
+    commit()
+    few = _pricing_round(world, clock, 2)
+    many = _pricing_round(world, clock, 12)
+    assert _kinds().count("pricing.viewed") == 14
+    assert len(robots["wecom"].accepted) == 14
+    selects = [s for s in many if s.lstrip().upper().startswith("SELECT")]
+    assert len(selects) == len([s for s in few if s.lstrip().upper().startswith("SELECT")])
+    # What grows is only the rows written (SQLite inserts them one statement each)
+    assert all(s.lstrip().upper().startswith("INSERT") for s in _beyond(many, few))
+
+
+def _beyond(many: list[str], few: list[str]) -> list[str]:
+    """The statements of `many` not in `few` (as a multiset; IN lists of any length alike)."""
+    left = [_shape(s) for s in few]
+    extra = []
+    for statement in many:
+        if _shape(statement) in left:
+            left.remove(_shape(statement))
+        else:
+            extra.append(statement)
+    return extra
+
+
+_PLACEHOLDERS = re.compile(r"\((?:\s*(?:\?|%\(\w+\)s(?:::\w+)?|%s)\s*,?)+\)")
+
+
+def _shape(statement: str) -> str:
+    return _PLACEHOLDERS.sub("(...)", statement)
