@@ -71,7 +71,9 @@ def alert_reading(recorded: list[RecordedEvent]) -> None:
     ]
     if not reads:
         return
-    sessions = session_facts(reads, min(e.id for e in reads))
+    # Before the round's first event (its other events are no reads): the same facts, and so
+    # the same query, as scoring's (shared through the round's memo)
+    sessions = session_facts(reads, min(r.event.id for r in recorded))
     batch_ms: Counter[int] = Counter()
     last: dict[int, Event] = {}
     for event in reads:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -23,6 +23,7 @@ from portal.customers.models import Customer
 from portal.delivery.models import Delivery
 from portal.extensions import db
 from portal.library.models import Template, TemplateVersion
+from portal.tracking.events import round_memo
 from portal.tracking.models import Event, EventType, ViewSession
 
 # A customer opening something of ours (return_visit compares the days of these).
@@ -196,6 +197,21 @@ def session_facts(events: Sequence[Event], first_id: int) -> dict[int, SessionFa
     ids = {e.session_id for e in events if e.type == EventType.PAGE_VIEWED and e.session_id}
     if not ids:
         return {}
+    memo = round_memo()
+    key = ("session_facts", frozenset(ids), first_id)
+    if memo is not None and key in memo:
+        return _copies(memo[key])
+    sessions = _load_session_facts(ids, first_id)
+    if memo is not None:
+        memo[key] = _copies(sessions)  # copies: scoring moves its facts along the batch
+    return sessions
+
+
+def _copies(sessions: dict[int, SessionFacts]) -> dict[int, SessionFacts]:
+    return {i: replace(s, page_ms=dict(s.page_ms)) for i, s in sessions.items()}
+
+
+def _load_session_facts(ids: set[int], first_id: int) -> dict[int, SessionFacts]:
     rows = db.session.execute(
         select(ViewSession.id, TemplateVersion.content_tags, TemplateVersion.page_count)
         .join(Delivery, Delivery.id == ViewSession.delivery_id)

@@ -19,11 +19,12 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from portal.customers.models import Customer
 from portal.db_types import utcnow
 from portal.delivery.models import Comment, Delivery
+from portal.engagement.facts import session_facts
 from portal.engagement.ledger import GradeChange
 from portal.errors import PortalError
 from portal.extensions import db
@@ -60,34 +61,28 @@ def task_rules_on_events(recorded: list[RecordedEvent]) -> None:
         )
     }
     if config[rules.CALLBACK_24H].enabled:
-        _callback_24h(config[rules.CALLBACK_24H], relevant, customers)
+        first_id = min(r.event.id for r in recorded)
+        _callback_24h(config[rules.CALLBACK_24H], relevant, customers, first_id)
     if config[rules.CASE_STUDY_PUSH].enabled:
         _case_study_push(config[rules.CASE_STUDY_PUSH], relevant, customers)
     if config[rules.COMMENT_FOLLOWUP].enabled:
         _comment_followup(config[rules.COMMENT_FOLLOWUP], relevant, customers)
 
 
-def _callback_24h(rule, events: list[Event], customers: dict[int, Customer]) -> None:
+def _callback_24h(rule, events: list[Event], customers: dict[int, Customer], first_id: int) -> None:
     reads = [e for e in events if e.type == EventType.PAGE_VIEWED and e.session_id]
     if not reads:
         return
     threshold = float(rule.params.get("min_seconds", 120)) * 1000
-    totals = dict(
-        db.session.execute(
-            select(Event.session_id, func.coalesce(func.sum(Event.duration_ms), 0))
-            .where(
-                Event.session_id.in_({e.session_id for e in reads}),
-                Event.type == EventType.PAGE_VIEWED,
-            )
-            .group_by(Event.session_id)
-        ).all()
-    )
+    # Read before the round (scoring's and the reading alerts' facts: one query for the three)
+    sessions = session_facts(reads, first_id)
     in_batch: dict[int, int] = {}
     for event in reads:
         in_batch[event.session_id] = in_batch.get(event.session_id, 0) + int(event.duration_ms or 0)
-    for session_id, total in totals.items():
-        before = int(total) - in_batch.get(session_id, 0)
-        if not (before <= threshold < int(total)):
+    for session_id, facts in sessions.items():
+        before = facts.read_ms
+        total = before + in_batch.get(session_id, 0)
+        if not (before <= threshold < total):
             continue  # crossed the line earlier (already handled) or not yet
         mine = [e for e in reads if e.session_id == session_id]
         last = mine[-1]

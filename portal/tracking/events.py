@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -41,6 +42,15 @@ EventHandler = Callable[[list[RecordedEvent]], None]
 # of them see every event, a forwarded reader's too (app.extensions[EVERY_EVENT]).
 EXTENSION = "portal.event_handlers"
 EVERY_EVENT = "portal.event_handlers.every_event"
+_ROUND: ContextVar[dict[Any, Any] | None] = ContextVar("portal_event_round", default=None)
+
+
+def round_memo() -> dict[Any, Any] | None:
+    """A dict the handlers of one record_many call share (None outside them): what one handler
+    reads that another would read again for the same events. Scoring, the reading alerts and
+    the call-back task each need the sessions' read time before the batch (engagement.facts.
+    session_facts); the drain paid for that query three times a round."""
+    return _ROUND.get()
 
 
 def install(
@@ -138,11 +148,15 @@ def record_many(batch: Iterable[NewEvent]) -> list[Event]:
     ]
     recorded = [r for r in every if r.event.customer_id is not None]
     every_event = current_app.extensions.get(EVERY_EVENT, frozenset())
-    for handler in installed():
-        if handler in every_event:
-            handler(every)
-        elif recorded:
-            handler(recorded)
+    memo = _ROUND.set({})  # a handler that records events itself opens a round of its own
+    try:
+        for handler in installed():
+            if handler in every_event:
+                handler(every)
+            elif recorded:
+                handler(recorded)
+    finally:
+        _ROUND.reset(memo)
     return events
 
 

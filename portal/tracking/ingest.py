@@ -299,8 +299,17 @@ _ADVANCE = (
 # The delivery's read clock moves forward only if nobody moved it meanwhile (compare-and-set:
 # on PostgreSQL a concurrent batch of another session of the delivery waits for the row, then
 # matches nothing and is retried; the sessions' FOR UPDATE does not cover the delivery).
-_CLOCK_WHERE = (_deliveries.c.id == bindparam("delivery_id"),)
-_ADVANCE_CLOCK = update(_deliveries).values(read_clock_at=bindparam("clock_now"))
+# Compare-and-set: `IS NOT DISTINCT FROM` (SQLite: `IS`) matches a clock never set as well.
+_ADVANCE_CLOCK = (
+    update(_deliveries)
+    .where(
+        _deliveries.c.id == bindparam("delivery_id"),
+        _deliveries.c.read_clock_at.is_not_distinct_from(
+            bindparam("clock_loaded", type_=_deliveries.c.read_clock_at.type)
+        ),
+    )
+    .values(read_clock_at=bindparam("clock_now"))
+)
 _UPDATE_SUMMARY = (
     update(_events)
     .where(_events.c.id == bindparam("summary_id"))
@@ -747,21 +756,22 @@ def _advance(sessions: list[_Session]) -> None:
 
 def _advance_clocks(clocks: dict[int, _Clock]) -> None:
     """Move the deliveries' read clocks, only where nobody moved them meanwhile (else the
-    whole apply is retried, as for the sessions' budgets)."""
-    for clock in clocks.values():
-        if not clock.changed:
-            continue
-        where = (
-            _deliveries.c.read_clock_at.is_(None)
-            if clock.loaded is None
-            else _deliveries.c.read_clock_at == clock.loaded
-        )
-        statement = _ADVANCE_CLOCK.where(*_CLOCK_WHERE, where)
-        result = db.session.execute(
-            statement, {"delivery_id": clock.delivery_id, "clock_now": clock.at}
-        )
-        if result.rowcount != 1:
-            raise _Conflict
+    whole apply is retried, as for the sessions' budgets). One executemany for the round (a
+    statement per delivery was a twentieth of the drain's time), as _advance does."""
+    params = [
+        {"delivery_id": c.delivery_id, "clock_loaded": c.loaded, "clock_now": c.at}
+        for c in clocks.values()
+        if c.changed
+    ]
+    if not params:
+        return
+    if len(params) == 1 or not db.engine.dialect.supports_sane_multi_rowcount:
+        for one in params:
+            if db.session.execute(_ADVANCE_CLOCK, one).rowcount != 1:
+                raise _Conflict
+        return
+    if db.session.execute(_ADVANCE_CLOCK, params).rowcount != len(params):
+        raise _Conflict
 
 
 def _newest_stamp(reports: list[Report]) -> int | None:

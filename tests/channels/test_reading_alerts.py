@@ -9,7 +9,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from portal.channels.services import create_channel
 from portal.extensions import db
@@ -17,6 +17,7 @@ from portal.jobs import commit
 from portal.notifications.models import Notification
 from portal.notifications.preferences import set_preferences
 from portal.statement_count import counted_statements
+from portal.tasks.models import Task
 from portal.tracking.events import NewEvent, record
 from portal.tracking.ingest import ingest_batch
 from portal.tracking.models import EventType
@@ -115,18 +116,21 @@ def test_reading_again_after_three_days_is_one_alert(world, robots):
     assert titles[-1] == f"**{world.customer.name} 再次阅读“{world.template.name}”**"
 
 
-def _pricing_round(world, clock, sessions: int) -> list[str]:
+def _pricing_round(world, clock, sessions: int, ms: int = 10_000) -> list[str]:
     """One drain round (apply_batches, as portal.tracking.ingest_queue applies it) of one
     pricing-page report in each of `sessions` new reading sessions: its statements."""
     from portal.tracking.ingest import Batch, apply_batches
     from portal.tracking.ingest_checks import Report
 
-    batches = []
+    ids = []
     for _ in range(sessions):
         sent = make_delivery(world.rep, world.customer, world.template)
-        session = new_session(sent.delivery)
-        report = Report(0, uuid.uuid4().hex, "page.viewed", 2, None, 10_000, None, False)
-        batches.append(Batch(session.id, [report], clock.now))
+        ids.append(new_session(sent.delivery).id)
+    clock.advance(milliseconds=ms)  # the sessions were open that long: the budget allows it
+    batches = [
+        Batch(i, [Report(0, uuid.uuid4().hex, "page.viewed", 2, None, ms, None, False)], clock.now)
+        for i in ids
+    ]
     commit()
     with counted_statements() as statements:
         apply_batches(batches)
@@ -148,8 +152,9 @@ def test_a_drain_round_raises_its_alerts_in_statements_that_do_not_grow(world, c
     assert len(robots["wecom"].accepted) == 14
     selects = [s for s in many if s.lstrip().upper().startswith("SELECT")]
     assert len(selects) == len([s for s in few if s.lstrip().upper().startswith("SELECT")])
-    # What grows is only the rows written (SQLite inserts them one statement each)
-    assert all(s.lstrip().upper().startswith("INSERT") for s in _beyond(many, few))
+    # What grows is only the rows written (SQLite writes them one statement each)
+    beyond = _beyond(many, few)
+    assert all(s.lstrip().upper().startswith(("INSERT", "UPDATE")) for s in beyond)
 
 
 def _beyond(many: list[str], few: list[str]) -> list[str]:
@@ -169,3 +174,15 @@ _PLACEHOLDERS = re.compile(r"\((?:\s*(?:\?|%\(\w+\)s(?:::\w+)?|%s)\s*,?)+\)")
 
 def _shape(statement: str) -> str:
     return _PLACEHOLDERS.sub("(...)", statement)
+
+
+def test_a_round_reads_its_sessions_read_time_once(world, clock, robots):
+    """Scoring, the reading alerts and the call-back task each need what the round's sessions
+    had read before it: one query for the three (portal.tracking.events.round_memo), where
+    the drain sent three. The alerts still come: 130 s read crosses both lines."""
+    statements = _pricing_round(world, clock, 3, ms=130_000)
+    sums = [s for s in statements if "sum(events.duration_ms)" in s]
+    assert len(sums) == 1
+    assert _kinds().count("pricing.viewed") == 3
+    assert _kinds().count("reading.long") == 3
+    assert db.session.scalar(select(func.count(Task.id))) == 1  # the customer's call-back task
