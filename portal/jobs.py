@@ -87,6 +87,13 @@ def queue_names(alerts_only: bool = False, no_alerts: bool = False) -> list[str]
     return [alerts_queue_name(), QUEUE_NAME]
 
 
+def takes_alerts() -> bool:
+    """Whether the worker running this job takes alerts too (not `--no-alerts`): only then has
+    a long job reason to give way to one (a --no-alerts worker would hand its drain over for
+    an alert it never takes, and cut its rounds small for nothing)."""
+    return bool(current_app.config.get("WORKER_TAKES_ALERTS", True))
+
+
 def alerts_waiting() -> bool:
     """Whether an alert job waits on RQ (a long job gives way to it: ingest_queue.drain_job)."""
     from rq import Queue

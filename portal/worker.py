@@ -81,6 +81,8 @@ def worker_command(burst: bool, no_tick: bool, alerts_only: bool, no_alerts: boo
             "(docs/deploy.md) so that a restarted one takes back what its predecessor had read",
             current_app.config["WORKER_NAME"],
         )
+    # before the first fork, as the name: a job asks it (jobs.takes_alerts)
+    current_app.config["WORKER_TAKES_ALERTS"] = not no_alerts
     jobs.use_app_for_jobs(current_app._get_current_object())
     # A burst runs a few jobs and stops: not worth the warm-up, the tick or the watchdog. An
     # alerts-only worker renders nothing, so it skips the warm-up too, and it stays out of the

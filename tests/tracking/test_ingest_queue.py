@@ -631,3 +631,31 @@ def test_without_an_alert_waiting_one_drain_job_applies_the_whole_backlog(
     assert ingest_queue.drain_job() == 6
     assert queued.count == 1  # only the drain job the first report queued: no follow-up
     assert stream_length(queued.connection, app) == 0
+
+
+def test_a_drain_on_a_worker_that_takes_no_alerts_never_gives_way(
+    app, client, world, delivery, queued, monkeypatch
+):
+    """A `flask worker --no-alerts` never takes the alert its drain would give way to: the
+    drain goes on in full rounds (READ_COUNT) whatever waits on the alerts queue."""
+    from rq import Queue
+
+    opened = open_session(delivery)
+    _queue_reads(client, opened, 6)
+    monkeypatch.setattr(ingest_queue, "READ_COUNT", 3)
+    monkeypatch.setitem(app.config, "WORKER_TAKES_ALERTS", False)
+    alerts = Queue(jobs.alerts_queue_name(), connection=queued.connection)
+    alerts.enqueue(jobs.run_job, f"{__name__}:alert_probe")
+    rounds: list[int] = []
+    real_apply = ingest_queue._apply
+    monkeypatch.setattr(
+        ingest_queue,
+        "_apply",
+        lambda r, k, entries: rounds.append(len(entries)) or real_apply(r, k, entries),
+    )
+    try:
+        assert ingest_queue.drain_job() == 6
+    finally:
+        alerts.delete(delete_jobs=True)
+    assert rounds == [3, 3]  # not the first round of ROUND_FIRST_COUNT, not handed over
+    assert queued.count == 1  # no follow-up queued
