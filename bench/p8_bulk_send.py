@@ -15,8 +15,12 @@ the work-horse forked per job. Until 2026-12-06 the baseline was the PDF and the
 while the jobs also drew the two WebPs (issue 7's first page), so the ratio counted them as
 queue cost; that older baseline is still measured and given in the note.
 
-The workers are P8's own (`flask --app wsgi worker`, not niced, like this process), on a Redis
-database of their own, so the stack's workers of P1/P2 take none of its jobs.
+The workers are P8's own (`flask --app wsgi worker --no-fork`, as docs/deploy.md recommends for
+render workers; not niced, like this process), on a Redis database of their own, so the stack's
+workers of P1/P2 take none of its jobs. A second line sends to 200 other customers on workers
+that fork a work-horse per job (RQ's default), for context: each horse starts from the worker's
+state and throws away what its renders warmed (fonts, compiled templates, encoders), which cost
+about 0.1 s a copy (2026-12-06: 1.46 forking, 1.14 not, same baseline).
 """
 
 from __future__ import annotations
@@ -48,14 +52,15 @@ body { font-family: "Noto Sans CJK SC", sans-serif; } h1 { color: #2456d3; }
 </body></html>"""
 
 
-def _start_workers(stack: Stack, redis_url: str) -> list[subprocess.Popen]:
+def _start_workers(stack: Stack, redis_url: str, *args: str) -> list[subprocess.Popen]:
     env = {**os.environ, **stack.env, "PORTAL_REDIS_URL": redis_url, "PORTAL_TICK_INTERVAL": "0"}
     workers = []
     for number in range(WORKERS):
-        logfile = (stack.workdir / f"p8-worker-{number}.log").open("wb")
+        tag = "-fork" if "--no-fork" not in args else ""
+        logfile = (stack.workdir / f"p8-worker{tag}-{number}.log").open("wb")
         workers.append(
             subprocess.Popen(
-                [sys.executable, "-m", "flask", "--app", "wsgi", "worker", "--no-tick"],
+                [sys.executable, "-m", "flask", "--app", "wsgi", "worker", "--no-tick", *args],
                 cwd=ROOT,
                 env=env,
                 stdout=logfile,
@@ -119,8 +124,6 @@ def _pdf_and_png(version, customer, rep) -> float:
 
 
 def measure(stack: Stack, settings: Settings) -> list[Figure]:
-    from portal import create_app, jobs
-    from portal.delivery import bulk
     from portal.extensions import db
 
     if not stack.env.get("PORTAL_REDIS_URL"):
@@ -146,17 +149,82 @@ def measure(stack: Stack, settings: Settings) -> list[Figure]:
         for person in people[BASELINE_RENDERS + 1 :]:
             older.append(_pdf_and_png(version, person, staff.rep))
         ids = [c.id for c in seed.customers(staff.rep, count, "p8")]
+        forked_ids = [c.id for c in seed.customers(staff.rep, count, "p8-fork")]
         rep_id, template_id = staff.rep.id, brochure.id
         db.session.remove()
     one_copy = median(renders)
     log.info("P8 one copy (PDF + page 1 as PNG and WebPs): %s", spread(renders, 3))
     log.info("P8 PDF + PNG only (the older baseline): %s", spread(older, 3))
+    baseline = count * one_copy / WORKERS
+    older_baseline = count * median(older) / WORKERS
+    # The workers docs/deploy.md recommends for renders, then RQ's default (a work-horse forked
+    # per job), each on customers of its own: every copy is a new render.
+    elapsed, queued = _bulk_send(stack, rep_id, template_id, ids, "--no-fork")
+    forked, _queued = _bulk_send(stack, rep_id, template_id, forked_ids)
+    log.info(
+        "P8: %d sends in %.1f s (queued in %.2f s), %.1f s on forking workers; "
+        "%d × %.3f s / %d workers = %.1f s",
+        count,
+        elapsed,
+        queued,
+        forked,
+        count,
+        one_copy,
+        WORKERS,
+        baseline,
+    )
+    return [
+        Figure(
+            key="P8",
+            name=f"P8 bulk send of {count} personalised documents s",
+            value=elapsed,
+            baseline=baseline,
+            measures=(
+                f"a bulk send to {count} customers on {WORKERS} RQ workers, from the send until "
+                "every customer's copy (PDF + page 1 as PNG and WebPs) is rendered, seconds"
+            ),
+            baseline_is=(
+                f"{count} × one copy (PDF + page 1 as PNG and WebPs, in process) / {WORKERS} "
+                "workers"
+            ),
+            goal="ratio ≤ 1.3",
+            note=(
+                f"`flask worker --no-fork` (docs/deploy.md); one copy {spread(renders, 3)}; the "
+                f"{count} jobs queued in {queued:.2f} s; against the older baseline (PDF + PNG "
+                f"only, {spread(older, 3)}): ratio {elapsed / older_baseline:.2f}"
+            ),
+            digits=1,
+        ),
+        Figure(
+            key="P8",
+            name=f"P8 bulk send of {count} personalised documents s (forking workers)",
+            value=forked,
+            baseline=baseline,
+            measures=(
+                f"the same on {WORKERS} workers that fork a work-horse per job (RQ's default, "
+                "`flask worker` without --no-fork): context, the goal is the line above's"
+            ),
+            baseline_is="the same baseline",
+            note="each job's horse starts from the worker's state and loses what its job warmed",
+            digits=1,
+        ),
+    ]
+
+
+def _bulk_send(
+    stack: Stack, rep_id: int, template_id: int, ids: list[int], *worker_args: str
+) -> tuple[float, float]:
+    """One bulk send to `ids` on P8's own workers: (seconds until every item finished, seconds
+    the send took to queue its jobs)."""
+    from portal import create_app, jobs
+    from portal.delivery import bulk
+    from portal.extensions import db
 
     redis_url = stack.extra_redis()
     queued_app = create_app(
         {"REDIS_URL": redis_url, "JOBS_INLINE": False, "RATELIMIT_ENABLED": False}
     )
-    workers = _start_workers(stack, redis_url)
+    workers = _start_workers(stack, redis_url, *worker_args)
     try:
         _wait_listening(redis_url, workers)
         with queued_app.app_context():
@@ -183,38 +251,5 @@ def measure(stack: Stack, settings: Settings) -> list[Figure]:
     finally:
         _stop(workers)
     if progress.failed:
-        raise StackError(f"P8: {progress.failed} of {count} sends failed (p8-worker-*.log)")
-    baseline = count * one_copy / WORKERS
-    log.info(
-        "P8: %d sends in %.1f s (queued in %.2f s); %d × %.3f s / %d workers = %.1f s",
-        count,
-        elapsed,
-        queued,
-        count,
-        one_copy,
-        WORKERS,
-        baseline,
-    )
-    return [
-        Figure(
-            key="P8",
-            name=f"P8 bulk send of {count} personalised documents s",
-            value=elapsed,
-            baseline=baseline,
-            measures=(
-                f"a bulk send to {count} customers on {WORKERS} RQ workers, from the send until "
-                "every customer's copy (PDF + page 1 as PNG and WebPs) is rendered, seconds"
-            ),
-            baseline_is=(
-                f"{count} × one copy (PDF + page 1 as PNG and WebPs, in process) / {WORKERS} "
-                "workers"
-            ),
-            goal="ratio ≤ 1.3",
-            note=(
-                f"one copy {spread(renders, 3)}; the {count} jobs queued in {queued:.2f} s; "
-                f"against the older baseline (PDF + PNG only, {spread(older, 3)}): ratio "
-                f"{elapsed / (count * median(older) / WORKERS):.2f}"
-            ),
-            digits=1,
-        )
-    ]
+        raise StackError(f"P8: {progress.failed} of {len(ids)} sends failed (p8-worker-*.log)")
+    return elapsed, queued

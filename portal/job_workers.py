@@ -30,6 +30,7 @@ import contextlib
 import logging
 import os
 import time
+from collections.abc import Callable
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -53,18 +54,14 @@ class _PromptStop:
         )
 
 
-class Worker(_PromptStop, _RQWorker):
-    """The forking worker of `flask --app wsgi worker`: prompt to stop, and it rides out Redis
-    outages (see the module docstring)."""
+class _RidesOutRedis:
+    """The steps outside RQ's idle wait that talk to Redis: a connection error there waits for
+    Redis (pinging every RETRY_SECONDS) instead of ending the worker."""
 
     max_connection_wait_time = RETRY_SECONDS  # RQ's idle backoff: 1 s, never 60
-
-    def execute_job(self, job, queue):
-        try:
-            super().execute_job(job, queue)
-        except REDIS_ERRORS as exc:
-            self._outlive_horse()
-            self._wait_for_redis(exc)
+    # Called once Redis answers again after an outage the worker waited out (the worker command
+    # hands the drain watchdog's outage_ended in: a drain of this worker may have died in it).
+    redis_back_hooks: tuple[Callable[[], None], ...] = ()
 
     def check_for_suspension(self, burst: bool) -> None:
         self._riding_out(super().check_for_suspension, burst)
@@ -84,13 +81,6 @@ class Worker(_PromptStop, _RQWorker):
             self._wait_for_redis(exc)
             return None
 
-    def _outlive_horse(self) -> None:
-        """The parent lost Redis while its horse ran: wait for the horse (it needs no parent)."""
-        if self.horse_pid:
-            with contextlib.suppress(ChildProcessError, OSError):
-                os.waitpid(self.horse_pid, 0)
-            self._horse_pid = 0
-
     def _wait_for_redis(self, exc: Exception) -> None:
         """Ping Redis every RETRY_SECONDS until it answers (or a stop is requested): one line
         when it goes, one when it is back."""
@@ -105,7 +95,43 @@ class Worker(_PromptStop, _RQWorker):
                 continue
             log.warning("worker %s: Redis available again after %.1f s",
                         self.name, time.monotonic() - started)  # fmt: skip
+            for hook in self.redis_back_hooks:
+                hook()
             return
+
+
+class Worker(_RidesOutRedis, _PromptStop, _RQWorker):
+    """The forking worker of `flask --app wsgi worker`: prompt to stop, and it rides out Redis
+    outages (see the module docstring)."""
+
+    def execute_job(self, job, queue):
+        try:
+            super().execute_job(job, queue)
+        except REDIS_ERRORS as exc:
+            self._outlive_horse()
+            self._wait_for_redis(exc)
+
+    def _outlive_horse(self) -> None:
+        """The parent lost Redis while its horse ran: wait for the horse (it needs no parent)."""
+        if self.horse_pid:
+            with contextlib.suppress(ChildProcessError, OSError):
+                os.waitpid(self.horse_pid, 0)
+            self._horse_pid = 0
+
+
+class WarmWorker(_RidesOutRedis, _PromptStop, _RQSimpleWorker):
+    """`flask --app wsgi worker --no-fork`: each job runs in the worker's own process, so a
+    render finds the fonts, the compiled templates and the image encoders its predecessors
+    warmed; a forked work-horse starts from the parent's state each time and throws away what
+    its job warmed (P8's 200 renders: 1.46 × the in-process baseline forked, 1.14 not). The
+    price is the isolation: a job that leaks stays in the worker, so recycle it (--max-jobs,
+    with systemd's Restart=always), and a timeout interrupts Python code only (SIGALRM)."""
+
+    def execute_job(self, job, queue):
+        try:
+            super().execute_job(job, queue)
+        except REDIS_ERRORS as exc:
+            self._wait_for_redis(exc)
 
 
 class SimpleWorker(_PromptStop, _RQSimpleWorker):

@@ -26,7 +26,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from portal import jobs
-from portal.job_workers import Worker
+from portal.job_workers import WarmWorker, Worker
 from portal.library.rendering.pdf import warm_up
 from portal.tasks.schedule import TickScheduler
 from portal.tracking import ingest_path
@@ -61,8 +61,30 @@ log = logging.getLogger(__name__)
         "make the rep wait for its CPU. Run only where an alerts-only worker runs too."
     ),
 )
+@click.option(
+    "--no-fork",
+    is_flag=True,
+    help=(
+        "Run each job in this process instead of a forked work-horse: renders reuse what "
+        "earlier ones warmed (fonts, templates, encoders). Recycle it with --max-jobs "
+        "(docs/deploy.md)."
+    ),
+)
+@click.option(
+    "--max-jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Exit after this many jobs (systemd's Restart=always starts a fresh one).",
+)
 @with_appcontext
-def worker_command(burst: bool, no_tick: bool, alerts_only: bool, no_alerts: bool) -> None:
+def worker_command(
+    burst: bool,
+    no_tick: bool,
+    alerts_only: bool,
+    no_alerts: bool,
+    no_fork: bool,
+    max_jobs: int | None,
+) -> None:
     """Run background jobs (rendering, e-mail, webhooks, the scheduled tick) from Redis."""
     if alerts_only and no_alerts:
         raise click.UsageError("--alerts-only and --no-alerts exclude each other")
@@ -111,11 +133,15 @@ def worker_command(burst: bool, no_tick: bool, alerts_only: bool, no_alerts: boo
         # The ingest drain depends on neither: the watchdog queues it (every WATCH_SECONDS).
         # portal.job_workers.Worker: a Redis outage is waited out, never a reason to exit.
         # queue_names(): alerts first, so that a rep's alert never waits behind drains
-        Worker(
+        # --no-fork: portal.job_workers.WarmWorker, the same riding-out without a horse
+        worker = (WarmWorker if no_fork else Worker)(
             jobs.queue_names(alerts_only=alerts_only, no_alerts=no_alerts),
             connection=connection,
             maintenance_interval=MAINTENANCE_SECONDS,
-        ).work(burst=burst, with_scheduler=True)
+        )
+        if watchdog is not None:
+            worker.redis_back_hooks = (watchdog.outage_ended,)
+        worker.work(burst=burst, with_scheduler=True, max_jobs=max_jobs)
     finally:
         if scheduler is not None:
             scheduler.stop()

@@ -134,3 +134,36 @@ def test_an_unnamed_worker_drains_under_a_name_of_its_own_process(app, runner, m
         jobs.use_app_for_jobs(None)
         for sig, handler in handlers.items():  # RQ's, left behind, would catch pytest's
             signal.signal(sig, handler)
+
+
+@pytest.mark.parametrize("fork", [True, False])
+def test_a_no_fork_worker_runs_jobs_in_its_own_process_and_recycles_after_max_jobs(
+    app, runner, monkeypatch, fork
+):
+    """`flask worker --no-fork` runs each job in its own process, where what a job warmed (and
+    wrote) stays for the next; `--max-jobs 1` makes it exit after one job, the second left
+    queued for the fresh worker systemd starts. A forking worker's jobs run in work-horses: the
+    worker's own memory never sees them."""
+    import signal
+
+    from redis import Redis
+    from rq import Queue
+
+    from tests.multinode.cluster import private_redis
+
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with private_redis() as url:
+            monkeypatch.setitem(app.config, "REDIS_URL", url)
+            queue = Queue(jobs.QUEUE_NAME, connection=Redis.from_url(url))
+            for n in (1, 2):
+                queue.enqueue(jobs.run_job, f"{__name__}:remember", n)
+            options = ["--no-tick", "--max-jobs", "1"] + ([] if fork else ["--no-fork"])
+            result = runner.invoke(args=["worker", *options])
+            assert result.exit_code == 0, result.output
+            assert calls == ([] if fork else [(1,)])
+            assert queue.count == 1  # the second job waits for the next worker
+    finally:
+        jobs.use_app_for_jobs(None)
+        for sig, handler in handlers.items():  # RQ's, left behind, would catch pytest's
+            signal.signal(sig, handler)

@@ -78,8 +78,8 @@ class Deployment:
     rq: list[Proc] = field(default_factory=list)  # the RQ workers, in the order started
     tokens: dict[str, str] = field(default_factory=dict)
 
-    def start_rq_worker(self) -> Proc:
-        proc = start_worker(f"rq-{len(self.rq)}", self.env, self.workdir, "--no-tick")
+    def start_rq_worker(self, *args: str) -> Proc:
+        proc = start_worker(f"rq-{len(self.rq)}", self.env, self.workdir, "--no-tick", *args)
         self.procs.append(proc)
         self.rq.append(proc)
         return proc

@@ -202,3 +202,21 @@ def test_postgresql_connections_terminated(stack):
         assert killed > 0
 
     under_load(run, tokens, postgresql_terminated)
+
+
+def test_redis_kill_9_under_a_worker_that_does_not_fork(stack):
+    """`flask worker --no-fork` (docs/deploy.md, the render workers) runs its jobs, the drains
+    among them, in its own process: it rides out the same Redis kill -9 and goes on."""
+    run, redis, tokens = stack
+    forking = run.rq[-1]
+    forking.process.terminate()
+    forking.process.wait(30)
+    worker = run.start_rq_worker("--no-fork")
+    wait_until(lambda: "Listening on" in worker.log(), 60, "the --no-fork worker to listen")
+
+    def redis_kill_9() -> None:
+        redis.kill()
+        time.sleep(0.5)
+        redis.start()
+
+    under_load(run, tokens, redis_kill_9)
