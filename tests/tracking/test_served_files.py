@@ -254,6 +254,25 @@ class TestS3:
         kept = sorted(p.name for p in (tmp_path / "cache").rglob("*.pdf"))
         assert kept == ["3.pdf", "4.pdf"]
 
+    def test_writes_under_the_cap_do_not_walk_the_cache_each_time(self, app, tmp_path, monkeypatch):
+        """A trim walks the whole folder: a write per render made the walk cost more the fuller
+        the cache grew. Under the cap it walks once per TRIM_EVERY writes; over it, at once."""
+        from portal.library.storage import node_cache
+
+        app.config["RENDER_CACHE_PATH"] = str(tmp_path / "cache")
+        app.config["RENDER_CACHE_MAX_BYTES"] = 1_000_000
+        walks: list[int] = []
+        real_walk = node_cache._walk_and_trim
+        monkeypatch.setattr(
+            node_cache, "_walk_and_trim", lambda root, cap: walks.append(1) or real_walk(root, cap)
+        )
+        for n in range(node_cache.TRIM_EVERY + 1):
+            node_cache.remember(f"renders/walk/{n}.pdf", b"x" * 1_000)
+        assert len(walks) == 2  # the first write (nothing counted yet), TRIM_EVERY writes later
+        node_cache.remember("renders/walk/big.pdf", b"x" * 900_000)  # over the cap: at once
+        assert len(walks) == 3
+        assert sum(p.stat().st_size for p in (tmp_path / "cache").rglob("*.pdf")) <= 1_000_000
+
     def test_a_template_source_is_fetched_once_for_every_customer(self, app, world, monkeypatch):
         from portal.library.rendering import sample_variables
 

@@ -235,15 +235,35 @@ def _write(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    _trim()
+    _trim(len(data))
 
 
-def _trim() -> None:
-    """Keep the cache under its cap: the least recently written files go first. (Runs on a
-    miss only: once per key and node.)"""
+# A trim walks the whole cache folder (a stat per file), which a write per render made cost
+# more the fuller the cache grew. So each process keeps a running count: bytes as last counted
+# plus what it wrote since, and walks again only when that passes the cap or TRIM_EVERY writes
+# went by (the node's other processes write to the same folder: the cap holds within what
+# they wrote in between).
+TRIM_EVERY = 200
+_tallies: dict[Path, list[int]] = {}  # cache root -> [bytes, writes since the walk]
+
+
+def _trim(written: int) -> None:
+    """Keep the cache under its cap: the least recently written files go first."""
     cap = int(current_app.config.get("RENDER_CACHE_MAX_BYTES", DEFAULT_CACHE_MAX_BYTES))
+    root = _cache_root()
+    tally = _tallies.get(root)
+    if tally is not None:
+        tally[0] += written
+        tally[1] += 1
+        if tally[0] <= cap and tally[1] < TRIM_EVERY:
+            return
+    _tallies[root] = [_walk_and_trim(root, cap), 0]
+
+
+def _walk_and_trim(root: Path, cap: int) -> int:
+    """Drop the oldest files until the folder is under cap; the bytes left."""
     files = []
-    for path in _cache_root().rglob("*"):
+    for path in root.rglob("*"):
         with contextlib.suppress(OSError):  # another thread may remove it meanwhile
             if path.is_file() and path.name != POSITION_FILE:
                 stat = path.stat()
@@ -254,3 +274,4 @@ def _trim() -> None:
             break
         path.unlink(missing_ok=True)
         total -= size
+    return total
