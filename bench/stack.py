@@ -354,8 +354,9 @@ class Stack:
     def start_workers(self) -> None:
         if not self.options.redis_url or self._workers:
             return
-        # with an alerts worker, the niced ones leave the alerts to it (docs/deploy.md)
-        general = ("--no-alerts",) if self.options.alerts_workers else ()
+        # with an alerts worker, the niced ones leave the alerts to it; they run their jobs
+        # in-process (docs/deploy.md: --no-fork; no --max-jobs: nothing here would restart them)
+        general = ("--no-fork", "--no-alerts") if self.options.alerts_workers else ("--no-fork",)
         for number in range(self.options.rq_workers):
             self._start_worker(f"worker-{number}", self.options.worker_nice, *general)
         # docs/deploy.md: the alerts worker runs at normal priority beside the niced ones
