@@ -4,8 +4,9 @@ The run gets a redis-server of its own (appendonly yes, appendfsync everysec, in
 folder), since the shared one cannot be killed: so P11 must be the first figure of its run
 (`python -m bench --only P11`), before the server and workers start on the shared Redis.
 
-A warm-up, then `--runs` pairs (default 3; X and Y are the medians: how big a backlog the load
-leaves varies by thousands of reports from run to run) of the P2 load (bench/lua/ingest.lua, one
+A warm-up, then `--runs` pairs (default 3; X is the median of the fault runs' values, Y of the
+baselines', each taken on its own: how big a backlog the load leaves varies by thousands of
+reports from run to run) of the P2 load (bench/lua/ingest.lua, one
 report per batch, for `duration` s):
 - baseline: no fault. Y = from the middle of the load (plus the outage's length, the same mark
   as the fault run's) to the last acknowledged report stored: the drain of the same backlog;

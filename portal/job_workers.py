@@ -1,4 +1,5 @@
-"""RQ's worker classes, made to stop within a second (and the forking one to outlive Redis outages).
+"""RQ's worker classes, made to stop within a second, and the two `flask worker` runs (the
+forking Worker, and WarmWorker for --no-fork) to outlive Redis outages.
 
 An RQ worker listens for commands (shutdown, kill the running job) on a Redis pub/sub thread
 that polls with a 60 s timeout. redis-py 8 made `PubSubWorkerThread.stop()` wait for that thread,
@@ -22,6 +23,9 @@ second line of defence, for what is not a Redis outage.
 A job whose parent lost Redis while its horse ran: the horse is waited for (its own timeout
 bounds it), and the job is left as RQ finds it (its abandoned-job cleanup). The ingest drain does
 not depend on that: the drain watchdog (portal.tracking.ingest_watchdog) queues a new one.
+WarmWorker runs the job in its own process: a Redis error that ends the job is waited out the
+same way. Once Redis answers, either calls its redis_back_hooks (the worker command frees a
+drain flag its dead drain held).
 """
 
 from __future__ import annotations
@@ -123,7 +127,8 @@ class WarmWorker(_RidesOutRedis, _PromptStop, _RQSimpleWorker):
     """`flask --app wsgi worker --no-fork`: each job runs in the worker's own process, so a
     render finds the fonts, the compiled templates and the image encoders its predecessors
     warmed; a forked work-horse starts from the parent's state each time and throws away what
-    its job warmed (P8's 200 renders: 1.46 × the in-process baseline forked, 1.14 not). The
+    its job warmed (P8's 200 renders, local storage, 2026-12-06: 1.46 × the in-process baseline
+    forked, 1.14 not). The
     price is the isolation: a job that leaks stays in the worker, so recycle it (--max-jobs,
     with systemd's Restart=always), and a timeout interrupts Python code only (SIGALRM)."""
 

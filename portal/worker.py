@@ -20,16 +20,17 @@ from __future__ import annotations
 
 import logging
 import os
+from functools import partial
 
 import click
-from flask import current_app
+from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 from portal import jobs
-from portal.job_workers import WarmWorker, Worker
+from portal.job_workers import REDIS_ERRORS, WarmWorker, Worker
 from portal.library.rendering.pdf import warm_up
 from portal.tasks.schedule import TickScheduler
-from portal.tracking import ingest_path
+from portal.tracking import ingest_path, ingest_queue
 from portal.tracking.ingest_watchdog import DrainWatchdog
 
 MAINTENANCE_SECONDS = 60
@@ -140,10 +141,25 @@ def worker_command(
             maintenance_interval=MAINTENANCE_SECONDS,
         )
         if watchdog is not None:
-            worker.redis_back_hooks = (watchdog.outage_ended,)
+            # Redis is back after an outage the worker waited out: no job of its own runs now,
+            # so a drain flag under its name is a drain that died in the outage. Freed at once,
+            # the next drain need not wait for the flag to expire (the watchdog, looking once a
+            # second, can miss an outage shorter than that).
+            app = current_app._get_current_object()
+            worker.redis_back_hooks = (partial(_free_own_drain_flag, app),)
         worker.work(burst=burst, with_scheduler=True, max_jobs=max_jobs)
     finally:
         if scheduler is not None:
             scheduler.stop()
         if watchdog is not None:
             watchdog.stop()
+
+
+def _free_own_drain_flag(app: Flask) -> None:
+    """The redis_back_hook of a worker that drains (see worker_command)."""
+    with app.app_context():
+        try:
+            if ingest_queue.release_own_flag():
+                log.info("freed the drain flag of a drain of this worker that died in the outage")
+        except REDIS_ERRORS:  # gone again: the watchdog frees it when it is back
+            pass

@@ -156,11 +156,13 @@ def test_a_no_fork_worker_runs_jobs_in_its_own_process_and_recycles_after_max_jo
         with private_redis() as url:
             monkeypatch.setitem(app.config, "REDIS_URL", url)
             queue = Queue(jobs.QUEUE_NAME, connection=Redis.from_url(url))
-            for n in (1, 2):
-                queue.enqueue(jobs.run_job, f"{__name__}:remember", n)
+            first, _second = (
+                queue.enqueue(jobs.run_job, f"{__name__}:remember", n) for n in (1, 2)
+            )
             options = ["--no-tick", "--max-jobs", "1"] + ([] if fork else ["--no-fork"])
             result = runner.invoke(args=["worker", *options])
             assert result.exit_code == 0, result.output
+            assert first.get_status(refresh=True) == "finished"  # ran, in a horse or here
             assert calls == ([] if fork else [(1,)])
             assert queue.count == 1  # the second job waits for the next worker
     finally:

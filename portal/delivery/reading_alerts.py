@@ -1,6 +1,6 @@
 """Alerts about how a customer reads (not only that they opened): a session past 2 minutes of
 reading, and a page tagged `pricing` read. One alert per reading session each (coalesced by
-key in portal.notifications.services.notify), however many read-time reports arrive."""
+key in portal.notifications.services.notify_many), however many read-time reports arrive."""
 
 from __future__ import annotations
 
@@ -23,9 +23,11 @@ PRICING_TAG = "pricing"
 
 
 def _alerts(wanted: dict[tuple[str, int], Event]) -> list[Alert]:
-    """The alerts for (kind, session) -> the event that raised it, their rows read in three
+    """The alerts for (kind, session) -> the event that raised it, their rows read in two
     queries (the drain raises hundreds a round: one lookup each was most of its time)."""
     delivery_ids = {e.delivery_id for e in wanted.values() if e.delivery_id}
+    if not delivery_ids:
+        return []
     customer_ids = {e.customer_id for e in wanted.values()}
     documents = dict(
         db.session.execute(

@@ -197,6 +197,8 @@ def session_facts(events: Sequence[Event], first_id: int) -> dict[int, SessionFa
     ids = {e.session_id for e in events if e.type == EventType.PAGE_VIEWED and e.session_id}
     if not ids:
         return {}
+    # Shared by the handlers of one record_many round (its docstring says why that is sound);
+    # a handler passing another first_id (scoring skips unscored types) just misses it.
     memo = round_memo()
     key = ("session_facts", frozenset(ids), first_id)
     if memo is not None and key in memo:

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from portal.accounts.models import User
 from portal.channels import outbox
 from portal.channels import services as channel_services
+from portal.channels.models import ChatChannel
 from portal.db_types import utcnow
 from portal.extensions import db
 from portal.notifications import preferences
@@ -191,11 +192,11 @@ def _raised(alerts: list[Alert]) -> dict[tuple[int, str], Notification]:
 class _Recipient:
     """One person's preferences, channels and quiet hours, each read once per notify_many."""
 
-    def __init__(self, user: User, now: datetime):
+    def __init__(self, user: User, now: datetime) -> None:
         self.user = user
         self.now = now
         self._transports: dict[str, set[str]] = {}
-        self._channels: list | None = None
+        self._channels: list[ChatChannel] | None = None
         self._hold: tuple[datetime | None] | None = None
 
     def transports(self, kind: str) -> set[str]:
@@ -203,7 +204,7 @@ class _Recipient:
             self._transports[kind] = preferences.transports_for(self.user, kind)
         return self._transports[kind]
 
-    def channels(self) -> list:
+    def channels(self) -> list[ChatChannel]:
         if self._channels is None:
             self._channels = channel_services.channels_for(self.user)
         return self._channels

@@ -74,7 +74,7 @@ def _callback_24h(rule, events: list[Event], customers: dict[int, Customer], fir
     if not reads:
         return
     threshold = float(rule.params.get("min_seconds", 120)) * 1000
-    # Read before the round (scoring's and the reading alerts' facts: one query for the three)
+    # Read before the round: the facts scoring and the reading alerts read (the round's memo)
     sessions = session_facts(reads, first_id)
     in_batch: dict[int, int] = {}
     for event in reads:

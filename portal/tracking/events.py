@@ -49,7 +49,12 @@ def round_memo() -> dict[Any, Any] | None:
     """A dict the handlers of one record_many call share (None outside them): what one handler
     reads that another would read again for the same events. Scoring, the reading alerts and
     the call-back task each need the sessions' read time before the batch (engagement.facts.
-    session_facts); the drain paid for that query three times a round."""
+    session_facts); the drain paid for that query three times a round.
+
+    What a handler keeps here must not change while the round's handlers run. The sessions' read
+    time before the round does not: ingest locks a session's row (FOR UPDATE) before it records
+    its reports, so no other transaction adds reads to these sessions meanwhile, and any it
+    adds later get higher ids than this round's."""
     return _ROUND.get()
 
 

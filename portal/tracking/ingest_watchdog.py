@@ -11,8 +11,6 @@ It is also the drain's retry (after a database outage, a dead worker): RQ's retr
 scheduler are not needed for it. While Redis is away it logs once, and once when it is back.
 At its start and after an outage it frees a drain flag held under this worker's own consumer
 name (ingest_queue.release_own_flag): a drain of its own that died would hold it FLAG_TTL_MS.
-An outage shorter than WATCH_SECONDS can fall between two looks, so the worker also tells it
-when it met one itself (outage_ended: the job it ran, a drain among them, met it too).
 """
 
 from __future__ import annotations
@@ -35,16 +33,10 @@ class DrainWatchdog:
         self.app = app
         self.every = every
         self._stop = threading.Event()
-        self._outage = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="portal-ingest", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
-
-    def outage_ended(self) -> None:
-        """The worker met a Redis outage (and waited it out): a drain of this worker may have
-        died in it, holding the flag. Free it at the next look."""
-        self._outage.set()
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
@@ -56,9 +48,6 @@ class DrainWatchdog:
         while not self._stop.is_set():
             try:
                 with self.app.app_context():
-                    if self._outage.is_set():
-                        self._outage.clear()
-                        release = True
                     if release and ingest_queue.release_own_flag():
                         log.info("the drain flag of a drain of this worker that died was freed")
                     release = False

@@ -659,3 +659,30 @@ def test_a_drain_on_a_worker_that_takes_no_alerts_never_gives_way(
         alerts.delete(delete_jobs=True)
     assert rounds == [3, 3]  # not the first round of ROUND_FIRST_COUNT, not handed over
     assert queued.count == 1  # no follow-up queued
+
+
+def test_a_worker_back_from_a_redis_outage_frees_its_own_drain_flag_at_once(
+    app, queued, monkeypatch
+):
+    """A drain that died in a Redis outage leaves the flag under its worker's name: the worker,
+    once Redis answers again, frees it at once (portal.worker's redis_back_hooks), so the next
+    drain does not wait for the flag to expire. Another worker's flag is left alone."""
+    from portal import worker as worker_command
+    from portal.job_workers import WarmWorker
+
+    keys = ingest_queue._Keys.now()
+    redis = queued.connection
+    freed: list[bool] = []
+    rq_worker = WarmWorker([queued], connection=redis)
+    rq_worker.redis_back_hooks = (
+        lambda: freed.append(True) or worker_command._free_own_drain_flag(app),
+    )
+
+    redis.set(keys.flag, "another-host-w9", px=5_000)
+    rq_worker._wait_for_redis(ConnectionError("gone"))  # Redis answers: back at the first ping
+    assert freed == [True]
+    assert redis.get(keys.flag) == b"another-host-w9"  # not this worker's: kept
+
+    redis.set(keys.flag, ingest_queue._consumer_name(), px=5_000)
+    rq_worker._wait_for_redis(ConnectionError("gone"))
+    assert redis.get(keys.flag) is None

@@ -41,6 +41,7 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -245,19 +246,24 @@ def _write(path: Path, data: bytes) -> None:
 # they wrote in between).
 TRIM_EVERY = 200
 _tallies: dict[Path, list[int]] = {}  # cache root -> [bytes, writes since the walk]
+_tallies_lock = threading.Lock()  # gunicorn's threads write at once
 
 
 def _trim(written: int) -> None:
     """Keep the cache under its cap: the least recently written files go first."""
     cap = int(current_app.config.get("RENDER_CACHE_MAX_BYTES", DEFAULT_CACHE_MAX_BYTES))
     root = _cache_root()
-    tally = _tallies.get(root)
-    if tally is not None:
-        tally[0] += written
-        tally[1] += 1
-        if tally[0] <= cap and tally[1] < TRIM_EVERY:
-            return
-    _tallies[root] = [_walk_and_trim(root, cap), 0]
+    with _tallies_lock:
+        tally = _tallies.get(root)
+        if tally is not None:
+            tally[0] += written
+            tally[1] += 1
+            if tally[0] <= cap and tally[1] < TRIM_EVERY:
+                return
+            tally[1] = 0  # this thread walks: the others go on counting meanwhile
+    left = _walk_and_trim(root, cap)  # outside the lock: a walk takes a while
+    with _tallies_lock:
+        _tallies[root] = [left, 0]
 
 
 def _walk_and_trim(root: Path, cap: int) -> int:
