@@ -745,12 +745,18 @@ def _advance(sessions: list[_Session]) -> None:
         }
         for s in sessions
     ]
+    _compare_and_set(_ADVANCE, params)
+
+
+def _compare_and_set(statement, params: list[dict[str, Any]]) -> None:
+    """Run a compare-and-set UPDATE for each row of params, in one executemany where the
+    driver counts its rows; _Conflict when any row had moved meanwhile."""
     if len(params) == 1 or not db.engine.dialect.supports_sane_multi_rowcount:
         for one in params:
-            if db.session.execute(_ADVANCE, one).rowcount != 1:
+            if db.session.execute(statement, one).rowcount != 1:
                 raise _Conflict
         return
-    if db.session.execute(_ADVANCE, params).rowcount != len(params):
+    if db.session.execute(statement, params).rowcount != len(params):
         raise _Conflict
 
 
@@ -763,15 +769,8 @@ def _advance_clocks(clocks: dict[int, _Clock]) -> None:
         for c in clocks.values()
         if c.changed
     ]
-    if not params:
-        return
-    if len(params) == 1 or not db.engine.dialect.supports_sane_multi_rowcount:
-        for one in params:
-            if db.session.execute(_ADVANCE_CLOCK, one).rowcount != 1:
-                raise _Conflict
-        return
-    if db.session.execute(_ADVANCE_CLOCK, params).rowcount != len(params):
-        raise _Conflict
+    if params:
+        _compare_and_set(_ADVANCE_CLOCK, params)
 
 
 def _newest_stamp(reports: list[Report]) -> int | None:
