@@ -64,7 +64,7 @@ class _RidesOutRedis:
 
     max_connection_wait_time = RETRY_SECONDS  # RQ's idle backoff: 1 s, never 60
     # Called once Redis answers again after an outage the worker waited out (the worker command
-    # hands the drain watchdog's outage_ended in: a drain of this worker may have died in it).
+    # hands in one that frees the drain flag of a drain of this worker that died in it).
     redis_back_hooks: tuple[Callable[[], None], ...] = ()
 
     def check_for_suspension(self, burst: bool) -> None:
@@ -128,9 +128,9 @@ class WarmWorker(_RidesOutRedis, _PromptStop, _RQSimpleWorker):
     render finds the fonts, the compiled templates and the image encoders its predecessors
     warmed; a forked work-horse starts from the parent's state each time and throws away what
     its job warmed (P8's 200 renders, local storage, 2026-12-06: 1.46 × the in-process baseline
-    forked, 1.14 not). The
-    price is the isolation: a job that leaks stays in the worker, so recycle it (--max-jobs,
-    with systemd's Restart=always), and a timeout interrupts Python code only (SIGALRM)."""
+    forked, 1.14 not). The price is the isolation: a job that leaks stays in the worker, so
+    recycle it (--max-jobs, with systemd's Restart=always), and a timeout interrupts Python code
+    only (SIGALRM)."""
 
     def execute_job(self, job, queue):
         try:

@@ -12,8 +12,12 @@ workers that are niced, busy or far away, a rep's alert never waits for their CP
 they run with `--no-alerts`: an idle niced worker waiting on both queues would take an alert
 as readily as the alerts worker, and then wait for the CPU to send it.
 
-The worker survives Redis outages (portal.job_workers.Worker: it waits for Redis, pinging
-every second, and goes on); the watchdog is a thread of the same process and goes on with it.
+`--no-fork` runs each job in the worker's own process (portal.job_workers.WarmWorker) instead of a
+work-horse forked per job, so renders find what earlier ones warmed; `--max-jobs` recycles it
+(docs/deploy.md says what it gives up).
+
+The worker survives Redis outages (portal.job_workers: it waits for Redis, pinging every
+second, and goes on); the watchdog is a thread of the same process and goes on with it.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from portal import jobs
 from portal.delivery.models import Delivery
 from portal.extensions import db
 from tests.delivery.helpers import make_delivery
+from tests.support import run_worker_command
 
 calls: list[tuple] = []
 
@@ -115,25 +116,18 @@ def test_an_unnamed_worker_drains_under_a_name_of_its_own_process(app, runner, m
     """Two unnamed workers on one host never share a consumer name (each would free the other's
     drain flag): without PORTAL_WORKER_NAME a worker is named by its process id."""
     import os
-    import signal
     import socket
 
     from portal.tracking import ingest_queue
     from tests.multinode.cluster import private_redis
 
-    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        with private_redis() as url:
-            monkeypatch.setitem(app.config, "REDIS_URL", url)
-            monkeypatch.setitem(app.config, "WORKER_NAME", None)
-            result = runner.invoke(args=["worker", "--burst", "--no-tick"])
-            assert result.exit_code == 0, result.output
-            assert app.config["WORKER_NAME"] == f"pid{os.getpid()}"
-            assert ingest_queue._consumer_name() == f"{socket.gethostname()}-pid{os.getpid()}"
-    finally:
-        jobs.use_app_for_jobs(None)
-        for sig, handler in handlers.items():  # RQ's, left behind, would catch pytest's
-            signal.signal(sig, handler)
+    with private_redis() as url:
+        monkeypatch.setitem(app.config, "REDIS_URL", url)
+        monkeypatch.setitem(app.config, "WORKER_NAME", None)
+        result = run_worker_command(runner, "--burst", "--no-tick")
+        assert result.exit_code == 0, result.output
+        assert app.config["WORKER_NAME"] == f"pid{os.getpid()}"
+        assert ingest_queue._consumer_name() == f"{socket.gethostname()}-pid{os.getpid()}"
 
 
 @pytest.mark.parametrize("fork", [True, False])
@@ -144,28 +138,18 @@ def test_a_no_fork_worker_runs_jobs_in_its_own_process_and_recycles_after_max_jo
     wrote) stays for the next; `--max-jobs 1` makes it exit after one job, the second left
     queued for the fresh worker systemd starts. A forking worker's jobs run in work-horses: the
     worker's own memory never sees them."""
-    import signal
-
     from redis import Redis
     from rq import Queue
 
     from tests.multinode.cluster import private_redis
 
-    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        with private_redis() as url:
-            monkeypatch.setitem(app.config, "REDIS_URL", url)
-            queue = Queue(jobs.QUEUE_NAME, connection=Redis.from_url(url))
-            first, _second = (
-                queue.enqueue(jobs.run_job, f"{__name__}:remember", n) for n in (1, 2)
-            )
-            options = ["--no-tick", "--max-jobs", "1"] + ([] if fork else ["--no-fork"])
-            result = runner.invoke(args=["worker", *options])
-            assert result.exit_code == 0, result.output
-            assert first.get_status(refresh=True) == "finished"  # ran, in a horse or here
-            assert calls == ([] if fork else [(1,)])
-            assert queue.count == 1  # the second job waits for the next worker
-    finally:
-        jobs.use_app_for_jobs(None)
-        for sig, handler in handlers.items():  # RQ's, left behind, would catch pytest's
-            signal.signal(sig, handler)
+    with private_redis() as url:
+        monkeypatch.setitem(app.config, "REDIS_URL", url)
+        queue = Queue(jobs.QUEUE_NAME, connection=Redis.from_url(url))
+        first, _second = (queue.enqueue(jobs.run_job, f"{__name__}:remember", n) for n in (1, 2))
+        options = ["--no-tick", "--max-jobs", "1"] + ([] if fork else ["--no-fork"])
+        result = run_worker_command(runner, *options)
+        assert result.exit_code == 0, result.output
+        assert first.get_status(refresh=True) == "finished"  # ran, in a horse or here
+        assert calls == ([] if fork else [(1,)])
+        assert queue.count == 1  # the second job waits for the next worker

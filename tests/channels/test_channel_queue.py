@@ -12,6 +12,7 @@ from portal import jobs
 from portal.channels.models import OutboxMessage
 from portal.extensions import db
 from tests.channels.conftest import URLS
+from tests.support import run_worker_command
 
 
 @dataclass
@@ -108,20 +109,8 @@ def test_a_worker_takes_an_alert_before_the_jobs_queued_ahead_of_it(
 
 
 def _run_worker(runner, *args: str) -> None:
-    import signal
-
-    # The worker forks a work horse per job here: it must not inherit (and, exiting, close)
-    # this test's database connections.
-    db.session.remove()
-    db.engine.dispose()
-    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        result = runner.invoke(args=["worker", "--burst", *args])
-        assert result.exit_code == 0, result.output
-    finally:
-        jobs.use_app_for_jobs(None)
-        for sig, handler in handlers.items():  # RQ's, left behind, would catch pytest's
-            signal.signal(sig, handler)
+    result = run_worker_command(runner, "--burst", *args)
+    assert result.exit_code == 0, result.output
 
 
 def test_alerts_only_and_no_alerts_workers_split_the_queues(
