@@ -117,6 +117,8 @@ def test_the_portal_page_asks_once_and_a_decline_records_no_visit(live_server, m
     assert page.evaluate("() => window.PortalVisit.snapshot().consent") == "no"
     page.click(".c-actions a.c-btn-primary")
     page.wait_for_selector("[data-viewer]")
+    # the element is there while the page still parses; the viewer's script runs after it
+    page.wait_for_function("() => window.PortalViewer !== undefined")
     assert not page.is_visible("[data-consent-ask]")
     assert page.evaluate("() => window.PortalViewer.snapshot().consent") == "no"
     page.mouse.move(120, 300)
