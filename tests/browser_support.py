@@ -50,10 +50,17 @@ def port_fixture() -> int:
 @pytest.fixture(name="live_server")
 def live_server_fixture(app, port) -> Iterator[str]:
     server = make_server("127.0.0.1", port, app, threaded=True)
+    # werkzeug's request threads are daemons that nobody waits for: a request still running when
+    # the test ends (a beacon sent as Chromium closed the page, a heartbeat) then holds row locks
+    # while the app fixture empties the tables, a deadlock on PostgreSQL. Tracked threads are
+    # joined by server_close (socketserver.ThreadingMixIn), so teardown waits them out.
+    server.daemon_threads = False
+    server.block_on_close = True
     thread = serve_in_thread(server, "live-server")
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
+        db.session.rollback()  # no lock of the test's own for a request still running to wait on
         stop_serving(server, thread)
 
 

@@ -1,30 +1,35 @@
-"""Resolved doc links kept in each process for at most one second (issue 16's rule).
+"""Resolved doc links kept in each process, never served more than one second after a change
+to them commits (issue 16's rule).
 
 GET /d/<token>/download and the page images resolve the same few links over and over. Each
-process keeps what the database said about a live link (portal.delivery.served_files) for at
-most TTL (1 s), keyed by the link id of a token whose signature was verified (never by the raw
-token or any other input), in an LRU of MAX_ENTRIES. The rule it keeps: no process serves a
-revoked or expired link more than TTL after the revoke commits, even if it never hears of the
-revocation.
+process keeps what the database said about a live link (portal.delivery.served_files), keyed by
+the link id of a token whose signature was verified (never by the raw token or any other input),
+in an LRU of MAX_ENTRIES. The rule it keeps: no process serves a revoked or expired link more
+than TTL (1 s) after the revoke commits, even if it never hears of the revocation.
 
-- An entry's life starts before the read that filled it: when the session's transaction began
-  (portal's SQLite snapshot dates from then; PostgreSQL's is newer), or when the lookup began if
-  that is earlier. A revoke committed after that start is not seen by the read, so the stale
-  entry dies at most TTL after the commit. A revoke committed before it is seen: nothing is
-  cached.
+- The generation (portal.delivery.models.CopyGeneration): every transaction that changes what a
+  copy is built from (a link or a delivery's send fields, a template and its versions, the
+  customer's and the rep's fields that name the copy; through the ORM, a bulk UPDATE or DELETE,
+  or changed_in_bulk) bumps one counter row as its last statement, so the count moves exactly
+  when the change commits. A process serves its entries only within TTL of a reading of that
+  count (one small query, at most once a second, by one thread); when the count moved, it
+  forgets everything first. A change committed after a reading is seen by the next one, which
+  comes before anything is served past that reading + TTL: the bound, with nothing to lose.
+  Before, each entry lived TTL and was read again: at 1,000 downloads a second over 100 links,
+  one download in five or so paid a seven-table query (P1).
+- An entry is refused when the read that filled it began before the last emptying: its
+  snapshot may predate the change that caused it. A read begins when the session's transaction
+  began (SQLite's snapshot dates from then; PostgreSQL's is newer), or at the lookup if earlier.
 - Expiry is checked on every hit against the earliest expiry the entry was built from (the
   link's, its delivery's, its grant's and the grant's delivery's): never served past it.
-- Invalidation, to make it faster than the TTL: any commit that changes what a copy is built
-  from (a link or a delivery, the template and its versions, the customer's and the rep's fields
-  that name the copy) empties this process's cache right away (after its flush, so a request
-  of the same process already sees it) and, with Redis, is published on a channel after the
-  commit; every process's listener thread empties its own cache when a message arrives, and
-  also whenever its subscription is (re)confirmed, since messages may have been lost while it
-  was down. With Redis the cache is only used while the subscription is up.
-- Each emptying bumps an epoch. A read that began before it is not stored: it may predate the
-  change that caused it.
-- Without Redis the process hears only its own commits; the other processes of a gunicorn
-  master (and nodes) are bounded by the TTL alone.
+- MAX_AGE: an entry is read again after that long whatever the counter says, so a change made
+  behind the ORM's back (raw SQL) is still bounded, if more loosely.
+- Invalidation, to make it faster than the reading: such a commit also empties this process's
+  cache right away (after its flush, so a request of the same process already sees it) and,
+  with Redis, is published on a channel after the commit; every process's listener thread
+  empties its own cache when a message arrives, and whenever its subscription is (re)confirmed.
+- Without a counter reader (LinkCache(generation=None), the unit tests' default) every entry
+  lives TTL from its read, the bound by itself.
 """
 
 from __future__ import annotations
@@ -41,12 +46,13 @@ from datetime import datetime
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import event, inspect
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine, event, inspect, select
+from sqlalchemy.orm import ORMExecuteState, Session
 
 from portal.accounts.models import User
 from portal.customers.models import Customer
-from portal.delivery.models import Delivery
+from portal.delivery.models import CopyGeneration, Delivery
+from portal.extensions import db
 from portal.library.models import Template, TemplateVersion
 from portal.library.rendering.variables import CUSTOMER_FIELDS, REP_FIELDS
 from portal.tracking import revocations
@@ -55,6 +61,7 @@ from portal.tracking.models import Link
 log = logging.getLogger(__name__)
 
 TTL = 1.0  # seconds: the issue's bound, and never more
+MAX_AGE = 60.0  # seconds: an entry is read again after this long, whatever the counter says
 MAX_ENTRIES = 4096
 RESUBSCRIBE_PAUSE = 0.5  # seconds between attempts while Redis is unreachable
 _EXTENSION = "portal.link_cache"
@@ -86,12 +93,15 @@ class Ticket:
 @dataclass(frozen=True)
 class Entry:
     value: Any
-    fresh_until: float  # the cache's clock: began + TTL
+    fresh_until: float  # the cache's clock: began + TTL (no counter) or + MAX_AGE
     expires_at: datetime | None  # the earliest expiry it was built from
 
 
 class LinkCache:
-    """An LRU of resolved links, each trusted until `fresh_until` and never past its expiry.
+    """An LRU of resolved links. With `generation` (reads the shared change counter), entries
+    are served only within `ttl` of a reading that found the counter where it was when they
+    were stored; without, each entry is trusted for `ttl` from its read. Never past the expiry
+    an entry was built from.
 
     `clock` is monotonic seconds (injected by tests); `began` stamps given to ticket() must come
     from the same clock."""
@@ -99,19 +109,28 @@ class LinkCache:
     def __init__(
         self,
         *,
+        generation: Callable[[], int] | None = None,
         ttl: float = TTL,
+        max_age: float = MAX_AGE,
         max_entries: int = MAX_ENTRIES,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not 0 < ttl <= TTL:
             raise ValueError(f"a link cache TTL is at most {TTL} s")
         self.ttl = ttl
+        self.max_age = max_age if generation is not None else ttl
         self.max_entries = max_entries
         self.clock = clock
+        self._generation = generation
         self._entries: OrderedDict[int, Entry] = OrderedDict()
         self._lock = threading.Lock()
+        self._reading = threading.Lock()  # one thread reads the counter; the others miss
         self._epoch = 0
+        self._emptied_at = float("-inf")  # when the entries were last forgotten (its clock)
+        self._known: int | None = None  # the counter at the last reading
+        self._confirmed_until = float("-inf")  # entries are served until then
         self.listening = True  # with Redis: whether the listener's subscription is confirmed
+        self.readings = 0  # how often the counter was read (the tests count them)
 
     def ticket(self, began: float | None = None) -> Ticket:
         """Take this before the read whose answer may be stored; `began`: when the read's
@@ -122,7 +141,7 @@ class LinkCache:
 
     def get(self, link_id: int, now: datetime) -> Any | None:
         """The value stored for link_id if still fresh and not expired at `now`, else None."""
-        if not self.listening:
+        if not self._confirmed():
             return None
         with self._lock:
             entry = self._entries.get(link_id)
@@ -137,11 +156,16 @@ class LinkCache:
             return entry.value
 
     def put(self, link_id: int, ticket: Ticket, value: Any, expires_at: datetime | None) -> bool:
-        """Store what a read begun at `ticket` found; refused when an invalidation came since,
-        or when it is already stale."""
-        fresh_until = ticket.began + self.ttl
+        """Store what a read begun at `ticket` found; refused when the cache was emptied since
+        the read began, or when it is already stale."""
+        fresh_until = ticket.began + self.max_age
         with self._lock:
-            if ticket.epoch != self._epoch or not self.listening or self.clock() >= fresh_until:
+            if (
+                ticket.epoch != self._epoch
+                or ticket.began < self._emptied_at
+                or not self._serving()
+                or self.clock() >= fresh_until
+            ):
                 return False
             self._entries[link_id] = Entry(value, fresh_until, expires_at)
             self._entries.move_to_end(link_id)
@@ -151,17 +175,55 @@ class LinkCache:
 
     def clear(self) -> None:
         with self._lock:
-            self._entries.clear()
-            self._epoch += 1
+            self._empty(self.clock())
 
     def fresh_until(self, link_id: int) -> float | None:
-        """When the entry for link_id stops being served (the cache's clock); None if absent."""
+        """When the entry for link_id stops being served unless the counter is read again and
+        has not moved (the cache's clock); None if absent."""
         with self._lock:
             entry = self._entries.get(link_id)
-            return None if entry is None else entry.fresh_until
+            if entry is None:
+                return None
+            if self._generation is None:
+                return entry.fresh_until
+            return min(entry.fresh_until, self._confirmed_until)
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def _serving(self) -> bool:
+        return self.listening or self._generation is not None
+
+    def _empty(self, at: float) -> None:
+        self._entries.clear()
+        self._epoch += 1
+        self._emptied_at = max(self._emptied_at, at)
+
+    def _confirmed(self) -> bool:
+        """Whether entries may be served now: within TTL of a reading of the counter (reading it
+        when due). False while another thread reads it, or when it cannot be read."""
+        if self._generation is None:
+            return self.listening
+        if self.clock() < self._confirmed_until:
+            return True
+        if not self._reading.acquire(blocking=False):
+            return False
+        try:
+            began = self.clock()
+            try:
+                generation = self._generation()
+            except Exception:
+                log.warning("link cache: the change counter could not be read", exc_info=True)
+                return False
+            with self._lock:
+                self.readings += 1
+                if generation != self._known:
+                    self._empty(began)
+                    self._known = generation
+                self._confirmed_until = began + self.ttl
+                return self.clock() < self._confirmed_until
+        finally:
+            self._reading.release()
 
 
 # -- the app's cache and its listener ------------------------------------------------------------
@@ -183,7 +245,7 @@ def cache() -> LinkCache:
         if found is not None and found[0] == os.getpid():
             return found[1]
         # (a pid of another process: forked by gunicorn's preload, it starts afresh)
-        link_cache = LinkCache()
+        link_cache = LinkCache(generation=_counter_reader(db.engine))
         redis_url = current_app.config.get("REDIS_URL")
         if redis_url:
             link_cache.listening = False  # until the subscription is confirmed
@@ -234,6 +296,43 @@ class _Listener(threading.Thread):
             link_cache.clear()
             if listening is True:
                 link_cache.listening = True
+
+
+# -- the change counter ---------------------------------------------------------------------------
+
+_COUNTER = CopyGeneration.__table__
+_COUNTER_ROW = 1
+
+
+def _counter_reader(engine: Engine) -> Callable[[], int]:
+    """Reads the counter on a connection of its own: a fresh snapshot, never the request's
+    transaction (whose snapshot may be older than the reading's clock says)."""
+    statement = select(_COUNTER.c.value).where(_COUNTER.c.id == _COUNTER_ROW)
+
+    def read() -> int:
+        with engine.connect() as connection:
+            return connection.execute(statement).scalar() or 0
+
+    return read
+
+
+def _bump(session: Session) -> None:
+    """Count one more change, in the session's transaction (an upsert: the row may have been
+    deleted, as the tests' table emptying does)."""
+    connection = session.connection()
+    dialect = connection.dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:  # pragma: no cover - the two supported databases
+        raise RuntimeError(f"no upsert for {dialect}")
+    statement = insert(_COUNTER).values(id=_COUNTER_ROW, value=1)
+    connection.execute(
+        statement.on_conflict_do_update(
+            index_elements=[_COUNTER.c.id], set_={"value": _COUNTER.c.value + 1}
+        )
+    )
 
 
 # -- invalidation: any ORM change to what a copy is built from -------------------------------------
@@ -291,6 +390,48 @@ def changed_in_bulk(session: Session) -> None:
     link_cache = _local_cache()
     if link_cache is not None:
         link_cache.clear()
+
+
+# The columns of a bulk UPDATE that concern copies, per class (None: any column does).
+_BULK_FIELDS: dict[type, tuple[str, ...] | None] = {
+    Link: None,
+    Template: None,
+    TemplateVersion: None,
+    Customer: CUSTOMER_FIELDS,
+    User: REP_FIELDS,
+    Delivery: DELIVERY_FIELDS,
+}
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _bulk_statement(state: ORMExecuteState) -> None:
+    """A bulk UPDATE or DELETE through the session (session.execute(update(Delivery)...)): the
+    flush events never see it."""
+    if not (state.is_update or state.is_delete):
+        return
+    for mapper in state.all_mappers:
+        if mapper.class_ not in _BULK_FIELDS:
+            continue
+        fields = _BULK_FIELDS[mapper.class_]
+        values = getattr(state.statement, "_values", None)
+        if state.is_delete or fields is None or not values:
+            changed_in_bulk(state.session)
+            return
+        names = {getattr(key, "key", key) for key in values}
+        if names & set(fields):
+            changed_in_bulk(state.session)
+            return
+
+
+@event.listens_for(Session, "before_commit")
+def _count(session: Session) -> None:
+    """The counter's bump, as the transaction's last statement (after the final flush): its row
+    lock is held only while the commit itself runs, so no other statement waits behind it."""
+    if session.info.get(_CHANGED) is None and not (session.new or session.dirty or session.deleted):
+        return
+    session.flush()
+    if session.info.get(_CHANGED) and session.in_transaction():
+        _bump(session)
 
 
 @event.listens_for(Session, "after_commit")

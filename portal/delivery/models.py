@@ -3,7 +3,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.accounts.models import User
@@ -170,3 +170,18 @@ class BulkSendItem(db.Model):
 
     customer: Mapped[Customer] = relationship()
     delivery: Mapped[Delivery | None] = relationship()
+
+
+class CopyGeneration(db.Model):
+    """One row counting the committed changes to what customers' copies are built from (a link,
+    a delivery's send fields, a template or version, the customer's and rep's named fields).
+
+    portal.delivery.link_cache bumps it in the transaction that makes such a change, so the
+    count moves exactly when the change commits; every process reads it at most once a second
+    and forgets its resolved links when it moved. Being in the database, it cannot be lost the
+    way a Redis message can."""
+
+    __tablename__ = "copy_generation"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    value: Mapped[int] = mapped_column(BigInteger, default=0)

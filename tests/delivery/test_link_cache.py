@@ -116,7 +116,153 @@ def test_a_cache_that_cannot_hear_invalidations_serves_and_stores_nothing():
     assert not cache.put(8, cache.ticket(), "copy", None)
 
 
+# -- the change counter: entries live on while it stays where it was ----------------------------
+
+
+class Counter:
+    """The shared change counter as a LinkCache reads it; `broken` makes a reading fail."""
+
+    def __init__(self) -> None:
+        self.value = 0
+        self.broken = False
+
+    def __call__(self) -> int:
+        if self.broken:
+            raise ConnectionError("database unreachable")
+        return self.value
+
+
+def counted_cache(clock: FakeClock, counter: Counter, **options) -> link_cache.LinkCache:
+    """A cache that has read the counter once, as a first lookup does (portal.delivery.
+    served_files looks up before it stores): the first reading forgets whatever came before
+    it, since nothing says what changed until then."""
+    cache = link_cache.LinkCache(generation=counter, clock=clock, **options)
+    assert cache.get(0, utcnow()) is None
+    assert cache.readings == 1
+    return cache
+
+
+def test_with_the_counter_an_entry_outlives_the_ttl_while_nothing_changes():
+    clock, counter = FakeClock(), Counter()
+    cache = counted_cache(clock, counter)
+    assert cache.put(7, cache.ticket(), "copy", None)
+    for _ in range(30):  # half a minute of downloads, one every half second
+        clock.now += 0.5
+        assert cache.get(7, utcnow()) == "copy"
+    assert cache.readings == 1 + 15  # once a second (TTL), not once a download
+
+
+def test_a_moved_counter_forgets_every_entry_before_serving_one():
+    clock, counter = FakeClock(), Counter()
+    cache = counted_cache(clock, counter)
+    assert cache.put(7, cache.ticket(), "copy", None)
+    assert cache.get(7, utcnow()) == "copy"
+    read_at = clock.now
+    counter.value += 1  # a revoke commits (on another node: nobody tells this process)
+    clock.now = read_at + 0.999  # within TTL of the reading before the commit: still served
+    assert cache.get(7, utcnow()) == "copy"
+    clock.now = read_at + 1.0  # the bound: the next reading comes first, and sees the change
+    assert cache.get(7, utcnow()) is None
+    assert len(cache) == 0
+
+
+def test_an_entry_read_from_a_snapshot_older_than_the_last_emptying_is_not_stored():
+    """A request's transaction that began before a reading that saw the counter move may hold
+    the row as it was before the change."""
+    clock, counter = FakeClock(), Counter()
+    cache = counted_cache(clock, counter)
+    transaction_began = clock.now
+    counter.value += 1
+    clock.now += 1.5
+    cache.get(1, utcnow())  # a reading that sees the change
+    ticket = cache.ticket(began=transaction_began)  # the request's old snapshot
+    assert not cache.put(7, ticket, "stale", None)
+    assert cache.put(7, cache.ticket(), "fresh", None)
+
+
+def test_nothing_is_served_while_the_counter_cannot_be_read():
+    clock, counter = FakeClock(), Counter()
+    cache = counted_cache(clock, counter)
+    assert cache.put(7, cache.ticket(), "copy", None)
+    assert cache.get(7, utcnow()) == "copy"
+    counter.broken = True
+    clock.now += 1.0
+    assert cache.get(7, utcnow()) is None
+    counter.broken = False
+    assert cache.get(7, utcnow()) == "copy"  # read again, not moved: the entry stands
+
+
+def test_an_entry_is_read_again_after_max_age_whatever_the_counter_says():
+    """A change made behind the ORM's back (raw SQL) moves no counter: still bounded."""
+    clock, counter = FakeClock(), Counter()
+    cache = counted_cache(clock, counter, max_age=60.0)
+    ticket = cache.ticket()
+    assert cache.put(7, ticket, "copy", None)
+    clock.now = ticket.began + 59.9
+    assert cache.get(7, utcnow()) == "copy"
+    clock.now = ticket.began + 60.0
+    assert cache.get(7, utcnow()) is None
+
+
 # -- in the app: what is cached, and the same process's own changes ----------------------------
+
+
+def copy_generation() -> int:
+    from portal.delivery.models import CopyGeneration
+
+    db.session.rollback()
+    return db.session.get(CopyGeneration, 1, populate_existing=True).value
+
+
+def test_a_change_to_a_copy_counts_once_when_it_commits_and_not_when_rolled_back(shop, sent):
+    before = copy_generation()
+    delivery = db.session.get(Delivery, sent.delivery.id)
+    delivery.allow_download = False
+    db.session.flush()
+    db.session.rollback()
+    assert copy_generation() == before
+    delivery = db.session.get(Delivery, sent.delivery.id)
+    delivery.allow_download = False
+    delivery.expires_at = utcnow() + timedelta(days=3)
+    db.session.flush()
+    delivery.watermark = True
+    jobs.commit()
+    assert copy_generation() == before + 1
+    delivery_services.revoke(shop.rep, sent.delivery.id)
+    jobs.commit()
+    assert copy_generation() == before + 2
+
+
+def test_a_bulk_update_counts_only_when_it_sets_what_copies_are_built_from(sent):
+    before = copy_generation()
+    # What an open writes (portal.delivery.open_confirmation): not part of any copy.
+    db.session.execute(
+        update(Delivery).where(Delivery.id == sent.delivery.id).values(first_opened_at=utcnow())
+    )
+    jobs.commit()
+    assert copy_generation() == before
+    db.session.execute(
+        update(Delivery).where(Delivery.id == sent.delivery.id).values(revoked_at=utcnow())
+    )
+    jobs.commit()
+    assert copy_generation() == before + 1
+
+
+def test_a_hot_link_sends_no_query_past_the_ttl_but_the_counter_s(client, sent):
+    """The point of the counter (P1): a link downloaded all day is resolved once."""
+    from portal.statement_count import counted_statements
+
+    doc = token_of(sent.url)
+    assert client.get(f"/d/{doc}/download").status_code == 200
+    cache = link_cache.cache()
+    cache.clock = FakeClock(time.monotonic())
+    with counted_statements() as statements:
+        for _ in range(5):
+            cache.clock.now += 1.0  # past TTL each time: the counter is read, the link is not
+            assert client.get(f"/d/{doc}/download").status_code == 200
+    # (without Redis the download's event is recorded here: those statements are not the link's)
+    assert len([s for s in statements if "copy_generation" in s]) == 5
+    assert not [s for s in statements if "link_customer_id" in s]  # served_files._RESOLVE
 
 
 @pytest.fixture
