@@ -145,6 +145,16 @@ def _keep_device(response: Response, device: str, new: bool) -> Response:
 def _staff_id() -> int | None:
     """The staff member behind this request, if any: a signed-in session (any role) or a
     valid API token. Their views of customer links are internal, never the customer's."""
+    cookies = request.cookies
+    config = current_app.config
+    if (
+        config["SESSION_COOKIE_NAME"] not in cookies
+        and config.get("REMEMBER_COOKIE_NAME", "remember_token") not in cookies
+        and "Authorization" not in request.headers
+    ):
+        # Nobody can be signed in without one of these: skip Flask-Login's session load (a
+        # customer's download or page image, the busiest requests; ~20 µs of ~300).
+        return None
     if current_user.is_authenticated:
         return int(current_user.id)
     scheme, _sep, credentials = request.headers.get("Authorization", "").partition(" ")

@@ -170,6 +170,24 @@ def test_an_api_token_is_an_internal_view(client, shop, quote, api_headers, logi
     assert "Internal view" in english
 
 
+def test_a_download_counts_only_for_a_reader_without_staff_credentials(
+    client, shop, quote, api_headers, login
+):
+    """The download route skips Flask-Login when no cookie or header could sign anyone in
+    (portal.routes.customer._staff_id): staff with a session, a remember cookie or an API token
+    are still staff."""
+    download = f"{path_of(quote.url)}/download"
+    assert client.get(download, headers=api_headers(shop.rep)).status_code == 200
+    assert _count(EventType.DOC_DOWNLOADED) == 0
+    login(shop.rep)
+    assert client.get(download).status_code == 200
+    assert _count(EventType.DOC_DOWNLOADED) == 0
+    assert client.post("/logout").status_code == 302
+    client.delete_cookie("session", domain="portal.test")
+    assert client.get(download, headers={"User-Agent": CHROME}).status_code == 200
+    assert _count(EventType.DOC_DOWNLOADED) == 1
+
+
 def test_a_confirmed_open_is_not_listed_as_a_preview(client, shop, quote, api_headers):
     open_in_viewer(client, path_of(quote.url), headers={"User-Agent": CHROME})
     items = client.get(
