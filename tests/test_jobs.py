@@ -25,6 +25,18 @@ def _reset_calls():
     calls.clear()
 
 
+def test_the_app_s_redis_client_parses_replies_with_hiredis(app, shared_redis_url, monkeypatch):
+    """A tracked download's one round trip (the ingest script) answers an array: redis-py's
+    Python parser reads it in two recv calls, hiredis in one (pyproject: redis[hiredis])."""
+    monkeypatch.setitem(app.config, "REDIS_URL", shared_redis_url)
+    client = jobs.redis_connection()
+    connection = client.connection_pool.get_connection()
+    try:
+        assert type(connection._parser).__name__ == "_HiredisParser"
+    finally:
+        client.connection_pool.release(connection)
+
+
 def test_a_deferred_job_runs_only_after_the_commit(app):
     jobs.defer(remember, 1)
     assert calls == []
