@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import secrets
 import shutil
 import signal
 import socket
@@ -28,8 +29,15 @@ _UPSTREAM = "server 127.0.0.1:8000;"
 _LISTEN = "listen 80;"
 _CACHE = "/srv/portal/instance/render-cache/"
 _STORAGE = "/srv/portal/instance/storage/"
+_GATE_SECRET = "replace-with-PORTAL_DOWNLOAD_GATE_SECRET"  # noqa: S105 (the placeholder)
+_LUA_PATH = "/etc/nginx/portal/?.lua;"
+# What Debian's libnginx-mod-http-lua enables in /etc/nginx/modules-enabled; a main
+# configuration of our own loads it itself.
+MODULES = ("ndk_http_module.so", "ngx_http_lua_module.so")
+MODULES_DIR = Path("/usr/lib/nginx/modules")
 
 MAIN = """
+{modules}
 {user}daemon off;
 worker_processes {workers};
 pid {dir}/nginx.pid;
@@ -71,15 +79,26 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def render(upstream: str, port: int, cache: Path, storage: Path | None, extra: str = "") -> str:
-    """The shipped server block with this run's addresses and folders; `extra`: more
-    locations (the bench's static baseline), put before the last closing brace."""
+def render(
+    upstream: str,
+    port: int,
+    cache: Path,
+    storage: Path | None,
+    extra: str = "",
+    gate_secret: str = "",
+) -> str:
+    """The shipped server block with this run's addresses and folders, the download gate's
+    secret (none: a random one the app does not know, so the gate is idle) and the shipped
+    portal_gate.lua; `extra`: more locations (the bench's static baseline), put before the last
+    closing brace."""
     text = SHIPPED.read_text()
     replacements = {
         _UPSTREAM: f"server {upstream};",
         _LISTEN: f"listen 127.0.0.1:{port};",
         _CACHE: f"{cache}/",
         _STORAGE: f"{storage or cache}/",
+        _GATE_SECRET: gate_secret or f"idle-{secrets.token_hex(16)}",
+        _LUA_PATH: f"{SHIPPED.parent}/?.lua;",
     }
     for old, new in replacements.items():
         if old not in text:
@@ -100,15 +119,21 @@ class Nginx:
         extra: str = "",
         workers: int = 1,
         access_log: bool = True,
+        gate_secret: str = "",
     ) -> None:
         self.dir = workdir
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = _free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
-        (self.dir / "portal.conf").write_text(render(upstream, self.port, cache, storage, extra))
+        (self.dir / "portal.conf").write_text(
+            render(upstream, self.port, cache, storage, extra, gate_secret)
+        )
         log = f"{self.dir}/access.log" if access_log else "off"
+        modules = "\n".join(f"load_module {MODULES_DIR / name};" for name in MODULES)
         (self.dir / "nginx.conf").write_text(
-            MAIN.format(dir=self.dir, workers=workers, access_log=log, user=_user())
+            MAIN.format(
+                dir=self.dir, workers=workers, access_log=log, user=_user(), modules=modules
+            )
         )
         self._process: subprocess.Popen | None = None
 

@@ -120,6 +120,9 @@ class Stack:
     _nginx: Any = None  # bench.nginx.Nginx
     _workers: list[subprocess.Popen] = field(default_factory=list)
     _app: Any = None
+    # nginx's download gate (deploy/nginx/portal_gate.lua): the same secret for the app behind
+    # nginx and for nginx, as docs/deploy.md recommends.
+    gate_secret: str = field(default_factory=lambda: secrets.token_urlsafe(24))
 
     # -- setting up ---------------------------------------------------------------------------
 
@@ -291,6 +294,7 @@ class Stack:
                 **self.env,
                 "PORTAL_DOWNLOADS": "accel",
                 "PORTAL_PROXY_FIX": "1",
+                "PORTAL_DOWNLOAD_GATE_SECRET": self.gate_secret,
                 "PORTAL_BIND": f"127.0.0.1:{port}",
                 "PORTAL_ACCESS_LOG": str(self.workdir / "access-accel.log"),
                 "PORTAL_ERROR_LOG": str(self.workdir / "gunicorn-accel.log"),
@@ -317,6 +321,7 @@ class Stack:
                 Path(storage) if storage else None,
                 extra=extra,
                 access_log=False,
+                gate_secret=self.gate_secret,
             )
             try:
                 self._nginx.start()

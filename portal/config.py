@@ -125,6 +125,10 @@ def load_config() -> dict[str, Any]:
         "DOWNLOADS": _downloads_mode(env("PORTAL_DOWNLOADS", "app")),
         "DOWNLOADS_ACCEL_PREFIX": env("PORTAL_DOWNLOADS_ACCEL_PREFIX", "/_accel").rstrip("/"),
         "DOWNLOADS_PRESIGNED_SECONDS": int(env("PORTAL_DOWNLOADS_PRESIGNED_SECONDS", "60")),
+        # The secret nginx's download gate sends (deploy/nginx/portal.conf, X-Portal-Gate): with
+        # it, an accelerated download's answer says how nginx may replay it for under a second
+        # (portal.delivery.download_gate). Empty (default): no answer says anything of the kind.
+        "DOWNLOAD_GATE_SECRET": env("PORTAL_DOWNLOAD_GATE_SECRET", ""),
         "UPLOAD_MAX_BYTES": int(env("PORTAL_UPLOAD_MAX_BYTES", str(25 * MiB))),
         "ZIP_MAX_EXPANDED_BYTES": int(env("PORTAL_ZIP_MAX_EXPANDED_BYTES", str(100 * MiB))),
         "ZIP_MAX_RATIO": int(env("PORTAL_ZIP_MAX_RATIO", "100")),

@@ -10,12 +10,14 @@ PORTAL_VENV=${PORTAL_VENV:-$PORTAL_ROOT/.venv}
 # takes ~10 s), poppler-utils for PDF checks; LibreOffice without its GUI, only the parts that
 # convert Office uploads to PDF (Writer: .docx .doc .odt; Impress: .pptx .ppt .odp; Calc: .xlsx),
 # installed without recommends (no Java, no help, no extra fonts); chromium for the browser tests;
-# openssl makes the test certificate of the outbound HTTPS test.
+# openssl makes the test certificate of the outbound HTTPS test; nginx with its Lua module and
+# Lua Redis client is the production topology the deploy tests run (deploy/nginx/portal.conf).
 # shellcheck disable=SC2034  # used by the scripts that source this file
 PORTAL_RUN_PACKAGES=(fonts-noto-cjk libharfbuzz-subset0 poppler-utils
   libreoffice-writer-nogui libreoffice-impress-nogui libreoffice-calc-nogui)
 # shellcheck disable=SC2034
-PORTAL_TEST_PACKAGES=("${PORTAL_RUN_PACKAGES[@]}" chromium openssl)
+PORTAL_TEST_PACKAGES=("${PORTAL_RUN_PACKAGES[@]}" chromium openssl
+  nginx libnginx-mod-http-lua lua-nginx-redis)
 
 portal_log() { printf '==> %s\n' "$*"; }
 

@@ -188,6 +188,14 @@ class LinkCache:
                 return entry.fresh_until
             return min(entry.fresh_until, self._confirmed_until)
 
+    def trusted_for(self) -> float:
+        """How many more seconds what this cache holds may be served without reading the
+        counter again (0: it must be read first, or there is no counter). nginx's download
+        gate replays an answer no longer than this (portal.delivery.download_gate)."""
+        if self._generation is None:
+            return 0.0
+        return max(0.0, self._confirmed_until - self.clock())
+
     def __len__(self) -> int:
         return len(self._entries)
 

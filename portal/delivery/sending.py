@@ -31,6 +31,10 @@ from werkzeug.http import dump_options_header
 
 from portal.library.storage import S3Storage, get_storage, node_cache
 
+# The answer's header that tells nginx's download gate how it may replay the answer
+# (portal.delivery.download_gate, deploy/nginx/portal_gate.lua); nginx never passes it on.
+DECISION_HEADER = "X-Portal-Gate-Decision"
+
 
 @dataclass(frozen=True)
 class ServedFile:
@@ -39,6 +43,7 @@ class ServedFile:
     path: Path | None  # None: not on this node, sent as a presigned redirect to `key`
     name: str  # the download's file name; a page image's ETag
     key: str = ""  # the storage key
+    replay: str | None = None  # how nginx's gate may replay this answer (download_gate)
 
 
 def mode() -> str:
@@ -121,5 +126,7 @@ def respond(
             response.make_conditional(request)
             if response.status_code == 304:  # the browser has it: nothing for nginx to send
                 del response.headers["X-Accel-Redirect"]
+        if file.replay is not None and "X-Accel-Redirect" in response.headers:
+            response.headers[DECISION_HEADER] = file.replay
     response.headers["Cache-Control"] = cache_control
     return response

@@ -21,8 +21,10 @@ download is its copy stamped with the reader's mark (portal.delivery.watermarks)
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass
+from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
@@ -48,6 +50,7 @@ from portal.library.rendering.variables import CUSTOMER_FIELDS, REP_FIELDS, busi
 from portal.library.storage import node_cache
 from portal.tracking import links
 from portal.tracking.events import NewEvent
+from portal.tracking.ingest_queue import REPLAY_REQUEST
 from portal.tracking.models import EventType, Link, LinkPurpose
 
 _links = Link.__table__
@@ -129,6 +132,8 @@ class CustomerCopy:
     variables: dict[str, Any]
     watermark: bool = False
     passcode: str = ""  # the fingerprint of the delivery's passcode; "" when it has none
+    created_at: datetime | None = None  # the delivery's (its tombstone key names it)
+    expires_at: datetime | None = None  # the earliest expiry of the link, delivery and grant
 
     def pdf_key(self) -> str:
         if self.version.source_type == "pdf":
@@ -193,9 +198,10 @@ def resolve(token: str) -> CustomerCopy:
         variables=customer_variables(customer, rep, today=business_date(row.created_at)),
         watermark=bool(row.watermark),
         passcode=passcodes.fingerprint(row.passcode_hash),
+        created_at=row.created_at,
+        expires_at=min((expires for _r, expires in lives if expires is not None), default=None),
     )
-    expiry = min((expires for _r, expires in lives if expires is not None), default=None)
-    cache.put(link_id, ticket, copy, expiry)
+    cache.put(link_id, ticket, copy, copy.expires_at)
     return copy
 
 
@@ -206,6 +212,7 @@ def download(
     device: str | None = None,
     grants: list[str] | None = None,
     request_id: str | None = None,
+    gate: str | None = None,
 ) -> ServedFile:
     """The customer's PDF as a local file; `doc.downloaded` recorded (queued with Redis; the
     caller commits otherwise). PermissionDenied when downloads are off for this delivery,
@@ -213,8 +220,10 @@ def download(
     With a device id the download is recorded here, as that device's reader's
     (portal.delivery.visitors: a forwarded reader's is not the customer's), and a watermarked
     copy names that reader when they said who they are. `request_id` (the proxy's, for one
-    request however often the proxy sends it) makes a download sent twice count once."""
-    from portal.delivery import viewer, visitors
+    request however often the proxy sends it) makes a download sent twice count once.
+    `gate`: the X-Portal-Gate header of nginx's download gate, if any
+    (portal.delivery.download_gate): a replayable answer then says how nginx may replay it."""
+    from portal.delivery import download_gate, viewer, visitors
     from portal.tracking.ingest_path import record_event
 
     copy = resolve(token)
@@ -231,20 +240,34 @@ def download(
     if copy.watermark:
         mark = copy.mark(visitors.identified_name(copy.delivery_id, device))
         path = watermarks.marked_copy(copy.delivery_id, copy.pdf_key(), mark)
+    event = None
     if record:
         delivery = SimpleNamespace(id=copy.delivery_id, customer_id=copy.customer_id)
         reader = visitors.reader_of(delivery, device)
-        record_event(
-            NewEvent(
-                customer_id=reader.customer_id,
-                visitor_id=reader.visitor_id,
-                type=EventType.DOC_DOWNLOADED,
-                delivery_id=copy.delivery_id,
-                properties={"version": copy.version.number},
-                idempotency_key=f"dl:{copy.delivery_id}:{request_id}" if request_id else None,
-            )
+        event = NewEvent(
+            customer_id=reader.customer_id,
+            visitor_id=reader.visitor_id,
+            type=EventType.DOC_DOWNLOADED,
+            delivery_id=copy.delivery_id,
+            properties={"version": copy.version.number},
+            idempotency_key=download_key(copy.delivery_id, request_id) if request_id else None,
         )
-    return ServedFile(path, viewer.download_filename(copy.template_name), copy.pdf_key())
+        record_event(event)
+    replay = None
+    if path is not None and request_id and download_gate.asked(gate):
+        key = download_key(copy.delivery_id, REPLAY_REQUEST)
+        replay = download_gate.decision(
+            copy, None if event is None else dataclasses.replace(event, idempotency_key=key)
+        )
+    return ServedFile(
+        path, viewer.download_filename(copy.template_name), copy.pdf_key(), replay=replay
+    )
+
+
+def download_key(delivery_id: int, request_id: str) -> str:
+    """A download's idempotency key: one event per delivery and request, however often the
+    proxy sends the request, and whether the app or nginx's gate records it."""
+    return f"dl:{delivery_id}:{request_id}"
 
 
 def page_image(

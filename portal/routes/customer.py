@@ -39,6 +39,7 @@ from portal.branding import rep_cards
 from portal.branding import service as branding
 from portal.delivery import (
     bundles,
+    download_gate,
     link_grants,
     open_confirmation,
     passcodes,
@@ -520,6 +521,7 @@ def download(token: str) -> Response:
         device=_known_device(),
         grants=_grants(),
         request_id=_proxy_request_id(),
+        gate=request.headers.get(download_gate.ASK_HEADER),
     )
     jobs.commit()  # the event, when it is recorded here (without Redis)
     return sending.respond(

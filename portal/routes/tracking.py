@@ -16,7 +16,7 @@ from flask import Blueprint, Response, g, request
 from flask_limiter.util import get_remote_address
 
 from portal import jobs
-from portal.delivery import open_confirmation, portal_visits, visitors
+from portal.delivery import download_gate, open_confirmation, portal_visits, visitors
 from portal.errors import PortalError
 from portal.extensions import csrf, limiter
 from portal.routes import json_errors, rate_limits
@@ -109,3 +109,11 @@ def confirm_visit():
         headers={"Cache-Control": "no-store"},
         mimetype="application/json",
     )
+
+
+@bp.post("/_gate/drain")
+def gate_drain() -> Response:
+    """nginx's download gate set the drain flag while replaying a download (deploy/nginx/
+    portal_gate.lua): queue the drain. 404 unless X-Portal-Gate carries the gate's secret."""
+    download_gate.queue_drain(request.headers.get(download_gate.ASK_HEADER))
+    return Response(status=204)

@@ -216,6 +216,16 @@ def enqueue_event(new: NewEvent) -> None:
     twice (re-claimed after a crash) is stored once."""
     if new.idempotency_key is None:
         new.idempotency_key = f"q:{uuid.uuid4().hex}"
+    entry = _event_entry(new, _epoch_ms(new.occurred_at or utcnow()))
+    keys = _Keys.now()
+    answer = _script(jobs.redis_connection())(
+        keys=[f"{keys.stream}:never-gone", keys.stream, keys.flag], args=[entry, FLAG_TTL_MS]
+    )
+    if answer[0] == 1:
+        queue_drain()
+
+
+def _event_entry(new: NewEvent, occurred_at: int | str) -> str:
     event = {
         "customer_id": new.customer_id,
         "visitor_id": new.visitor_id,
@@ -225,17 +235,42 @@ def enqueue_event(new: NewEvent) -> None:
         "page": new.page,
         "section": new.section,
         "duration_ms": new.duration_ms,
-        "occurred_at": _epoch_ms(new.occurred_at or utcnow()),
+        "occurred_at": occurred_at,
         "idempotency_key": new.idempotency_key,
         "properties": new.properties,
     }
-    entry = json.dumps({"d": deployment(), "e": event}, separators=(",", ":"))
+    return json.dumps({"d": deployment(), "e": event}, separators=(",", ":"))
+
+
+# What nginx's download gate (portal.delivery.download_gate) puts in a replayed entry's place.
+REPLAY_TIME = "@T@"  # the time in epoch ms (the JSON string "@T@" becomes a number)
+REPLAY_REQUEST = "@R@"  # nginx's $request_id (32 hex digits)
+
+
+@dataclass(frozen=True)
+class Replay:
+    """How the download gate appends an event of the same shape as enqueue_event's, without the
+    app: the script and keys of the one round trip, and the entry with the time and the
+    request id left to fill in."""
+
+    script_sha: str
+    keys: tuple[str, str, str]  # the delivery's tombstone, the stream, the drain flag
+    flag_ttl_ms: int
+    entry: str  # "" when nothing is recorded (a robot's download)
+
+
+def replay(new: NewEvent | None, tombstone: str) -> Replay:
+    """The replay of `new` (None: nothing to record) with the delivery's tombstone key: a
+    replayed download is refused as soon as its delivery is revoked. new.idempotency_key
+    must contain REPLAY_REQUEST."""
     keys = _Keys.now()
-    answer = _script(jobs.redis_connection())(
-        keys=[f"{keys.stream}:never-gone", keys.stream, keys.flag], args=[entry, FLAG_TTL_MS]
-    )
-    if answer[0] == 1:
-        queue_drain()
+    entry = ""
+    if new is not None:
+        if REPLAY_REQUEST not in (new.idempotency_key or ""):
+            raise ValueError("a replayed event's key names the request")
+        entry = _event_entry(new, REPLAY_TIME)
+    sha = _script(jobs.redis_connection()).sha
+    return Replay(sha, (tombstone, keys.stream, keys.flag), FLAG_TTL_MS, entry)
 
 
 def _limit_headers(limits: list, counters: list, now: datetime) -> dict[str, str]:

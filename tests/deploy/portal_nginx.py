@@ -80,8 +80,11 @@ def deployment(
     redis_url: str | None = None,
     storage: dict[str, str] | None = None,
     workers: int = 1,
+    gate_secret: str = "",
     **extra: str,
 ) -> Iterator[Deployment]:
+    """The stack (see the module's note); `gate_secret`: the download gate's, given to the app
+    and to nginx (none: the gate stays idle)."""
     if not nginx.available():
         skip_or_fail(f"nginx is not installed ({nginx.NGINX}): apt-get install nginx")
     with ExitStack() as stack:
@@ -97,6 +100,7 @@ def deployment(
             PORTAL_BASE_URL="http://portal.example",
             PORTAL_TICK_INTERVAL="0",
             PORTAL_PROXY_FIX="1",
+            PORTAL_DOWNLOAD_GATE_SECRET=gate_secret,
             **extra,
         )
         env.setdefault("PORTAL_STORAGE_PATH", str(tmp_path / "st"))
@@ -115,7 +119,9 @@ def deployment(
         storage_root = Path(env["PORTAL_STORAGE_PATH"])
         storage_root.mkdir(parents=True, exist_ok=True)
         upstream = app_base.removeprefix("http://")
-        proxy = nginx.Nginx(tmp_path / "nginx", upstream, cache, storage_root)
+        proxy = nginx.Nginx(
+            tmp_path / "nginx", upstream, cache, storage_root, gate_secret=gate_secret
+        )
         try:
             base = proxy.start()
         except nginx.NginxError as exc:

@@ -1,0 +1,143 @@
+-- Portal's download gate, nginx's half (docs/deploy.md, "The download gate").
+--
+-- The app decides; this replays. When the app answers a tracked download with X-Accel-Redirect
+-- and a decision (portal.delivery.download_gate), header_filter() keeps the decision, the file
+-- and the answer's headers in the shared dict `portal_gate`, for the decision's TTL (at most
+-- one second, never past the app's own trust in what it read). access() answers an identical
+-- request (same URL, User-Agent, scheme and Cookie header; no Authorization) from it: it runs
+-- the app's ingest script with the app's entry (the one Redis round trip, the durable write,
+-- before any byte goes out) and sends the file. Whatever it cannot do exactly as the app would
+-- (Redis unreachable, the script unknown there, the delivery revoked), it leaves to the app.
+--
+-- Needs the Debian packages libnginx-mod-http-lua and lua-nginx-redis.
+
+local redis = require "nginx.redis"
+
+local M = {}
+
+local VERSION = "v1"
+local TIMEOUT_MS = 1000
+local POOL_IDLE_MS = 60000
+local POOL_SIZE = 64
+
+-- The app's headers a replay repeats: the ones nginx passes on from an accelerated answer
+-- (type, disposition, cache) and the ones deploy/nginx/portal.conf adds from it.
+local HEADERS = {
+  "Content-Type", "Content-Disposition", "Cache-Control", "X-Content-Type-Options",
+  "X-Frame-Options", "Referrer-Policy", "X-Robots-Tag", "Content-Security-Policy",
+  "Strict-Transport-Security",
+}
+
+local function variable(name)
+  return "upstream_http_" .. name:lower():gsub("-", "_")
+end
+
+local function fields(line)
+  local out = {}
+  for field in line:gmatch("%S+") do
+    out[#out + 1] = field
+  end
+  return out
+end
+
+-- What the app's decision depended on: the same key, the same decision.
+local function key()
+  if ngx.req.get_method() ~= "GET" or ngx.var.http_authorization then
+    return nil
+  end
+  return ngx.md5(table.concat({
+    ngx.var.scheme, ngx.var.request_uri, ngx.var.http_user_agent or "",
+    ngx.var.http_cookie or "",
+  }, "\n"))
+end
+
+local function record(d)
+  if d[11] == "-" then
+    return true -- the app records nothing for this request (a robot's)
+  end
+  local entry = ngx.decode_base64(d[11])
+  if not entry then
+    return false
+  end
+  entry = entry:gsub('"@T@"', string.format("%d", ngx.now() * 1000), 1)
+  entry = entry:gsub("@R@", ngx.var.request_id, 1)
+  local r = redis:new()
+  r:set_timeouts(TIMEOUT_MS, TIMEOUT_MS, TIMEOUT_MS)
+  local host, port, db = d[8], tonumber(d[9]), d[10]
+  local ok = r:connect(host, port, { pool = host .. ":" .. port .. "/" .. db })
+  if not ok then
+    return false
+  end
+  if r:get_reused_times() == 0 and db ~= "0" then
+    if not r:select(db) then
+      r:close()
+      return false
+    end
+  end
+  local answer = r:evalsha(d[3], 3, d[5], d[6], d[7], entry, d[4])
+  if type(answer) ~= "table" then -- NOSCRIPT (Redis restarted), or an error
+    r:close()
+    return false
+  end
+  r:set_keepalive(POOL_IDLE_MS, POOL_SIZE)
+  local outcome = tonumber(answer[1])
+  if outcome == 1 then -- this entry set the drain flag: the app queues the drain
+    ngx.location.capture("/_gate/drain", { method = ngx.HTTP_POST })
+  end
+  return outcome == 0 or outcome == 1
+end
+
+-- access_by_lua: replay the app's answer, or let the request go to the app.
+function M.access()
+  local k = key()
+  if not k then
+    return
+  end
+  ngx.var.portal_gate_key = k
+  local kept = ngx.shared.portal_gate:get(k)
+  if not kept then
+    return
+  end
+  local line, uri, headers = kept:match("^([^\n]*)\n([^\n]*)\n(.*)$")
+  local d = fields(line or "")
+  if d[1] ~= VERSION or #d ~= 11 or not record(d) then
+    ngx.shared.portal_gate:delete(k)
+    return -- the app answers (and decides again)
+  end
+  ngx.var.portal_gate_headers = headers
+  return ngx.exec(uri)
+end
+
+-- header_filter_by_lua in the accelerated files' location: a replay's headers, or keeping the
+-- decision of an answer the app just gave.
+function M.header_filter()
+  local replayed = ngx.var.portal_gate_headers
+  if replayed ~= nil and replayed ~= "" then
+    for name, value in replayed:gmatch("([^:\n]+): ([^\n]*)") do
+      ngx.header[name] = value
+    end
+    return
+  end
+  local decision = ngx.var.upstream_http_x_portal_gate_decision
+  local k = ngx.var.portal_gate_key
+  local uri = ngx.var.upstream_http_x_accel_redirect
+  if not decision or not uri or not k or k == "" or ngx.status ~= ngx.HTTP_OK then
+    return
+  end
+  local d = fields(decision)
+  local ttl = tonumber(d[2])
+  if d[1] ~= VERSION or #d ~= 11 or not ttl or ttl <= 0 or ttl > 1000 then
+    return
+  end
+  local lines = {}
+  for _, name in ipairs(HEADERS) do
+    local value = ngx.var[variable(name)]
+    if value and value ~= "" then
+      lines[#lines + 1] = name .. ": " .. value
+    end
+  end
+  ngx.shared.portal_gate:set(k, decision .. "\n" .. uri .. "\n" .. table.concat(lines, "\n"),
+    ttl / 1000)
+end
+
+return M

@@ -1,0 +1,119 @@
+"""nginx's download gate, the app's half: which tracked downloads nginx may replay, how, and for
+how long (deploy/nginx/portal_gate.lua is nginx's half; docs/deploy.md, "The download gate").
+
+Behind nginx the bytes of a download no longer go through gunicorn, but every download still
+costs a gunicorn request for the check and the record, and that request, not the file, is what
+limits a node (P1n). The gate lets nginx answer a download the app has just answered for the
+same inputs, without asking it again:
+
+- The app stays the one place that decides. When nginx asks (the X-Portal-Gate header carries
+  PORTAL_DOWNLOAD_GATE_SECRET) and the answer is an X-Accel-Redirect, the app adds a decision
+  (sending.DECISION_HEADER): how long it holds, the ingest script's sha and keys, the Redis
+  it runs on, and the event it recorded with the time and nginx's request id left to fill in
+  (portal.tracking.ingest_queue.replay). nginx keeps it, with the answer's file and headers, in
+  a shared dict keyed by everything the decision depended on: the URL, the User-Agent (robots),
+  the scheme (HSTS) and the whole Cookie header (the device and passcode cookies; a staff
+  session). A request with an Authorization header is never replayed.
+- A replay records as the app does, before the answer: the same script appends the same entry
+  to the same stream (the one Redis round trip, the durable write), with an idempotency key
+  per nginx request id (served_files.download_key), so a request nginx sends twice counts once.
+  When the script set the drain flag, nginx asks the app to queue the drain (POST /_gate/drain).
+  When Redis refuses, or the script does not know the delivery any more, the app answers.
+- How long: never past the app's own trust in what it read (portal.delivery.link_cache: within
+  one second of its last reading of the change counter), nor the link's expiry, nor TTL_MS.
+  So the link cache's bound holds for replays too: no replay of a revoked or expired link more
+  than one second after the revoke commits. Sooner in practice: the script is given the
+  delivery's tombstone key (portal.tracking.revocations), written right after a revoke
+  commits, and refuses while it exists; nginx then lets the app answer (410).
+- Not replayed: staff downloads (never recorded as the customer's, and the app is asked each
+  time), presigned redirects, answers other than X-Accel-Redirect, downloads without Redis or
+  without nginx's request id.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+from typing import TYPE_CHECKING
+
+from flask import current_app
+
+from portal.db_types import utcnow
+from portal.delivery import link_cache
+from portal.errors import NotFound
+from portal.tracking import ingest_path, ingest_queue, revocations
+from portal.tracking.events import NewEvent
+
+if TYPE_CHECKING:
+    from portal.delivery.served_files import CustomerCopy
+
+ASK_HEADER = "X-Portal-Gate"
+VERSION = "v1"  # the decision's format, checked by portal_gate.lua
+TTL_MS = 1000
+MIN_TTL_MS = 50  # less is not worth keeping
+
+
+def asked(value: str | None) -> bool:
+    """Whether the request came through nginx's gate: ASK_HEADER carries the configured secret
+    (none configured: never)."""
+    secret = current_app.config.get("DOWNLOAD_GATE_SECRET") or ""
+    if not secret or not value:
+        return False
+    return hmac.compare_digest(value.encode(), secret.encode())
+
+
+def decision(copy: CustomerCopy, event: NewEvent | None) -> str | None:
+    """The decision nginx may replay for the download of `copy` the app just answered, which
+    recorded `event` (None: nothing recorded, a robot's) with an idempotency key naming
+    ingest_queue.REPLAY_REQUEST; None when it may not be replayed.
+    One line of space-separated fields (nginx has no JSON parser): VERSION, the TTL in ms, the
+    script's sha, the drain flag's TTL, the three keys, Redis's host, port and database, and
+    the entry in base64 ("-": record nothing)."""
+    if not ingest_path.queued() or copy.created_at is None:
+        return None
+    now = utcnow()
+    ttl_ms = min(TTL_MS, int(link_cache.cache().trusted_for() * 1000))
+    if copy.expires_at is not None:
+        ttl_ms = min(ttl_ms, int((copy.expires_at - now).total_seconds() * 1000))
+    if ttl_ms < MIN_TTL_MS:
+        return None
+    where = _redis_address()
+    if where is None:
+        return None
+    replay = ingest_queue.replay(event, revocations.gone_key(copy.delivery_id, copy.created_at))
+    entry = base64.b64encode(replay.entry.encode()).decode() if replay.entry else "-"
+    fields = [
+        VERSION,
+        str(ttl_ms),
+        replay.script_sha,
+        str(replay.flag_ttl_ms),
+        *replay.keys,
+        *where,
+        entry,
+    ]
+    if any(not field or any(ch.isspace() for ch in field) for field in fields):
+        return None
+    return " ".join(fields)
+
+
+def _redis_address() -> tuple[str, str, str] | None:
+    """Host, port and database of the app's Redis; None when nginx could not reach it the same
+    way (a Unix socket, a password, TLS): then nothing is replayed."""
+    from portal import jobs
+
+    options = jobs.redis_connection().connection_pool.connection_kwargs
+    if options.get("path") or options.get("password") or options.get("ssl"):
+        return None
+    return (
+        str(options.get("host", "localhost")),
+        str(options.get("port", 6379)),
+        str(options.get("db", 0)),
+    )
+
+
+def queue_drain(value: str | None) -> None:
+    """nginx's gate set the drain flag while replaying a download: queue the drain the app
+    would have queued. NotFound unless the request came through the gate."""
+    if not asked(value) or not ingest_path.queued():
+        raise NotFound("not found")
+    ingest_queue.queue_drain()

@@ -1,0 +1,192 @@
+"""The app's half of nginx's download gate (portal.delivery.download_gate, issue 16's P1n).
+
+What the app promises nginx's portal_gate.lua: a decision only when nginx asked with the secret,
+through Redis, for an accelerated answer; a TTL no longer than the app's own trust in what it
+read, nor the link's expiry; and an entry that, filled in as the Lua fills it (the time, the
+request id) and run through the same script, is stored as the app's own download is, once per
+request id. The Lua itself runs in tests/deploy/test_download_gate_nginx.py.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+
+import customer_side_support as support
+import pytest
+from customer_side_support import path_of
+from sqlalchemy import select
+
+from portal import jobs
+from portal.db_types import utcnow
+from portal.delivery import link_cache
+from portal.delivery import services as delivery_services
+from portal.delivery.download_gate import ASK_HEADER, TTL_MS
+from portal.delivery.models import Delivery
+from portal.delivery.sending import DECISION_HEADER
+from portal.extensions import db
+from portal.tracking import ingest_path, revocations
+from portal.tracking.models import Event, EventType
+from tests.tracking.test_ingest_queue import REDIS_URL, redis_fixture, run_worker  # noqa: F401
+
+client = support.client  # fixtures shared by the customer-side tests
+shop = support.shop
+
+SECRET = "gate-secret-of-the-tests"
+BROWSER = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) MicroMessenger/8.0.40"
+FIRST = "0123456789abcdef0123456789abcdef"
+SECOND = "fedcba9876543210fedcba9876543210"
+
+
+@pytest.fixture
+def app_config(app_config):
+    return {
+        **app_config,
+        "INGEST_REDIS_PREFIX": f"portal-test-{uuid.uuid4().hex[:12]}",
+        "DOWNLOADS": "accel",
+        "PROXY_FIX": 1,  # X-Request-Id is the proxy's
+        "DOWNLOAD_GATE_SECRET": SECRET,
+    }
+
+
+@pytest.fixture
+def sent(shop):
+    return shop.send(shop.template("产品手册"))  # rendered, jobs inline, before Redis is on
+
+
+@pytest.fixture
+def queue(app, sent, redis, monkeypatch):
+    """Redis on from here (ingest queued); the RQ queue is this test's own."""
+    from rq import Queue
+
+    name = f"portal-test-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setattr(jobs, "QUEUE_NAME", name)
+    monkeypatch.setitem(app.config, "REDIS_URL", REDIS_URL)
+    jobs.use_app_for_jobs(app)
+    assert ingest_path.queued()
+    yield Queue(name, connection=redis)
+    for pattern in (f"{app.config['INGEST_REDIS_PREFIX']}:*", f"rq:*{name}*"):
+        for key in redis.scan_iter(pattern):
+            redis.delete(key)
+
+
+def download(client, sent, request_id: str = FIRST, **headers):
+    headers = {"User-Agent": BROWSER, "X-Request-Id": request_id, ASK_HEADER: SECRET, **headers}
+    return client.get(f"{path_of(sent.url)}/download", headers=headers)
+
+
+def fields(answer) -> list[str]:
+    value = answer.headers.get(DECISION_HEADER)
+    assert value is not None, dict(answer.headers)
+    found = value.split(" ")
+    assert len(found) == 11 and found[0] == "v1", found
+    return found
+
+
+def replay(redis, decision: list[str], request_id: str) -> int:
+    """What portal_gate.lua does on a hit: fill in the time and the request id, run the
+    script; its outcome (0 or 1: appended, -1: the delivery is gone)."""
+    entry = base64.b64decode(decision[10]).decode()
+    entry = entry.replace('"@T@"', str(round(time.time() * 1000)), 1)
+    entry = entry.replace("@R@", request_id, 1)
+    answer = redis.evalsha(decision[2], 3, *decision[4:7], entry, decision[3])
+    return int(answer[0])
+
+
+def downloads() -> list[Event]:
+    db.session.rollback()
+    return list(
+        db.session.scalars(select(Event).where(Event.type == EventType.DOC_DOWNLOADED.value))
+    )
+
+
+def test_no_decision_without_redis(client, sent):
+    answer = download(client, sent)  # nothing could replay the write
+    assert answer.status_code == 200 and DECISION_HEADER not in answer.headers
+
+
+def test_no_decision_unless_nginx_asked_with_the_secret(app, client, sent, queue):
+    assert DECISION_HEADER in download(client, sent).headers
+    assert DECISION_HEADER not in download(client, sent, **{ASK_HEADER: "guess"}).headers
+    assert DECISION_HEADER not in download(client, sent, **{ASK_HEADER: ""}).headers
+    assert DECISION_HEADER not in download(client, sent, request_id="not-nginx-s").headers
+    app.config["DOWNLOAD_GATE_SECRET"] = ""  # the default: never
+    assert DECISION_HEADER not in download(client, sent, **{ASK_HEADER: ""}).headers
+    assert DECISION_HEADER not in download(client, sent).headers
+
+
+def test_a_replayed_entry_is_stored_as_the_app_s_own_download_once_per_request(
+    client, sent, queue, redis
+):
+    answer = download(client, sent)
+    assert answer.status_code == 200 and answer.headers["X-Accel-Redirect"]
+    decision = fields(answer)
+    assert 0 < int(decision[1]) <= TTL_MS
+    delivery = db.session.get(Delivery, sent.delivery.id)
+    # The delivery's own tombstone: a revoke stops replays at once (below).
+    assert decision[4] == revocations.gone_key(delivery.id, delivery.created_at)
+    entry = json.loads(base64.b64decode(decision[10]))
+    assert entry["e"]["occurred_at"] == "@T@"
+    assert entry["e"]["idempotency_key"] == f"dl:{delivery.id}:@R@"
+
+    assert replay(redis, decision, SECOND) in (0, 1)
+    assert replay(redis, decision, SECOND) == 0  # nginx sent that request twice
+    run_worker(queue)
+    stored = sorted(downloads(), key=lambda event: event.idempotency_key)
+    assert [e.idempotency_key for e in stored] == [
+        f"dl:{delivery.id}:{FIRST}",  # the app's
+        f"dl:{delivery.id}:{SECOND}",  # the replay's, stored once
+    ]
+    app_s, replayed = stored
+    for name in ("customer_id", "visitor_id", "delivery_id", "properties", "type"):
+        assert getattr(replayed, name) == getattr(app_s, name), name
+    assert abs((replayed.occurred_at - app_s.occurred_at).total_seconds()) < 60
+
+
+def test_a_robot_s_download_is_replayed_recording_nothing(client, sent, queue):
+    answer = download(client, sent, **{"User-Agent": "Slackbot-LinkExpanding 1.0"})
+    assert answer.status_code == 200
+    assert fields(answer)[10] == "-"
+
+
+def test_a_revoke_makes_the_script_refuse_every_replay_at_once(client, shop, sent, queue, redis):
+    decision = fields(download(client, sent))
+    delivery_services.revoke(shop.rep, sent.delivery.id)
+    jobs.commit()  # the tombstone is written right after the commit
+    assert replay(redis, decision, SECOND) == -1
+    assert download(client, sent).status_code == 410
+
+
+def test_the_ttl_is_never_longer_than_the_app_s_trust_nor_the_link_s_life(client, sent, queue):
+    assert download(client, sent).status_code == 200  # the link is cached, the counter read
+    cache = link_cache.cache()
+    left = cache.trusted_for()
+    assert 0 < left <= 1.0
+    # 0.3 s before the cache must read the counter again: the decision dies then too.
+    real = cache.clock
+    cache.clock = lambda: real() + left - 0.3
+    assert 250 <= int(fields(download(client, sent))[1]) <= 300
+    cache.clock = lambda: real() + left - 0.01  # too little to be worth keeping
+    assert DECISION_HEADER not in download(client, sent).headers
+    cache.clock = real
+
+
+def test_a_link_about_to_expire_is_replayed_only_until_it_does(client, sent, queue):
+    from datetime import timedelta
+
+    delivery = db.session.get(Delivery, sent.delivery.id)
+    delivery.expires_at = utcnow() + timedelta(milliseconds=600)
+    jobs.commit()
+    answer = download(client, sent)
+    if answer.status_code == 410:  # a very slow machine took the 0.6 s: nothing to check
+        pytest.skip("the link expired before the download")
+    assert int(fields(answer)[1]) <= 600
+
+
+def test_the_drain_endpoint_answers_only_the_gate(client, queue):
+    assert client.post("/_gate/drain").status_code == 404
+    assert client.post("/_gate/drain", headers={ASK_HEADER: "guess"}).status_code == 404
+    assert client.post("/_gate/drain", headers={ASK_HEADER: SECRET}).status_code == 204
+    assert len(queue) == 1  # the drain job

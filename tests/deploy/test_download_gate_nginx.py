@@ -1,0 +1,150 @@
+"""Issue 16, P1n: nginx's download gate (deploy/nginx/portal_gate.lua) in the production topology.
+
+nginx with its Lua module in front of gunicorn (PORTAL_DOWNLOADS=accel), Redis and an RQ worker
+of the test's own. A download the app has just answered is replayed by nginx: the same bytes and
+headers, recorded the app's way (stored once per request: acknowledged = stored), without the
+app seeing the request. A revoke stops replays at once; staff (an Authorization header) and any
+request the gate cannot record the app's way (the script gone from Redis) go to the app.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from collections.abc import Iterator
+from contextlib import ExitStack
+
+import pytest
+import urllib3
+from redis import Redis
+
+from bench.documents import noise_pdf
+from tests.deploy.portal_nginx import REP, Deployment, deployment
+from tests.multinode.cluster import private_redis, start_worker
+from tests.support import wait_until
+
+PG_URL = os.environ.get("PORTAL_TEST_DATABASE_URL", "")
+if not PG_URL.startswith("postgresql"):
+    pytest.skip(
+        "gunicorn and an RQ worker need a server database: this runs in the PostgreSQL pass",
+        allow_module_level=True,
+    )
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.postgres,
+    pytest.mark.long(seconds=15),
+    pytest.mark.xdist_group("nginx"),
+]
+
+PDF = noise_pdf(pages=1)
+BROWSER = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) MicroMessenger/8.0.40"
+# The app's headers a replay must repeat (portal_gate.lua's HEADERS, as nginx sends them).
+SAME = (
+    "Content-Type",
+    "Content-Disposition",
+    "Cache-Control",
+    "X-Content-Type-Options",
+    "X-Frame-Options",
+    "Referrer-Policy",
+    "X-Robots-Tag",
+)
+
+
+class Gated:
+    def __init__(self, run: Deployment, redis_url: str) -> None:
+        self.run = run
+        self.redis = Redis.from_url(redis_url)
+        self.http = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(5, 30))
+
+    def get(self, path: str, **headers: str) -> urllib3.BaseHTTPResponse:
+        return self.http.request(
+            "GET", self.run.base + path, headers={"User-Agent": BROWSER, **headers}
+        )
+
+    def app_saw(self, path: str) -> int:
+        """How many requests for path reached gunicorn (its access log, in the node's log)."""
+        return len(re.findall(rf'"GET {re.escape(path)} HTTP', self.run.node.log()))
+
+    def stored(self, delivery: int) -> int:
+        import sqlalchemy as sa
+
+        with self.run.engine.connect() as conn:
+            return conn.execute(
+                sa.text(
+                    "SELECT count(*) FROM events WHERE type = 'doc.downloaded' AND delivery_id = :d"
+                ),
+                {"d": delivery},
+            ).scalar()
+
+
+@pytest.fixture(scope="module")
+def gated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gated]:
+    tmp_path = tmp_path_factory.mktemp("gate")
+    with ExitStack() as stack:
+        redis_url = stack.enter_context(private_redis())
+        run = stack.enter_context(
+            deployment(
+                tmp_path,
+                PDF,
+                redis_url=redis_url,
+                gate_secret=secrets.token_urlsafe(24),
+                PORTAL_DOWNLOADS="accel",
+            )
+        )
+        worker = start_worker("rq", run.env, tmp_path, "--no-tick")
+        stack.callback(worker.stop)
+        yield Gated(run, redis_url)
+
+
+def downloads_in_a_row(gated: Gated, path: str, count: int, **headers: str) -> list:
+    answers = [gated.get(path, **headers) for _ in range(count)]
+    for answer in answers:
+        assert answer.status == 200 and answer.data == PDF, (answer.status, len(answer.data))
+    return answers
+
+
+def test_nginx_replays_a_download_and_records_it_as_the_app_does(gated):
+    delivery, path = gated.run.send("王芳")
+    answers = downloads_in_a_row(gated, path, 30)
+    # The app answered the first and then those that came after a decision expired; nginx the
+    # rest (30 downloads take well under a second unless the machine is very busy).
+    assert gated.app_saw(path) < 30, gated.run.proxy.error_log()[-2000:]
+    for answer in answers[1:]:
+        assert {h: answer.headers.get(h) for h in SAME} == {
+            h: answers[0].headers.get(h) for h in SAME
+        }
+    assert "attachment" in answers[0].headers["Content-Disposition"]
+    assert "X-Portal-Gate-Decision" not in answers[0].headers
+    # Acknowledged = stored: every answered download, once.
+    wait_until(lambda: gated.stored(delivery) >= 30, 60, "the downloads to be stored")
+    assert gated.stored(delivery) == 30
+
+
+def test_a_revoke_stops_the_replays_at_once(gated):
+    delivery, path = gated.run.send("赵敏")
+    downloads_in_a_row(gated, path, 3)
+    gated.run.api(REP, "POST", f"/api/v1/deliveries/{delivery}/revoke")
+    assert gated.get(path).status == 410  # the tombstone, written as the revoke committed
+
+
+def test_staff_downloads_always_go_to_the_app(gated):
+    delivery, path = gated.run.send("钱进")
+    bearer = {"Authorization": f"Bearer {gated.run.tokens[REP]}"}
+    downloads_in_a_row(gated, path, 5, **bearer)
+    assert gated.app_saw(path) == 5
+    downloads_in_a_row(gated, path, 1)  # the customer's: recorded
+    wait_until(lambda: gated.stored(delivery) >= 1, 60, "the customer's download to be stored")
+    assert gated.stored(delivery) == 1
+
+
+def test_without_its_script_in_redis_the_gate_lets_the_app_answer(gated):
+    delivery, path = gated.run.send("孙丽")
+    downloads_in_a_row(gated, path, 2)
+    seen = gated.app_saw(path)
+    gated.redis.script_flush()  # as a Redis restart without persistence would
+    downloads_in_a_row(gated, path, 1)
+    assert gated.app_saw(path) == seen + 1  # the replay failed; the app answered and recorded
+    wait_until(lambda: gated.stored(delivery) >= 3, 60, "the downloads to be stored")
+    assert gated.stored(delivery) == 3
