@@ -11,9 +11,14 @@
 --
 -- Needs the Debian packages libnginx-mod-http-lua and lua-nginx-redis.
 
+local lrucache = require "resty.lrucache"
 local redis = require "nginx.redis"
 
 local M = {}
+
+-- Decisions as this worker parsed them, by request key: each is parsed once, not per request.
+-- An entry is used only while the shared dict still holds the very same decision.
+local parsed = lrucache.new(8192)
 
 local VERSION = "v1"
 local TIMEOUT_MS = 1000
@@ -51,16 +56,33 @@ local function key()
   }, "\n"))
 end
 
+-- A kept decision as a table: its fields, the entry split around what each request fills in
+-- (the time, the request id), the file and the headers; nil when it is not one.
+local function parse(kept)
+  local line, uri, headers = kept:match("^([^\n]*)\n([^\n]*)\n(.*)$")
+  local d = fields(line or "")
+  if d[1] ~= VERSION or #d ~= 11 or not uri then
+    return nil
+  end
+  d.kept, d.uri, d.headers = kept, uri, headers
+  if d[11] ~= "-" then
+    local entry = ngx.decode_base64(d[11])
+    local before, rest = (entry or ""):match('^(.-)"@T@"(.*)$')
+    local middle, after = (rest or ""):match("^(.-)@R@(.*)$")
+    if not after then
+      return nil
+    end
+    d.entry = { before, middle, after }
+  end
+  return d
+end
+
 local function record(d)
-  if d[11] == "-" then
+  if not d.entry then
     return true -- the app records nothing for this request (a robot's)
   end
-  local entry = ngx.decode_base64(d[11])
-  if not entry then
-    return false
-  end
-  entry = entry:gsub('"@T@"', string.format("%d", ngx.now() * 1000), 1)
-  entry = entry:gsub("@R@", ngx.var.request_id, 1)
+  local entry = d.entry[1] .. string.format("%d", ngx.now() * 1000) .. d.entry[2]
+    .. ngx.var.request_id .. d.entry[3]
   local r = redis:new()
   r:set_timeouts(TIMEOUT_MS, TIMEOUT_MS, TIMEOUT_MS)
   local host, port, db = d[8], tonumber(d[9]), d[10]
@@ -98,14 +120,20 @@ function M.access()
   if not kept then
     return
   end
-  local line, uri, headers = kept:match("^([^\n]*)\n([^\n]*)\n(.*)$")
-  local d = fields(line or "")
-  if d[1] ~= VERSION or #d ~= 11 or not record(d) then
+  local d = parsed:get(k)
+  if not d or d.kept ~= kept then
+    d = parse(kept)
+    if d then
+      parsed:set(k, d, 1)
+    end
+  end
+  if not d or not record(d) then
     ngx.shared.portal_gate:delete(k)
     return -- the app answers (and decides again)
   end
-  ngx.var.portal_gate_headers = headers
-  return ngx.exec(uri)
+  -- (a variable: it outlives the internal redirect, where ngx.ctx does not)
+  ngx.var.portal_gate_headers = d.headers
+  return ngx.exec(d.uri)
 end
 
 -- header_filter_by_lua in the accelerated files' location: a replay's headers, or keeping the

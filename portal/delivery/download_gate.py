@@ -20,7 +20,8 @@ same inputs, without asking it again:
   When the script set the drain flag, nginx asks the app to queue the drain (POST /_gate/drain).
   When Redis refuses, or the script does not know the delivery any more, the app answers.
 - How long: never past the app's own trust in what it read (portal.delivery.link_cache: within
-  one second of its last reading of the change counter), nor the link's expiry, nor TTL_MS.
+  one second of its last reading of the change counter, read again for the decision when less
+  than WANTED_SECONDS is left), nor the link's expiry, nor TTL_MS.
   So the link cache's bound holds for replays too: no replay of a revoked or expired link more
   than one second after the revoke commits. Sooner in practice: the script is given the
   delivery's tombstone key (portal.tracking.revocations), written right after a revoke
@@ -51,6 +52,7 @@ ASK_HEADER = "X-Portal-Gate"
 VERSION = "v1"  # the decision's format, checked by portal_gate.lua
 TTL_MS = 1000
 MIN_TTL_MS = 50  # less is not worth keeping
+WANTED_SECONDS = 0.75  # less left of the link cache's trust: it reads the counter again first
 
 
 def asked(value: str | None) -> bool:
@@ -72,7 +74,11 @@ def decision(copy: CustomerCopy, event: NewEvent | None) -> str | None:
     if not ingest_path.queued() or copy.created_at is None:
         return None
     now = utcnow()
-    ttl_ms = min(TTL_MS, int(link_cache.cache().trusted_for() * 1000))
+    # Read the counter again rather than hand nginx a short remainder: every decision that
+    # expires sends nginx's next request for that link to the app (P1n: 100 links, ~20 % of
+    # the downloads with the remainder alone).
+    trusted = link_cache.cache().trusted_for_at_least(WANTED_SECONDS)
+    ttl_ms = min(TTL_MS, int(trusted * 1000))
     if copy.expires_at is not None:
         ttl_ms = min(ttl_ms, int((copy.expires_at - now).total_seconds() * 1000))
     if ttl_ms < MIN_TTL_MS:

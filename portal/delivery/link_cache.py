@@ -196,6 +196,16 @@ class LinkCache:
             return 0.0
         return max(0.0, self._confirmed_until - self.clock())
 
+    def trusted_for_at_least(self, wanted: float) -> float:
+        """trusted_for(), after reading the counter again when less than `wanted` seconds are
+        left; 0 when that reading found it moved (what was served before it may be stale)."""
+        if self.trusted_for() >= wanted:
+            return self.trusted_for()
+        epoch = self._epoch
+        if not self._confirmed(now=True) or self._epoch != epoch:
+            return 0.0
+        return self.trusted_for()
+
     def __len__(self) -> int:
         return len(self._entries)
 
@@ -207,12 +217,13 @@ class LinkCache:
         self._epoch += 1
         self._emptied_at = max(self._emptied_at, at)
 
-    def _confirmed(self) -> bool:
+    def _confirmed(self, *, now: bool = False) -> bool:
         """Whether entries may be served now: within TTL of a reading of the counter (reading it
-        when due). False while another thread reads it, or when it cannot be read."""
+        when due, or at once with `now`). False while another thread reads it, or when it
+        cannot be read."""
         if self._generation is None:
             return self.listening
-        if self.clock() < self._confirmed_until:
+        if not now and self.clock() < self._confirmed_until:
             return True
         if not self._reading.acquire(blocking=False):
             return False
