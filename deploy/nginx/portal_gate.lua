@@ -84,7 +84,7 @@ local function record(d)
   local entry = d.entry[1] .. string.format("%d", ngx.now() * 1000) .. d.entry[2]
     .. ngx.var.request_id .. d.entry[3]
   local r = redis:new()
-  r:set_timeouts(TIMEOUT_MS, TIMEOUT_MS, TIMEOUT_MS)
+  r:set_timeout(TIMEOUT_MS) -- (Debian's lua-nginx-redis has no set_timeouts)
   local host, port, db = d[8], tonumber(d[9]), d[10]
   local ok = r:connect(host, port, { pool = host .. ":" .. port .. "/" .. db })
   if not ok then

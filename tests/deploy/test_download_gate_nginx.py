@@ -120,6 +120,8 @@ def test_nginx_replays_a_download_and_records_it_as_the_app_does(gated):
     # Acknowledged = stored: every answered download, once.
     wait_until(lambda: gated.stored(delivery) >= 30, 60, "the downloads to be stored")
     assert gated.stored(delivery) == 30
+    errors = [line for line in gated.run.proxy.error_log().splitlines() if "[error]" in line]
+    assert not errors, errors[:5]
 
 
 def test_a_revoke_stops_the_replays_at_once(gated):
