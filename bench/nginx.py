@@ -29,6 +29,7 @@ _UPSTREAM = "server 127.0.0.1:8000;"
 _LISTEN = "listen 80;"
 _CACHE = "/srv/portal/instance/render-cache/"
 _STORAGE = "/srv/portal/instance/storage/"
+_GATE_APP = 'set $portal_gate_app "127.0.0.1:8000";'
 _GATE_SECRET = "replace-with-PORTAL_DOWNLOAD_GATE_SECRET"  # noqa: S105 (the placeholder)
 _LUA_PATH = "/etc/nginx/portal/?.lua;"
 # What Debian's libnginx-mod-http-lua enables in /etc/nginx/modules-enabled; a main
@@ -46,6 +47,8 @@ events {{ worker_connections 4096; }}
 http {{
     include /etc/nginx/mime.types;
     default_type application/octet-stream;
+    # upstream: "-" for a request nginx answered without the app (a download gate replay)
+    log_format portal '$remote_addr "$request" $status $body_bytes_sent upstream=$upstream_addr';
     access_log {access_log};
     client_body_temp_path {dir}/client_body;
     proxy_temp_path {dir}/proxy;
@@ -94,6 +97,7 @@ def render(
     text = SHIPPED.read_text()
     replacements = {
         _UPSTREAM: f"server {upstream};",
+        _GATE_APP: f'set $portal_gate_app "{upstream}";',
         _LISTEN: f"listen 127.0.0.1:{port};",
         _CACHE: f"{cache}/",
         _STORAGE: f"{storage or cache}/",
@@ -128,7 +132,7 @@ class Nginx:
         (self.dir / "portal.conf").write_text(
             render(upstream, self.port, cache, storage, extra, gate_secret)
         )
-        log = f"{self.dir}/access.log" if access_log else "off"
+        log = f"{self.dir}/access.log portal" if access_log else "off"
         modules = "\n".join(f"load_module {MODULES_DIR / name};" for name in MODULES)
         (self.dir / "nginx.conf").write_text(
             MAIN.format(
@@ -162,6 +166,10 @@ class Nginx:
             except OSError:
                 time.sleep(0.1)
         raise NginxError(f"nginx did not answer on {self.base_url} in {timeout:.0f} s")
+
+    def access_log(self) -> str:
+        path = self.dir / "access.log"
+        return path.read_text(errors="replace") if path.exists() else ""
 
     def error_log(self) -> str:
         path = self.dir / "error.log"

@@ -22,6 +22,9 @@ local parsed = lrucache.new(8192)
 
 local VERSION = "v1"
 local TIMEOUT_MS = 1000
+-- A decision this close to its end is renewed in the background by the first replay that sees
+-- it (one per key at a time): steady downloads of a link never wait for the app again.
+local REFRESH_AHEAD = 0.3
 local POOL_IDLE_MS = 60000
 local POOL_SIZE = 64
 
@@ -56,15 +59,33 @@ local function key()
   }, "\n"))
 end
 
+-- Keep the app's decision for request key k: the decision, the file, when it ends, and the
+-- answer's headers (HEADERS, from get(name)), for the decision's TTL.
+local function keep(k, decision, uri, get)
+  local d = fields(decision)
+  local ttl = tonumber(d[2])
+  if d[1] ~= VERSION or #d ~= 11 or not ttl or ttl <= 0 or ttl > 1000 then
+    return
+  end
+  local lines = { decision, uri, string.format("%.3f", ngx.now() + ttl / 1000) }
+  for _, name in ipairs(HEADERS) do
+    local value = get(name)
+    if value and value ~= "" then
+      lines[#lines + 1] = name .. ": " .. value
+    end
+  end
+  ngx.shared.portal_gate:set(k, table.concat(lines, "\n"), ttl / 1000)
+end
+
 -- A kept decision as a table: its fields, the entry split around what each request fills in
--- (the time, the request id), the file and the headers; nil when it is not one.
+-- (the time, the request id), the file, its end and the headers; nil when it is not one.
 local function parse(kept)
-  local line, uri, headers = kept:match("^([^\n]*)\n([^\n]*)\n(.*)$")
+  local line, uri, ends, headers = kept:match("^([^\n]*)\n([^\n]*)\n([^\n]*)\n?(.*)$")
   local d = fields(line or "")
-  if d[1] ~= VERSION or #d ~= 11 or not uri then
+  if d[1] ~= VERSION or #d ~= 11 or not uri or not tonumber(ends) then
     return nil
   end
-  d.kept, d.uri, d.headers = kept, uri, headers
+  d.kept, d.uri, d.ends, d.headers = kept, uri, tonumber(ends), headers
   if d[11] ~= "-" then
     local entry = ngx.decode_base64(d[11])
     local before, rest = (entry or ""):match('^(.-)"@T@"(.*)$')
@@ -109,6 +130,62 @@ local function record(d)
   return outcome == 0 or outcome == 1
 end
 
+-- The app's decision for a request asked again, in a timer (no client waits): the same URL,
+-- User-Agent, scheme and cookies, a request id of its own, and X-Portal-Gate-Refresh (the app
+-- decides and records nothing; portal.conf drops the header from clients).
+local function refresh(premature, req)
+  if premature then
+    return
+  end
+  local host, port = req.app:match("^(.+):(%d+)$")
+  local sock = ngx.socket.tcp()
+  sock:settimeout(5000)
+  if not host or not sock:connect(host, tonumber(port)) then
+    return
+  end
+  local lines = {
+    "GET " .. req.uri .. " HTTP/1.0", "Host: " .. req.host, "User-Agent: " .. req.ua,
+    "X-Forwarded-For: " .. req.addr, "X-Forwarded-Proto: " .. req.scheme,
+    "X-Request-Id: " .. ngx.md5(req.k .. ngx.now() .. math.random()),
+    "X-Portal-Gate: " .. req.secret, "X-Portal-Gate-Refresh: 1",
+  }
+  if req.cookie ~= "" then
+    lines[#lines + 1] = "Cookie: " .. req.cookie
+  end
+  sock:send(table.concat(lines, "\r\n") .. "\r\n\r\n")
+  local status = sock:receive("*l")
+  local headers = {}
+  while status and status:match("^HTTP/1%.%d 200 ") do
+    local line = sock:receive("*l")
+    if not line or line == "" then
+      break
+    end
+    local name, value = line:match("^([^:]+):%s*(.*)$")
+    if name then
+      headers[name:lower()] = value
+    end
+  end
+  sock:close()
+  local decision, uri = headers["x-portal-gate-decision"], headers["x-accel-redirect"]
+  if decision and uri then
+    keep(req.k, decision, uri, function(name) return headers[name:lower()] end)
+  end
+end
+
+local function refresh_soon(k, d)
+  if d.ends - ngx.now() > REFRESH_AHEAD then
+    return
+  end
+  if not ngx.shared.portal_gate:add(k .. "#refresh", true, REFRESH_AHEAD) then
+    return -- another request of this key started it
+  end
+  ngx.timer.at(0, refresh, {
+    k = k, uri = ngx.var.request_uri, host = ngx.var.host, scheme = ngx.var.scheme,
+    ua = ngx.var.http_user_agent or "", cookie = ngx.var.http_cookie or "",
+    addr = ngx.var.remote_addr, app = ngx.var.portal_gate_app, secret = ngx.var.portal_gate_secret,
+  })
+end
+
 -- access_by_lua: replay the app's answer, or let the request go to the app.
 function M.access()
   local k = key()
@@ -131,6 +208,7 @@ function M.access()
     ngx.shared.portal_gate:delete(k)
     return -- the app answers (and decides again)
   end
+  refresh_soon(k, d)
   -- (a variable: it outlives the internal redirect, where ngx.ctx does not)
   ngx.var.portal_gate_headers = d.headers
   return ngx.exec(d.uri)
@@ -149,23 +227,9 @@ function M.header_filter()
   local decision = ngx.var.upstream_http_x_portal_gate_decision
   local k = ngx.var.portal_gate_key
   local uri = ngx.var.upstream_http_x_accel_redirect
-  if not decision or not uri or not k or k == "" or ngx.status ~= ngx.HTTP_OK then
-    return
+  if decision and uri and k and k ~= "" and ngx.status == ngx.HTTP_OK then
+    keep(k, decision, uri, function(name) return ngx.var[variable(name)] end)
   end
-  local d = fields(decision)
-  local ttl = tonumber(d[2])
-  if d[1] ~= VERSION or #d ~= 11 or not ttl or ttl <= 0 or ttl > 1000 then
-    return
-  end
-  local lines = {}
-  for _, name in ipairs(HEADERS) do
-    local value = ngx.var[variable(name)]
-    if value and value ~= "" then
-      lines[#lines + 1] = name .. ": " .. value
-    end
-  end
-  ngx.shared.portal_gate:set(k, decision .. "\n" .. uri .. "\n" .. table.concat(lines, "\n"),
-    ttl / 1000)
 end
 
 return M

@@ -18,6 +18,8 @@ same inputs, without asking it again:
   to the same stream (the one Redis round trip, the durable write), with an idempotency key
   per nginx request id (served_files.download_key), so a request nginx sends twice counts once.
   When the script set the drain flag, nginx asks the app to queue the drain (POST /_gate/drain).
+  A decision near its end is renewed by nginx in the background (REFRESH_HEADER: decided, not
+  recorded), so steady downloads of a link do not wait for the app once a second.
   When Redis refuses, or the script does not know the delivery any more, the app answers.
 - How long: never past the app's own trust in what it read (portal.delivery.link_cache: within
   one second of its last reading of the change counter, read again for the decision when less
@@ -49,6 +51,9 @@ if TYPE_CHECKING:
     from portal.delivery.served_files import CustomerCopy
 
 ASK_HEADER = "X-Portal-Gate"
+# With ASK_HEADER: the gate renews a decision in the background (no client is waiting, and the
+# download is not the customer's): the app decides and records nothing. nginx drops a client's.
+REFRESH_HEADER = "X-Portal-Gate-Refresh"
 VERSION = "v1"  # the decision's format, checked by portal_gate.lua
 TTL_MS = 1000
 MIN_TTL_MS = 50  # less is not worth keeping

@@ -213,6 +213,7 @@ def download(
     grants: list[str] | None = None,
     request_id: str | None = None,
     gate: str | None = None,
+    refresh: bool = False,
 ) -> ServedFile:
     """The customer's PDF as a local file; `doc.downloaded` recorded (queued with Redis; the
     caller commits otherwise). PermissionDenied when downloads are off for this delivery,
@@ -222,9 +223,12 @@ def download(
     copy names that reader when they said who they are. `request_id` (the proxy's, for one
     request however often the proxy sends it) makes a download sent twice count once.
     `gate`: the X-Portal-Gate header of nginx's download gate, if any
-    (portal.delivery.download_gate): a replayable answer then says how nginx may replay it."""
+    (portal.delivery.download_gate): a replayable answer then says how nginx may replay it;
+    with `refresh` too, the gate renews a decision in the background: decided, not recorded."""
     from portal.delivery import download_gate, viewer, visitors
     from portal.tracking.ingest_path import record_event
+
+    asked = bool(request_id) and download_gate.asked(gate)
 
     copy = resolve(token)
     passcodes.require(copy.delivery_id, copy.passcode, grants or [])
@@ -252,9 +256,10 @@ def download(
             properties={"version": copy.version.number},
             idempotency_key=download_key(copy.delivery_id, request_id) if request_id else None,
         )
-        record_event(event)
+        if not (refresh and asked):
+            record_event(event)
     replay = None
-    if path is not None and request_id and download_gate.asked(gate):
+    if path is not None and asked:
         key = download_key(copy.delivery_id, REPLAY_REQUEST)
         replay = download_gate.decision(
             copy, None if event is None else dataclasses.replace(event, idempotency_key=key)

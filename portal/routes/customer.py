@@ -522,6 +522,7 @@ def download(token: str) -> Response:
         grants=_grants(),
         request_id=_proxy_request_id(),
         gate=request.headers.get(download_gate.ASK_HEADER),
+        refresh=request.headers.get(download_gate.REFRESH_HEADER) == "1",
     )
     jobs.commit()  # the event, when it is recorded here (without Redis)
     return sending.respond(

@@ -23,7 +23,7 @@ from portal import jobs
 from portal.db_types import utcnow
 from portal.delivery import link_cache
 from portal.delivery import services as delivery_services
-from portal.delivery.download_gate import ASK_HEADER, TTL_MS
+from portal.delivery.download_gate import ASK_HEADER, REFRESH_HEADER, TTL_MS
 from portal.delivery.models import Delivery
 from portal.delivery.sending import DECISION_HEADER
 from portal.extensions import db
@@ -205,3 +205,13 @@ def test_the_drain_endpoint_answers_only_the_gate(client, queue):
     assert client.post("/_gate/drain", headers={ASK_HEADER: "guess"}).status_code == 404
     assert client.post("/_gate/drain", headers={ASK_HEADER: SECRET}).status_code == 204
     assert len(queue) == 1  # the drain job
+
+
+def test_a_refresh_decides_and_records_nothing_but_only_for_the_gate(client, sent, queue):
+    refreshed = download(client, sent, **{REFRESH_HEADER: "1"})
+    assert refreshed.status_code == 200
+    assert fields(refreshed)[10] != "-"  # the decision carries the reader's entry
+    # A client asking for the same without the gate's secret is downloading: recorded.
+    assert download(client, sent, SECOND, **{REFRESH_HEADER: "1", ASK_HEADER: "guess"})
+    run_worker(queue)
+    assert [e.idempotency_key for e in downloads()] == [f"dl:{sent.delivery.id}:{SECOND}"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 
@@ -62,6 +63,11 @@ class Gated:
         return self.http.request(
             "GET", self.run.base + path, headers={"User-Agent": BROWSER, **headers}
         )
+
+    def went_to_the_app(self, path: str) -> int:
+        """How many client requests for path nginx passed to the app (its access log)."""
+        pattern = rf'"GET {re.escape(path)} HTTP/1\.1" \d+ \d+ upstream=(\S+)'
+        return sum(1 for up in re.findall(pattern, self.run.proxy.access_log()) if up != "-")
 
     def app_saw(self, path: str) -> int:
         """How many requests for path reached gunicorn (its access log, in the node's log)."""
@@ -150,3 +156,27 @@ def test_without_its_script_in_redis_the_gate_lets_the_app_answer(gated):
     assert gated.app_saw(path) == seen + 1  # the replay failed; the app answered and recorded
     wait_until(lambda: gated.stored(delivery) >= 3, 60, "the downloads to be stored")
     assert gated.stored(delivery) == 3
+
+
+def test_steady_downloads_of_a_link_wait_for_the_app_once(gated):
+    """Decisions near their end are renewed in the background (portal_gate.lua's refresh): the
+    app is asked about once a second, but no client request waits for it after the first."""
+    delivery, path = gated.run.send("周杰")
+    asked = 0
+    deadline = time.monotonic() + 3.5  # past three decisions' lives
+    while time.monotonic() < deadline:
+        downloads_in_a_row(gated, path, 1)
+        asked += 1
+    # Of the app's requests, some were nginx's own renewals, not clients waiting (how many
+    # clients did wait depends on how fast the app answers a renewal: 1 on a quiet machine).
+    waited, app = gated.went_to_the_app(path), gated.app_saw(path)
+    assert 1 <= waited < app, (waited, app, gated.run.proxy.access_log()[-3000:])
+    wait_until(lambda: gated.stored(delivery) >= asked, 60, "the downloads to be stored")
+    assert gated.stored(delivery) == asked  # renewals record nothing
+
+
+def test_a_client_cannot_ask_for_a_download_that_is_not_recorded(gated):
+    delivery, path = gated.run.send("吴凡")
+    downloads_in_a_row(gated, path, 2, **{"X-Portal-Gate-Refresh": "1", "X-Portal-Gate": "x"})
+    wait_until(lambda: gated.stored(delivery) >= 2, 60, "the downloads to be stored")
+    assert gated.stored(delivery) == 2
