@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import base64
 import hmac
-from typing import TYPE_CHECKING
+from datetime import datetime
 
 from flask import current_app
 
@@ -46,9 +46,6 @@ from portal.delivery import link_cache
 from portal.errors import NotFound
 from portal.tracking import ingest_path, ingest_queue, revocations
 from portal.tracking.events import NewEvent
-
-if TYPE_CHECKING:
-    from portal.delivery.served_files import CustomerCopy
 
 ASK_HEADER = "X-Portal-Gate"
 # With ASK_HEADER: the gate renews a decision in the background (no client is waiting, and the
@@ -69,14 +66,20 @@ def asked(value: str | None) -> bool:
     return hmac.compare_digest(value.encode(), secret.encode())
 
 
-def decision(copy: CustomerCopy, event: NewEvent | None) -> str | None:
-    """The decision nginx may replay for the download of `copy` the app just answered, which
-    recorded `event` (None: nothing recorded, a robot's) with an idempotency key naming
-    ingest_queue.REPLAY_REQUEST; None when it may not be replayed.
+def decision(
+    delivery_id: int,
+    created_at: datetime | None,
+    expires_at: datetime | None,
+    event: NewEvent | None,
+) -> str | None:
+    """The decision nginx may replay for a download of delivery_id (created at created_at, its
+    link living until expires_at) the app just answered, which recorded `event` (None: nothing
+    recorded, a robot's) with an idempotency key naming ingest_queue.REPLAY_REQUEST; None when
+    it may not be replayed.
     One line of space-separated fields (nginx has no JSON parser): VERSION, the TTL in ms, the
     script's sha, the drain flag's TTL, the three keys, Redis's host, port and database, and
     the entry in base64 ("-": record nothing)."""
-    if not ingest_path.queued() or copy.created_at is None:
+    if not ingest_path.queued() or created_at is None:
         return None
     now = utcnow()
     # Read the counter again rather than hand nginx a short remainder: every decision that
@@ -84,14 +87,14 @@ def decision(copy: CustomerCopy, event: NewEvent | None) -> str | None:
     # the downloads with the remainder alone).
     trusted = link_cache.cache().trusted_for_at_least(WANTED_SECONDS)
     ttl_ms = min(TTL_MS, int(trusted * 1000))
-    if copy.expires_at is not None:
-        ttl_ms = min(ttl_ms, int((copy.expires_at - now).total_seconds() * 1000))
+    if expires_at is not None:
+        ttl_ms = min(ttl_ms, int((expires_at - now).total_seconds() * 1000))
     if ttl_ms < MIN_TTL_MS:
         return None
     where = _redis_address()
     if where is None:
         return None
-    replay = ingest_queue.replay(event, revocations.gone_key(copy.delivery_id, copy.created_at))
+    replay = ingest_queue.replay(event, revocations.gone_key(delivery_id, created_at))
     entry = base64.b64encode(replay.entry.encode()).decode() if replay.entry else "-"
     fields = [
         VERSION,

@@ -262,7 +262,10 @@ def download(
     if path is not None and asked:
         key = download_key(copy.delivery_id, REPLAY_REQUEST)
         replay = download_gate.decision(
-            copy, None if event is None else dataclasses.replace(event, idempotency_key=key)
+            copy.delivery_id,
+            copy.created_at,
+            copy.expires_at,
+            None if event is None else dataclasses.replace(event, idempotency_key=key),
         )
     return ServedFile(
         path, viewer.download_filename(copy.template_name), copy.pdf_key(), replay=replay

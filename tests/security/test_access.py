@@ -55,6 +55,8 @@ PUBLIC = {
     "in the body decides",
     "customer.privacy_statement": "the company's privacy statement customer pages link to; no data",
     "metrics.scrape": "Prometheus; its own bearer token (PORTAL_METRICS_TOKEN) decides, 404 unset",
+    "tracking.gate_drain": "nginx's download gate (an internal location); the gate's secret in "
+    "X-Portal-Gate decides, 404 without it; it only queues the ingest drain",
     "customer.brand_image": "the company logo and reps' WeChat QR images customer pages show, "
     "named by their content hash; only the current ones are served",
     "customer.thumbnail": "a share card's page-1 thumbnail, rendered with sample data (nothing "
