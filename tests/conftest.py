@@ -19,6 +19,7 @@ from flask.testing import FlaskClient
 from jinja2.bccache import Bucket, BytecodeCache
 
 from portal import create_app
+from portal.delivery import link_cache
 from portal.extensions import db
 from tests.render_memo import RenderMemo
 from tests.route_builders import remembered_builders
@@ -326,6 +327,7 @@ def app(
         shared = db.engine in _ENGINES.values()
         _empty_tables()
         yield application
+        link_cache.close(application)  # its listener thread stops reading the database
         db.session.remove()
         _empty_tables()
         if not shared:

@@ -2,12 +2,14 @@
 --
 -- The app decides; this replays. When the app answers a tracked download with X-Accel-Redirect
 -- and a decision (portal.delivery.download_gate), header_filter() keeps the decision, the file
--- and the answer's headers in the shared dict `portal_gate`, for the decision's TTL (at most
--- one second, never past the app's own trust in what it read). access() answers an identical
--- request (same URL, User-Agent, scheme and Cookie header; no Authorization) from it: it runs
--- the app's ingest script with the app's entry (the one Redis round trip, the durable write,
--- before any byte goes out) and sends the file. Whatever it cannot do exactly as the app would
--- (Redis unreachable, the script unknown there, the delivery revoked), it leaves to the app.
+-- and the answer's headers in the shared dict `portal_gate`, for the decision's TTL (never
+-- past the link's expiry). access() answers an identical request (same URL, User-Agent, scheme
+-- and Cookie header; no Authorization) from it: it runs the app's replay script with the app's
+-- entry (the one Redis round trip, the durable write, before any byte goes out), which refuses
+-- unless the generation the copy was read under is confirmed now (by the app's processes, for
+-- at most a second after each reading of the change counter) and the delivery is not revoked;
+-- then it sends the file. Whatever it cannot do exactly as the app would (Redis unreachable,
+-- the script unknown there, revoked, not confirmed), it leaves to the app.
 --
 -- Needs the Debian packages libnginx-mod-http-lua and lua-nginx-redis.
 
@@ -20,7 +22,9 @@ local M = {}
 -- An entry is used only while the shared dict still holds the very same decision.
 local parsed = lrucache.new(8192)
 
-local VERSION = "v1"
+local VERSION = "v2"
+local FIELDS = 12
+local LONGEST_MS = 60000  -- portal.delivery.download_gate.TTL_MS
 local TIMEOUT_MS = 1000
 -- A decision this close to its end is renewed in the background by the first replay that sees
 -- it (one per key at a time): steady downloads of a link never wait for the app again.
@@ -64,7 +68,7 @@ end
 local function keep(k, decision, uri, get)
   local d = fields(decision)
   local ttl = tonumber(d[2])
-  if d[1] ~= VERSION or #d ~= 11 or not ttl or ttl <= 0 or ttl > 1000 then
+  if d[1] ~= VERSION or #d ~= FIELDS or not ttl or ttl <= 0 or ttl > LONGEST_MS then
     return
   end
   local lines = { decision, uri, string.format("%.3f", ngx.now() + ttl / 1000) }
@@ -82,12 +86,12 @@ end
 local function parse(kept)
   local line, uri, ends, headers = kept:match("^([^\n]*)\n([^\n]*)\n([^\n]*)\n?(.*)$")
   local d = fields(line or "")
-  if d[1] ~= VERSION or #d ~= 11 or not uri or not tonumber(ends) then
+  if d[1] ~= VERSION or #d ~= FIELDS or not uri or not tonumber(ends) then
     return nil
   end
   d.kept, d.uri, d.ends, d.headers = kept, uri, tonumber(ends), headers
-  if d[11] ~= "-" then
-    local entry = ngx.decode_base64(d[11])
+  if d[12] ~= "-" then
+    local entry = ngx.decode_base64(d[12])
     local before, rest = (entry or ""):match('^(.-)"@T@"(.*)$')
     local middle, after = (rest or ""):match("^(.-)@R@(.*)$")
     if not after then
@@ -98,15 +102,18 @@ local function parse(kept)
   return d
 end
 
+-- The app's script with the app's entry ("" for a request the app records nothing of, a
+-- robot's: the script still checks the delivery and the generation). True when the download
+-- may be answered: recorded (0, 1) or nothing to record (2).
 local function record(d)
-  if not d.entry then
-    return true -- the app records nothing for this request (a robot's)
+  local entry = ""
+  if d.entry then
+    entry = d.entry[1] .. string.format("%d", ngx.now() * 1000) .. d.entry[2]
+      .. ngx.var.request_id .. d.entry[3]
   end
-  local entry = d.entry[1] .. string.format("%d", ngx.now() * 1000) .. d.entry[2]
-    .. ngx.var.request_id .. d.entry[3]
   local r = redis:new()
   r:set_timeout(TIMEOUT_MS) -- (Debian's lua-nginx-redis has no set_timeouts)
-  local host, port, db = d[8], tonumber(d[9]), d[10]
+  local host, port, db = d[9], tonumber(d[10]), d[11]
   local ok = r:connect(host, port, { pool = host .. ":" .. port .. "/" .. db })
   if not ok then
     return false
@@ -117,7 +124,7 @@ local function record(d)
       return false
     end
   end
-  local answer = r:evalsha(d[3], 3, d[5], d[6], d[7], entry, d[4])
+  local answer = r:evalsha(d[3], 4, d[5], d[6], d[7], d[8], entry, d[4])
   if type(answer) ~= "table" then -- NOSCRIPT (Redis restarted), or an error
     r:close()
     return false
@@ -127,7 +134,9 @@ local function record(d)
   if outcome == 1 then -- this entry set the drain flag: the app queues the drain
     ngx.location.capture("/_gate/drain", { method = ngx.HTTP_POST })
   end
-  return outcome == 0 or outcome == 1
+  -- -1: revoked (the app answers 410); -3: the generation is not confirmed now (the app
+  -- answers, reading the counter, and decides again)
+  return outcome == 0 or outcome == 1 or outcome == 2
 end
 
 -- The app's decision for a request asked again, in a timer (no client waits): the same URL,

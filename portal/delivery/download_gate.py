@@ -8,29 +8,30 @@ same inputs, without asking it again:
 
 - The app stays the one place that decides. When nginx asks (the X-Portal-Gate header carries
   PORTAL_DOWNLOAD_GATE_SECRET) and the answer is an X-Accel-Redirect, the app adds a decision
-  (sending.DECISION_HEADER): how long it holds, the ingest script's sha and keys, the Redis
-  it runs on, and the event it recorded with the time and nginx's request id left to fill in
-  (portal.tracking.ingest_queue.replay). nginx keeps it, with the answer's file and headers, in
-  a shared dict keyed by everything the decision depended on: the URL, the User-Agent (robots),
-  the scheme (HSTS) and the whole Cookie header (the device and passcode cookies; a staff
-  session). A request with an Authorization header is never replayed.
-- A replay records as the app does, before the answer: the same script appends the same entry
-  to the same stream (the one Redis round trip, the durable write), with an idempotency key
-  per nginx request id (served_files.download_key), so a request nginx sends twice counts once.
-  When the script set the drain flag, nginx asks the app to queue the drain (POST /_gate/drain).
-  A decision near its end is renewed by nginx in the background (REFRESH_HEADER: decided, not
-  recorded), so steady downloads of a link do not wait for the app once a second.
-  When Redis refuses, or the script does not know the delivery any more, the app answers.
-- How long: never past the app's own trust in what it read (portal.delivery.link_cache: within
-  one second of its last reading of the change counter, read again for the decision when less
-  than WANTED_SECONDS is left), nor the link's expiry, nor TTL_MS.
-  So the link cache's bound holds for replays too: no replay of a revoked or expired link more
-  than one second after the revoke commits. Sooner in practice: the script is given the
-  delivery's tombstone key (portal.tracking.revocations), written right after a revoke
-  commits, and refuses while it exists; nginx then lets the app answer (410).
-- Not replayed: staff downloads (never recorded as the customer's, and the app is asked each
-  time), presigned redirects, answers other than X-Accel-Redirect, downloads without Redis or
-  without nginx's request id.
+  (sending.DECISION_HEADER): how long it may be kept, the replay script's sha and keys, the
+  Redis it runs on, and the event it recorded with the time and nginx's request id left to fill
+  in (portal.tracking.ingest_queue.replay). nginx keeps it, with the answer's file and headers,
+  in a shared dict keyed by everything the decision depended on: the URL, the User-Agent
+  (robots), the scheme (HSTS) and the whole Cookie header (the device and passcode cookies; a
+  staff session). A request with an Authorization header is never replayed.
+- A replay records as the app does, before the answer: the same entry goes to the same stream
+  (the one Redis round trip, the durable write), with an idempotency key per nginx request id
+  (served_files.download_key), so a request nginx sends twice counts once. When the script set
+  the drain flag, nginx asks the app to queue the drain (POST /_gate/drain). A decision near
+  its end is renewed by nginx in the background (REFRESH_HEADER: decided, not recorded).
+- The revocation bound, without a message that could be lost: the script refuses a replay
+  unless the generation of the change counter the copy was read under is confirmed now
+  (revocations.generation_key): the app's processes set that key after each reading of the
+  counter (portal.delivery.link_cache), until one second after the reading began, never
+  longer. A change to a copy moves the counter in its own transaction; no reading confirms the
+  old generation again, so no replay of the old decision runs more than a second after the
+  change commits. A revoke stops them at once: the script also refuses while the delivery's
+  tombstone exists (written as the revoke commits). When the script refuses, or Redis does,
+  nginx lets the app answer, which reads the counter (confirming the generation again when it
+  has not moved) and decides anew. A decision lives at most TTL_MS, and never past the
+  link's expiry.
+- Not replayed: staff with an Authorization header, presigned redirects, answers other than
+  X-Accel-Redirect, downloads without Redis or without nginx's request id.
 """
 
 from __future__ import annotations
@@ -51,8 +52,8 @@ ASK_HEADER = "X-Portal-Gate"
 # With ASK_HEADER: the gate renews a decision in the background (no client is waiting, and the
 # download is not the customer's): the app decides and records nothing. nginx drops a client's.
 REFRESH_HEADER = "X-Portal-Gate-Refresh"
-VERSION = "v1"  # the decision's format, checked by portal_gate.lua
-TTL_MS = 1000
+VERSION = "v2"  # the decision's format, checked by portal_gate.lua
+TTL_MS = 60_000  # a decision's longest life; the generation's key bounds it to the second
 MIN_TTL_MS = 50  # less is not worth keeping
 WANTED_SECONDS = 0.75  # less left of the link cache's trust: it reads the counter again first
 
@@ -77,16 +78,18 @@ def decision(
     recorded, a robot's) with an idempotency key naming ingest_queue.REPLAY_REQUEST; None when
     it may not be replayed.
     One line of space-separated fields (nginx has no JSON parser): VERSION, the TTL in ms, the
-    script's sha, the drain flag's TTL, the three keys, Redis's host, port and database, and
-    the entry in base64 ("-": record nothing)."""
+    replay script's sha, the drain flag's TTL, the four keys (tombstone, stream, drain flag,
+    generation), Redis's host, port and database, and the entry in base64 ("-": record
+    nothing)."""
     if not ingest_path.queued() or created_at is None:
         return None
     now = utcnow()
-    # Read the counter again rather than hand nginx a short remainder: every decision that
-    # expires sends nginx's next request for that link to the app (P1n: 100 links, ~20 % of
-    # the downloads with the remainder alone).
-    trusted = link_cache.cache().trusted_for_at_least(WANTED_SECONDS)
-    ttl_ms = min(TTL_MS, int(trusted * 1000))
+    # The copy was read under the generation the cache trusts now (read again first when little
+    # of its second is left); replays run only while that generation's key says it is current.
+    cache = link_cache.cache()
+    if cache.trusted_for_at_least(WANTED_SECONDS) <= 0 or cache.generation is None:
+        return None
+    ttl_ms = TTL_MS
     if expires_at is not None:
         ttl_ms = min(ttl_ms, int((expires_at - now).total_seconds() * 1000))
     if ttl_ms < MIN_TTL_MS:
@@ -94,7 +97,8 @@ def decision(
     where = _redis_address()
     if where is None:
         return None
-    replay = ingest_queue.replay(event, revocations.gone_key(delivery_id, created_at))
+    tombstone = revocations.gone_key(delivery_id, created_at)
+    replay = ingest_queue.replay(event, tombstone, cache.generation)
     entry = base64.b64encode(replay.entry.encode()).decode() if replay.entry else "-"
     fields = [
         VERSION,

@@ -64,6 +64,11 @@ TTL = 1.0  # seconds: the issue's bound, and never more
 MAX_AGE = 60.0  # seconds: an entry is read again after this long, whatever the counter says
 MAX_ENTRIES = 4096
 RESUBSCRIBE_PAUSE = 0.5  # seconds between attempts while Redis is unreachable
+# The listener reads the counter ahead of need (every ~KEEP_AHEAD s, looking every KEEP_EVERY
+# s): requests then rarely pay a reading, and the generation's key that nginx's download gate
+# replays under (portal.delivery.download_gate) never lapses while the process is up.
+KEEP_AHEAD = 0.5
+KEEP_EVERY = 0.2
 _EXTENSION = "portal.link_cache"
 _creating = threading.Lock()
 _BEGAN = "portal.link_cache.began"
@@ -130,6 +135,7 @@ class LinkCache:
         self._known: int | None = None  # the counter at the last reading
         self._confirmed_until = float("-inf")  # entries are served until then
         self.listening = True  # with Redis: whether the listener's subscription is confirmed
+        self.closed = False  # its listener thread stops (close())
         self.readings = 0  # how often the counter was read (the tests count them)
 
     def ticket(self, began: float | None = None) -> Ticket:
@@ -195,6 +201,17 @@ class LinkCache:
         if self._generation is None:
             return 0.0
         return max(0.0, self._confirmed_until - self.clock())
+
+    def keep_confirmed(self, ahead: float) -> None:
+        """Read the counter now if less than `ahead` seconds of trust are left (the listener
+        thread calls it, so that requests need not)."""
+        if self._generation is not None and self.trusted_for() < ahead:
+            self._confirmed(now=True)
+
+    @property
+    def generation(self) -> int | None:
+        """The counter's value at the last reading (None before the first)."""
+        return self._known
 
     def trusted_for_at_least(self, wanted: float) -> float:
         """trusted_for(), after reading the counter again when less than `wanted` seconds are
@@ -264,13 +281,29 @@ def cache() -> LinkCache:
         if found is not None and found[0] == os.getpid():
             return found[1]
         # (a pid of another process: forked by gunicorn's preload, it starts afresh)
-        link_cache = LinkCache(generation=_counter_reader(db.engine))
         redis_url = current_app.config.get("REDIS_URL")
+        confirm = None
+        if redis_url:
+            from portal import jobs
+
+            prefix = revocations.key_prefix()
+            confirm = _confirmer(
+                jobs.redis_connection(), lambda value: revocations.generation_key(value, prefix)
+            )
+        link_cache = LinkCache(generation=_counter_reader(db.engine, confirm))
         if redis_url:
             link_cache.listening = False  # until the subscription is confirmed
             _Listener(link_cache, redis_url, channel()).start()
         current_app.extensions[_EXTENSION] = (os.getpid(), link_cache)
         return link_cache
+
+
+def close(app: Any) -> None:
+    """Stop this process's cache of `app` and its listener thread (an app that is done: a
+    test's; the thread otherwise lives until the cache is garbage collected)."""
+    found = app.extensions.pop(_EXTENSION, None)
+    if found is not None:
+        found[1].closed = True
 
 
 class _Listener(threading.Thread):
@@ -289,16 +322,17 @@ class _Listener(threading.Thread):
         # Named, so an operator (or a test) can tell this process's subscription apart.
         name = f"portal-link-cache:{os.getpid()}:{self._channel}"
         redis = Redis.from_url(self._redis_url, client_name=name)
-        while self._cache() is not None:
+        while self._open():
             pubsub = redis.pubsub()
             try:
                 pubsub.subscribe(self._channel)
-                while self._cache() is not None:  # no strong reference kept while waiting
-                    message = pubsub.get_message(timeout=1.0)
+                while self._open():  # no strong reference kept while waiting
+                    message = pubsub.get_message(timeout=KEEP_EVERY)
                     if message is not None:
                         # A subscribe confirmation also follows a reconnection redis-py made on
                         # its own: what was published meanwhile is lost, so empty it then too.
                         self._emptied(listening=True if message["type"] == "subscribe" else None)
+                    self._keep_confirmed()
             except Exception:
                 self._emptied(listening=False)
                 log.warning("link cache: subscription to %s lost; retrying", self._channel)
@@ -306,6 +340,15 @@ class _Listener(threading.Thread):
             finally:
                 pubsub.close()
         redis.close()
+
+    def _open(self) -> bool:
+        link_cache = self._cache()
+        return link_cache is not None and not link_cache.closed
+
+    def _keep_confirmed(self) -> None:
+        link_cache = self._cache()
+        if link_cache is not None:
+            link_cache.keep_confirmed(KEEP_AHEAD)
 
     def _emptied(self, *, listening: bool | None) -> None:
         link_cache = self._cache()
@@ -323,16 +366,42 @@ _COUNTER = CopyGeneration.__table__
 _COUNTER_ROW = 1
 
 
-def _counter_reader(engine: Engine) -> Callable[[], int]:
+def _counter_reader(
+    engine: Engine, confirm: Callable[[int, float], None] | None = None
+) -> Callable[[], int]:
     """Reads the counter on a connection of its own: a fresh snapshot, never the request's
-    transaction (whose snapshot may be older than the reading's clock says)."""
+    transaction (whose snapshot may be older than the reading's clock says); then confirm(value,
+    when the reading began), if given."""
     statement = select(_COUNTER.c.value).where(_COUNTER.c.id == _COUNTER_ROW)
 
     def read() -> int:
+        began = time.monotonic()
         with engine.connect() as connection:
-            return connection.execute(statement).scalar() or 0
+            value = connection.execute(statement).scalar() or 0
+        if confirm is not None:
+            confirm(value, began)
+        return value
 
     return read
+
+
+def _confirmer(redis: Any, key_of: Callable[[int], str]) -> Callable[[int, float], None]:
+    """Tells nginx's download gate what a reading found: the generation's key (key_of) set in
+    Redis until TTL after the reading began, never longer. A change committed after the reading
+    moves the counter; no reading confirms the old generation again, and its key is gone within
+    TTL: the gate's replays keep the link cache's bound without a message that could be lost.
+    (No app context needed: the listener thread reads too.)"""
+
+    def confirm(value: int, began: float) -> None:
+        left_ms = int((began + TTL - time.monotonic()) * 1000)
+        if left_ms < 50:
+            return
+        try:
+            redis.set(key_of(value), 1, px=left_ms)
+        except Exception:  # the gate then lets the app answer: nothing is served stale
+            log.warning("link cache: could not confirm generation %s in Redis", value)
+
+    return confirm
 
 
 def _bump(session: Session) -> None:

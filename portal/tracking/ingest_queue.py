@@ -247,30 +247,49 @@ REPLAY_TIME = "@T@"  # the time in epoch ms (the JSON string "@T@" becomes a num
 REPLAY_REQUEST = "@R@"  # nginx's $request_id (32 hex digits)
 
 
+# The download gate's one round trip (portal.delivery.download_gate): enqueue_event's append,
+# refused while the copy's generation is not confirmed (KEYS[4]: set by the app's processes
+# after each reading of the change counter, for the rest of that second only), or once the
+# delivery is revoked. KEYS: the tombstone, the stream, the drain flag, the generation's key.
+# ARGV: the entry ("": record nothing, a robot's), the flag's TTL. Returns {outcome}: -3 (the
+# generation not confirmed now), -1 (revoked), 2 (nothing to record), 0 (added), 1 (added and
+# the flag set: queue a drain).
+_REPLAY = """
+if redis.call('EXISTS', KEYS[4]) == 0 then return {-3} end
+if redis.call('EXISTS', KEYS[1]) == 1 then return {-1} end
+if ARGV[1] == '' then return {2} end
+redis.call('XADD', KEYS[2], '*', 'b', ARGV[1])
+if redis.call('SET', KEYS[3], '1', 'NX', 'PX', ARGV[2]) then return {1} end
+return {0}
+"""
+
+
 @dataclass(frozen=True)
 class Replay:
     """How the download gate appends an event of the same shape as enqueue_event's, without the
-    app: the script and keys of the one round trip, and the entry with the time and the
-    request id left to fill in."""
+    app: the script (loaded) and keys of the one round trip, and the entry with the time and
+    the request id left to fill in."""
 
     script_sha: str
-    keys: tuple[str, str, str]  # the delivery's tombstone, the stream, the drain flag
+    keys: tuple[str, str, str, str]  # the tombstone, the stream, the drain flag, the generation
     flag_ttl_ms: int
     entry: str  # "" when nothing is recorded (a robot's download)
 
 
-def replay(new: NewEvent | None, tombstone: str) -> Replay:
-    """The replay of `new` (None: nothing to record) with the delivery's tombstone key: a
-    replayed download is refused as soon as its delivery is revoked. new.idempotency_key
-    must contain REPLAY_REQUEST."""
+def replay(new: NewEvent | None, tombstone: str, generation: int) -> Replay:
+    """The replay of `new` (None: nothing to record) with the delivery's tombstone key and the
+    generation its copy was read under: a replayed download is refused as soon as its delivery
+    is revoked, and whenever the generation is not confirmed. new.idempotency_key must contain
+    REPLAY_REQUEST. Loads the script (again after a Redis restart: one round trip a decision)."""
     keys = _Keys.now()
     entry = ""
     if new is not None:
         if REPLAY_REQUEST not in (new.idempotency_key or ""):
             raise ValueError("a replayed event's key names the request")
         entry = _event_entry(new, REPLAY_TIME)
-    sha = _script(jobs.redis_connection()).sha
-    return Replay(sha, (tombstone, keys.stream, keys.flag), FLAG_TTL_MS, entry)
+    sha = jobs.redis_connection().script_load(_REPLAY)
+    keys4 = (tombstone, keys.stream, keys.flag, revocations.generation_key(generation))
+    return Replay(sha, keys4, FLAG_TTL_MS, entry)
 
 
 def _limit_headers(limits: list, counters: list, now: datetime) -> dict[str, str]:

@@ -40,6 +40,14 @@ def key_prefix() -> str:
     return f"{current_app.config.get('INGEST_REDIS_PREFIX', 'portal')}:{{ingest}}"
 
 
+def generation_key(generation: int, prefix: str | None = None) -> str:
+    """The key that says what was read under `generation` of the copies' change counter is
+    still current (portal.delivery.link_cache sets it after each reading of the counter, for
+    the rest of that reading's second only; nginx's download gate replays only while it
+    exists)."""
+    return f"{prefix or key_prefix()}:copygen:{generation}"
+
+
 def gone_key(delivery_id: int, created_at: datetime) -> str:
     """The tombstone of one delivery. Its creation time is part of the key: a delivery id
     reused by another database on the same Redis (a re-seeded instance) is another key."""

@@ -81,17 +81,20 @@ def fields(answer) -> list[str]:
     value = answer.headers.get(DECISION_HEADER)
     assert value is not None, dict(answer.headers)
     found = value.split(" ")
-    assert len(found) == 11 and found[0] == "v1", found
+    assert len(found) == 12 and found[0] == "v2", found
     return found
 
 
 def replay(redis, decision: list[str], request_id: str) -> int:
     """What portal_gate.lua does on a hit: fill in the time and the request id, run the
-    script; its outcome (0 or 1: appended, -1: the delivery is gone)."""
-    entry = base64.b64decode(decision[10]).decode()
-    entry = entry.replace('"@T@"', str(round(time.time() * 1000)), 1)
-    entry = entry.replace("@R@", request_id, 1)
-    answer = redis.evalsha(decision[2], 3, *decision[4:7], entry, decision[3])
+    script; its outcome (0 or 1: appended, 2: nothing to record, -1: the delivery is gone, -3:
+    the generation is not confirmed)."""
+    entry = ""
+    if decision[11] != "-":
+        entry = base64.b64decode(decision[11]).decode()
+        entry = entry.replace('"@T@"', str(round(time.time() * 1000)), 1)
+        entry = entry.replace("@R@", request_id, 1)
+    answer = redis.evalsha(decision[2], 4, *decision[4:8], entry, decision[3])
     return int(answer[0])
 
 
@@ -127,7 +130,7 @@ def test_a_replayed_entry_is_stored_as_the_app_s_own_download_once_per_request(
     delivery = db.session.get(Delivery, sent.delivery.id)
     # The delivery's own tombstone: a revoke stops replays at once (below).
     assert decision[4] == revocations.gone_key(delivery.id, delivery.created_at)
-    entry = json.loads(base64.b64decode(decision[10]))
+    entry = json.loads(base64.b64decode(decision[11]))
     assert entry["e"]["occurred_at"] == "@T@"
     assert entry["e"]["idempotency_key"] == f"dl:{delivery.id}:@R@"
 
@@ -145,10 +148,12 @@ def test_a_replayed_entry_is_stored_as_the_app_s_own_download_once_per_request(
     assert abs((replayed.occurred_at - app_s.occurred_at).total_seconds()) < 60
 
 
-def test_a_robot_s_download_is_replayed_recording_nothing(client, sent, queue):
+def test_a_robot_s_download_is_replayed_recording_nothing(client, sent, queue, redis):
     answer = download(client, sent, **{"User-Agent": "Slackbot-LinkExpanding 1.0"})
     assert answer.status_code == 200
-    assert fields(answer)[10] == "-"
+    decision = fields(answer)
+    assert decision[11] == "-"
+    assert replay(redis, decision, SECOND) == 2  # checked (the delivery, the generation)
 
 
 def test_a_revoke_makes_the_script_refuse_every_replay_at_once(client, shop, sent, queue, redis):
@@ -159,27 +164,47 @@ def test_a_revoke_makes_the_script_refuse_every_replay_at_once(client, shop, sen
     assert download(client, sent).status_code == 410
 
 
-def test_the_ttl_is_never_longer_than_the_app_s_trust_in_what_it_read(client, sent, queue):
+def test_a_replay_runs_only_while_the_copy_s_generation_is_confirmed(client, sent, queue, redis):
+    """The bound without a message to lose: each reading of the change counter confirms the
+    generation it found in Redis until a second after the reading began, and a replay's script
+    refuses once that key is gone. A change moves the counter: no reading confirms the old
+    generation again."""
+    decision = fields(download(client, sent))
+    cache = link_cache.cache()
+    key = decision[7]
+    assert key == revocations.generation_key(cache.generation)
+    assert 0 < redis.pttl(key) <= 1000  # never longer than the reading's second
+    assert replay(redis, decision, SECOND) in (0, 1)
+    redis.delete(key)  # the second is up and no reading confirmed it again
+    assert replay(redis, decision, "1" * 32) == -3
+    # The next reading (the app answers when nginx falls back) confirms it again.
+    real = cache.clock
+    try:
+        cache.clock = lambda: real() + 1.0
+        assert download(client, sent).status_code == 200
+        assert redis.exists(key) and replay(redis, decision, "2" * 32) in (0, 1)
+        # A change commits (another node's, unheard here); the next reading finds the counter
+        # moved and confirms the new generation only: the old decision dies with its key.
+        link_cache._bump(db.session)
+        db.session.commit()
+        cache.clock = lambda: real() + 2.0
+        assert download(client, sent).status_code == 200
+        assert revocations.generation_key(cache.generation) != key
+        assert redis.exists(revocations.generation_key(cache.generation))
+        assert 0 < redis.pttl(key) <= 1000  # not renewed: gone within the second
+    finally:
+        cache.clock = real
+
+
+def test_no_decision_for_a_copy_read_before_the_counter_moved(client, sent, queue):
     assert download(client, sent).status_code == 200  # the link is cached, the counter read
     cache = link_cache.cache()
     real = cache.clock
-
-    def trust_left(seconds: float) -> None:
-        cache.clock = real
-        left = cache.trusted_for()
-        cache.clock = lambda: real() + left - seconds
-
+    left = cache.trusted_for()
     try:
-        # 0.3 s of trust left: too short a replay; the app reads the counter again first, and
-        # the decision lives no longer than the new trust.
-        trust_left(0.3)
-        readings = cache.readings
-        ttl = int(fields(download(client, sent))[1])
-        assert cache.readings == readings + 1
-        assert 300 < ttl <= cache.trusted_for() * 1000 + 1
-        # The counter moved meanwhile (another node's commit, unheard): what the download served
-        # was read before it, so nothing may be replayed.
-        trust_left(0.3)
+        # 0.3 s of trust left: the app reads the counter again before deciding, and finds
+        # that it moved (another node's commit): what the download served was read before it.
+        cache.clock = lambda: real() + left - 0.3
         link_cache._bump(db.session)
         db.session.commit()
         answer = download(client, sent)
@@ -210,7 +235,7 @@ def test_the_drain_endpoint_answers_only_the_gate(client, queue):
 def test_a_refresh_decides_and_records_nothing_but_only_for_the_gate(client, sent, queue):
     refreshed = download(client, sent, **{REFRESH_HEADER: "1"})
     assert refreshed.status_code == 200
-    assert fields(refreshed)[10] != "-"  # the decision carries the reader's entry
+    assert fields(refreshed)[11] != "-"  # the decision carries the reader's entry
     # A client asking for the same without the gate's secret is downloading: recorded.
     assert download(client, sent, SECOND, **{REFRESH_HEADER: "1", ASK_HEADER: "guess"})
     run_worker(queue)
