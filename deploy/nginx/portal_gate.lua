@@ -18,8 +18,9 @@ local redis = require "nginx.redis"
 
 local M = {}
 
--- Decisions as this worker parsed them, by request key: each is parsed once, not per request.
--- An entry is used only while the shared dict still holds the very same decision.
+-- Decisions as this worker parsed them, by request key, until they end: each is parsed once,
+-- not per request. (Correct however stale: every replay's script checks the delivery and the
+-- generation; a refused replay drops the decision here and in the shared dict.)
 local parsed = lrucache.new(8192)
 
 local VERSION = "v2"
@@ -89,7 +90,7 @@ local function parse(kept)
   if d[1] ~= VERSION or #d ~= FIELDS or not uri or not tonumber(ends) then
     return nil
   end
-  d.kept, d.uri, d.ends, d.headers = kept, uri, tonumber(ends), headers
+  d.uri, d.ends, d.headers = uri, tonumber(ends), headers
   if d[12] ~= "-" then
     local entry = ngx.decode_base64(d[12])
     local before, rest = (entry or ""):match('^(.-)"@T@"(.*)$')
@@ -202,19 +203,20 @@ function M.access()
     return
   end
   ngx.var.portal_gate_key = k
-  local kept = ngx.shared.portal_gate:get(k)
-  if not kept then
-    return
-  end
   local d = parsed:get(k)
-  if not d or d.kept ~= kept then
+  if not d or d.ends <= ngx.now() then
+    local kept = ngx.shared.portal_gate:get(k)
+    if not kept then
+      return
+    end
     d = parse(kept)
     if d then
-      parsed:set(k, d, 1)
+      parsed:set(k, d, math.max(d.ends - ngx.now(), 0.001))
     end
   end
   if not d or not record(d) then
     ngx.shared.portal_gate:delete(k)
+    parsed:delete(k)
     return -- the app answers (and decides again)
   end
   refresh_soon(k, d)

@@ -64,14 +64,16 @@ class Gated:
             "GET", self.run.base + path, headers={"User-Agent": BROWSER, **headers}
         )
 
-    def went_to_the_app(self, path: str) -> int:
-        """How many client requests for path nginx passed to the app (its access log)."""
+    def went_to_the_app(self, path: str, requests: int) -> int:
+        """How many of the `requests` client requests for path so far nginx passed to the app
+        (its access log, once it holds all of them: nginx writes a line after the answer)."""
         pattern = rf'"GET {re.escape(path)} HTTP/1\.1" \d+ \d+ upstream=(\S+)'
-        return sum(1 for up in re.findall(pattern, self.run.proxy.access_log()) if up != "-")
 
-    def app_saw(self, path: str) -> int:
-        """How many requests for path reached gunicorn (its access log, in the node's log)."""
-        return len(re.findall(rf'"GET {re.escape(path)} HTTP', self.run.node.log()))
+        def lines() -> list[str]:
+            return re.findall(pattern, self.run.proxy.access_log())
+
+        wait_until(lambda: len(lines()) >= requests, 30, "nginx to log the requests")
+        return sum(1 for upstream in lines() if upstream != "-")
 
     def stored(self, delivery: int) -> int:
         import sqlalchemy as sa
@@ -116,7 +118,7 @@ def test_nginx_replays_a_download_and_records_it_as_the_app_does(gated):
     answers = downloads_in_a_row(gated, path, 30)
     # The app answered the first and then those that came after a decision expired; nginx the
     # rest (30 downloads take well under a second unless the machine is very busy).
-    assert gated.app_saw(path) < 30, gated.run.proxy.error_log()[-2000:]
+    assert gated.went_to_the_app(path, 30) < 30, gated.run.proxy.error_log()[-2000:]
     for answer in answers[1:]:
         assert {h: answer.headers.get(h) for h in SAME} == {
             h: answers[0].headers.get(h) for h in SAME
@@ -141,7 +143,7 @@ def test_staff_downloads_always_go_to_the_app(gated):
     delivery, path = gated.run.send("钱进")
     bearer = {"Authorization": f"Bearer {gated.run.tokens[REP]}"}
     downloads_in_a_row(gated, path, 5, **bearer)
-    assert gated.app_saw(path) == 5
+    assert gated.went_to_the_app(path, 5) == 5
     downloads_in_a_row(gated, path, 1)  # the customer's: recorded
     wait_until(lambda: gated.stored(delivery) >= 1, 60, "the customer's download to be stored")
     assert gated.stored(delivery) == 1
@@ -150,10 +152,11 @@ def test_staff_downloads_always_go_to_the_app(gated):
 def test_without_its_script_in_redis_the_gate_lets_the_app_answer(gated):
     delivery, path = gated.run.send("孙丽")
     downloads_in_a_row(gated, path, 2)
-    seen = gated.app_saw(path)
+    waited = gated.went_to_the_app(path, 2)
     gated.redis.script_flush()  # as a Redis restart without persistence would
     downloads_in_a_row(gated, path, 1)
-    assert gated.app_saw(path) == seen + 1  # the replay failed; the app answered and recorded
+    # the replay failed; that very request went to the app, which answered and recorded it
+    assert gated.went_to_the_app(path, 3) == waited + 1
     wait_until(lambda: gated.stored(delivery) >= 3, 60, "the downloads to be stored")
     assert gated.stored(delivery) == 3
 
@@ -168,7 +171,7 @@ def test_steady_downloads_of_a_link_seldom_wait_for_the_app(gated):
     while time.monotonic() < deadline:
         downloads_in_a_row(gated, path, 1)
         asked += 1
-    waited = gated.went_to_the_app(path)
+    waited = gated.went_to_the_app(path, asked)
     assert 1 <= waited < asked // 2, (waited, asked, gated.run.proxy.access_log()[-3000:])
     wait_until(lambda: gated.stored(delivery) >= asked, 60, "the downloads to be stored")
     assert gated.stored(delivery) == asked
