@@ -27,12 +27,16 @@ from portal.delivery.download_gate import ASK_HEADER, REFRESH_HEADER, TTL_MS
 from portal.delivery.models import Delivery
 from portal.delivery.sending import DECISION_HEADER
 from portal.extensions import db
-from portal.tracking import ingest_path, revocations
+from portal.tracking import revocations
 from portal.tracking.models import Event, EventType
+from tests.tracking import test_ingest_queue as queue_support
 from tests.tracking.test_ingest_queue import REDIS_URL, redis_fixture, run_worker  # noqa: F401
 
 client = support.client  # fixtures shared by the customer-side tests
 shop = support.shop
+# Redis on from there, the RQ queue the test's own (list `sent` before it: the copy renders
+# inline first).
+queued = queue_support.queued
 
 SECRET = "gate-secret-of-the-tests"
 BROWSER = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) MicroMessenger/8.0.40"
@@ -54,22 +58,6 @@ def app_config(app_config):
 @pytest.fixture
 def sent(shop):
     return shop.send(shop.template("产品手册"))  # rendered, jobs inline, before Redis is on
-
-
-@pytest.fixture
-def queue(app, sent, redis, monkeypatch):
-    """Redis on from here (ingest queued); the RQ queue is this test's own."""
-    from rq import Queue
-
-    name = f"portal-test-{uuid.uuid4().hex[:8]}"
-    monkeypatch.setattr(jobs, "QUEUE_NAME", name)
-    monkeypatch.setitem(app.config, "REDIS_URL", REDIS_URL)
-    jobs.use_app_for_jobs(app)
-    assert ingest_path.queued()
-    yield Queue(name, connection=redis)
-    for pattern in (f"{app.config['INGEST_REDIS_PREFIX']}:*", f"rq:*{name}*"):
-        for key in redis.scan_iter(pattern):
-            redis.delete(key)
 
 
 def download(client, sent, request_id: str = FIRST, **headers):
@@ -110,7 +98,7 @@ def test_no_decision_without_redis(client, sent):
     assert answer.status_code == 200 and DECISION_HEADER not in answer.headers
 
 
-def test_no_decision_unless_nginx_asked_with_the_secret(app, client, sent, queue):
+def test_no_decision_unless_nginx_asked_with_the_secret(app, client, sent, queued):
     assert DECISION_HEADER in download(client, sent).headers
     assert DECISION_HEADER not in download(client, sent, **{ASK_HEADER: "guess"}).headers
     assert DECISION_HEADER not in download(client, sent, **{ASK_HEADER: ""}).headers
@@ -121,7 +109,7 @@ def test_no_decision_unless_nginx_asked_with_the_secret(app, client, sent, queue
 
 
 def test_a_replayed_entry_is_stored_as_the_app_s_own_download_once_per_request(
-    client, sent, queue, redis
+    client, sent, queued, redis
 ):
     answer = download(client, sent)
     assert answer.status_code == 200 and answer.headers["X-Accel-Redirect"]
@@ -136,7 +124,7 @@ def test_a_replayed_entry_is_stored_as_the_app_s_own_download_once_per_request(
 
     assert replay(redis, decision, SECOND) in (0, 1)
     assert replay(redis, decision, SECOND) == 0  # nginx sent that request twice
-    run_worker(queue)
+    run_worker(queued)
     stored = sorted(downloads(), key=lambda event: event.idempotency_key)
     assert [e.idempotency_key for e in stored] == [
         f"dl:{delivery.id}:{FIRST}",  # the app's
@@ -148,7 +136,7 @@ def test_a_replayed_entry_is_stored_as_the_app_s_own_download_once_per_request(
     assert abs((replayed.occurred_at - app_s.occurred_at).total_seconds()) < 60
 
 
-def test_a_robot_s_download_is_replayed_recording_nothing(client, sent, queue, redis):
+def test_a_robot_s_download_is_replayed_recording_nothing(client, sent, queued, redis):
     answer = download(client, sent, **{"User-Agent": "Slackbot-LinkExpanding 1.0"})
     assert answer.status_code == 200
     decision = fields(answer)
@@ -156,7 +144,7 @@ def test_a_robot_s_download_is_replayed_recording_nothing(client, sent, queue, r
     assert replay(redis, decision, SECOND) == 2  # checked (the delivery, the generation)
 
 
-def test_a_revoke_makes_the_script_refuse_every_replay_at_once(client, shop, sent, queue, redis):
+def test_a_revoke_makes_the_script_refuse_every_replay_at_once(client, shop, sent, queued, redis):
     decision = fields(download(client, sent))
     delivery_services.revoke(shop.rep, sent.delivery.id)
     jobs.commit()  # the tombstone is written right after the commit
@@ -164,7 +152,7 @@ def test_a_revoke_makes_the_script_refuse_every_replay_at_once(client, shop, sen
     assert download(client, sent).status_code == 410
 
 
-def test_a_replay_runs_only_while_the_copy_s_generation_is_confirmed(client, sent, queue, redis):
+def test_a_replay_runs_only_while_the_copy_s_generation_is_confirmed(client, sent, queued, redis):
     """The bound without a message to lose: each reading of the change counter confirms the
     generation it found in Redis until a second after the reading began, and a replay's script
     refuses once that key is gone. A change moves the counter: no reading confirms the old
@@ -196,7 +184,7 @@ def test_a_replay_runs_only_while_the_copy_s_generation_is_confirmed(client, sen
         cache.clock = real
 
 
-def test_no_decision_for_a_copy_read_before_the_counter_moved(client, sent, queue):
+def test_no_decision_for_a_copy_read_before_the_counter_moved(client, sent, queued):
     assert download(client, sent).status_code == 200  # the link is cached, the counter read
     cache = link_cache.cache()
     real = cache.clock
@@ -213,7 +201,7 @@ def test_no_decision_for_a_copy_read_before_the_counter_moved(client, sent, queu
         cache.clock = real
 
 
-def test_a_link_about_to_expire_is_replayed_only_until_it_does(client, sent, queue):
+def test_a_link_about_to_expire_is_replayed_only_until_it_does(client, sent, queued):
     from datetime import timedelta
 
     delivery = db.session.get(Delivery, sent.delivery.id)
@@ -225,18 +213,18 @@ def test_a_link_about_to_expire_is_replayed_only_until_it_does(client, sent, que
     assert int(fields(answer)[1]) <= 600
 
 
-def test_the_drain_endpoint_answers_only_the_gate(client, queue):
+def test_the_drain_endpoint_answers_only_the_gate(client, queued):
     assert client.post("/_gate/drain").status_code == 404
     assert client.post("/_gate/drain", headers={ASK_HEADER: "guess"}).status_code == 404
     assert client.post("/_gate/drain", headers={ASK_HEADER: SECRET}).status_code == 204
-    assert len(queue) == 1  # the drain job
+    assert len(queued) == 1  # the drain job
 
 
-def test_a_refresh_decides_and_records_nothing_but_only_for_the_gate(client, sent, queue):
+def test_a_refresh_decides_and_records_nothing_but_only_for_the_gate(client, sent, queued):
     refreshed = download(client, sent, **{REFRESH_HEADER: "1"})
     assert refreshed.status_code == 200
     assert fields(refreshed)[11] != "-"  # the decision carries the reader's entry
     # A client asking for the same without the gate's secret is downloading: recorded.
     assert download(client, sent, SECOND, **{REFRESH_HEADER: "1", ASK_HEADER: "guess"})
-    run_worker(queue)
+    run_worker(queued)
     assert [e.idempotency_key for e in downloads()] == [f"dl:{sent.delivery.id}:{SECOND}"]
