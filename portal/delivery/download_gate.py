@@ -54,6 +54,7 @@ ASK_HEADER = "X-Portal-Gate"
 REFRESH_HEADER = "X-Portal-Gate-Refresh"
 VERSION = "v2"  # the decision's format, checked by portal_gate.lua
 TTL_MS = 60_000  # a decision's longest life; the generation's key bounds it to the second
+DEVICE_TTL_MS = 1000  # a decision that depends on a device's Visitor row (see decision())
 MIN_TTL_MS = 50  # less is not worth keeping
 WANTED_SECONDS = 0.75  # less left of the link cache's trust: it reads the counter again first
 
@@ -72,11 +73,16 @@ def decision(
     created_at: datetime | None,
     expires_at: datetime | None,
     event: NewEvent | None,
+    *,
+    device: bool = False,
 ) -> str | None:
     """The decision nginx may replay for a download of delivery_id (created at created_at, its
     link living until expires_at) the app just answered, which recorded `event` (None: nothing
     recorded, a robot's) with an idempotency key naming ingest_queue.REPLAY_REQUEST; None when
-    it may not be replayed.
+    it may not be replayed. `device`: the request named a device (its cookie), so whose
+    download it is, and a watermarked copy's mark, come from that device's Visitor row, which
+    changes without moving the counter (a forwarded reader says who they are): such a
+    decision lives DEVICE_TTL_MS, as the app itself would read the row again.
     One line of space-separated fields (nginx has no JSON parser): VERSION, the TTL in ms, the
     replay script's sha, the drain flag's TTL, the four keys (tombstone, stream, drain flag,
     generation), Redis's host, port and database, and the entry in base64 ("-": record
@@ -89,7 +95,7 @@ def decision(
     cache = link_cache.cache()
     if cache.trusted_for_at_least(WANTED_SECONDS) <= 0 or cache.generation is None:
         return None
-    ttl_ms = TTL_MS
+    ttl_ms = DEVICE_TTL_MS if device else TTL_MS
     if expires_at is not None:
         ttl_ms = min(ttl_ms, int((expires_at - now).total_seconds() * 1000))
     if ttl_ms < MIN_TTL_MS:

@@ -136,6 +136,7 @@ class LinkCache:
         self._confirmed_until = float("-inf")  # entries are served until then
         self.listening = True  # with Redis: whether the listener's subscription is confirmed
         self.closed = False  # its listener thread stops (close())
+        self.listener: threading.Thread | None = None  # with Redis (cache())
         self.readings = 0  # how often the counter was read (the tests count them)
 
     def ticket(self, began: float | None = None) -> Ticket:
@@ -293,7 +294,8 @@ def cache() -> LinkCache:
         link_cache = LinkCache(generation=_counter_reader(db.engine, confirm))
         if redis_url:
             link_cache.listening = False  # until the subscription is confirmed
-            _Listener(link_cache, redis_url, channel()).start()
+            link_cache.listener = _Listener(link_cache, redis_url, channel())
+            link_cache.listener.start()
         current_app.extensions[_EXTENSION] = (os.getpid(), link_cache)
         return link_cache
 

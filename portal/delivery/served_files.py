@@ -266,6 +266,7 @@ def download(
             copy.created_at,
             copy.expires_at,
             None if event is None else dataclasses.replace(event, idempotency_key=key),
+            device=device is not None,
         )
     return ServedFile(
         path, viewer.download_filename(copy.template_name), copy.pdf_key(), replay=replay

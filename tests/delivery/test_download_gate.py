@@ -23,7 +23,7 @@ from portal import jobs
 from portal.db_types import utcnow
 from portal.delivery import link_cache
 from portal.delivery import services as delivery_services
-from portal.delivery.download_gate import ASK_HEADER, REFRESH_HEADER, TTL_MS
+from portal.delivery.download_gate import ASK_HEADER, DEVICE_TTL_MS, REFRESH_HEADER, TTL_MS
 from portal.delivery.models import Delivery
 from portal.delivery.sending import DECISION_HEADER
 from portal.extensions import db
@@ -63,6 +63,17 @@ def sent(shop):
 def download(client, sent, request_id: str = FIRST, **headers):
     headers = {"User-Agent": BROWSER, "X-Request-Id": request_id, ASK_HEADER: SECRET, **headers}
     return client.get(f"{path_of(sent.url)}/download", headers=headers)
+
+
+def still_cache():
+    """This app's link cache with its listener thread stopped: a test that moves the cache's
+    clock or the counter decides alone when the counter is read."""
+    cache = link_cache.cache()
+    cache.closed = True
+    if cache.listener is not None:
+        cache.listener.join(10)
+        assert not cache.listener.is_alive()
+    return cache
 
 
 def fields(answer) -> list[str]:
@@ -158,7 +169,7 @@ def test_a_replay_runs_only_while_the_copy_s_generation_is_confirmed(client, sen
     refuses once that key is gone. A change moves the counter: no reading confirms the old
     generation again."""
     decision = fields(download(client, sent))
-    cache = link_cache.cache()
+    cache = still_cache()
     key = decision[7]
     assert key == revocations.generation_key(cache.generation)
     assert 0 < redis.pttl(key) <= 1000  # never longer than the reading's second
@@ -186,7 +197,7 @@ def test_a_replay_runs_only_while_the_copy_s_generation_is_confirmed(client, sen
 
 def test_no_decision_for_a_copy_read_before_the_counter_moved(client, sent, queued):
     assert download(client, sent).status_code == 200  # the link is cached, the counter read
-    cache = link_cache.cache()
+    cache = still_cache()
     real = cache.clock
     left = cache.trusted_for()
     try:
@@ -228,3 +239,15 @@ def test_a_refresh_decides_and_records_nothing_but_only_for_the_gate(client, sen
     assert download(client, sent, SECOND, **{REFRESH_HEADER: "1", ASK_HEADER: "guess"})
     run_worker(queued)
     assert [e.idempotency_key for e in downloads()] == [f"dl:{sent.delivery.id}:{SECOND}"]
+
+
+def test_a_decision_for_a_device_lives_a_second(client, sent, queued):
+    """Whose download it is (a forwarded reader's?) and a watermark's name come from the
+    device's Visitor row, which changes without moving the counter: nginx replays such a
+    decision no longer than the app would go without reading the row again."""
+    from portal.delivery import visitors
+
+    cookieless = int(fields(download(client, sent))[1])
+    client.set_cookie(visitors.DEVICE_COOKIE, "d" * 22, domain="portal.test")
+    with_device = int(fields(download(client, sent))[1])
+    assert with_device <= DEVICE_TTL_MS < cookieless
