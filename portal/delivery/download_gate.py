@@ -28,8 +28,8 @@ same inputs, without asking it again:
   change commits. A revoke stops them at once: the script also refuses while the delivery's
   tombstone exists (written as the revoke commits). When the script refuses, or Redis does,
   nginx lets the app answer, which reads the counter (confirming the generation again when it
-  has not moved) and decides anew. A decision lives at most TTL_MS, and never past the
-  link's expiry.
+  has not moved) and decides anew. A decision lives at most TTL_MS (DEVICE_TTL_MS when the
+  request names a device: see decision()), and never past the link's expiry.
 - Not replayed: staff with an Authorization header, presigned redirects, answers other than
   X-Accel-Redirect, downloads without Redis or without nginx's request id.
 """
