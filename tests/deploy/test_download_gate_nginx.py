@@ -36,7 +36,7 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.postgres,
     pytest.mark.long(seconds=15),
-    pytest.mark.xdist_group("nginx"),
+    pytest.mark.xdist_group("nginx_gate"),  # one deployment for the module (gated)
 ]
 
 PDF = noise_pdf(pages=1)
