@@ -10,7 +10,6 @@ second; the median of the runs, baseline and figure interleaved.
 from __future__ import annotations
 
 import logging
-import time
 import urllib.request
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from bench import documents, seed, wrk
 from bench.report import Figure, floor_figure, median, spread
 from bench.settings import Settings
 from bench.stack import Stack
+from bench.stored import wait_stored
 
 log = logging.getLogger("bench")
 FILE_NAME = "bench-p1.pdf"
@@ -73,16 +73,7 @@ def downloads(stack: Stack) -> int:
 def settled(stack: Stack, expected: int = 0, timeout: float = 180.0) -> int:
     """The doc.downloaded events stored once the workers have caught up: at least `expected`
     and unchanged for a second (or the timeout)."""
-    deadline = time.monotonic() + timeout
-    last, steady_since = -1, time.monotonic()
-    while True:
-        count = downloads(stack)
-        now = time.monotonic()
-        if count != last:
-            last, steady_since = count, now
-        if (count >= expected and now - steady_since >= 1.0) or now > deadline:
-            return count
-        time.sleep(0.25)
+    return wait_stored(lambda: downloads(stack), expected, timeout)[0]
 
 
 def measure(stack: Stack, settings: Settings) -> list[Figure]:

@@ -11,7 +11,6 @@ stored: they must equal the acknowledged reports.
 from __future__ import annotations
 
 import logging
-import time
 
 from sqlalchemy import func, select
 
@@ -19,6 +18,7 @@ from bench import documents, seed, wrk
 from bench.report import Figure, floor_figure, median, spread
 from bench.settings import Settings
 from bench.stack import Stack
+from bench.stored import wait_stored
 
 log = logging.getLogger("bench")
 PAGES = 5  # the noise PDF's pages: reports name pages 1..5
@@ -95,19 +95,13 @@ def _queue_busy(stack: Stack) -> bool:
 def _drain(stack: Stack, expected: int, timeout: float) -> tuple[int, float]:
     """Wait until the stored count reaches `expected` and holds, or stops moving with the queue
     empty, or the timeout passes; (count, seconds waited)."""
-    start = time.monotonic()
-    last, steady_since = -1, time.monotonic()
-    while True:
-        count = _stored(stack)
-        now = time.monotonic()
-        if count != last:
-            last, steady_since = count, now
-        steady = now - steady_since
-        if not _queue_busy(stack) and ((count >= expected and steady >= 1.0) or steady >= 10.0):
-            return count, now - start
-        if now - start > timeout:
-            return count, now - start
-        time.sleep(0.25)
+    return wait_stored(
+        lambda: _stored(stack),
+        expected,
+        timeout,
+        busy=lambda: _queue_busy(stack),
+        give_up_after=10.0,
+    )
 
 
 def measure(stack: Stack, settings: Settings) -> list[Figure]:

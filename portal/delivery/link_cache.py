@@ -138,6 +138,7 @@ class LinkCache:
         self.closed = False  # its listener thread stops (close())
         self.listener: threading.Thread | None = None  # with Redis (cache())
         self.readings = 0  # how often the counter was read (the tests count them)
+        self._reading_failed = False
 
     def ticket(self, began: float | None = None) -> Ticket:
         """Take this before the read whose answer may be stored; `began`: when the read's
@@ -250,8 +251,15 @@ class LinkCache:
             try:
                 generation = self._generation()
             except Exception:
-                log.warning("link cache: the change counter could not be read", exc_info=True)
+                # Once per outage, not per attempt: requests and the listener (every 0.2 s) keep
+                # trying, and the database's own outage is logged by portal.outage_log.
+                if not self._reading_failed:
+                    log.warning("link cache: the change counter could not be read", exc_info=True)
+                self._reading_failed = True
                 return False
+            if self._reading_failed:
+                log.warning("link cache: the change counter is read again")
+                self._reading_failed = False
             with self._lock:
                 self.readings += 1
                 if generation != self._known:

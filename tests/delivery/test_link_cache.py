@@ -180,16 +180,20 @@ def test_an_entry_read_from_a_snapshot_older_than_the_last_emptying_is_not_store
     assert cache.put(7, cache.ticket(), "fresh", None)
 
 
-def test_nothing_is_served_while_the_counter_cannot_be_read():
+def test_nothing_is_served_while_the_counter_cannot_be_read(caplog):
     clock, counter = FakeClock(), Counter()
     cache = counted_cache(clock, counter)
     assert cache.put(7, cache.ticket(), "copy", None)
     assert cache.get(7, utcnow()) == "copy"
     counter.broken = True
     clock.now += 1.0
-    assert cache.get(7, utcnow()) is None
-    counter.broken = False
-    assert cache.get(7, utcnow()) == "copy"  # read again, not moved: the entry stands
+    with caplog.at_level("WARNING", logger="portal.delivery.link_cache"):
+        assert cache.get(7, utcnow()) is None
+        assert cache.get(7, utcnow()) is None  # tried again: logged once an outage
+        assert len(caplog.records) == 1
+        counter.broken = False
+        assert cache.get(7, utcnow()) == "copy"  # read again, not moved: the entry stands
+        assert len(caplog.records) == 2  # and the end of the outage
 
 
 def test_an_entry_is_read_again_after_max_age_whatever_the_counter_says():

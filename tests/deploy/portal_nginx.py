@@ -65,11 +65,13 @@ class Deployment:
         )
         return sent["id"], re.search(r"/d/[^/?#]+", sent["url"]).group(0) + "/download"
 
-    def downloads(self) -> int:
+    def downloads(self, delivery: int | None = None) -> int:
+        """The doc.downloaded events stored (of one delivery's, if given)."""
+        query = "SELECT count(*) FROM events WHERE type = 'doc.downloaded'"
+        if delivery is not None:
+            query += " AND delivery_id = :d"
         with self.engine.connect() as conn:
-            return conn.execute(
-                sa.text("SELECT count(*) FROM events WHERE type = 'doc.downloaded'")
-            ).scalar()
+            return conn.execute(sa.text(query), {"d": delivery}).scalar()
 
 
 @contextmanager

@@ -17,12 +17,12 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 
 import pytest
-import urllib3
 from redis import Redis
 
 from bench.documents import noise_pdf
+from portal.delivery.visitors import DEVICE_COOKIE
 from tests.deploy.portal_nginx import REP, Deployment, deployment
-from tests.multinode.cluster import private_redis, start_worker
+from tests.multinode.cluster import Browser, private_redis, start_worker
 from tests.support import wait_until
 
 PG_URL = os.environ.get("PORTAL_TEST_DATABASE_URL", "")
@@ -57,12 +57,10 @@ class Gated:
     def __init__(self, run: Deployment, redis_url: str) -> None:
         self.run = run
         self.redis = Redis.from_url(redis_url)
-        self.http = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(5, 30))
 
-    def get(self, path: str, **headers: str) -> urllib3.BaseHTTPResponse:
-        return self.http.request(
-            "GET", self.run.base + path, headers={"User-Agent": BROWSER, **headers}
-        )
+    def get(self, path: str, **headers: str):
+        # a browser of its own each time: no cookie carried over (the gate keys on them)
+        return Browser(BROWSER).request("GET", self.run.base + path, headers=headers)
 
     def went_to_the_app(self, path: str, requests: int) -> int:
         """How many of the `requests` client requests for path so far nginx passed to the app
@@ -76,15 +74,7 @@ class Gated:
         return sum(1 for upstream in lines() if upstream != "-")
 
     def stored(self, delivery: int) -> int:
-        import sqlalchemy as sa
-
-        with self.run.engine.connect() as conn:
-            return conn.execute(
-                sa.text(
-                    "SELECT count(*) FROM events WHERE type = 'doc.downloaded' AND delivery_id = :d"
-                ),
-                {"d": delivery},
-            ).scalar()
+        return self.run.downloads(delivery)
 
 
 @pytest.fixture(scope="module")
@@ -175,6 +165,28 @@ def test_steady_downloads_of_a_link_seldom_wait_for_the_app(gated):
     assert 1 <= waited < asked // 2, (waited, asked, gated.run.proxy.access_log()[-3000:])
     wait_until(lambda: gated.stored(delivery) >= asked, 60, "the downloads to be stored")
     assert gated.stored(delivery) == asked
+
+
+def test_a_device_s_one_second_decisions_are_renewed_in_the_background(gated):
+    """With the device cookie a decision lives a second; nginx renews it near its end from a
+    timer (X-Portal-Gate-Refresh: the app decides, records nothing), so the phone's steady
+    downloads are still replayed, each stored once."""
+    delivery, path = gated.run.send("冯丽")
+    device = {"Cookie": f"{DEVICE_COOKIE}={'d' * 22}"}
+    asked = 0
+    deadline = time.monotonic() + 3.5  # past three decisions' lives
+    while time.monotonic() < deadline:
+        downloads_in_a_row(gated, path, 1, **device)
+        asked += 1
+    waited = gated.went_to_the_app(path, asked)
+    assert 1 <= waited < asked // 2, (waited, asked)
+
+    def renewals() -> int:  # requests gunicorn got for path that no client sent through nginx
+        return len(re.findall(rf'"GET {re.escape(path)} HTTP', gated.run.node.log())) - waited
+
+    wait_until(lambda: renewals() >= 1, 30, "nginx to renew a decision")
+    wait_until(lambda: gated.stored(delivery) >= asked, 60, "the downloads to be stored")
+    assert gated.stored(delivery) == asked  # renewals record nothing
 
 
 def test_a_change_to_the_copy_stops_its_replays(gated):
