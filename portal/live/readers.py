@@ -35,6 +35,11 @@ class Reader:
     delivery_id: int
     page: int | None
     since: datetime  # when the reading session was confirmed
+    # How long before the snapshot the session was last heard from. A page that gets the
+    # snapshot again (a stream's reconnect every ~25 s, a poll) keeps counting STOPPED_AFTER
+    # from then, not from the snapshot: else a tab closed without its final beacon would stay
+    # "reading" for as long as the snapshots kept coming within 30 s of each other.
+    age_ms: int = 0
 
     def payload(self) -> dict:
         return {
@@ -42,6 +47,7 @@ class Reader:
             "delivery_id": self.delivery_id,
             "page": self.page,
             "since": self.since.isoformat(),
+            "age_ms": self.age_ms,
         }
 
 
@@ -60,6 +66,7 @@ def reading_now(user: User, now: datetime) -> list[Reader]:
             ViewSession.customer_id,
             ViewSession.delivery_id,
             ViewSession.confirmed_at,
+            ViewSession.last_seen_at,
         )
         .join(Customer, Customer.id == ViewSession.customer_id)
         .where(
@@ -82,11 +89,13 @@ def reading_now(user: User, now: datetime) -> list[Reader]:
     ):
         last[session_id] = (page, bool((properties or {}).get("final")))
     found: dict[tuple[int, int], Reader] = {}
-    for session_id, customer_id, delivery_id, confirmed_at in sessions:
+    for session_id, customer_id, delivery_id, confirmed_at, last_seen_at in sessions:
         page, final = last.get(session_id, (1, False))
         key = (customer_id, delivery_id)
         if final:
             found.pop(key, None)
             continue
-        found[key] = Reader(customer_id, delivery_id, page, confirmed_at)
+        heard = max(confirmed_at, last_seen_at or confirmed_at)
+        age_ms = max(0, int((now - heard).total_seconds() * 1000))
+        found[key] = Reader(customer_id, delivery_id, page, confirmed_at, age_ms)
     return list(found.values())

@@ -92,7 +92,8 @@ class Stream:
         yield f"retry: {RECONNECT_MS}\n\n"
         seen: dict[tuple[int, int], float] = {}
         for reader in self.snapshot:
-            seen[(reader.customer_id, reader.delivery_id)] = start
+            # counted from when the reader was last heard from, not from this stream's start
+            seen[(reader.customer_id, reader.delivery_id)] = start - reader.age_ms / 1000
             yield frame("reading", reader.payload())
         beat = start
         while (now := self.clock()) - start < self.lifetime:

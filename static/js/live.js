@@ -33,10 +33,12 @@
   }
 
   function reading(d) {
+    // age_ms: how long before the server's snapshot the reader was last heard from (0 for a
+    // message just published), so that a snapshot sent again does not restart the 30 s.
     readers.set(d.customer_id + ":" + d.delivery_id, {
       customer_id: d.customer_id,
       page: d.page,
-      at: Date.now(),
+      at: Date.now() - (Number(d.age_ms) || 0),
     });
     render();
   }

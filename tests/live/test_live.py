@@ -165,7 +165,13 @@ def test_the_stream_starts_with_the_snapshot_then_forwards_and_stops_silent_read
     events = events_of(body)
     assert events[0] == (
         "reading",
-        {"customer_id": 1, "delivery_id": 7, "page": 2, "since": "2026-01-01T00:00:00"},
+        {
+            "customer_id": 1,
+            "delivery_id": 7,
+            "page": 2,
+            "since": "2026-01-01T00:00:00",
+            "age_ms": 0,
+        },
     )
     assert events[1] == ("reading", {"customer_id": 1, "delivery_id": 8, "page": 3, "since": "x"})
     # nothing more from either within 30 s: both stopped, the snapshot's first
@@ -173,6 +179,68 @@ def test_the_stream_starts_with_the_snapshot_then_forwards_and_stops_silent_read
         ("stopped", {"customer_id": 1, "delivery_id": 7}),
         ("stopped", {"customer_id": 1, "delivery_id": 8}),
     ]
+
+
+def test_a_snapshot_reader_stops_30_s_after_it_was_last_heard_not_after_the_snapshot():
+    """A stream reconnects every ~25 s with a new snapshot: a tab closed without its final
+    beacon must still stop 30 s after its last report, not 30 s after each snapshot."""
+    heard_25_s_ago = Reader(1, 7, 2, __import__("datetime").datetime(2026, 1, 1), 25_000)
+    clock_at_stop = []
+
+    class Clocked(FakePubSub):
+        def get_message(self, ignore_subscribe_messages, timeout):
+            clock_at_stop.append(self.clock[0])
+            return super().get_message(ignore_subscribe_messages, timeout)
+
+    clock = [0.0]
+    slots = Slots(1)
+    assert slots.take()
+    stream = Stream(
+        visible=frozenset({1}),
+        snapshot=[heard_25_s_ago],
+        pubsub=Clocked(clock, []),
+        slots=slots,
+        lifetime=25.0,
+        stopped_after=30.0,
+        clock=lambda: clock[0],
+    )
+    events, stopped_at = [], None
+    for chunk in stream:
+        events += events_of(chunk.decode())
+        if events and events[-1][0] == "stopped" and stopped_at is None:
+            stopped_at = clock[0]
+    stream.close()
+    assert events[0][1]["age_ms"] == 25_000
+    assert events[-1] == ("stopped", {"customer_id": 1, "delivery_id": 7})
+    assert stopped_at is not None and stopped_at <= 6.0  # 30 s after it was heard, not 30 s on
+
+
+def test_the_snapshot_says_how_long_ago_each_reader_was_heard(app, world, login, client):
+    from datetime import timedelta
+
+    import sqlalchemy as sa
+
+    from portal.extensions import db
+
+    sent = make_delivery(world.rep, world.customer, world.template)
+    reader, page = viewer_page(app, sent.url)
+    assert confirm(reader, page).status_code == 200
+    read_report(reader, page, 2)
+    login(world.rep)
+    [fresh] = client.get("/live/now").get_json()["readers"]
+    assert 0 <= fresh["age_ms"] < 10_000
+    # as if the last report came 20 s ago: still reading, and the page is told how long ago
+    db.session.execute(
+        sa.text(
+            "UPDATE view_sessions SET last_seen_at = :t, confirmed_at = :t "
+            "WHERE delivery_id = :d"
+        ),
+        {"t": __import__("portal.db_types").db_types.utcnow() - timedelta(seconds=20),
+         "d": sent.delivery.id},
+    )  # fmt: skip
+    db.session.commit()
+    [older] = client.get("/live/now").get_json()["readers"]
+    assert 20_000 <= older["age_ms"] < 30_000
 
 
 def test_a_stream_never_carries_a_customer_the_user_may_not_see():
