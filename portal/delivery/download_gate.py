@@ -56,7 +56,6 @@ VERSION = "v2"  # the decision's format, checked by portal_gate.lua
 TTL_MS = 60_000  # a decision's longest life; the generation's key bounds it to the second
 DEVICE_TTL_MS = 1000  # a decision that depends on a device's Visitor row (see decision())
 MIN_TTL_MS = 50  # less is not worth keeping
-WANTED_SECONDS = 0.75  # less left of the link cache's trust: it reads the counter again first
 
 
 def asked(value: str | None) -> bool:
@@ -68,12 +67,25 @@ def asked(value: str | None) -> bool:
     return hmac.compare_digest(value.encode(), secret.encode())
 
 
+def prepare() -> int | None:
+    """Before the copy is resolved: the link cache's epoch after reading the change counter
+    now, for decision(); None when no decision can be made (no counter to go by). Reading it
+    now, not within the last second, means that every change committed before this request
+    is seen, so the copy resolved next is read under the generation the decision names.
+    nginx asks the app only on a miss or a renewal, so this is one small query per decision."""
+    if not ingest_path.queued():
+        return None
+    cache = link_cache.cache()
+    return cache.trusted_epoch(cache.ttl)
+
+
 def decision(
     delivery_id: int,
     created_at: datetime | None,
     expires_at: datetime | None,
     event: NewEvent | None,
     *,
+    epoch: int | None,
     device: bool = False,
 ) -> str | None:
     """The decision nginx may replay for a download of delivery_id (created at created_at, its
@@ -87,13 +99,14 @@ def decision(
     replay script's sha, the drain flag's TTL, the four keys (tombstone, stream, drain flag,
     generation), Redis's host, port and database, and the entry in base64 ("-": record
     nothing)."""
-    if not ingest_path.queued() or created_at is None:
+    if epoch is None or not ingest_path.queued() or created_at is None:
         return None
     now = utcnow()
-    # The copy was read under the generation the cache trusts now (read again first when little
-    # of its second is left); replays run only while that generation's key says it is current.
+    # The copy was resolved after prepare() under `epoch`: if the cache has not been emptied
+    # since, it was read under the generation the cache trusts now, and replays run only while
+    # that generation's key says it is current.
     cache = link_cache.cache()
-    if cache.trusted_for_at_least(WANTED_SECONDS) <= 0 or cache.generation is None:
+    if cache.trusted_since(epoch) <= 0 or cache.generation is None:
         return None
     ttl_ms = DEVICE_TTL_MS if device else TTL_MS
     if expires_at is not None:

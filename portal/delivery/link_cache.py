@@ -135,6 +135,7 @@ class LinkCache:
         self._known: int | None = None  # the counter at the last reading
         self._confirmed_until = float("-inf")  # entries are served until then
         self.listening = True  # with Redis: whether the listener's subscription is confirmed
+        self.subscribed = threading.Event()  # set with `listening` by the listener
         self.closed = False  # its listener thread stops (close())
         self.listener: threading.Thread | None = None  # with Redis (cache())
         self.readings = 0  # how often the counter was read (the tests count them)
@@ -215,15 +216,30 @@ class LinkCache:
         """The counter's value at the last reading (None before the first)."""
         return self._known
 
-    def trusted_for_at_least(self, wanted: float) -> float:
-        """trusted_for(), after reading the counter again when less than `wanted` seconds are
-        left; 0 when that reading found it moved (what was served before it may be stale)."""
-        if self.trusted_for() >= wanted:
-            return self.trusted_for()
-        epoch = self._epoch
-        if not self._confirmed(now=True) or self._epoch != epoch:
-            return 0.0
-        return self.trusted_for()
+    def trusted_epoch(self, wanted: float) -> int | None:
+        """The epoch under which what is read from now on is current for at least `wanted`
+        more seconds, after reading the counter now when less is left (waiting for a reading
+        another thread is making); None when the counter cannot be read or there is none.
+        nginx's download gate takes it before resolving a copy and decides only if the epoch
+        is still the same afterwards (trusted_since): a copy read under an older generation is
+        never replayed."""
+        if self._generation is None:
+            return None
+        # A new process's listener empties the cache once its subscription is confirmed: wait
+        # for that (once per process), or the epoch taken here would not last.
+        if not self.listening and not self.subscribed.wait(self.ttl):
+            return None
+        if self.trusted_for() < wanted and not self._confirmed(now=True, wait=True):
+            return None
+        with self._lock:
+            return self._epoch if self._confirmed_until > self.clock() else None
+
+    def trusted_since(self, epoch: int) -> float:
+        """trusted_for() if the entries were not forgotten since `epoch` (trusted_epoch), else 0."""
+        with self._lock:
+            if self._generation is None or epoch != self._epoch:
+                return 0.0
+            return max(0.0, self._confirmed_until - self.clock())
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -236,16 +252,22 @@ class LinkCache:
         self._epoch += 1
         self._emptied_at = max(self._emptied_at, at)
 
-    def _confirmed(self, *, now: bool = False) -> bool:
+    def _confirmed(self, *, now: bool = False, wait: bool = False) -> bool:
         """Whether entries may be served now: within TTL of a reading of the counter (reading it
-        when due, or at once with `now`). False while another thread reads it, or when it
-        cannot be read."""
+        when due, or at once with `now`). False while another thread reads it (unless `wait`:
+        then that thread's reading counts if it began after this call), or when it cannot be
+        read."""
         if self._generation is None:
             return self.listening
-        if not now and self.clock() < self._confirmed_until:
+        asked = self.clock()
+        if not now and asked < self._confirmed_until:
             return True
         if not self._reading.acquire(blocking=False):
-            return False
+            if not wait or not self._reading.acquire(timeout=self.ttl):
+                return False
+            if self._confirmed_until - self.ttl >= asked:  # read meanwhile, after we asked
+                self._reading.release()
+                return self.clock() < self._confirmed_until
         try:
             began = self.clock()
             try:
@@ -365,9 +387,11 @@ class _Listener(threading.Thread):
         if link_cache is not None:
             if listening is False:
                 link_cache.listening = False
+                link_cache.subscribed.clear()
             link_cache.clear()
             if listening is True:
                 link_cache.listening = True
+                link_cache.subscribed.set()
 
 
 # -- the change counter ---------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import uuid
 
 import customer_side_support as support
 import pytest
+import sqlalchemy as sa
 from customer_side_support import path_of
 from sqlalchemy import select
 
@@ -195,21 +196,41 @@ def test_a_replay_runs_only_while_the_copy_s_generation_is_confirmed(client, sen
         cache.clock = real
 
 
-def test_no_decision_for_a_copy_read_before_the_counter_moved(client, sent, queued):
+def test_no_decision_for_a_copy_read_before_the_counter_moved(client, sent, queued, monkeypatch):
+    """The counter moves (another node's commit) after the copy was read and is seen before
+    the decision: what the download served may be stale, so nginx may not replay it."""
+    from portal.delivery import served_files
+
     assert download(client, sent).status_code == 200  # the link is cached, the counter read
     cache = still_cache()
-    real = cache.clock
-    left = cache.trusted_for()
-    try:
-        # 0.3 s of trust left: the app reads the counter again before deciding, and finds
-        # that it moved (another node's commit): what the download served was read before it.
-        cache.clock = lambda: real() + left - 0.3
-        link_cache._bump(db.session)
-        db.session.commit()
-        answer = download(client, sent)
-        assert answer.status_code == 200 and DECISION_HEADER not in answer.headers
-    finally:
-        cache.clock = real
+    resolve = served_files.resolve
+
+    def read_then_moved(token):
+        copy = resolve(token)
+        with db.engine.begin() as other_node:
+            other_node.execute(sa.text("UPDATE copy_generation SET value = value + 1"))
+        cache._confirmed(now=True)  # a reading (the listener's, another request's) sees it
+        return copy
+
+    monkeypatch.setattr(served_files, "resolve", read_then_moved)
+    answer = download(client, sent, SECOND)
+    assert answer.status_code == 200 and DECISION_HEADER not in answer.headers
+
+
+def test_a_change_committed_before_the_request_is_seen_before_the_copy_is_read(
+    client, sent, queued
+):
+    """The gate reads the counter before resolving the copy: a change another node committed
+    within the cache's second is seen first, so the copy is read afresh and the decision names
+    the new generation (never the old one, whose replays would serve what the change undid)."""
+    assert download(client, sent).status_code == 200
+    cache = still_cache()
+    before = cache.generation
+    with db.engine.begin() as other_node:
+        other_node.execute(sa.text("UPDATE copy_generation SET value = value + 1"))
+    assert cache.trusted_for() > 0  # within its second: a plain download would not look
+    decision = fields(download(client, sent, SECOND))
+    assert decision[7] == revocations.generation_key(before + 1)
 
 
 def test_a_link_about_to_expire_is_replayed_only_until_it_does(client, sent, queued):
