@@ -251,6 +251,41 @@ def stored_keys(run: Deployment) -> Counter:
     return Counter(key.split(":", 1)[-1] for key in keys)
 
 
+def queue_state(run: Deployment, missing: set[str]) -> str:
+    """Where the missing reports are in Redis, for the failure message: still in the stream
+    (and whether read and not acknowledged, by whom), set aside in the dead stream, or gone."""
+    from redis import Redis
+
+    redis = Redis.from_url(run.redis_url)
+    prefix = "portal:{ingest}"
+    found: dict[str, list[str]] = {"stream": [], "dead": []}
+    ids: dict[bytes, str] = {}
+    for where in found:
+        for entry_id, fields in redis.xrange(f"{prefix}:{where}"):
+            keys = {row.get("k") for row in json.loads(fields[b"b"]).get("r", [])}
+            for key in keys & missing:
+                found[where].append(key)
+                ids[entry_id] = where
+    try:
+        pending = redis.xpending_range(f"{prefix}:stream", "appliers", "-", "+", 1000)
+    except Exception as exc:  # no group: nothing read
+        pending = [{"error": repr(exc)}]
+    state = {
+        "flag": redis.get(f"{prefix}:drain"),
+        "stream length": redis.xlen(f"{prefix}:stream"),
+        "missing in stream": len(found["stream"]),
+        "missing in dead": len(found["dead"]),
+        "their entries": {k.decode(): v for k, v in ids.items()},
+        "pending": pending[:20],
+        "consumers": redis.execute_command("XINFO", "CONSUMERS", f"{prefix}:stream", "appliers")
+        if redis.exists(f"{prefix}:stream")
+        else None,
+        "rq queues": {k.decode(): redis.llen(k) for k in redis.keys("rq:queue:*")},
+    }
+    redis.close()
+    return repr(state)
+
+
 @pytest.mark.long(seconds=20)
 def test_kill_9_of_a_gunicorn_worker_and_the_rq_worker_loses_no_acknowledged_report(deployment):
     run = deployment
@@ -302,7 +337,8 @@ def test_kill_9_of_a_gunicorn_worker_and_the_rq_worker_loses_no_acknowledged_rep
         missing = set(load.acknowledged) - set(stored_keys(run))
         raise AssertionError(
             f"{exc}: {len(missing)} of {len(load.acknowledged)} acknowledged reports not stored "
-            f"(answers {dict(load.statuses)}):\n{run.rq[-1].log()[-3000:]}"
+            f"(answers {dict(load.statuses)}); {queue_state(run, missing)}\n"
+            + "\n".join(f"--- {proc.name}:\n{proc.log()[-3000:]}" for proc in run.rq)
         ) from None
     finally:
         load.stop.set()
