@@ -29,6 +29,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from bench.processes import descendants, kill_left
+
 log = logging.getLogger("bench")
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -409,9 +411,15 @@ class Stack:
         """Stop what was started (by pid), then drop the schema, Redis database and bucket."""
         if self._nginx is not None:
             self._nginx.stop()
+        below: set[tuple[int, int]] = set()  # work horses escape the groups: see bench.processes
         for process in [*self._workers, self._server, self._accel]:
             if process is not None and process.poll() is None:
+                below |= descendants(process.pid)
                 process.send_signal(signal.SIGTERM)
+                if process in self._workers:
+                    # a worker paused by workers_paused() (an interrupted figure) hears no TERM
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(process.pid, signal.SIGCONT)
         for process in [*self._workers, self._server, self._accel]:
             if process is None:
                 continue
@@ -420,6 +428,7 @@ class Stack:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=10)
+        kill_left(below)
         if self._app is not None:
             from portal.extensions import db
 

@@ -25,8 +25,9 @@ import pytest
 import sqlalchemy as sa
 
 from bench.documents import noise_pdf
+from bench.processes import children_of
 from tests.deploy.portal_nginx import deployment
-from tests.multinode.cluster import children_of, private_redis, start_worker
+from tests.multinode.cluster import private_redis, start_worker
 from tests.support import wait_until
 
 PG_URL = os.environ.get("PORTAL_TEST_DATABASE_URL", "")

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
+from bench.processes import descendants, kill_left
 from tests.support import skip_or_fail, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -214,8 +215,9 @@ class Proc:
         self.name = name
         self.log_path = log_dir / f"{name}.log"
         self._log = self.log_path.open("wb")
-        # A session of its own, so stop() can reach what it forked (an RQ work horse outlives
-        # a killed worker and would go on writing to a Redis database the next test claims).
+        self._descendants: set[tuple[int, int]] = set()  # (pid, start time): see stop()
+        # A session of its own, so stop() can reach what it forked with one signal to the
+        # group (an RQ work horse, in a group of its own, is reached through _descendants).
         self.process = subprocess.Popen(
             argv,
             cwd=ROOT,
@@ -233,6 +235,7 @@ class Proc:
 
     def terminate(self) -> None:
         if self.alive():
+            self._descendants |= descendants(self.process.pid)
             self.process.send_signal(signal.SIGTERM)
 
     def stop(self, timeout: float = 15) -> None:
@@ -245,6 +248,10 @@ class Proc:
                 self.process.wait(timeout)
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.process.pid, signal.SIGKILL)  # whatever it left behind
+        # An RQ work horse runs in a process group of its own (RQ calls setpgrp), out of the group's
+        # reach: one that outlived its worker went on draining the Redis database the next test
+        # claims, and set aside that test's reports as another deployment's.
+        kill_left(self._descendants)
         self._log.close()
 
 
@@ -293,17 +300,6 @@ def start_node(name: str, env: dict[str, str], log_dir: Path, workers: int = 2) 
 
     wait_until(answers, 60, f"{name} to answer on {base}")
     return proc, base
-
-
-def children_of(pid: int) -> list[int]:
-    """The pids whose parent is pid (a gunicorn master's workers), from /proc."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError):
-            # "pid (comm) state ppid …": comm may hold spaces, so split after its ")".
-            if int(stat.read_text().rpartition(")")[2].split()[1]) == pid:
-                found.append(int(stat.parent.name))
-    return found
 
 
 def stop_all(procs: list[Proc]) -> None:

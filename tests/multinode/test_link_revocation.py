@@ -27,7 +27,8 @@ import pytest
 import sqlalchemy as sa
 from redis import Redis
 
-from tests.multinode.cluster import Browser, children_of, wait_until
+from bench.processes import children_of
+from tests.multinode.cluster import Browser, wait_until
 from tests.multinode.deployment import MARKETING, REP, deployment, require_postgres
 
 pytestmark = [pytest.mark.postgres]

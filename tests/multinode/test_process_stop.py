@@ -1,0 +1,59 @@
+"""A stopped process leaves nothing running below it, even a child in a process group of its own
+(as RQ puts each work horse): a horse that outlived its worker went on draining the Redis database
+the next test claimed (bench.processes)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+from bench.processes import descendants, start_time
+from tests.multinode.cluster import Proc, wait_until
+
+# The parent forks a child that leaves the parent's process group (os.setpgrp, as RQ's
+# fork_work_horse does), writes its pid, and sleeps; the parent ignores SIGTERM for a
+# while, as a worker in a warm shutdown waits for its horse.
+PARENT = """
+import os, signal, sys, time
+child = os.fork()
+if child == 0:
+    os.setpgrp()
+    with open(sys.argv[1], "w") as out:
+        out.write(str(os.getpid()))
+    time.sleep(600)
+    os._exit(0)
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+time.sleep(600)
+"""
+
+
+def test_stop_kills_a_child_that_left_the_process_group(tmp_path: Path) -> None:
+    pid_file = tmp_path / "horse.pid"
+    proc = Proc("parent", [sys.executable, "-c", PARENT, str(pid_file)], dict(os.environ), tmp_path)
+    try:
+        wait_until(lambda: pid_file.exists() and pid_file.read_text(), 30, "the child to start")
+        horse = int(pid_file.read_text())
+        assert os.getpgid(horse) != os.getpgid(proc.process.pid)  # out of the group's reach
+        assert horse in {pid for pid, _started in descendants(proc.process.pid)}
+        proc.stop(timeout=1)
+        wait_until(lambda: start_time(horse) is None or _zombie(horse), 10, "the child to die")
+    finally:
+        proc.stop(timeout=1)
+    assert not proc.alive()
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def test_descendants_name_processes_by_start_time_too() -> None:
+    """A pid reused after the process ended is not the process recorded (never killed)."""
+    me = os.getpid()
+    started = start_time(me)
+    assert started is not None and started <= time.clock_gettime(time.CLOCK_BOOTTIME) * 100 + 1
+    assert start_time(2**22 + 1) is None  # above pid_max: no such process
