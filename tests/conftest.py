@@ -154,6 +154,26 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = kept
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """On an xdist worker under `--dist loadgroup`: every `xdist_group` test must carry its
+    group in its node id, which is how pytest-xdist sends a group to one worker. With pytest 9
+    and pytest-xdist 3.8 it did not (pyproject.toml), and nothing said so: each test of a
+    module-scoped deployment went to any worker and built the deployment again."""
+    config = session.config
+    if not os.environ.get("PYTEST_XDIST_WORKER") or not config.getoption("loadgroup", False):
+        return
+    lost = [
+        item.nodeid
+        for item in session.items
+        if item.get_closest_marker("xdist_group") and "@" not in item.nodeid
+    ]
+    if lost:
+        raise pytest.UsageError(
+            f"pytest-xdist does not group {len(lost)} xdist_group tests with pytest "
+            f"{pytest.__version__} (e.g. {lost[0]}): see pyproject.toml"
+        )
+
+
 def _sync_off(path: str, dbapi_connection, _record) -> None:
     """PRAGMA synchronous=OFF on connections to the test database file (see database_url)."""
     if type(dbapi_connection).__module__.startswith("sqlite3"):
