@@ -320,19 +320,25 @@ def test_over_the_size_limit_is_413() -> None:
     assert "1000 bytes" in error.message and "at most" in error.message
 
 
+_MISMATCHES = [
+    ("quote.pdf", png_bytes(), "PNG image"),
+    ("x.html", make_zip({"index.html": INDEX}), "zip archive"),
+    ("x.html", pdf_bytes(1), "PDF document"),
+    ("x.htm", b"GIF89a" + b"\x01" * 20, "GIF image"),
+    ("site.zip", pdf_bytes(1), "PDF document"),
+    ("site.zip", INDEX.encode(), "not a zip archive"),
+    ("site.zip", b"MZ\x90\x00" + make_zip({"index.html": INDEX}), "Windows program"),
+    ("quote.pdf", make_zip({"index.html": INDEX}), "zip archive"),
+    ("quote.pdf", INDEX.encode(), "not a PDF document"),
+]
+
+
+# Ids by name and kind: the bytes would make them (a PDF's creation time and id differ between
+# xdist workers, which then refuse to run the collection).
 @pytest.mark.parametrize(
     ("filename", "data", "found"),
-    [
-        ("quote.pdf", png_bytes(), "PNG image"),
-        ("x.html", make_zip({"index.html": INDEX}), "zip archive"),
-        ("x.html", pdf_bytes(1), "PDF document"),
-        ("x.htm", b"GIF89a" + b"\x01" * 20, "GIF image"),
-        ("site.zip", pdf_bytes(1), "PDF document"),
-        ("site.zip", INDEX.encode(), "not a zip archive"),
-        ("site.zip", b"MZ\x90\x00" + make_zip({"index.html": INDEX}), "Windows program"),
-        ("quote.pdf", make_zip({"index.html": INDEX}), "zip archive"),
-        ("quote.pdf", INDEX.encode(), "not a PDF document"),
-    ],
+    _MISMATCHES,
+    ids=[f"{name}-{found}" for name, _data, found in _MISMATCHES],
 )
 def test_content_that_does_not_match_the_extension_is_415(
     filename: str, data: bytes, found: str
