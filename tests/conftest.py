@@ -88,6 +88,10 @@ def _real_renders(request: pytest.FixtureRequest, _render_memo: RenderMemo) -> I
 #   database). A module that reads that variable, directly or through the deployment helpers,
 #   without one of the markers is a collection error, so that no test can silently drop out of
 #   the pass it was written for.
+# - a test whose subject is the same on both databases but that costs a lot of CPU may say which
+#   pass runs it with `only_in_pass("sqlite")` or `only_in_pass("postgresql")` (the API fuzz
+#   splits its modes: valid requests on SQLite, invalid ones, whose failures are the
+#   database's, on PostgreSQL).
 # Run alone (plain pytest, or one pass), every test runs.
 _POSTGRESQL_PASS_MARKERS = ("postgres", "both_databases", "browser")
 _READS_THE_PASS_DATABASE = (
@@ -103,7 +107,19 @@ def _reads_the_pass_database(path: str) -> str | None:
     return next((name for name in _READS_THE_PASS_DATABASE if name in source), None)
 
 
+def _only_in_pass(item: pytest.Item) -> str | None:
+    marker = item.get_closest_marker("only_in_pass")
+    if marker is None:
+        return None
+    name = marker.args[0]
+    if name not in ("sqlite", "postgresql"):
+        raise pytest.UsageError(f"{item.nodeid}: only_in_pass({name!r}): sqlite or postgresql")
+    return name
+
+
 def _in_the_postgresql_pass(item: pytest.Item) -> bool:
+    if _only_in_pass(item) is not None:
+        return _only_in_pass(item) == "postgresql"
     if "database_url" in getattr(item, "fixturenames", ()):
         return True
     if any(item.get_closest_marker(name) for name in _POSTGRESQL_PASS_MARKERS):
@@ -118,6 +134,8 @@ def _in_the_postgresql_pass(item: pytest.Item) -> bool:
 
 
 def _in_the_sqlite_pass(item: pytest.Item) -> bool:
+    if _only_in_pass(item) is not None:
+        return _only_in_pass(item) == "sqlite"
     return not any(item.get_closest_marker(name) for name in ("postgres", "browser"))
 
 
