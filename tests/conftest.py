@@ -158,7 +158,30 @@ def _longest_first(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: -_seconds_alone(item))  # stable: the rest keep their order
 
 
+def _xdist_groups(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On an xdist worker under `--dist loadgroup`, put each `xdist_group` test's group in its
+    node id, as pytest-xdist does: the controller sends the tests of one group to one worker by
+    that suffix. pytest-xdist 3.8 sets Node._nodeid, which pytest 9 no longer reads (a node's
+    id is Node._id): every grouped test went to any worker, and each module-scoped deployment
+    (nginx, the download gate, the recovery faults) was built once per test, ~300 s of a README
+    run. Checked by pytest_collection_finish."""
+    if not os.environ.get("PYTEST_XDIST_WORKER") or not config.getoption("loadgroup", False):
+        return
+    try:
+        from _pytest.nodeid import NodeId  # pytest 9; before it, pytest-xdist's own way works
+    except ImportError:
+        return
+    for item in items:
+        names = {
+            str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
+            for mark in item.iter_markers("xdist_group")
+        }
+        if names and "@" not in item.nodeid and hasattr(item, "_id"):
+            item._id = NodeId.parse(f"{item.nodeid}@{'_'.join(sorted(names))}")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    _xdist_groups(config, items)
     _longest_first(items)
     if os.environ.get("PORTAL_TEST_PASSES") != "both":
         return
@@ -174,9 +197,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     """On an xdist worker under `--dist loadgroup`: every `xdist_group` test must carry its
-    group in its node id, which is how pytest-xdist sends a group to one worker. With pytest 9
-    and pytest-xdist 3.8 it did not (pyproject.toml), and nothing said so: each test of a
-    module-scoped deployment went to any worker and built the deployment again."""
+    group in its node id, which is how pytest-xdist sends a group to one worker (see
+    _xdist_groups: with pytest 9 it silently did not)."""
     config = session.config
     if not os.environ.get("PYTEST_XDIST_WORKER") or not config.getoption("loadgroup", False):
         return
@@ -188,7 +210,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if lost:
         raise pytest.UsageError(
             f"pytest-xdist does not group {len(lost)} xdist_group tests with pytest "
-            f"{pytest.__version__} (e.g. {lost[0]}): see pyproject.toml"
+            f"{pytest.__version__} (e.g. {lost[0]}): see tests/conftest.py, _xdist_groups"
         )
 
 
