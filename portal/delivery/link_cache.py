@@ -136,6 +136,7 @@ class LinkCache:
         self._confirmed_until = float("-inf")  # entries are served until then
         self.listening = True  # with Redis: whether the listener's subscription is confirmed
         self.subscribed = threading.Event()  # set with `listening` by the listener
+        self.subscriptions = 0  # how often the listener's subscription was confirmed
         self.closed = False  # its listener thread stops (close())
         self.listener: threading.Thread | None = None  # with Redis (cache())
         self.readings = 0  # how often the counter was read (the tests count them)
@@ -226,8 +227,9 @@ class LinkCache:
         if self._generation is None:
             return None
         # A new process's listener empties the cache once its subscription is confirmed: wait
-        # for that (once per process), or the epoch taken here would not last.
-        if not self.listening and not self.subscribed.wait(self.ttl):
+        # for that (once per process), or the epoch taken here would not last. A subscription
+        # lost later is not waited for: no decision until it is back.
+        if not self.listening and (self.subscriptions or not self.subscribed.wait(self.ttl)):
             return None
         if self.trusted_for() < wanted and not self._confirmed(now=True, wait=True):
             return None
@@ -391,6 +393,7 @@ class _Listener(threading.Thread):
             link_cache.clear()
             if listening is True:
                 link_cache.listening = True
+                link_cache.subscriptions += 1
                 link_cache.subscribed.set()
 
 
