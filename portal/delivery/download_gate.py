@@ -38,6 +38,8 @@ from __future__ import annotations
 
 import base64
 import hmac
+import time
+from dataclasses import dataclass
 from datetime import datetime
 
 from flask import current_app
@@ -45,6 +47,7 @@ from flask import current_app
 from portal.db_types import utcnow
 from portal.delivery import link_cache
 from portal.errors import NotFound
+from portal.extensions import db
 from portal.tracking import ingest_path, ingest_queue, revocations
 from portal.tracking.events import NewEvent
 
@@ -67,7 +70,16 @@ def asked(value: str | None) -> bool:
     return hmac.compare_digest(value.encode(), secret.encode())
 
 
-def prepare() -> int | None:
+@dataclass(frozen=True)
+class Prepared:
+    """What prepare() saw: the link cache's epoch after a reading of the change counter, and
+    when prepare() began (time.monotonic, the clock of link_cache.transaction_began)."""
+
+    epoch: int
+    at: float
+
+
+def prepare() -> Prepared | None:
     """Before the copy is resolved: the link cache's epoch after reading the change counter
     now, for decision(); None when no decision can be made (no counter to go by). Reading it
     now, not within the last second, means that every change committed before this request
@@ -75,8 +87,10 @@ def prepare() -> int | None:
     nginx asks the app only on a miss or a renewal, so this is one small query per decision."""
     if not ingest_path.queued():
         return None
+    at = time.monotonic()
     cache = link_cache.cache()
-    return cache.trusted_epoch(cache.ttl)
+    epoch = cache.trusted_epoch(cache.ttl)
+    return None if epoch is None else Prepared(epoch, at)
 
 
 def decision(
@@ -85,7 +99,7 @@ def decision(
     expires_at: datetime | None,
     event: NewEvent | None,
     *,
-    epoch: int | None,
+    prepared: Prepared | None,
     device: bool = False,
 ) -> str | None:
     """The decision nginx may replay for a download of delivery_id (created at created_at, its
@@ -99,15 +113,19 @@ def decision(
     replay script's sha, the drain flag's TTL, the four keys (tombstone, stream, drain flag,
     generation), Redis's host, port and database, and the entry in base64 ("-": record
     nothing)."""
-    if epoch is None or not ingest_path.queued() or created_at is None:
+    if prepared is None or not ingest_path.queued() or created_at is None:
+        return None
+    # The copy was resolved after prepare(): if the cache has not been emptied since, it was
+    # read under the generation prepare's reading found, and replays run only while that
+    # generation's key says it is current. A read in a transaction begun before prepare() (an
+    # older snapshot, on SQLite) may predate that reading: no decision then.
+    began = link_cache.transaction_began(db.session())
+    if began is not None and began < prepared.at:
+        return None
+    generation = link_cache.cache().generation_since(prepared.epoch)
+    if generation is None:
         return None
     now = utcnow()
-    # The copy was resolved after prepare() under `epoch`: if the cache has not been emptied
-    # since, it was read under the generation the cache trusts now, and replays run only while
-    # that generation's key says it is current.
-    cache = link_cache.cache()
-    if cache.trusted_since(epoch) <= 0 or cache.generation is None:
-        return None
     ttl_ms = DEVICE_TTL_MS if device else TTL_MS
     if expires_at is not None:
         ttl_ms = min(ttl_ms, int((expires_at - now).total_seconds() * 1000))
@@ -117,7 +135,7 @@ def decision(
     if where is None:
         return None
     tombstone = revocations.gone_key(delivery_id, created_at)
-    replay = ingest_queue.replay(event, tombstone, cache.generation)
+    replay = ingest_queue.replay(event, tombstone, generation)
     entry = base64.b64encode(replay.entry.encode()).decode() if replay.entry else "-"
     fields = [
         VERSION,

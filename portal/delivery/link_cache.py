@@ -222,7 +222,7 @@ class LinkCache:
         more seconds, after reading the counter now when less is left (waiting for a reading
         another thread is making); None when the counter cannot be read or there is none.
         nginx's download gate takes it before resolving a copy and decides only if the epoch
-        is still the same afterwards (trusted_since): a copy read under an older generation is
+        is still the same afterwards (generation_since): a copy read under an older generation is
         never replayed."""
         if self._generation is None:
             return None
@@ -236,12 +236,16 @@ class LinkCache:
         with self._lock:
             return self._epoch if self._confirmed_until > self.clock() else None
 
-    def trusted_since(self, epoch: int) -> float:
-        """trusted_for() if the entries were not forgotten since `epoch` (trusted_epoch), else 0."""
+    def generation_since(self, epoch: int) -> int | None:
+        """The counter's value that `epoch` (trusted_epoch) was read under, if the entries were
+        not forgotten since and are still trusted now; else None. One look, under the lock: the
+        value and the epoch only move together."""
         with self._lock:
             if self._generation is None or epoch != self._epoch:
-                return 0.0
-            return max(0.0, self._confirmed_until - self.clock())
+                return None
+            if self._confirmed_until <= self.clock():
+                return None
+            return self._known
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -231,7 +231,7 @@ def download(
     asked = bool(request_id) and download_gate.asked(gate)
     # The gate's epoch is taken before the copy is resolved, so that a decision is made only
     # for a copy read under the generation it names (download_gate.prepare).
-    epoch = download_gate.prepare() if asked else None
+    prepared = download_gate.prepare() if asked else None
 
     copy = resolve(token)
     passcodes.require(copy.delivery_id, copy.passcode, grants or [])
@@ -269,7 +269,7 @@ def download(
             copy.created_at,
             copy.expires_at,
             None if event is None else dataclasses.replace(event, idempotency_key=key),
-            epoch=epoch,
+            prepared=prepared,
             device=device is not None,
         )
     return ServedFile(

@@ -166,6 +166,23 @@ def test_a_moved_counter_forgets_every_entry_before_serving_one():
     assert len(cache) == 0
 
 
+def test_the_gate_s_generation_is_the_one_its_epoch_was_read_under():
+    """trusted_epoch() before the copy is read, generation_since() at the decision: a reading
+    in between that sees the counter move (another thread's) gives no generation, never the new
+    one for a copy read under the old."""
+    clock, counter = FakeClock(), Counter()
+    cache = counted_cache(clock, counter)
+    epoch = cache.trusted_epoch(cache.ttl)
+    assert epoch is not None and cache.generation_since(epoch) == counter.value
+    counter.value += 1
+    assert cache._confirmed(now=True)  # the listener's reading, between the copy's read and now
+    assert cache.generation_since(epoch) is None
+    again = cache.trusted_epoch(cache.ttl)
+    assert again != epoch and cache.generation_since(again) == counter.value
+    clock.now += cache.ttl  # trust lapsed: no generation either
+    assert cache.generation_since(again) is None
+
+
 def test_an_entry_read_from_a_snapshot_older_than_the_last_emptying_is_not_stored():
     """A request's transaction that began before a reading that saw the counter move may hold
     the row as it was before the change."""

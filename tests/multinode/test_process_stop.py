@@ -5,11 +5,12 @@ the next test claimed (bench.processes)."""
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import sys
-import time
 from pathlib import Path
 
-from bench.processes import descendants, start_time
+from bench.processes import descendants, kill_left, start_time
 from tests.multinode.cluster import Proc, wait_until
 
 # The parent forks a child that leaves the parent's process group (os.setpgrp, as RQ's
@@ -51,9 +52,18 @@ def _zombie(pid: int) -> bool:
         return True
 
 
-def test_descendants_name_processes_by_start_time_too() -> None:
-    """A pid reused after the process ended is not the process recorded (never killed)."""
-    me = os.getpid()
-    started = start_time(me)
-    assert started is not None and started <= time.clock_gettime(time.CLOCK_BOOTTIME) * 100 + 1
+def test_a_pid_is_killed_only_while_it_names_the_process_recorded() -> None:
+    """kill_left() kills (pid, start time) pairs: a pid reused by another process since (here:
+    the same pid with another start time) is left alone."""
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    try:
+        started = start_time(sleeper.pid)
+        assert started is not None
+        assert kill_left({(sleeper.pid, started + 1)}) == 0
+        assert sleeper.poll() is None
+        assert kill_left({(sleeper.pid, started)}) == 1
+        assert sleeper.wait(10) == -signal.SIGKILL
+    finally:
+        sleeper.kill()
+        sleeper.wait(10)
     assert start_time(2**22 + 1) is None  # above pid_max: no such process
