@@ -28,6 +28,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from portal.accounts.models import User
 from portal.companies import matching
@@ -84,6 +85,37 @@ def _visitor(delivery_id: int, device: str | None) -> Visitor | None:
     return db.session.scalar(
         select(Visitor).where(Visitor.delivery_id == delivery_id, Visitor.device_id == device)
     )
+
+
+def _visitor_or_new(
+    delivery_id: int, customer_id: int, device: str, user_agent: str, now: datetime
+) -> Visitor:
+    """This device's Visitor of the delivery, created on first use. Two requests of one new
+    device can both find none (the viewer's open confirmation and the "您是？" card posted at
+    once): the second insert meets the unique key and takes the first's row, instead of a 500
+    that loses what the reader typed."""
+    visitor = _visitor(delivery_id, device)
+    if visitor is not None:
+        return visitor
+    forwarded = _recipient_known(delivery_id)
+    visitor = Visitor(
+        delivery_id=delivery_id,
+        device_id=device,
+        forwarded=forwarded,
+        customer_id=None if forwarded else customer_id,
+        user_agent=user_agent[:400],
+        first_seen_at=now,
+        last_seen_at=now,
+    )
+    try:
+        with db.session.begin_nested():
+            db.session.add(visitor)
+    except IntegrityError:
+        found = _visitor(delivery_id, device)
+        if found is None:
+            raise
+        return found
+    return visitor
 
 
 def _recipient_known(delivery_id: int) -> bool:
@@ -148,20 +180,9 @@ def attach(session: ViewSession, delivery: Delivery, device: str | None, now: da
     once per visitor, that the document was forwarded."""
     if not device:
         return  # no cookie: the recipient's, as before devices were told apart
-    visitor = _visitor(delivery.id, device)
-    if visitor is None:
-        forwarded = _recipient_known(delivery.id)
-        visitor = Visitor(
-            delivery_id=delivery.id,
-            device_id=device,
-            forwarded=forwarded,
-            customer_id=None if forwarded else delivery.customer_id,
-            user_agent=session.user_agent or "",
-            first_seen_at=now,
-            last_seen_at=now,
-        )
-        db.session.add(visitor)
-        db.session.flush()
+    visitor = _visitor_or_new(
+        delivery.id, delivery.customer_id, device, session.user_agent or "", now
+    )
     visitor.last_seen_at = now
     if session.user_agent:
         visitor.user_agent = session.user_agent
@@ -235,20 +256,7 @@ def identify(delivery: Delivery, device: str, card: VisitorCard, user_agent: str
     reading so far is theirs; the recipient's own device is not asked (nothing changes)."""
     card = card.cleaned()
     now = utcnow()
-    visitor = _visitor(delivery.id, device)
-    if visitor is None:
-        forwarded = _recipient_known(delivery.id)
-        visitor = Visitor(
-            delivery_id=delivery.id,
-            device_id=device,
-            forwarded=forwarded,
-            customer_id=None if forwarded else delivery.customer_id,
-            user_agent=(user_agent or "")[:400],
-            first_seen_at=now,
-            last_seen_at=now,
-        )
-        db.session.add(visitor)
-        db.session.flush()
+    visitor = _visitor_or_new(delivery.id, delivery.customer_id, device, user_agent or "", now)
     if not visitor.forwarded or visitor.customer_id is not None:
         return visitor
     visitor.name, visitor.title, visitor.contact = card.name, card.title, card.contact

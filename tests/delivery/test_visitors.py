@@ -326,3 +326,31 @@ def test_a_card_answer_that_is_too_long_says_so(device, shop, quote):
             follow_redirects=True,
         )
         assert said in visible_text(answer)
+
+
+def test_two_requests_of_one_new_device_share_one_visitor(quote, monkeypatch):
+    """The viewer's open confirmation and the "您是？" card of one new device, at once: both
+    look, find no Visitor, and insert. The second takes the first's row instead of a 500 that
+    loses what the reader typed (seen in a browser test on a busy machine)."""
+    from portal.db_types import utcnow
+
+    delivery = db.session.get(Delivery, quote.delivery.id)
+    device_id = "a-new-device-of-the-race"
+    other = visitors._visitor_or_new(delivery.id, delivery.customer_id, device_id, CHROME, utcnow())
+    jobs.commit()  # the other request's row, committed after this one looked
+    real = visitors._visitor
+    looks: list[str] = []
+
+    def looked_before_it_was_there(delivery_id, device):
+        looks.append(device)
+        return None if len(looks) == 1 else real(delivery_id, device)
+
+    monkeypatch.setattr(visitors, "_visitor", looked_before_it_was_there)
+    card = visitors.VisitorCard(name="陈静", title="财务经理", contact="chen@example.com")
+    visitor = visitors.identify(delivery, device_id, card, CHROME)
+    jobs.commit()
+    assert visitor.id == other.id and len(looks) == 2
+    rows = db.session.scalar(
+        select(func.count()).select_from(Visitor).where(Visitor.device_id == device_id)
+    )
+    assert rows == 1
