@@ -24,13 +24,14 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import ExitStack, suppress
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
+from bench.processes import children_of, descendants, kill_left
 from tests.multinode.cluster import (
     Browser,
     Proc,
@@ -120,25 +121,6 @@ def deployment(tmp_path: Path) -> Iterator[Deployment]:
         run = Deployment(base, env, engine, redis_url, tmp_path, node, procs, tokens=tokens)
         run.start_rq_worker()
         yield run
-
-
-def children(pid: int) -> set[int]:
-    found: set[int] = set()
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            found |= {int(p) for p in (task / "children").read_text().split()}
-        except OSError:
-            continue
-    return found
-
-
-def kill_tree(pid: int) -> list[int]:
-    """SIGKILL a process and its children (an RQ worker: its work-horse, its scheduler)."""
-    victims = [pid, *children(pid)]
-    for victim in victims:
-        with suppress(ProcessLookupError):
-            os.kill(victim, signal.SIGKILL)
-    return victims
 
 
 def job_running(redis_url: str) -> bool:
@@ -290,7 +272,7 @@ def queue_state(run: Deployment, missing: set[str]) -> str:
 def test_kill_9_of_a_gunicorn_worker_and_the_rq_worker_loses_no_acknowledged_report(deployment):
     run = deployment
     tokens = view_sessions(run)
-    gunicorn_workers = children(run.node.process.pid)
+    gunicorn_workers = set(children_of(run.node.process.pid))
     assert len(gunicorn_workers) == 2, gunicorn_workers
 
     load = Load()
@@ -309,7 +291,12 @@ def test_kill_9_of_a_gunicorn_worker_and_the_rq_worker_loses_no_acknowledged_rep
         acknowledged_before = len(load.acknowledged)
         victim = sorted(gunicorn_workers)[0]
         os.kill(victim, signal.SIGKILL)
-        kill_tree(run.rq[0].process.pid)
+        # The worker and all below it (its work-horse, its scheduler): the tree is recorded
+        # first, as the worker's children are re-parented once it is dead. Popen.kill() and
+        # kill_left() signal only the processes recorded, never a pid reused since.
+        below = descendants(run.rq[0].process.pid)
+        run.rq[0].process.kill()
+        kill_left(below)
         assert run.rq[0].process.wait(10) == -signal.SIGKILL
         run.start_rq_worker()
         # The load goes on: the surviving gunicorn worker, then its replacement, answer.
@@ -319,7 +306,7 @@ def test_kill_9_of_a_gunicorn_worker_and_the_rq_worker_loses_no_acknowledged_rep
             "reports acknowledged after the kill",
         )
         wait_until(
-            lambda: children(run.node.process.pid) - gunicorn_workers,
+            lambda: set(children_of(run.node.process.pid)) - gunicorn_workers,
             30,
             "gunicorn to replace the killed worker",
         )
