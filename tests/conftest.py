@@ -118,8 +118,9 @@ def _only_in_pass(item: pytest.Item) -> str | None:
 
 
 def _in_the_postgresql_pass(item: pytest.Item) -> bool:
-    if _only_in_pass(item) is not None:
-        return _only_in_pass(item) == "postgresql"
+    only = _only_in_pass(item)
+    if only is not None:
+        return only == "postgresql"
     if "database_url" in getattr(item, "fixturenames", ()):
         return True
     if any(item.get_closest_marker(name) for name in _POSTGRESQL_PASS_MARKERS):
@@ -134,8 +135,9 @@ def _in_the_postgresql_pass(item: pytest.Item) -> bool:
 
 
 def _in_the_sqlite_pass(item: pytest.Item) -> bool:
-    if _only_in_pass(item) is not None:
-        return _only_in_pass(item) == "sqlite"
+    only = _only_in_pass(item)
+    if only is not None:
+        return only == "sqlite"
     return not any(item.get_closest_marker(name) for name in ("postgres", "browser"))
 
 
