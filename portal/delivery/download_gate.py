@@ -88,8 +88,7 @@ def prepare() -> Prepared | None:
     if not ingest_path.queued():
         return None
     at = time.monotonic()
-    cache = link_cache.cache()
-    epoch = cache.trusted_epoch(cache.ttl)
+    epoch = link_cache.cache().trusted_epoch()
     return None if epoch is None else Prepared(epoch, at)
 
 

@@ -217,13 +217,13 @@ class LinkCache:
         """The counter's value at the last reading (None before the first)."""
         return self._known
 
-    def trusted_epoch(self, wanted: float) -> int | None:
-        """The epoch under which what is read from now on is current for at least `wanted`
-        more seconds, after reading the counter now when less is left (waiting for a reading
-        another thread is making); None when the counter cannot be read or there is none.
-        nginx's download gate takes it before resolving a copy and decides only if the epoch
-        is still the same afterwards (generation_since): a copy read under an older generation is
-        never replayed."""
+    def trusted_epoch(self) -> int | None:
+        """The epoch under which what is read from now on is current, after reading the counter
+        now (or waiting for a reading another thread began after this call): every change
+        committed before the call is seen. None when the counter cannot be read or there is
+        none. nginx's download gate takes it before resolving a copy and decides only if the
+        epoch is still the same afterwards (generation_since): a copy read under an older
+        generation is never replayed."""
         if self._generation is None:
             return None
         # A new process's listener empties the cache once its subscription is confirmed: wait
@@ -231,7 +231,7 @@ class LinkCache:
         # lost later is not waited for: no decision until it is back.
         if not self.listening and (self.subscriptions or not self.subscribed.wait(self.ttl)):
             return None
-        if self.trusted_for() < wanted and not self._confirmed(now=True, wait=True):
+        if not self._confirmed(now=True, wait=True):
             return None
         with self._lock:
             return self._epoch if self._confirmed_until > self.clock() else None

@@ -172,12 +172,15 @@ def test_the_gate_s_generation_is_the_one_its_epoch_was_read_under():
     one for a copy read under the old."""
     clock, counter = FakeClock(), Counter()
     cache = counted_cache(clock, counter)
-    epoch = cache.trusted_epoch(cache.ttl)
+    epoch = cache.trusted_epoch()
     assert epoch is not None and cache.generation_since(epoch) == counter.value
+    readings = cache.readings
+    assert cache.trusted_epoch() == epoch  # unmoved: the same epoch, but from a reading now
+    assert cache.readings == readings + 1
     counter.value += 1
     assert cache._confirmed(now=True)  # the listener's reading, between the copy's read and now
     assert cache.generation_since(epoch) is None
-    again = cache.trusted_epoch(cache.ttl)
+    again = cache.trusted_epoch()
     assert again != epoch and cache.generation_since(again) == counter.value
     clock.now += cache.ttl  # trust lapsed: no generation either
     assert cache.generation_since(again) is None
