@@ -158,8 +158,8 @@ def resolve(token: str) -> CustomerCopy:
     """The copy a doc token opens. LinkNotFound (404) or LinkGone (410) as viewer.resolve_doc
     says. A live link's copy is kept in this process for up to a second
     (portal.delivery.link_cache), keyed by the verified link id."""
-    link_id = links.unsign(token or "", LinkPurpose.DOC.value)
-    if not isinstance(link_id, int) or isinstance(link_id, bool):
+    link_id = _link_id(token)
+    if link_id is None:
         link_id = -1  # still query: the same work as for a real token
     now = utcnow()
     cache = link_cache.cache()
@@ -205,6 +205,14 @@ def resolve(token: str) -> CustomerCopy:
     return copy
 
 
+def _link_id(token: str) -> int | None:
+    """The doc link id a token's signature vouches for; None when its signature is bad."""
+    link_id = links.unsign(token or "", LinkPurpose.DOC.value)
+    if not isinstance(link_id, int) or isinstance(link_id, bool):
+        return None
+    return link_id
+
+
 def download(
     token: str,
     *,
@@ -230,8 +238,11 @@ def download(
 
     asked = bool(request_id) and download_gate.asked(gate)
     # The gate's epoch is taken before the copy is resolved, so that a decision is made only
-    # for a copy read under the generation it names (download_gate.prepare).
-    prepared = download_gate.prepare() if asked else None
+    # for a copy read under the generation it names (download_gate.prepare); and only for a
+    # token whose signature holds, so that a bogus one costs no reading of the change counter
+    # (it is answered 404 below all the same). A good signature is remembered per process
+    # (links._verified), so resolve()'s second check of it is a look-up.
+    prepared = download_gate.prepare() if asked and _link_id(token) is not None else None
 
     copy = resolve(token)
     passcodes.require(copy.delivery_id, copy.passcode, grants or [])

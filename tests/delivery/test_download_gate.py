@@ -233,6 +233,36 @@ def test_a_change_committed_before_the_request_is_seen_before_the_copy_is_read(
     assert decision[7] == revocations.generation_key(before + 1)
 
 
+def test_a_bogus_token_costs_no_reading_of_the_counter(client, sent, queued):
+    """The gate's reading of the change counter (download_gate.prepare) is for a token whose
+    signature holds: nginx asking for a forged or random one is answered 404 without it."""
+    assert download(client, sent).status_code == 200  # the listener has subscribed
+    cache = still_cache()
+    read = cache._generation
+    readings = []
+
+    def counted() -> int:
+        readings.append(1)
+        return read()
+
+    cache._generation = counted
+    # The clock stands still: the cache's own reading every second (get()) never falls due, so
+    # every reading below is the gate's.
+    frozen = cache.clock()
+    cache.clock = lambda: frozen
+    good = download(client, sent, SECOND)
+    assert good.status_code == 200 and DECISION_HEADER in good.headers
+    assert len(readings) == 1
+    token = path_of(sent.url).split("/")[2]
+    for bogus in (token[:-4] + "AAAA", "not-a-token"):
+        answer = client.get(
+            f"/d/{bogus}/download",
+            headers={"User-Agent": BROWSER, "X-Request-Id": "1" * 32, ASK_HEADER: SECRET},
+        )
+        assert answer.status_code == 404
+    assert len(readings) == 1
+
+
 def test_a_link_about_to_expire_is_replayed_only_until_it_does(client, sent, queued):
     from datetime import timedelta
 
