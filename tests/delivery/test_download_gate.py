@@ -217,6 +217,26 @@ def test_no_decision_for_a_copy_read_before_the_counter_moved(client, sent, queu
     assert answer.status_code == 200 and DECISION_HEADER not in answer.headers
 
 
+def test_no_decision_when_the_request_s_transaction_began_before_the_gate_s_reading(
+    client, sent, queued, monkeypatch
+):
+    """On SQLite a transaction's snapshot dates from its first statement: a request whose
+    transaction began before prepare()'s reading may resolve the copy as it was before a change
+    that reading counted, so the decision may not name that reading's generation."""
+    from portal.delivery import download_gate
+
+    assert DECISION_HEADER in download(client, sent).headers
+    prepare = download_gate.prepare
+
+    def after_the_transaction_began():
+        db.session.execute(sa.text("SELECT 1"))  # the request's transaction (its snapshot)
+        return prepare()
+
+    monkeypatch.setattr(download_gate, "prepare", after_the_transaction_began)
+    answer = download(client, sent, SECOND)
+    assert answer.status_code == 200 and DECISION_HEADER not in answer.headers
+
+
 def test_a_change_committed_before_the_request_is_seen_before_the_copy_is_read(
     client, sent, queued
 ):
