@@ -328,29 +328,43 @@ def test_a_card_answer_that_is_too_long_says_so(device, shop, quote):
         assert said in visible_text(answer)
 
 
-def test_two_requests_of_one_new_device_share_one_visitor(quote, monkeypatch):
+def test_two_requests_of_one_new_device_share_one_visitor(app, quote, monkeypatch):
     """The viewer's open confirmation and the "您是？" card of one new device, at once: both
     look, find no Visitor, and insert. The second takes the first's row instead of a 500 that
-    loses what the reader typed (seen in a browser test on a busy machine)."""
+    loses what the reader typed (seen in a browser test on a busy machine), and what its
+    transaction did before is kept (only the insert is undone: a savepoint)."""
     from portal.db_types import utcnow
 
     delivery = db.session.get(Delivery, quote.delivery.id)
+    delivery_id, customer_id = delivery.id, delivery.customer_id
     device_id = "a-new-device-of-the-race"
-    other = visitors._visitor_or_new(delivery.id, delivery.customer_id, device_id, CHROME, utcnow())
-    jobs.commit()  # the other request's row, committed after this one looked
+    jobs.commit()
+    # The other request, in a transaction of its own (an app context has its own session),
+    # creates the row and commits between this request's look and its insert.
+    with app.app_context():
+        other = visitors._visitor_or_new(delivery_id, customer_id, device_id, CHROME, utcnow())
+        other_id = other.id
+        db.session.commit()
+    # This request's transaction has work of its own before it looks (an open's bookkeeping).
+    opened = utcnow()
+    delivery.first_opened_at = opened
+    db.session.flush()
     real = visitors._visitor
     looks: list[str] = []
 
-    def looked_before_it_was_there(delivery_id, device):
+    def only_the_first_look_misses(delivery_id, device):
         looks.append(device)
         return None if len(looks) == 1 else real(delivery_id, device)
 
-    monkeypatch.setattr(visitors, "_visitor", looked_before_it_was_there)
-    card = visitors.VisitorCard(name="陈静", title="财务经理", contact="chen@example.com")
-    visitor = visitors.identify(delivery, device_id, card, CHROME)
+    monkeypatch.setattr(visitors, "_visitor", only_the_first_look_misses)
+    visitor = visitors._visitor_or_new(delivery_id, customer_id, device_id, CHROME, utcnow())
+    assert visitor.id == other_id and len(looks) == 2  # the insert failed; the second look won
     jobs.commit()
-    assert visitor.id == other.id and len(looks) == 2
     rows = db.session.scalar(
         select(func.count()).select_from(Visitor).where(Visitor.device_id == device_id)
     )
     assert rows == 1
+    first_opened = db.session.scalar(
+        select(Delivery.first_opened_at).where(Delivery.id == delivery_id)
+    )
+    assert first_opened == opened
