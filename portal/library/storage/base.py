@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 import posixpath
 import re
 from abc import ABC, abstractmethod
@@ -23,9 +24,17 @@ def check_key(key: str) -> str:
     The same keys are valid on every backend: ASCII letters, digits and ``._-/``; no empty,
     ``.`` or ``..`` segment; no leading or trailing slash; at most 512 characters, 255 per segment.
     """
+    if isinstance(key, str):
+        return _checked(key)
+    raise InvalidKey(f"invalid storage key: {key!r}")
+
+
+@functools.lru_cache(maxsize=4096)
+def _checked(key: str) -> str:
+    # Remembered: the same keys (a document's PDF, its page images) are checked on every
+    # download and page image. Only valid keys are kept (an invalid one raises).
     if (
-        not isinstance(key, str)
-        or not key
+        not key
         or len(key) > MAX_KEY_LENGTH
         or not _KEY_RE.fullmatch(key)  # fullmatch: `$` would let a trailing newline through
         or key.startswith("/")
