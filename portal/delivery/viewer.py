@@ -8,6 +8,7 @@ so neither the answer's timing nor its text tells anything about other links.
 from __future__ import annotations
 
 import enum
+import functools
 import io
 import logging
 import re
@@ -68,7 +69,15 @@ def is_a_reader(method: str, user_agent: str | None) -> bool:
     if method != "GET":
         return False
     agent = (user_agent or "").strip()
-    return bool(agent) and not _AUTOMATED_UA.search(agent)
+    return bool(agent) and not _automated(agent)
+
+
+@functools.lru_cache(maxsize=1024)
+def _automated(agent: str) -> bool:
+    # Remembered per User-Agent: a handful of browsers make nearly all requests, and the
+    # pattern's search was most of the cost of deciding whose a download is. Bounded, so a
+    # client sending a new User-Agent each time only pushes out older ones.
+    return _AUTOMATED_UA.search(agent) is not None
 
 
 class ViewerState:
