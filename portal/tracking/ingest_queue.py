@@ -66,7 +66,7 @@ from flask import current_app
 from redis.exceptions import ResponseError
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from portal import jobs, metrics
+from portal import jobs, metrics, redis_scripts
 from portal.db_types import utcnow
 from portal.tracking import ingest_rate, revocations
 from portal.tracking.events import NewEvent
@@ -196,8 +196,10 @@ def enqueue(
     for _key, amount, window in limits:
         args += [amount, window * 1000]
     gone = revocations.gone_key(found.delivery_id, found.delivery_created_at)
-    answer = _script(jobs.redis_connection())(
-        keys=[gone, keys.stream, keys.flag, *[key for key, _a, _w in limits]], args=args
+    answer = redis_scripts.run(
+        _script(jobs.redis_connection()),
+        [gone, keys.stream, keys.flag, *[key for key, _a, _w in limits]],
+        args,
     )
     outcome, counters = answer[0], answer[1:]
     headers = _limit_headers(limits, counters, now)
@@ -218,8 +220,10 @@ def enqueue_event(new: NewEvent) -> None:
         new.idempotency_key = f"q:{uuid.uuid4().hex}"
     entry = _event_entry(new, _epoch_ms(new.occurred_at or utcnow()))
     keys = _Keys.now()
-    answer = _script(jobs.redis_connection())(
-        keys=[f"{keys.stream}:never-gone", keys.stream, keys.flag], args=[entry, FLAG_TTL_MS]
+    answer = redis_scripts.run(
+        _script(jobs.redis_connection()),
+        [f"{keys.stream}:never-gone", keys.stream, keys.flag],
+        [entry, FLAG_TTL_MS],
     )
     if answer[0] == 1:
         queue_drain()
