@@ -142,9 +142,10 @@ def measure(stack: Stack, settings: Settings) -> list[Figure]:
                 "P1 floor: send_file after one Redis round trip req/s",
                 floors,
                 baseline,
-                "`/_bench/file-ping`: one Redis PING, then the same send_file (no token, no "
-                "checks, nothing recorded): the most a download that asks shared state anything "
-                "can reach",
+                "`/_bench/file-ping`: one Redis round trip of the app's own kind (a script that "
+                "does nothing, on the thread's connection), then the same send_file (no token, "
+                "no checks, nothing recorded): the most a download that asks shared state "
+                "anything can reach",
                 "send_file of the same bytes from `/_bench/file`, same app and load",
             )
         )

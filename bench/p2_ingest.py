@@ -196,9 +196,9 @@ def measure(stack: Stack, settings: Settings) -> list[Figure]:
                 "P2 floor: POST and one Redis round trip req/s",
                 floors,
                 hellos,
-                "`POST /_bench/ping`: the same bodies as the ingest, read, one Redis PING, 202 "
-                "(no checks, no queue): the most an ingest that answers after a Redis write can "
-                "reach",
+                "`POST /_bench/ping`: the same bodies as the ingest, read, one Redis round trip "
+                "of the app's own kind (a script that does nothing), 202 (no checks, no queue): "
+                "the most an ingest that answers after a Redis write can reach",
                 "`GET /_bench/hello`, same app and load",
             )
         )
