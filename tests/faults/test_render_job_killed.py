@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from bench.processes import children_of
 from portal.delivery.models import Delivery, RenderStatus
 from portal.extensions import db
 from tests.delivery.helpers import make_template
@@ -71,16 +72,6 @@ def worker(app, redis_url: str, tmp_path: Path) -> Iterator[Proc]:
     proc.stop()
 
 
-def children(pid: int) -> set[int]:
-    found: set[int] = set()
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            found |= {int(p) for p in (task / "children").read_text().split()}
-        except OSError:
-            continue
-    return found
-
-
 def worker_idle(worker: Proc, redis_url: str) -> bool:
     from redis import Redis
     from rq import Worker
@@ -106,7 +97,7 @@ def test_a_render_whose_work_horse_is_killed_is_retried_and_the_delivery_ends_up
 ):
     big = make_template(world.marketing, name="大型方案文档", html=large_document())
     wait_until(lambda: worker_idle(worker, redis_url), 60, "the RQ worker to be ready")
-    baseline = children(worker.process.pid)  # its scheduler, if it runs one
+    baseline = set(children_of(worker.process.pid))  # its scheduler, if it runs one
 
     sent = client.post(
         "/api/v1/deliveries",
@@ -118,7 +109,9 @@ def test_a_render_whose_work_horse_is_killed_is_retried_and_the_delivery_ends_up
 
     started = len(worker.log())
     horses = wait_until(
-        lambda: children(worker.process.pid) - baseline, 30, "the work-horse to start rendering"
+        lambda: set(children_of(worker.process.pid)) - baseline,
+        30,
+        "the work-horse to start rendering",
     )
     # Mid-render: WeasyPrint (its progress is in the worker's log) is laying out the pages.
     wait_until(
