@@ -9,10 +9,12 @@ thread's CPU per script call against 61 µs for the same EVALSHA on a connection
 which was a tenth of a tracked download's cost (docs/performance.md, P1).
 
 So each thread keeps one connection per pool, made with the pool's own settings, and sends
-the EVALSHA on it. Everything unusual goes to the client's own call: a server that does not
-know the script (the client loads it), or a connection that broke (the client's retries,
-which send the command again, as the client's own retries always could: the entries carry
-idempotency keys, an event's or each report's, which the applier stores once).
+the EVALSHA on it. Like the pool, it first looks whether the server has closed the connection
+(an idle timeout, a restart) and connects afresh if so. Anything else unusual goes to the
+client's own call, but only where the command cannot have run: a server that answers that it
+does not know the script (the client loads it), or a connection that failed before the command
+was sent whole (a server never runs half a command). Once sent, a failure is raised, as the
+client raises it (the app's client makes no retries): sending again might run it twice.
 """
 
 from __future__ import annotations
@@ -53,25 +55,39 @@ def run(script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
     if connection is None:
         return script(keys=keys, args=args)
     try:
+        if _stale(connection):  # closed by the server, or out of step: start afresh
+            connection.disconnect()
         # hiredis packs the command in C (str, bytes, int and float arguments, as ours are):
         # redis-py's packer encodes each argument in Python first, 4 times as long.
         connection.send_packed_command(
-            [hiredis.pack_command(("EVALSHA", script.sha, len(keys), *keys, *args))],
-            check_health=False,
+            [hiredis.pack_command(("EVALSHA", script.sha, len(keys), *keys, *args))]
         )
+    except (RedisConnectionError, RedisTimeoutError):
+        _forget(pool, connection)
+        return script(keys=keys, args=args)  # not run: the client connects and sends it
+    except BaseException:
+        _forget(pool, connection)
+        raise
+    try:
         return connection.read_response()
     except NoScriptError:
         # A server restarted or flushed its scripts: the client loads it and runs it.
         return script(keys=keys, args=args)
     except ResponseError:
         raise  # the script's own error, read whole: the connection is still in step
-    except (RedisConnectionError, RedisTimeoutError):
-        _forget(pool, connection)
-        return script(keys=keys, args=args)
     except BaseException:
-        # Anything else may have cut the exchange in the middle: never reuse the connection.
+        # The exchange was cut in the middle: never reuse the connection, never send again.
         _forget(pool, connection)
         raise
+
+
+def _stale(connection: Any) -> bool:
+    """Whether the server closed the connection (its end of file is there to read) or left
+    something unread: never send on it then."""
+    try:
+        return bool(connection.can_read())
+    except (RedisConnectionError, RedisTimeoutError):
+        return True
 
 
 def _connection(pool: ConnectionPool) -> Any:
@@ -83,7 +99,9 @@ def _connection(pool: ConnectionPool) -> Any:
         _held.connections = weakref.WeakKeyDictionary()
     connection = _held.connections.get(pool)
     if connection is None:
-        if type(pool) is not ConnectionPool:
+        if type(pool) is not ConnectionPool or str(pool.connection_kwargs.get("protocol")) == "3":
+            # RESP3's connections refer back to their pool (its maintenance notifications),
+            # which would keep the weak key alive forever: the app speaks RESP2.
             return None
         connection = pool.connection_class(**pool.connection_kwargs)
         _held.connections[pool] = connection

@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 from redis import BlockingConnectionPool, Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
 from portal import redis_scripts
@@ -75,16 +76,46 @@ def test_a_script_the_server_does_not_know_is_loaded_once_and_run_once(client, k
     assert client.lrange(key, 0, -1) == [b"x"]
 
 
-def test_a_broken_connection_is_replaced_and_the_command_goes_through(client, key):
+def test_a_connection_the_server_closed_is_made_again_and_the_command_runs_once(client, key):
+    script = fresh_script(client)
+    redis_scripts.run(script, [key], ["before"])
+    killed = _client_id(held(client))
+    client.client_kill_filter(_id=killed)  # as an idle timeout or a restart would
+    assert redis_scripts.run(script, [key], ["after"]) == 2
+    assert client.lrange(key, 0, -1) == [b"before", b"after"]
+    assert _client_id(held(client)) != killed  # a new connection to the server
+
+
+def test_a_send_that_fails_goes_through_the_client_once(client, key, monkeypatch):
     script = fresh_script(client)
     redis_scripts.run(script, [key], ["before"])
     broken = held(client)
-    client.client_kill_filter(_id=_client_id(client, broken))
+
+    def refused(*_args, **_kwargs):
+        raise RedisConnectionError("the connection dropped while sending")
+
+    monkeypatch.setattr(broken, "send_packed_command", refused)
     assert redis_scripts.run(script, [key], ["after"]) == 2
     assert client.lrange(key, 0, -1) == [b"before", b"after"]
-    assert held(client) is not broken  # the client's call sent it; the next run makes a new one
-    assert redis_scripts.run(script, [key], ["again"]) == 3
-    assert held(client) is not None and held(client) is not broken
+    assert held(client) is not broken
+
+
+def test_a_reply_lost_after_the_send_is_raised_never_sent_again(client, key, monkeypatch):
+    script = fresh_script(client)
+    redis_scripts.run(script, [key], ["before"])
+    cut = held(client)
+    read = cut.read_response
+
+    def lost(*args, **kwargs):
+        read(*args, **kwargs)  # the server ran it and answered; the answer is lost on the way
+        raise RedisConnectionError("the connection dropped while reading")
+
+    monkeypatch.setattr(cut, "read_response", lost)
+    with pytest.raises(RedisConnectionError):
+        redis_scripts.run(script, [key], ["once"])
+    assert client.lrange(key, 0, -1) == [b"before", b"once"]  # not a second time
+    assert held(client) is not cut
+    assert redis_scripts.run(script, [key], ["next"]) == 3
 
 
 def test_the_script_s_own_error_is_raised_and_the_connection_stays_in_step(client, key):
@@ -102,7 +133,7 @@ def test_a_forked_child_never_talks_on_its_parent_s_connection(client, key, monk
     script = fresh_script(client)
     redis_scripts.run(script, [key], ["parent"])
     parent = held(client)
-    monkeypatch.setattr(redis_scripts.os, "getpid", lambda: -1)  # as in a child after fork
+    monkeypatch.setattr(redis_scripts._held, "pid", -1)  # as if this process were a fork
     assert redis_scripts.run(script, [key], ["child"]) == 2
     assert held(client) is not None and held(client) is not parent
     assert parent._sock is not None  # left open: it is the parent's to use and to close
@@ -120,10 +151,7 @@ def test_a_pool_of_another_kind_goes_through_the_client(shared_redis_url, key):
         client.connection_pool.disconnect()
 
 
-def _client_id(client: Redis, connection) -> int:
-    """The server's id of this connection (CLIENT LIST, by its local port)."""
-    port = connection._sock.getsockname()[1]
-    for entry in client.client_list():
-        if entry["addr"].endswith(f":{port}"):
-            return int(entry["id"])
-    raise AssertionError(f"no client on port {port}")
+def _client_id(connection) -> int:
+    """The server's id of this connection (CLIENT ID, asked on it)."""
+    connection.send_command("CLIENT", "ID")
+    return int(connection.read_response())
