@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import subprocess
 from pathlib import Path
 
 
@@ -61,3 +62,15 @@ def kill_left(processes: set[tuple[int, int]]) -> int:
                 os.kill(pid, signal.SIGKILL)
                 killed += 1
     return killed
+
+
+def kill_tree(process: subprocess.Popen) -> None:
+    """SIGKILL a process and everything below it, as a crash ends a machine's worker and its
+    work horse. The process is stopped (SIGSTOP) before its tree is recorded, so it forks no
+    child between the record and the kill; its children are re-parented once it is dead,
+    hence the record. Only the processes recorded are signalled (kill_left)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(process.pid, signal.SIGSTOP)
+    below = descendants(process.pid)
+    process.kill()
+    kill_left(below)

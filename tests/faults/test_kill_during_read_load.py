@@ -31,7 +31,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from bench.processes import children_of, descendants, kill_left
+from bench.processes import children_of, kill_tree
 from tests.multinode.cluster import (
     Browser,
     Proc,
@@ -291,12 +291,7 @@ def test_kill_9_of_a_gunicorn_worker_and_the_rq_worker_loses_no_acknowledged_rep
         acknowledged_before = len(load.acknowledged)
         victim = sorted(gunicorn_workers)[0]
         os.kill(victim, signal.SIGKILL)
-        # The worker and all below it (its work-horse, its scheduler): the tree is recorded
-        # first, as the worker's children are re-parented once it is dead. Popen.kill() and
-        # kill_left() signal only the processes recorded, never a pid reused since.
-        below = descendants(run.rq[0].process.pid)
-        run.rq[0].process.kill()
-        kill_left(below)
+        kill_tree(run.rq[0].process)  # the worker and all below it (work horse, scheduler)
         assert run.rq[0].process.wait(10) == -signal.SIGKILL
         run.start_rq_worker()
         # The load goes on: the surviving gunicorn worker, then its replacement, answer.

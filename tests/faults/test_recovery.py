@@ -32,7 +32,7 @@ from contextlib import ExitStack
 import pytest
 import sqlalchemy as sa
 
-from bench.processes import descendants, kill_left
+from bench.processes import kill_tree
 from tests.faults.own_redis import OwnRedis
 from tests.faults.test_kill_during_read_load import (
     MARKETING,
@@ -179,11 +179,7 @@ def test_worker_kill_9(stack):
     def worker_kill_9() -> None:
         """Ends when the replacement listens (starting the app takes seconds on a busy CI
         machine: systemd's restart would take as long)."""
-        # The worker's whole tree, recorded first (a work horse runs in a process group of
-        # its own, and is re-parented once the worker is dead); only those are signalled.
-        below = descendants(run.rq[-1].process.pid)
-        run.rq[-1].process.kill()
-        kill_left(below)
+        kill_tree(run.rq[-1].process)  # the worker and its work horse, as a crash ends them
         run.rq[-1].process.wait(10)
         worker = run.start_rq_worker()
         wait_until(lambda: "Listening on" in worker.log(), 60, "the new worker to listen")

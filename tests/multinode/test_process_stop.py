@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench.processes import descendants, kill_left, start_time
+from bench.processes import descendants, kill_left, kill_tree, start_time
 from tests.multinode.cluster import Proc, wait_until
 
 # The parent forks a child that leaves the parent's process group (os.setpgrp, as RQ's
@@ -67,3 +67,19 @@ def test_a_pid_is_killed_only_while_it_names_the_process_recorded() -> None:
         sleeper.kill()
         sleeper.wait(10)
     assert start_time(2**22 + 1) is None  # above pid_max: no such process
+
+
+def test_kill_tree_kills_a_child_that_left_the_process_group(tmp_path: Path) -> None:
+    """kill -9 of a worker and its work horse (tests/faults): the horse dies too, and the
+    worker (which ignores SIGTERM here) is gone by SIGKILL."""
+    pid_file = tmp_path / "horse.pid"
+    parent = subprocess.Popen([sys.executable, "-c", PARENT, str(pid_file)])
+    try:
+        wait_until(lambda: pid_file.exists() and pid_file.read_text(), 30, "the child to start")
+        horse = int(pid_file.read_text())
+        kill_tree(parent)
+        assert parent.wait(10) == -signal.SIGKILL
+        wait_until(lambda: start_time(horse) is None or _zombie(horse), 10, "the child to die")
+    finally:
+        parent.kill()
+        parent.wait(10)
