@@ -14,10 +14,8 @@ import logging
 from collections.abc import Sequence
 
 import pypdfium2 as pdfium
-from weasyprint import CSS, HTML
 
 from portal.library.bundle import TemplateBundle
-from portal.library.rendering.fetcher import BundleURLFetcher, bundle_base_url
 from portal.library.rendering.sandbox import TemplateRenderError
 
 logger = logging.getLogger(__name__)
@@ -44,6 +42,13 @@ WEBP_PICTURE_QUALITY = 82  # lossy WebP of a page that is mostly picture
 
 def html_to_pdf(html: str, bundle: TemplateBundle) -> bytes:
     """Lay out rendered HTML as PDF; its assets come from bundle and nowhere else."""
+    # WeasyPrint is imported where it lays out, not with this module: every app process
+    # (gunicorn, `flask` commands) imports this module through the worker's command, and
+    # WeasyPrint's import alone is ~0.7 s of CPU. The RQ worker loads it ahead (warm_up).
+    from weasyprint import CSS, HTML
+
+    from portal.library.rendering.fetcher import BundleURLFetcher, bundle_base_url
+
     fetcher = BundleURLFetcher(bundle)
     try:
         document = HTML(string=html, base_url=bundle_base_url(bundle), url_fetcher=fetcher)

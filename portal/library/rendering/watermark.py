@@ -15,7 +15,6 @@ import io
 import math
 
 import pypdfium2 as pdfium
-from weasyprint import HTML
 
 from portal.library.rendering.pdf import CJK_SANS
 
@@ -48,6 +47,8 @@ html, body {{ margin: 0; font-family: "{CJK_SANS}"; }}
 
 def stamp_page(width: float, height: float, mark: str) -> bytes:
     """A one-page PDF of width x height points carrying only the mark."""
+    from weasyprint import HTML  # where it lays out (see pdf.html_to_pdf)
+
     return HTML(string=_stamp_html(width, height, mark)).write_pdf(full_fonts=False)
 
 
