@@ -181,6 +181,11 @@ def _snapshot(page) -> dict:
     return page.evaluate("() => window.PortalViewer.snapshot()")
 
 
+def _failures(page) -> int:
+    """Failed posts the viewer has read the answer of (each one schedules its retry)."""
+    return _snapshot(page)["stats"]["failures"]
+
+
 def test_heartbeats_report_every_10s_and_an_idle_reader_stops_counting(viewer_page):
     page, collect = viewer_page()
     page.clock.run_for(10_000)
@@ -244,12 +249,14 @@ def test_hiding_the_tab_reports_at_once_and_stops_the_clock(viewer_page):
 def test_failed_posts_are_retried_with_backoff_and_the_same_keys(viewer_page):
     page, collect = viewer_page(statuses=[503, 429, 202])
     page.clock.run_for(10_000)
-    _settle(page, lambda: len(collect.bodies) == 1)
+    # Until the viewer has read the answer (a failure counted is a retry scheduled): the
+    # clock moved before that would start the backoff late, from a later fake time.
+    _settle(page, lambda: len(collect.bodies) == 1 and _failures(page) == 1)
     page.clock.run_for(1_900)
     page.evaluate("() => 0")
     assert len(collect.bodies) == 1  # the first retry waits 2 s
     page.clock.run_for(200)
-    _settle(page, lambda: len(collect.bodies) == 2)
+    _settle(page, lambda: len(collect.bodies) == 2 and _failures(page) == 2)
     page.clock.run_for(3_800)
     page.evaluate("() => 0")
     assert len(collect.bodies) == 2  # the second waits 4 s
