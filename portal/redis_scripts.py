@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import hiredis
+from flask import current_app
 from redis.commands.core import Script
 from redis.connection import ConnectionPool
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -45,6 +46,19 @@ class _Held(threading.local):
 
 
 _held = _Held()
+
+
+def app_script(name: str, body: str) -> Script:
+    """The app's Redis client's Script for `body`, kept in app.extensions under `name` (its sha
+    computed once per client, not per call)."""
+    from portal import jobs
+
+    redis = jobs.redis_connection()
+    cached = current_app.extensions.get(name)
+    if cached is None or cached[0] is not redis:
+        cached = (redis, redis.register_script(body))
+        current_app.extensions[name] = cached
+    return cached[1]
 
 
 def run(script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from flask import Blueprint, Response, abort, current_app, request, send_from_directory
 
-from portal import jobs, redis_scripts
+from portal import redis_scripts
 from portal.extensions import csrf, limiter
 
 bp = Blueprint("bench", __name__, url_prefix="/_bench")
@@ -50,12 +50,7 @@ _NOTHING = "portal.bench.nothing_script"
 
 
 def _round_trip() -> None:
-    redis = jobs.redis_connection()
-    cached = current_app.extensions.get(_NOTHING)
-    if cached is None or cached[0] is not redis:
-        cached = (redis, redis.register_script("return 1"))
-        current_app.extensions[_NOTHING] = cached
-    redis_scripts.run(cached[1], [], [])
+    redis_scripts.run(redis_scripts.app_script(_NOTHING, "return 1"), [], [])
 
 
 @bp.get("/file-ping/<name>")

@@ -128,14 +128,6 @@ class Queued:
     headers: dict[str, str]
 
 
-def _script(redis):
-    cached = current_app.extensions.get(_SCRIPT)
-    if cached is None or cached[0] is not redis:
-        cached = (redis, redis.register_script(_ENQUEUE))
-        current_app.extensions[_SCRIPT] = cached
-    return cached[1]
-
-
 def _rate_limits(rate_key: str | None) -> list[tuple[str, int, int]]:
     """(counter key, amount, window seconds) of each tracking rate limit for this caller: fixed
     windows, as Flask-Limiter counts them (counted before the batch is looked at further)."""
@@ -197,7 +189,7 @@ def enqueue(
         args += [amount, window * 1000]
     gone = revocations.gone_key(found.delivery_id, found.delivery_created_at)
     answer = redis_scripts.run(
-        _script(jobs.redis_connection()),
+        redis_scripts.app_script(_SCRIPT, _ENQUEUE),
         [gone, keys.stream, keys.flag, *[key for key, _a, _w in limits]],
         args,
     )
@@ -221,7 +213,7 @@ def enqueue_event(new: NewEvent) -> None:
     entry = _event_entry(new, _epoch_ms(new.occurred_at or utcnow()))
     keys = _Keys.now()
     answer = redis_scripts.run(
-        _script(jobs.redis_connection()),
+        redis_scripts.app_script(_SCRIPT, _ENQUEUE),
         [f"{keys.stream}:never-gone", keys.stream, keys.flag],
         [entry, FLAG_TTL_MS],
     )
