@@ -45,7 +45,8 @@ def _cheap_password_hashes() -> Iterator[None]:
     cheap = partial(generate_password_hash, method=TEST_PASSWORD_HASH)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(accounts, "generate_password_hash", cheap)
-        patch.setattr(accounts, "_DUMMY_HASH", cheap("not-a-real-password"))
+        dummy = cheap("not-a-real-password")
+        patch.setattr(accounts, "_dummy_hash", lambda: dummy)
         yield
 
 

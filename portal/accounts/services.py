@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 
@@ -142,13 +143,18 @@ def authenticate(email: str, password: str) -> User | None:
     an unknown or deactivated account from a wrong password (tests/security/test_sign_in.py).
     """
     user = get_user_by_email(email)
-    matches = check_password_hash(user.password_hash if user else _DUMMY_HASH, password)
+    matches = check_password_hash(user.password_hash if user else _dummy_hash(), password)
     if user is None or not user.active or not matches:
         return None
     return user
 
 
-_DUMMY_HASH = generate_password_hash("not-a-real-password")
+@functools.cache
+def _dummy_hash() -> str:
+    """What an unknown account's password is checked against: a hash made the way real ones
+    are. Made on first use, not at import: a hash costs 60–180 ms of CPU, and every process
+    that imports the app (each gunicorn and RQ worker, each `flask` command) paid it."""
+    return generate_password_hash("not-a-real-password")
 
 
 def _hash_token(token: str) -> str:

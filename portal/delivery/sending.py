@@ -29,7 +29,7 @@ from urllib.parse import quote
 from flask import Response, current_app, redirect, request, send_file
 from werkzeug.http import dump_options_header
 
-from portal.library.storage import S3Storage, get_storage, node_cache
+from portal.library.storage import get_storage, node_cache
 
 # The answer's header that tells nginx's download gate how it may replay the answer
 # (portal.delivery.download_gate, deploy/nginx/portal_gate.lua); nginx never passes it on.
@@ -56,7 +56,7 @@ def remote_key(key: str) -> str | None:
     if mode() != "presigned":
         return None
     storage = get_storage()
-    if not isinstance(storage, S3Storage) or node_cache.cached_path(key) is not None:
+    if not storage.presigns or node_cache.cached_path(key) is not None:
         return None
     return key if storage.exists(key) else None
 
@@ -95,7 +95,7 @@ def respond(
     """The answer carrying `file` (see the module's note for who sends the bytes)."""
     if file.path is None:  # portal.delivery.served_files found it for a presigned redirect
         storage = get_storage()
-        assert isinstance(storage, S3Storage) and file.key
+        assert storage.presigns and file.key
         url = storage.presigned_url(
             file.key,
             int(current_app.config.get("DOWNLOADS_PRESIGNED_SECONDS", 60)),

@@ -16,7 +16,6 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from openpyxl import Workbook
 from sqlalchemy import func, select
 
 from portal.accounts.models import User
@@ -186,6 +185,8 @@ def sheet_titles() -> list[str]:
 
 def export_workbook(user: User) -> bytes:
     """The .xlsx bytes of everything user may see (a sheet each, even when empty)."""
+    from openpyxl import Workbook  # imported when used: 140 ms a process start
+
     book = Workbook(write_only=True)
     sources = (_customers, _deals, _tasks, _engagement)
     for title, source in zip(sheet_titles(), sources, strict=True):

@@ -23,7 +23,6 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
-from openpyxl import Workbook
 from sqlalchemy import Select, and_, func, select
 from sqlalchemy.orm import aliased
 
@@ -216,6 +215,8 @@ def export(user: User, args: Mapping[str, str], fmt: str) -> bytes:
                 [v.strftime("%Y-%m-%d %H:%M:%S") if isinstance(v, datetime) else v for v in row]
             )
         return ("\ufeff" + text.getvalue()).encode("utf-8")
+    from openpyxl import Workbook  # imported when used: 140 ms a process start
+
     book = Workbook(write_only=True)
     sheet = book.create_sheet("visits")
     for row in cells:

@@ -9,7 +9,6 @@ from flask import Flask, current_app
 
 from portal.library.storage.base import InvalidKey, ObjectNotFound, Storage
 from portal.library.storage.local import LocalStorage
-from portal.library.storage.s3 import S3Storage
 
 __all__ = [
     "InvalidKey",
@@ -24,12 +23,24 @@ __all__ = [
 _EXTENSION_KEY = "portal.storage"
 
 
+def __getattr__(name: str) -> Any:
+    # S3Storage is imported when asked for: boto3 costs 200–300 ms of CPU, paid by every
+    # process that imports the app, and with local storage nothing uses it.
+    if name == "S3Storage":
+        from portal.library.storage.s3 import S3Storage
+
+        return S3Storage
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def storage_from_config(config: Mapping[str, Any]) -> Storage:
     """The backend PORTAL_STORAGE names (config key STORAGE_BACKEND): 'local' or 's3'."""
     backend = str(config["STORAGE_BACKEND"]).strip().lower()
     if backend == "local":
         return LocalStorage(config["STORAGE_LOCAL_PATH"])
     if backend == "s3":
+        from portal.library.storage.s3 import S3Storage
+
         return S3Storage(
             bucket=config["S3_BUCKET"],
             endpoint_url=config["S3_ENDPOINT_URL"] or None,  # empty means AWS itself

@@ -49,6 +49,15 @@ def _checked(key: str) -> str:
 class Storage(ABC):
     """Immutable blobs by key. Keys are relative POSIX paths such as 'templates/3/v1/x.pdf'."""
 
+    # Whether presigned_url() can send a client to the store itself (S3), so that a download
+    # may be a redirect (PORTAL_DOWNLOADS=presigned, portal.delivery.sending).
+    presigns = False
+
+    def presigned_url(
+        self, key: str, seconds: int, *, disposition: str, content_type: str, cache_control: str
+    ) -> str:
+        raise NotImplementedError(f"{type(self).__name__} cannot presign a URL")
+
     @abstractmethod
     def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
         """Store data under key, replacing what was there (atomically for readers)."""

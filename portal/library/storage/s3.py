@@ -19,6 +19,8 @@ class S3Storage(Storage):
     servers that have no wildcard DNS (MinIO, Swift s3api, Ceph).
     """
 
+    presigns = True
+
     def __init__(self, bucket: str, endpoint_url: str | None = None, region: str = "us-east-1"):
         self.bucket = bucket
         self._client: Any = boto3.client(
