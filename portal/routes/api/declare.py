@@ -100,7 +100,34 @@ class _Adapter(PydanticModelAdapter):
         return err.errors(include_context=False, include_input=False, include_url=False)
 
 
-spec = SpecTree(
+class _SchemasWhenAsked(SpecTree):
+    """spectree makes a model's JSON schema when a route declaring it is decorated: for the
+    API's ~170 models, a third of a second of CPU at every process start (every gunicorn and
+    RQ worker, every `flask` command), used only by the OpenAPI document. Here a declared model
+    is noted, and its schema made (by spectree, unchanged) the first time the document's
+    schemas are read. Validation uses the models themselves, never these schemas."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._noted: list[tuple[Any, str]] = []
+        super().__init__(*args, **kwargs)
+
+    def _add_model(self, model: Any, mode: Any = "validation") -> str:
+        self._noted.append((model, mode))
+        return self.naming_strategy(model)
+
+    @property
+    def models(self) -> dict[str, Any]:
+        noted, self._noted = self._noted, []
+        for model, mode in noted:
+            super()._add_model(model=model, mode=mode)  # stores into self._schemas
+        return self._schemas
+
+    @models.setter
+    def models(self, value: dict[str, Any]) -> None:
+        self._schemas = value
+
+
+spec = _SchemasWhenAsked(
     "flask",
     # Only routes declared with @declare are described (strict), by their plain model names.
     mode="strict",
