@@ -1,0 +1,74 @@
+"""What a process that imports the app (every gunicorn and RQ worker, every `flask` command, and
+the hundreds the suite starts) does not pay for at start-up.
+
+Starting the app cost 3.8 s of CPU on the 2-core CI machine; about a third of it went to work a
+web process may never need: boto3 with local storage, openpyxl before any export, a password
+hash, every API model's JSON schema before anybody asks for /api/v1/openapi.json, and the cyclic
+collector walking the objects the import was making. Each test fails when that comes back.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+_PROBE = """
+import gc, json, sys
+import wsgi
+from portal.accounts import services
+from portal.routes.api.declare import spec
+
+print(json.dumps({
+    "loaded": sorted(m for m in ("boto3", "openpyxl", "weasyprint") if m in sys.modules),
+    "schemas made": len(spec._schemas),
+    "models noted": len({spec.naming_strategy(model) for model, _mode in spec._noted}),
+    "dummy hash made": services._dummy_hash.cache_info().currsize,
+    "collector on": gc.isenabled(),
+    "frozen": gc.get_freeze_count(),
+}))
+with wsgi.app.test_client() as client:
+    document = client.get("/api/v1/openapi.json").get_json()
+print(json.dumps({
+    "schemas made": len(spec._schemas),
+    "models noted": len(spec._noted),
+    "documented": len(document["components"]["schemas"]),
+}))
+"""
+
+
+def test_importing_the_app_leaves_what_it_may_never_need_undone(tmp_path: Path):
+    env = {
+        "PATH": str(Path(sys.executable).parent),
+        "PORTAL_INSTANCE_PATH": str(tmp_path / "instance"),
+        "PORTAL_DATABASE_URL": f"sqlite:///{tmp_path / 'portal.sqlite3'}",
+        "PORTAL_STORAGE": "local",
+        "PORTAL_STORAGE_PATH": str(tmp_path / "storage"),
+        "PORTAL_SECRET_KEY": "startup-test-secret-key",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", _PROBE],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    started, served = (json.loads(line) for line in done.stdout.strip().splitlines()[-2:])
+
+    assert started["loaded"] == [], "imported at start-up though nothing used it yet"
+    assert started["dummy hash made"] == 0
+    assert started["schemas made"] == 0 and started["models noted"] > 100
+    assert started["collector on"] is True, "wsgi must turn the collector back on"
+    assert started["frozen"] > 100_000, "what the import built is frozen"
+
+    # The first read of the document makes the schema of every model noted, and the document
+    # has them all (with the models they nest).
+    assert served["models noted"] == 0
+    assert served["schemas made"] == started["models noted"]
+    assert served["documented"] >= served["schemas made"]
