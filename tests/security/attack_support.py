@@ -297,6 +297,44 @@ def victim_rows(arena: Arena) -> dict[str, list[tuple]]:
     return snapshot
 
 
+# Statements that change no row (the first word of each): anything else counts as a write.
+_CHANGE_NO_ROW = ("SELECT", "PRAGMA", "SHOW", "SET ", "BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT")
+
+
+class RowWatch:
+    """Team A's rows (victim_rows), read again only after a statement that may write.
+
+    victim_rows reads every table. Read before and after each of the ~400 requests of an
+    attack, it was most of tests/security/test_access.py's time (some 160 s of CPU over the two
+    passes), though nearly every request is refused before it writes anything. A request can
+    change a row only by sending the database a statement that writes, and every statement goes
+    through an engine, where one listener (on every engine) sees it: when no statement but reads
+    ran since the last reading, the rows are still what it read. Anything not known to be a read
+    counts as a write (a WITH, a comment first), so a doubt costs a reading, never a miss."""
+
+    def __init__(self, arena: Arena) -> None:
+        self.arena = arena
+        self.readings = 0
+        self._wrote = True
+        self._rows: dict[str, list[tuple]] = {}
+        sa.event.listen(sa.engine.Engine, "before_cursor_execute", self._saw)
+
+    def _saw(self, _conn, _cursor, statement: str, *_args: Any) -> None:
+        if not statement.lstrip().upper().startswith(_CHANGE_NO_ROW):
+            self._wrote = True
+
+    def rows(self) -> dict[str, list[tuple]]:
+        """Team A's rows now."""
+        if self._wrote:
+            self._rows = victim_rows(self.arena)
+            self._wrote = False  # after the reading: it sends reads (and a rollback) only
+            self.readings += 1
+        return self._rows
+
+    def close(self) -> None:
+        sa.event.remove(sa.engine.Engine, "before_cursor_execute", self._saw)
+
+
 def changes(before: dict[str, list[tuple]], after: dict[str, list[tuple]]) -> list[str]:
     out = []
     for name, rows in after.items():

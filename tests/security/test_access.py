@@ -20,7 +20,7 @@ fails until this file knows what to put there.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +33,7 @@ from portal.delivery.document_links import sign_target
 from tests.security.attack_support import (
     MARKER,
     Arena,
+    RowWatch,
     arena_fixture,  # noqa: F401  (the `arena` fixture)
     attack_fixture,  # noqa: F401  (the `attack` fixture)
     changes,
@@ -248,11 +249,19 @@ def call(
     return [send(url, data=form_body(arena), headers=headers)]
 
 
-def _check(route: Route, responses, before, arena: Arena, problems: list[str], who: str) -> None:
+@pytest.fixture
+def rows(attack: Arena) -> Iterator[RowWatch]:
+    """Team A's rows, read again only when something may have written (RowWatch)."""
+    watch = RowWatch(attack)
+    yield watch
+    watch.close()
+
+
+def _check(route: Route, responses, before, rows: RowWatch, problems: list[str], who: str) -> None:
     for response in responses:
         if leaked(response.get_data()):
             problems.append(f"{who} {route}: {response.status_code} shows team A's data")
-    after = victim_rows(arena)
+    after = rows.rows()
     if after != before:
         problems.append(f"{who} {route}: changed team A's rows {changes(before, after)}")
 
@@ -265,14 +274,14 @@ def _still_signed_in(client: FlaskClient) -> bool:
 # --- nobody -------------------------------------------------------------------------------------
 
 
-def test_nobody_gets_anything_but_public_routes(attack, client, app):
+def test_nobody_gets_anything_but_public_routes(attack, client, app, rows):
     problems: list[str] = []
     routes = all_routes(app)
-    before = victim_rows(attack)
     for route in routes:
+        before = rows.rows()
         url = url_for_route(route, attack, token="not-a-token")
         responses = call(client, route, url, attack)
-        _check(route, responses, before, attack, problems, "nobody")
+        _check(route, responses, before, rows, problems, "nobody")
         status = responses[0].status_code
         if route.is_api and route.endpoint not in PUBLIC:
             if any(r.status_code != 401 for r in responses):
@@ -293,7 +302,7 @@ def test_nobody_gets_anything_but_public_routes(attack, client, app):
 
 
 @pytest.mark.parametrize("role", ["rep", "supervisor"])
-def test_another_teams_staff_get_nothing_of_team_a(attack, client, app, api_headers, role):
+def test_another_teams_staff_get_nothing_of_team_a(attack, client, app, api_headers, role, rows):
     attacker = attack.b.rep if role == "rep" else attack.b.supervisor
     token_headers = api_headers(attacker)
     sign_in(client, attacker)
@@ -303,11 +312,11 @@ def test_another_teams_staff_get_nothing_of_team_a(attack, client, app, api_head
             continue
         if not _still_signed_in(client):  # e.g. after POST /logout
             sign_in(client, attacker)
-        before = victim_rows(attack)
+        before = rows.rows()
         headers = token_headers if route.is_api else {}
         url = url_for_route(route, attack, token=None)
         responses = call(client, route, url, attack, headers)
-        _check(route, responses, before, attack, problems, role)
+        _check(route, responses, before, rows, problems, role)
         if route.is_api:
             # The session cookie alone (the client is signed in) never opens the API.
             cookie_only = call(client, route, url, attack)
@@ -334,12 +343,12 @@ def test_another_teams_staff_get_nothing_of_team_a(attack, client, app, api_head
 # --- team B's customer --------------------------------------------------------------------------
 
 
-def test_another_customers_tokens_reach_nothing_of_team_a(attack, client, app):
+def test_another_customers_tokens_reach_nothing_of_team_a(attack, client, app, rows):
     b = attack.b
     problems: list[str] = []
     tokens = [b.portal_token, b.doc_token, b.pixel_token, b.ingest_token]
     for route in all_routes(app):
-        before = victim_rows(attack)
+        before = rows.rows()
         if route.token_kind:
             url = url_for_route(route, attack, token=getattr(b, route.token_kind))
             responses = call(client, route, url, attack)
@@ -357,14 +366,14 @@ def test_another_customers_tokens_reach_nothing_of_team_a(attack, client, app):
                 problems.append(f"customer {route}: a customer token opened the API")
             elif not route.is_api and not all(is_login_redirect(r) for r in responses):
                 problems.append(f"customer {route}: a customer token opened a staff page")
-        _check(route, responses, before, attack, problems, "customer")
+        _check(route, responses, before, rows, problems, "customer")
     assert not problems, "\n".join(problems)
 
 
 # --- the detector detects -----------------------------------------------------------------------
 
 
-def test_team_a_itself_sees_its_data_so_a_leak_would_show(attack, client, api_headers):
+def test_team_a_itself_sees_its_data_so_a_leak_would_show(attack, client, api_headers, rows):
     """The checks above look for MARKER: here the owner does see it, everywhere it is."""
     a = attack.a
     sign_in(client, a.rep)
@@ -391,6 +400,12 @@ def test_team_a_itself_sees_its_data_so_a_leak_would_show(attack, client, api_he
     for url in [f"/d/{a.doc_token}", f"/p/{a.portal_token}"]:
         response = client.get(url)
         assert response.status_code == 200 and MARKER in response.get_data(as_text=True), url
-    before = victim_rows(attack)
+    before = rows.rows()
+    readings = rows.readings
+    client.get("/customers/")
+    assert rows.rows() == before and rows.readings == readings  # reads only: not read again
     client.post(f"/customers/{a.customer.id}/deliveries/{a.sent.delivery.id}/revoke")
-    assert changes(before, victim_rows(attack))  # and a change to team A's rows is seen
+    after = rows.rows()
+    assert rows.readings == readings + 1  # the revoke wrote: read again
+    assert changes(before, after)  # and a change to team A's rows is seen
+    assert after == victim_rows(attack)
