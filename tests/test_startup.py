@@ -63,7 +63,7 @@ def test_importing_the_app_leaves_what_it_may_never_need_undone(tmp_path: Path):
 
     assert started["loaded"] == [], "imported at start-up though nothing used it yet"
     assert started["dummy hash made"] == 0
-    assert started["schemas made"] == 0 and started["models noted"] > 100
+    assert started["schemas made"] == 0 and started["models noted"] > 50
     assert started["collector on"] is True, "wsgi must turn the collector back on"
     assert started["frozen"] > 100_000, "what the import built is frozen"
 
