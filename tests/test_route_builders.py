@@ -1,6 +1,9 @@
-"""The remembered URL builders (tests/route_builders.py) build the URLs werkzeug's own do."""
+"""The remembered rules and URL builders (tests/route_builders.py) build and match the URLs
+werkzeug's own do."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from flask import url_for
 from werkzeug.routing.rules import Rule
@@ -25,18 +28,39 @@ def _urls(app) -> list[str]:
         return urls
 
 
-def test_every_route_builds_the_same_url_as_without_the_memo(app_config, monkeypatch):
+def _matches(app, urls: list[str]) -> list[Any]:
+    """What each URL (without its query) matches: the endpoint and values, or the refusal."""
+    adapter = app.url_map.bind("portal.test")
+    found = []
+    for url in urls:
+        for method in ("GET", "POST"):
+            try:
+                found.append(adapter.match(url.split("?")[0], method=method))
+            except Exception as exc:  # no such route, another method, a redirect
+                found.append(type(exc).__name__)
+    return found
+
+
+def _werkzeugs_own(function: Any) -> Any:
+    while hasattr(function, "__wrapped__"):  # below the session's memo too
+        function = function.__wrapped__
+    return function
+
+
+def test_every_route_builds_and_matches_as_without_the_memo(app_config, monkeypatch):
     with remembered_builders() as builders:  # a fresh memo, filled by this app
         first = create_app(app_config)
         assert builders
         count = len(builders)
-        second = create_app(app_config)  # every builder recalled
+        second = create_app(app_config)  # every rule and builder recalled
         assert len(builders) == count
         remembered = _urls(second)
-    werkzeugs_own = Rule._compile_builder
-    while hasattr(werkzeugs_own, "__wrapped__"):  # below the session's memo too
-        werkzeugs_own = werkzeugs_own.__wrapped__
-    monkeypatch.setattr(Rule, "_compile_builder", werkzeugs_own)
-    generated = _urls(create_app(app_config))
+        assert second.url_map._rules[0]._converters is not first.url_map._rules[0]._converters
+    monkeypatch.setattr(Rule, "_compile_builder", _werkzeugs_own(Rule._compile_builder))
+    monkeypatch.setattr(Rule, "compile", _werkzeugs_own(Rule.compile))
+    own = create_app(app_config)
+    generated = _urls(own)
     assert remembered == generated
     assert _urls(first) == generated
+    assert _matches(second, generated) == _matches(own, generated)
+    assert any(isinstance(found, tuple) and found[1] for found in _matches(own, generated))
