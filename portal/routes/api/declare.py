@@ -12,6 +12,7 @@ as before."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
@@ -109,6 +110,10 @@ class _SchemasWhenAsked(SpecTree):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._noted: list[tuple[Any, str]] = []
+        # Two first requests for the document at once: the second waits for the schemas,
+        # instead of reading (and spectree caching) a document with some of them missing.
+        self._making = threading.Lock()
+        self._maker: int | None = None  # the thread making them (spectree stores through us)
         super().__init__(*args, **kwargs)
 
     def _add_model(self, model: Any, mode: Any = "validation") -> str:
@@ -117,10 +122,18 @@ class _SchemasWhenAsked(SpecTree):
 
     @property
     def models(self) -> dict[str, Any]:
-        noted, self._noted = self._noted, []
-        for model, mode in noted:
-            super()._add_model(model=model, mode=mode)  # stores into self._schemas
-        return self._schemas
+        if self._maker == threading.get_ident():
+            return self._schemas
+        with self._making:
+            if self._noted:
+                self._maker = threading.get_ident()
+                try:
+                    for model, mode in self._noted:
+                        super()._add_model(model=model, mode=mode)  # into self._schemas
+                    self._noted = []
+                finally:
+                    self._maker = None
+            return self._schemas
 
     @models.setter
     def models(self, value: dict[str, Any]) -> None:
