@@ -11,6 +11,7 @@ default rules and under rules edited to make caps, "once" and windows bite.
 
 from __future__ import annotations
 
+import os
 import random
 from datetime import timedelta
 
@@ -243,8 +244,15 @@ def _flush(pending: list[NewEvent], rng: random.Random) -> None:
         del pending[:size]
 
 
+# Two histories per variant and database, different in each pass: four in all, at two thirds of
+# the CPU that three in both passes took (~2.5 s a history).
+SEEDS = (
+    [3, 6] if os.environ.get("PORTAL_TEST_DATABASE_URL", "").startswith("postgresql") else [1, 2]
+)
+
+
 @pytest.mark.parametrize("variant", sorted(RULE_VARIANTS))
-@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("seed", SEEDS)
 def test_recompute_rebuilds_the_live_ledger_row_for_row(shop, variant, seed):
     for key, changes in RULE_VARIANTS[variant].items():
         rules.update_rule(key, by=shop.admin, **changes)
