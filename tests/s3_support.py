@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import secrets
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,19 +21,28 @@ START_S3 = Path(__file__).resolve().parents[1].parent / "shared" / "s3" / "start
 S3_NAMES = ("S3_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")
 
 
+# Held by whoever runs start-s3.sh to start the server: scripts/test starts it in the background
+# (`flock` on this file) while the SQLite pass already runs, and a test that needs S3 waits here
+# until that start has finished. start-s3.sh restarts a server it finds half up, so two starts at
+# once could stop each other's.
+START_LOCK = Path(tempfile.gettempdir()) / "portal-s3-start.lock"
+
+
 def run_start_s3(*args: str) -> str:
     """`bash start-s3.sh ARGS`: its output; skips (fails under CI) when it cannot run."""
     if not START_S3.is_file():
         skip_or_fail(f"S3 server script not found: {START_S3}")
     try:
-        proc = subprocess.run(
-            ["bash", str(START_S3), *args],
-            capture_output=True,
-            text=True,
-            timeout=600,
-            stdin=subprocess.DEVNULL,
-            check=False,
-        )
+        with START_LOCK.open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+            proc = subprocess.run(
+                ["bash", str(START_S3), *args],
+                capture_output=True,
+                text=True,
+                timeout=600,
+                stdin=subprocess.DEVNULL,
+                check=False,
+            )
     except subprocess.TimeoutExpired:
         skip_or_fail(f"S3 server: `bash {START_S3} {' '.join(args)}` did not finish in 600 s")
     if proc.returncode != 0:
