@@ -52,12 +52,11 @@ def _init_extensions(app: Flask) -> None:
     from portal import event_handlers, i18n, models  # noqa: F401  (models: register every table)
     from portal.accounts.models import User
     from portal.deals import guard  # noqa: F401  (deals change only through their services)
-    from portal.extensions import babel, csrf, db, limiter, login_manager, migrate
+    from portal.extensions import babel, csrf, db, limiter, login_manager
     from portal.library import storage
     from portal.library.storage import node_cache
 
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
     csrf.init_app(app)
     limiter.init_app(app)
     babel.init_app(
@@ -99,11 +98,13 @@ def _register_cli(app: Flask) -> None:
     from portal.engagement.cli import scores_cli
     from portal.privacy.cli import privacy_cli
     from portal.recommendations.cli import keywords_cli
+    from portal.schema_migrations import MigrationCommands
     from portal.tasks.cli import tasks_cli, tick_command
     from portal.tracking.cli import analytics_cli
     from portal.webhooks.cli import webhooks_cli
     from portal.worker import worker_command
 
+    app.cli.add_command(MigrationCommands(app))  # `flask db`: Flask-Migrate when it runs
     app.cli.add_command(users_cli)
     app.cli.add_command(demo_command)
     app.cli.add_command(scores_cli)

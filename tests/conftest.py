@@ -278,12 +278,15 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def migrated_database(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> str:
     from flask_migrate import upgrade
 
+    from portal.schema_migrations import enable_migrations
+
     app = create_app(
         {
             "SQLALCHEMY_DATABASE_URI": database_url,
             "STORAGE_LOCAL_PATH": str(tmp_path_factory.mktemp("storage-migrate")),
         }
     )
+    enable_migrations(app)
     with app.app_context():
         upgrade()
         db.engine.dispose()

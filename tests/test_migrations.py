@@ -6,6 +6,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from portal.extensions import db
+from portal.schema_migrations import enable_migrations
 
 
 def test_models_and_migrations_do_not_drift(app):
@@ -19,6 +20,7 @@ def test_schema_is_at_head(app):
     from alembic.script import ScriptDirectory
     from flask_migrate import Migrate
 
+    enable_migrations(app)  # as `flask db` does: create_app leaves Flask-Migrate unloaded
     config = app.extensions["migrate"].migrate.get_config()
     head = ScriptDirectory.from_config(config).get_current_head()
     with db.engine.connect() as conn:

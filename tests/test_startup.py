@@ -2,9 +2,10 @@
 the hundreds the suite starts) does not pay for at start-up.
 
 Starting the app cost 3.8 s of CPU on the 2-core CI machine; about a third of it went to work a
-web process may never need: boto3 with local storage, openpyxl before any export, a password
-hash, every API model's JSON schema before anybody asks for /api/v1/openapi.json, and the cyclic
-collector walking the objects the import was making. Each test fails when that comes back.
+web process may never need: boto3 with local storage, openpyxl before any export, Flask-Migrate
+(with alembic) outside `flask db`, a password hash, every API model's JSON schema before anybody
+asks for /api/v1/openapi.json, and the cyclic collector walking the objects the import was
+making. Each test fails when that comes back.
 """
 
 from __future__ import annotations
@@ -23,7 +24,10 @@ from portal.accounts import services
 from portal.routes.api.declare import spec
 
 print(json.dumps({
-    "loaded": sorted(m for m in ("boto3", "openpyxl", "weasyprint") if m in sys.modules),
+    "loaded": sorted(
+        m for m in ("boto3", "openpyxl", "weasyprint", "flask_migrate", "alembic")
+        if m in sys.modules
+    ),
     "schemas made": len(spec._schemas),
     "models noted": len({spec.naming_strategy(model) for model, _mode in spec._noted}),
     "dummy hash made": services._dummy_hash.cache_info().currsize,
@@ -40,8 +44,8 @@ print(json.dumps({
 """
 
 
-def test_importing_the_app_leaves_what_it_may_never_need_undone(tmp_path: Path):
-    env = {
+def _env(tmp_path: Path) -> dict[str, str]:
+    return {
         "PATH": str(Path(sys.executable).parent),
         "PORTAL_INSTANCE_PATH": str(tmp_path / "instance"),
         "PORTAL_DATABASE_URL": f"sqlite:///{tmp_path / 'portal.sqlite3'}",
@@ -49,6 +53,10 @@ def test_importing_the_app_leaves_what_it_may_never_need_undone(tmp_path: Path):
         "PORTAL_STORAGE_PATH": str(tmp_path / "storage"),
         "PORTAL_SECRET_KEY": "startup-test-secret-key",
     }
+
+
+def test_importing_the_app_leaves_what_it_may_never_need_undone(tmp_path: Path):
+    env = _env(tmp_path)
     done = subprocess.run(
         [sys.executable, "-c", _PROBE],
         cwd=ROOT,
@@ -72,3 +80,33 @@ def test_importing_the_app_leaves_what_it_may_never_need_undone(tmp_path: Path):
     assert served["models noted"] == 0
     assert served["schemas made"] == started["models noted"]
     assert served["documented"] >= served["schemas made"]
+
+
+def _flask(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "flask"), "--app", "wsgi", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, f"flask {' '.join(args)}:\n{done.stdout}\n{done.stderr[-3000:]}"
+    return done.stdout
+
+
+def test_flask_db_loads_flask_migrate_when_it_runs(tmp_path: Path):
+    """`flask db` is listed with the other commands, and each of its subcommands is
+    Flask-Migrate's own once it runs (portal.schema_migrations)."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    env = _env(tmp_path)
+    assert "Perform database migrations." in _flask(env, "--help")
+    assert "upgrade" in _flask(env, "db", "--help")
+    _flask(env, "db", "upgrade")
+    config = Config(str(ROOT / "migrations" / "alembic.ini"))
+    config.set_main_option("script_location", str(ROOT / "migrations"))
+    head = ScriptDirectory.from_config(config).get_current_head()
+    assert head and head in _flask(env, "db", "current")

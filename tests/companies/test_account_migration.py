@@ -20,6 +20,7 @@ from flask_migrate import downgrade, upgrade
 
 from portal import create_app
 from portal.extensions import db
+from portal.schema_migrations import enable_migrations
 from tests.support import skip_or_fail
 
 REVISION = "0008"
@@ -47,6 +48,7 @@ def scratch_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Fla
     app = create_app(
         {"SQLALCHEMY_DATABASE_URI": database, "STORAGE_LOCAL_PATH": str(tmp_path / "storage")}
     )
+    enable_migrations(app)
     with app.app_context():
         yield app
         db.session.remove()

@@ -13,6 +13,8 @@ from portal.extensions import db
 def test_db_upgrade_seeds_the_default_rules(tmp_path, monkeypatch):
     from flask_migrate import upgrade
 
+    from portal.schema_migrations import enable_migrations
+
     monkeypatch.setenv("PORTAL_INSTANCE_PATH", str(tmp_path / "instance"))
     app = create_app(
         {
@@ -20,6 +22,7 @@ def test_db_upgrade_seeds_the_default_rules(tmp_path, monkeypatch):
             "STORAGE_LOCAL_PATH": str(tmp_path / "storage"),
         }
     )
+    enable_migrations(app)
     with app.app_context():
         upgrade()
         seeded = {

@@ -160,9 +160,11 @@ import json, sys
 from flask_migrate import upgrade
 from portal import jobs
 from portal.accounts import services
+from portal.schema_migrations import enable_migrations
 from wsgi import app
 
 asked = json.loads(sys.argv[1])
+enable_migrations(app)
 with app.app_context():
     upgrade()
     for person in asked["users"]:
