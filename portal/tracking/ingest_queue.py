@@ -9,8 +9,9 @@ The request (enqueue):
     the batch will be stored (nothing after this point refuses it), exactly once (report keys
     are unique). When the script set the flag, the request also queues a drain job on RQ.
 
-    Durability is Redis's: run it with appendonly yes (appendfsync everysec loses at most a
-    second of acknowledged reports if the Redis host itself dies; `always` loses none).
+    Durability is Redis's: run it with appendonly yes and appendfsync always (docs/deploy.md).
+    With everysec, a Redis killed or crashed loses up to ~2 s of acknowledged reports: it
+    answers writes it has not yet written to the file while an earlier fsync runs.
 
 The drain (an RQ job, `drain_job`):
     Reads the stream as consumer group GROUP, up to READ_COUNT entries at a time, applies them
