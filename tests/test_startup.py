@@ -15,6 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.multinode.cluster import flask_cli
+
 ROOT = Path(__file__).resolve().parents[1]
 
 _PROBE = """
@@ -82,20 +84,6 @@ def test_importing_the_app_leaves_what_it_may_never_need_undone(tmp_path: Path):
     assert served["documented"] >= served["schemas made"]
 
 
-def _flask(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run(
-        [str(Path(sys.executable).parent / "flask"), "--app", "wsgi", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, f"flask {' '.join(args)}:\n{done.stdout}\n{done.stderr[-3000:]}"
-    return done.stdout
-
-
 def test_flask_db_loads_flask_migrate_when_it_runs(tmp_path: Path):
     """`flask db` is listed with the other commands, and each of its subcommands is
     Flask-Migrate's own once it runs (portal.schema_migrations)."""
@@ -103,10 +91,10 @@ def test_flask_db_loads_flask_migrate_when_it_runs(tmp_path: Path):
     from alembic.script import ScriptDirectory
 
     env = _env(tmp_path)
-    assert "Perform database migrations." in _flask(env, "--help")
-    assert "upgrade" in _flask(env, "db", "--help")
-    _flask(env, "db", "upgrade")
+    assert "Perform database migrations." in flask_cli(env, "--help")
+    assert "upgrade" in flask_cli(env, "db", "--help")
+    flask_cli(env, "db", "upgrade")
     config = Config(str(ROOT / "migrations" / "alembic.ini"))
     config.set_main_option("script_location", str(ROOT / "migrations"))
     head = ScriptDirectory.from_config(config).get_current_head()
-    assert head and head in _flask(env, "db", "current")
+    assert head and head in flask_cli(env, "db", "current")
