@@ -13,7 +13,6 @@ from werkzeug.security import generate_password_hash
 from portal import jobs
 from portal.accounts.passwords import PasswordRejected
 from portal.accounts.services import authenticate, create_user, get_user_by_email
-from portal.demo import dataset
 from portal.extensions import db
 
 EMAIL = "Wang.Fang@Example.com"
@@ -99,10 +98,3 @@ def test_a_password_set_before_the_rules_still_signs_in(app, make_user):
     user.password_hash = generate_password_hash("12345678")  # as stored before the rules
     jobs.commit()
     assert authenticate(user.email, "12345678") is not None
-
-
-def test_the_demo_accounts_keep_their_documented_password(runner, app):
-    result = runner.invoke(args=["demo"])
-    assert result.exit_code == 0, result.output
-    for email, *_ in dataset.USERS:
-        assert authenticate(email, dataset.DEMO_PASSWORD) is not None, email
