@@ -1,7 +1,8 @@
 """P11: how soon acknowledged reports are stored after a Redis kill -9, under the P2 load.
 
-The run gets a redis-server of its own (appendonly yes, appendfsync everysec, in the run's
-folder), since the shared one cannot be killed: so P11 must be the first figure of its run
+The run gets a redis-server of its own (appendonly yes, appendfsync always as docs/deploy.md
+recommends: with everysec a kill -9 can lose acknowledged reports; in the run's folder), since
+the shared one cannot be killed: so P11 must be the first figure of its run
 (`python -m bench --only P11`), before the server and workers start on the shared Redis.
 
 A warm-up, then `--runs` pairs (default 3; X is the median of the fault runs' values, Y of the
@@ -52,7 +53,7 @@ class _Redis:
 
         self.process = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "yes", "--appendfsync", "everysec", "--dir", str(self.folder)],
+             "--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.folder)],
             stdout=subprocess.DEVNULL,
         )  # fmt: skip
         deadline = time.monotonic() + 30
@@ -158,7 +159,7 @@ def _measure(stack: Stack, settings: Settings, redis: _Redis) -> list[Figure]:
             value=after_kill,
             baseline=baseline,
             measures=(
-                f"P2 load ({phase:.0f} s of `POST /t/r`), Redis (own, AOF everysec) kill -9 in "
+                f"P2 load ({phase:.0f} s of `POST /t/r`), Redis (own, AOF always) kill -9 in "
                 f"the middle and started {OUTAGE_S:.0f} s later: seconds from Redis answering "
                 "again to the last acknowledged report stored"
             ),
