@@ -88,3 +88,11 @@ portal_venv() {
   export VIRTUAL_ENV=$PORTAL_VENV
   export PATH=$PORTAL_VENV/bin:$PATH
 }
+
+# portal_start_s3 LOCK SCRIPT: run the S3 test server's start script holding LOCK (flock), which
+# tests/s3_support.py takes too, so a test never starts a second server beside this one. `-o`:
+# flock keeps the lock itself and the script does not inherit it, or the servers it leaves
+# running would hold it for as long as they live (tests/test_s3_start_lock.py).
+portal_start_s3() {
+  flock -o "$1" bash "$2"
+}

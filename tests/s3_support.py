@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import fcntl
+import os
 import secrets
 import subprocess
-import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,11 +22,37 @@ START_S3 = Path(__file__).resolve().parents[1].parent / "shared" / "s3" / "start
 S3_NAMES = ("S3_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")
 
 
-# Held by whoever runs start-s3.sh to start the server: scripts/test starts it in the background
-# (`flock` on this file) while the SQLite pass already runs, and a test that needs S3 waits here
-# until that start has finished. start-s3.sh restarts a server it finds half up, so two starts at
-# once could stop each other's.
-START_LOCK = Path(tempfile.gettempdir()) / "portal-s3-start.lock"
+# Held by whoever runs start-s3.sh: scripts/test starts the server in the background (`flock -o`
+# on this file: -o, or the servers start-s3.sh leaves running would inherit the lock and hold it
+# for good) while the SQLite pass already runs, and a test that needs S3 waits here until that
+# start has finished. start-s3.sh restarts a server it finds half up, so two starts at once could
+# stop each other's. One path for the machine, as the server is one (start-s3.sh's S3_STATE_DIR).
+START_LOCK = Path((os.environ.get("S3_STATE_DIR") or "/tmp/s3-swift") + ".lock")  # noqa: S108 (start-s3.sh's own default)
+START_WAIT_S = 600
+
+
+@contextmanager
+def _start_lock() -> Iterator[None]:
+    """START_LOCK held, waiting at most START_WAIT_S; without a lock file (not writable here) the
+    start goes ahead as it did before the lock."""
+    try:
+        fd = os.open(START_LOCK, os.O_RDONLY | os.O_CREAT, 0o666)
+    except OSError:
+        yield
+        return
+    try:
+        deadline = time.monotonic() + START_WAIT_S
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    skip_or_fail(f"S3 server: {START_LOCK} still held after {START_WAIT_S} s")
+                time.sleep(0.2)
+        yield
+    finally:
+        os.close(fd)  # the lock goes with it
 
 
 def run_start_s3(*args: str) -> str:
@@ -33,8 +60,7 @@ def run_start_s3(*args: str) -> str:
     if not START_S3.is_file():
         skip_or_fail(f"S3 server script not found: {START_S3}")
     try:
-        with START_LOCK.open("a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        with _start_lock():
             proc = subprocess.run(
                 ["bash", str(START_S3), *args],
                 capture_output=True,
