@@ -26,13 +26,13 @@ from tests.route_builders import remembered_builders
 from tests.s3_support import shared_s3_settings
 from tests.support import skip_or_fail
 
-# Password hashes in tests: scrypt as in production, at about the lowest work factor werkzeug
-# accepts (N=256, r=1, instead of its 32768 and 8; smaller ones exceed the memory limit it sets
-# OpenSSL). Each hash or check cost ~0.5 s of CPU at werkzeug's default and still ~2 ms at
-# N=1024, r=8 (0.09 ms now), and the suite makes thousands (every make_user, every sign-in);
-# what the tests check (the hash is stored, a wrong password fails, an unknown e-mail does the
-# same work) does not depend on the work factor. Processes the tests start (nodes, workers, CLI)
-# hash as in production.
+# Password hashes in tests: scrypt as in production, at a work factor near the lowest werkzeug
+# accepts (N=256, r=1, instead of its 32768 and 8; at N=64 the hash exceeds the memory limit
+# werkzeug gives OpenSSL). Each hash or check cost ~0.5 s of CPU at werkzeug's default and still
+# ~2 ms at N=1024, r=8 (0.09 ms now), and the suite makes thousands (every make_user, every
+# sign-in); what the tests check (the hash is stored, a wrong password fails, an unknown e-mail
+# does the same work) does not depend on the work factor. Processes the tests start (nodes,
+# workers, CLI) hash as in production.
 TEST_PASSWORD_HASH = "scrypt:256:1:1"
 
 

@@ -251,6 +251,7 @@ SEEDS = (
 )
 
 
+@pytest.mark.both_databases  # its seeds depend on the pass's database (SEEDS)
 @pytest.mark.parametrize("variant", sorted(RULE_VARIANTS))
 @pytest.mark.parametrize("seed", SEEDS)
 def test_recompute_rebuilds_the_live_ledger_row_for_row(shop, variant, seed):
