@@ -9,7 +9,10 @@ is bounded twice (docs/deploy.md, "Live reading"):
   threads); one more is answered 503 with Retry-After, and the page polls `GET /live/now`
   instead until then.
 
-The stream starts with the snapshot (portal.live.readers), then forwards the pub/sub messages
+The stream starts with the snapshot (portal.live.readers) as one `snapshot` event, which the page
+takes as the whole truth: a reader not in it is no longer shown. A `stopped` published while the
+page was between two streams (the ~2 s of a reconnect) is never delivered, and without that the
+badge stayed up until the page's own 30 s rule. Then the stream forwards the pub/sub messages
 (portal.live.publish) about customers the user may see, and sends `stopped` itself for a reader
 with no message for STOPPED_AFTER (a tab closed without its final beacon). A comment line every
 HEARTBEAT seconds finds a closed connection (the write fails, the stream ends) and keeps proxies
@@ -94,7 +97,9 @@ class Stream:
         for reader in self.snapshot:
             # counted from when the reader was last heard from, not from this stream's start
             seen[(reader.customer_id, reader.delivery_id)] = start - reader.age_ms / 1000
-            yield frame("reading", reader.payload())
+        # always sent, empty too: an empty snapshot is what ends the badges of every reader who
+        # stopped while the page was reconnecting
+        yield frame("snapshot", {"readers": [reader.payload() for reader in self.snapshot]})
         beat = start
         while (now := self.clock()) - start < self.lifetime:
             message = self.pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)

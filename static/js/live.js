@@ -1,8 +1,10 @@
 /* Live "reading now" badges on staff pages (portal.live): every element with
  * data-live-customer="<id>" shows "Reading now, page N" while that customer reads.
  *
- * Server-Sent Events from GET /live (events `reading` and `stopped`); the server closes a stream
- * after ~25 s and EventSource reconnects after its `retry:`. A refused stream (503: no Redis on
+ * Server-Sent Events from GET /live (`snapshot`, then `reading` and `stopped`); the server closes
+ * a stream after ~25 s and EventSource reconnects after its `retry:`. Each stream starts with a
+ * `snapshot` of everybody reading, which replaces what the page knew: a `stopped` published
+ * during the reconnect never arrives, and the snapshot is what ends that reader's badge. A refused stream (503: no Redis on
  * this server, or this process's streams are all open) closes the EventSource: the page then
  * polls GET /live/now every poll_seconds and tries streaming again later. A reader with no news
  * for 30 s is dropped here too (the server's rule, portal.live.readers.STOPPED_AFTER). */
@@ -32,7 +34,7 @@
     }
   }
 
-  function reading(d) {
+  function remember(d) {
     // age_ms: how long before the server's snapshot the reader was last heard from (0 for a
     // message just published), so that a snapshot sent again does not restart the 30 s.
     readers.set(d.customer_id + ":" + d.delivery_id, {
@@ -40,6 +42,16 @@
       page: d.page,
       at: Date.now() - (Number(d.age_ms) || 0),
     });
+  }
+
+  function reading(d) {
+    remember(d);
+    render();
+  }
+
+  function snapshot(d) {
+    readers.clear();
+    (d.readers || []).forEach(remember);
     render();
   }
 
@@ -68,11 +80,7 @@
       .then((r) => (r.ok ? r.json() : null))
       .then((body) => {
         if (!polling) return;
-        if (body) {
-          readers.clear();
-          body.readers.forEach(reading);
-          render();
-        }
+        if (body) snapshot(body);
         pollTimer = setTimeout(poll, ((body && body.poll_seconds) || 10) * 1000);
       })
       .catch(() => {
@@ -97,6 +105,7 @@
       return;
     }
     const source = new EventSource(streamUrl);
+    source.addEventListener("snapshot", (e) => snapshot(JSON.parse(e.data)));
     source.addEventListener("reading", (e) => reading(JSON.parse(e.data)));
     source.addEventListener("stopped", (e) => stopped(JSON.parse(e.data)));
     source.addEventListener("open", stopPolling);

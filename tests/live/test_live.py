@@ -164,13 +164,17 @@ def test_the_stream_starts_with_the_snapshot_then_forwards_and_stops_silent_read
     )
     events = events_of(body)
     assert events[0] == (
-        "reading",
+        "snapshot",
         {
-            "customer_id": 1,
-            "delivery_id": 7,
-            "page": 2,
-            "since": "2026-01-01T00:00:00",
-            "age_ms": 0,
+            "readers": [
+                {
+                    "customer_id": 1,
+                    "delivery_id": 7,
+                    "page": 2,
+                    "since": "2026-01-01T00:00:00",
+                    "age_ms": 0,
+                }
+            ]
         },
     )
     assert events[1] == ("reading", {"customer_id": 1, "delivery_id": 8, "page": 3, "since": "x"})
@@ -210,7 +214,7 @@ def test_a_snapshot_reader_stops_30_s_after_it_was_last_heard_not_after_the_snap
         if events and events[-1][0] == "stopped" and stopped_at is None:
             stopped_at = clock[0]
     stream.close()
-    assert events[0][1]["age_ms"] == 25_000
+    assert events[0][1]["readers"][0]["age_ms"] == 25_000
     assert events[-1] == ("stopped", {"customer_id": 1, "delivery_id": 7})
     assert stopped_at is not None and stopped_at <= 6.0  # 30 s after it was heard, not 30 s on
 
@@ -252,7 +256,8 @@ def test_a_stream_never_carries_a_customer_the_user_may_not_see():
         ],
         visible=frozenset({1}),
     )
-    assert [(e, d["customer_id"]) for e, d in events_of(body)] == [("reading", 1)]
+    assert events_of(body)[0] == ("snapshot", {"readers": []})
+    assert [(e, d["customer_id"]) for e, d in events_of(body)[1:]] == [("reading", 1)]
 
 
 def test_the_slots_of_a_process_are_bounded():

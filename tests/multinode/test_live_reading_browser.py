@@ -32,6 +32,29 @@ DOCUMENT = (
 ).encode()
 FIRST_REPORT_TO_BADGE_S = 2.0  # the acceptance bound
 
+# What the rep's page hears on its event streams, in order (every stream of the page: it
+# reconnects every ~25 s), each with whether every badge was hidden once the page had handled it
+# (setTimeout 0: after the page's own listeners), so the test can say what ended the badge.
+RECORD_LIVE_EVENTS = """
+(() => {
+  const Original = window.EventSource;
+  window.__live = [];
+  const allHidden = () =>
+    Array.from(document.querySelectorAll("[data-live-customer]")).every((el) => el.hidden);
+  window.EventSource = class extends Original {
+    constructor(...args) {
+      super(...args);
+      for (const type of ["snapshot", "reading", "stopped"]) {
+        this.addEventListener(type, (e) => {
+          const data = JSON.parse(e.data);
+          setTimeout(() => window.__live.push([type, data, allHidden()]), 0);
+        });
+      }
+    }
+  };
+})();
+"""
+
 
 @pytest.mark.long(seconds=18)
 def test_the_reps_page_on_another_node_shows_the_reader_live(tmp_path: Path, chromium) -> None:
@@ -59,6 +82,7 @@ def test_the_reps_page_on_another_node_shows_the_reader_live(tmp_path: Path, chr
 
         # The rep, signed in on node B, on the customer's page, its stream open.
         rep = chromium.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN")
+        rep.add_init_script(RECORD_LIVE_EVENTS)
         rep_page = rep.new_page()
         rep_page.goto(f"{node_b}/login")
         rep_page.fill("input[name=email]", REP)
@@ -90,9 +114,28 @@ def test_the_reps_page_on_another_node_shows_the_reader_live(tmp_path: Path, chr
             rep_page.set_viewport_size({"width": 390, "height": 844})
             rep_page.screenshot(path=f"{shots}/screenshot-live-phone.png")
 
-        # The customer leaves: the final beacon (applied by the worker), or else 30 s without a
-        # report, ends the reading.
+        # The customer leaves: the final beacon (applied by the worker) ends the reading. The
+        # badge goes on its `stopped`, or, when that was published while the page was between
+        # two streams, on the next stream's snapshot, which no longer has the reader; not on
+        # the page's own 30 s rule (what ended it under load before snapshots replaced the
+        # page's readers, 2026-12-07).
+        heard_before = rep_page.evaluate("window.__live.length")
         doc.close(run_before_unload=True)
         badge.wait_for(state="hidden", timeout=45_000)
+        heard = rep_page.evaluate("window.__live")[heard_before:]
+        cid = customer["id"]
+        ending = [
+            (kind, hidden_after)
+            for kind, data, hidden_after in heard
+            if (kind == "stopped" and data["customer_id"] == cid)
+            or (kind == "snapshot" and cid not in {r["customer_id"] for r in data["readers"]})
+        ]
+        assert ending, f"the badge went without a stopped or a snapshot without it: {heard}"
+        assert ending[0][1], f"the {ending[0][0]} that ended the reading left the badge: {heard}"
+        finals = run.sql(
+            "SELECT count(*) FROM events"
+            " WHERE type = 'page.viewed' AND properties->>'final' = 'true'"
+        )
+        assert finals[0][0] >= 1, "the viewer's final beacon was stored"
         reader.close()
         rep.close()
