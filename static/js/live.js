@@ -4,9 +4,10 @@
  * Server-Sent Events from GET /live (`snapshot`, then `reading` and `stopped`); the server closes
  * a stream after ~25 s and EventSource reconnects after its `retry:`. Each stream starts with a
  * `snapshot` of everybody reading, which replaces what the page knew: a `stopped` published
- * during the reconnect never arrives, and the snapshot is what ends that reader's badge. A refused stream (503: no Redis on
- * this server, or this process's streams are all open) closes the EventSource: the page then
- * polls GET /live/now every poll_seconds and tries streaming again later. A reader with no news
+ * during the reconnect never arrives, and the snapshot is what ends that reader's badge. A
+ * refused stream (503: no Redis on this server, or this process's streams are all open) closes
+ * the EventSource: the page then polls GET /live/now every poll_seconds and tries streaming
+ * again later. A reader with no news
  * for 30 s is dropped here too (the server's rule, portal.live.readers.STOPPED_AFTER). */
 (() => {
   "use strict";
