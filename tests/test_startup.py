@@ -11,11 +11,10 @@ making. Each test fails when that comes back.
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
-from tests.multinode.cluster import flask_cli
+from tests.multinode.cluster import flask_cli, venv_run
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -58,18 +57,8 @@ def _env(tmp_path: Path) -> dict[str, str]:
 
 
 def test_importing_the_app_leaves_what_it_may_never_need_undone(tmp_path: Path):
-    env = _env(tmp_path)
-    done = subprocess.run(
-        [sys.executable, "-c", _PROBE],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    started, served = (json.loads(line) for line in done.stdout.strip().splitlines()[-2:])
+    printed = venv_run(_env(tmp_path), "python", "-c", _PROBE)
+    started, served = (json.loads(line) for line in printed.strip().splitlines()[-2:])
 
     assert started["loaded"] == [], "imported at start-up though nothing used it yet"
     assert started["dummy hash made"] == 0

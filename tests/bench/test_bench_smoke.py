@@ -9,17 +9,14 @@ so that it needs nothing the rest of the suite does not.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from bench.report import parse_line
+from tests.multinode.cluster import venv_run
 from tests.support import skip_or_fail
-
-ROOT = Path(__file__).resolve().parents[2]
 
 # With both passes, the PostgreSQL one (the bench's own default, the production target) runs it:
 # what it checks (the harness runs end to end, statement counts flat, no repeat renders) is
@@ -44,35 +41,28 @@ def test_quick_bench_prints_parsable_figures_p5_flat_and_no_repeat_renders(tmp_p
     finally:
         engine.dispose()
     env = {**os.environ, "PORTAL_INSTANCE_PATH": str(tmp_path / "instance")}
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench",
-            "--quick",
-            "--only",
-            "P5,P3",
-            "--storage",
-            "local",
-            "--redis-url",
-            "none",
-            "--database-url",
-            url,
-            "--markdown",
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
+    printed = venv_run(
+        env,
+        "python",
+        "-m",
+        "bench",
+        "--quick",
+        "--only",
+        "P5,P3",
+        "--storage",
+        "local",
+        "--redis-url",
+        "none",
+        "--database-url",
+        url,
+        "--markdown",
         timeout=600,
-        check=False,
     )
-    assert done.returncode == 0, done.stderr[-3000:]
-    lines = [line for line in done.stdout.splitlines() if line.startswith("P")]
+    lines = [line for line in printed.splitlines() if line.startswith("P")]
     figures = {
         name: (value, baseline, ratio) for name, value, baseline, ratio in map(parse_line, lines)
     }
-    assert len(figures) == 5, done.stdout
+    assert len(figures) == 5, printed
 
     p5 = {name: figure for name, figure in figures.items() if name.startswith("P5")}
     assert len(p5) == 3, figures
@@ -87,4 +77,4 @@ def test_quick_bench_prints_parsable_figures_p5_flat_and_no_repeat_renders(tmp_p
     assert first >= 1, "the send and first open should have rendered"
     assert repeat == 0, f"{repeat} renders on repeat opens"
 
-    assert "| figure | what | value |" in done.stdout  # --markdown
+    assert "| figure | what | value |" in printed  # --markdown

@@ -140,10 +140,11 @@ def portal_env(
     return env
 
 
-def flask_cli(env: dict[str, str], *args: str, timeout: float = 120) -> str:
-    """Run `flask --app wsgi ARGS…` and return its output; fail with the output on an error."""
+def venv_run(env: dict[str, str], program: str, *args: str, timeout: float = 120) -> str:
+    """Run one of the virtualenv's commands (python, flask …) with ARGS in the project folder, a
+    fresh process, and return its output; fail with the output on an error."""
     result = subprocess.run(
-        [str(VENV_BIN / "flask"), "--app", "wsgi", *args],
+        [str(VENV_BIN / program), *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -151,8 +152,14 @@ def flask_cli(env: dict[str, str], *args: str, timeout: float = 120) -> str:
         timeout=timeout,
         check=False,
     )
-    assert result.returncode == 0, f"flask {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
+    command = " ".join((program, *args))
+    assert result.returncode == 0, f"{command[:300]}:\n{result.stdout}\n{result.stderr[-3000:]}"
     return result.stdout
+
+
+def flask_cli(env: dict[str, str], *args: str, timeout: float = 120) -> str:
+    """Run `flask --app wsgi ARGS…` and return its output; fail with the output on an error."""
+    return venv_run(env, "flask", "--app", "wsgi", *args, timeout=timeout)
 
 
 _PREPARE = """
@@ -197,17 +204,8 @@ def prepare_database(
         person.update({_USER_OPTIONS[option]: value for option, value in options.items()})
         people.append(person)
     asked = {"users": people, "password": password, "tokens_for": list(tokens_for)}
-    result = subprocess.run(
-        [str(VENV_BIN / "python"), "-c", _PREPARE, json.dumps(asked)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    assert result.returncode == 0, f"preparing the database:\n{result.stdout}\n{result.stderr}"
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    prepared = venv_run(env, "python", "-c", _PREPARE, json.dumps(asked), timeout=180)
+    return json.loads(prepared.strip().splitlines()[-1])
 
 
 class Proc:
