@@ -85,6 +85,10 @@ def load_config() -> dict[str, Any]:
         "S3_ENDPOINT_URL": env("PORTAL_S3_ENDPOINT_URL"),
         "S3_REGION": env("AWS_DEFAULT_REGION") or env("AWS_REGION") or "us-east-1",
         "REDIS_URL": env("PORTAL_REDIS_URL"),
+        # The names of Portal's keys and pub/sub channels in Redis. Pub/sub ignores database
+        # numbers: two deployments on one Redis server (staging beside production) need
+        # prefixes of their own, or each hears the other's live readers and link changes.
+        "INGEST_REDIS_PREFIX": env("PORTAL_REDIS_PREFIX") or "portal",
         # WeasyPrint's progress per render in the log (which step, which page): for looking
         # into a slow render; off, as each render writes a dozen lines.
         "RENDER_PROGRESS_LOG": env("PORTAL_RENDER_PROGRESS_LOG", "") == "1",

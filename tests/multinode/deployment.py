@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -130,7 +131,13 @@ def deployment(
             redis_url=redis_url,
             storage=storage
             or {"PORTAL_STORAGE": "local", "PORTAL_STORAGE_PATH": str(workdir / "st")},
-            **{"PORTAL_BASE_URL": "http://portal.example", **extra_env},
+            **{
+                "PORTAL_BASE_URL": "http://portal.example",
+                # its own pub/sub channels: other tests' live readers (customer 1 exists in
+                # every test's database) must never reach this deployment's pages
+                "PORTAL_REDIS_PREFIX": f"portal-{name}-{secrets.token_hex(4)}",
+                **extra_env,
+            },
         )
         tokens = prepare_database(env, users, password=PASSWORD, tokens_for=tokens_for)
         engine = sa.create_engine(database_url)
