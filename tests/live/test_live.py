@@ -321,3 +321,19 @@ def test_a_final_report_ends_the_reading(app, world, login, client):
 def test_live_needs_a_staff_session(client):
     assert client.get("/live").status_code in (302, 401)
     assert client.get("/live/now").status_code in (302, 401)
+
+
+def test_the_live_channel_is_named_by_the_deployment_s_redis_prefix(monkeypatch, tmp_path):
+    """Pub/sub ignores Redis database numbers: two deployments on one server keep their live
+    readers apart only through PORTAL_REDIS_PREFIX."""
+    from portal import create_app
+    from portal.config import load_config
+    from portal.live.publish import channel
+
+    monkeypatch.delenv("PORTAL_REDIS_PREFIX", raising=False)
+    assert load_config()["INGEST_REDIS_PREFIX"] == "portal"
+    monkeypatch.setenv("PORTAL_REDIS_PREFIX", "portal-staging")
+    monkeypatch.setenv("PORTAL_INSTANCE_PATH", str(tmp_path / "instance"))
+    app = create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://", "STORAGE_LOCAL_PATH": str(tmp_path)})
+    with app.app_context():
+        assert channel().startswith("portal-staging:")
