@@ -9,9 +9,11 @@ The request (enqueue):
     the batch will be stored (nothing after this point refuses it), exactly once (report keys
     are unique). When the script set the flag, the request also queues a drain job on RQ.
 
-    Durability is Redis's: run it with appendonly yes and appendfsync always (docs/deploy.md).
-    With everysec, a Redis killed or crashed loses up to ~2 s of acknowledged reports: it
-    answers writes it has not yet written to the file while an earlier fsync runs.
+    Durability is Redis's: run it with appendonly yes and appendfsync no (docs/deploy.md): Redis
+    writes each command to its file before it answers, so a Redis killed or crashed loses no
+    acknowledged report (`always` also survives the host's loss, at an fsync per answer). Not
+    everysec: it answers writes it has not yet written to the file while an earlier fsync
+    runs, and a kill then loses up to ~2 s of acknowledged reports.
 
 The drain (an RQ job, `drain_job`):
     Reads the stream as consumer group GROUP, up to READ_COUNT entries at a time, applies them

@@ -12,9 +12,10 @@ from tests.support import skip_or_fail
 
 
 class OwnRedis:
-    """redis-server with appendonly yes in `folder`; fsync `always` or `everysec`."""
+    """redis-server with appendonly yes in `folder`; appendfsync `no` (docs/deploy.md),
+    `everysec` or `always`."""
 
-    def __init__(self, folder: Path, fsync: str = "always"):
+    def __init__(self, folder: Path, fsync: str = "no"):
         try:
             subprocess.run(["redis-server", "--version"], check=True, capture_output=True)
         except (OSError, subprocess.CalledProcessError) as exc:
