@@ -29,12 +29,12 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from bench import s3_server
 from bench.processes import descendants, kill_left
 
 log = logging.getLogger("bench")
 
 ROOT = Path(__file__).resolve().parent.parent
-START_S3 = ROOT.parent / "shared" / "s3" / "start-s3.sh"
 REDIS_MARKER = "portal-bench:claimed-by"
 REDIS_DATABASES = range(15, 0, -1)  # never 0: the default database other tools use
 # One step each (the tests' private_redis claims the same databases with another key: a check
@@ -79,16 +79,13 @@ def free_port() -> int:
 
 def _s3_env() -> dict[str, str]:
     """Start the S3 server when needed (idempotent) and return its endpoint and credentials."""
-    if not START_S3.exists():
-        raise StackError(f"no S3 server script at {START_S3}: use --storage local")
-    started = subprocess.run(
-        ["bash", str(START_S3)], capture_output=True, text=True, timeout=300, check=False
-    )
-    if started.returncode != 0:
-        raise StackError(f"the S3 server did not start:\n{started.stdout}\n{started.stderr}")
-    out = subprocess.run(
-        ["bash", str(START_S3), "env"], capture_output=True, text=True, timeout=60, check=True
-    ).stdout
+    if not s3_server.START_S3.exists():
+        raise StackError(f"no S3 server script at {s3_server.START_S3}: use --storage local")
+    try:
+        s3_server.run_start_s3(timeout=300)  # under the lock scripts/test's own start holds
+        out = s3_server.run_start_s3("env", timeout=60)
+    except s3_server.S3ServerError as exc:
+        raise StackError(str(exc)) from None
     values: dict[str, str] = {}
     for line in out.splitlines():
         if line.startswith("export ") and "=" in line:

@@ -2,79 +2,28 @@
 
 from __future__ import annotations
 
-import fcntl
-import os
 import secrets
-import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from bench import s3_server
 from tests.support import skip_or_fail
 
-START_S3 = Path(__file__).resolve().parents[1].parent / "shared" / "s3" / "start-s3.sh"
 S3_NAMES = ("S3_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")
 
 
-# Held by whoever runs start-s3.sh: scripts/test starts the server in the background (`flock -o`
-# on this file: -o, or the servers start-s3.sh leaves running would inherit the lock and hold it
-# for good) while the SQLite pass already runs, and a test that needs S3 waits here until that
-# start has finished. start-s3.sh restarts a server it finds half up, so two starts at once could
-# stop each other's. One path for the machine, as the server is one (start-s3.sh's S3_STATE_DIR).
-START_LOCK = Path((os.environ.get("S3_STATE_DIR") or "/tmp/s3-swift") + ".lock")  # noqa: S108 (start-s3.sh's own default)
-START_WAIT_S = 600
-
-
-@contextmanager
-def _start_lock() -> Iterator[None]:
-    """START_LOCK held, waiting at most START_WAIT_S; without a lock file (not writable here) the
-    start goes ahead as it did before the lock."""
-    try:
-        fd = os.open(START_LOCK, os.O_RDONLY | os.O_CREAT, 0o666)
-    except OSError:
-        yield
-        return
-    try:
-        deadline = time.monotonic() + START_WAIT_S
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    skip_or_fail(f"S3 server: {START_LOCK} still held after {START_WAIT_S} s")
-                time.sleep(0.2)
-        yield
-    finally:
-        os.close(fd)  # the lock goes with it
-
-
 def run_start_s3(*args: str) -> str:
-    """`bash start-s3.sh ARGS`: its output; skips (fails under CI) when it cannot run."""
-    if not START_S3.is_file():
-        skip_or_fail(f"S3 server script not found: {START_S3}")
+    """`bash start-s3.sh ARGS` under the machine's start lock (bench.s3_server): its output;
+    skips (fails under CI) when it cannot run."""
     try:
-        with _start_lock():
-            proc = subprocess.run(
-                ["bash", str(START_S3), *args],
-                capture_output=True,
-                text=True,
-                timeout=600,
-                stdin=subprocess.DEVNULL,
-                check=False,
-            )
-    except subprocess.TimeoutExpired:
-        skip_or_fail(f"S3 server: `bash {START_S3} {' '.join(args)}` did not finish in 600 s")
-    if proc.returncode != 0:
-        output = (proc.stdout + proc.stderr).strip()[-2000:]
-        skip_or_fail(f"S3 server: `bash {START_S3} {' '.join(args)}` failed: {output}")
-    return proc.stdout
+        return s3_server.run_start_s3(*args)
+    except s3_server.S3ServerError as exc:
+        skip_or_fail(str(exc))
 
 
 def shared_s3_settings() -> dict[str, str]:
