@@ -427,8 +427,11 @@ class Stack:
                 process.wait(timeout=10)
         kill_left(below)
         if self._app is not None:
+            from portal.delivery import link_cache
             from portal.extensions import db
 
+            # the in-process app's link cache polls the schema about to be dropped
+            link_cache.close(self._app)
             with self._app.app_context():
                 db.session.remove()
                 db.engine.dispose()

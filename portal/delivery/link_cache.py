@@ -385,7 +385,7 @@ class _Listener(threading.Thread):
 
     def _keep_confirmed(self) -> None:
         link_cache = self._cache()
-        if link_cache is not None:
+        if link_cache is not None and not link_cache.closed:  # closed: its database may be gone
             link_cache.keep_confirmed(KEEP_AHEAD)
 
     def _emptied(self, *, listening: bool | None) -> None:

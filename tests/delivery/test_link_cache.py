@@ -125,8 +125,10 @@ class Counter:
     def __init__(self) -> None:
         self.value = 0
         self.broken = False
+        self.calls = 0
 
     def __call__(self) -> int:
+        self.calls += 1
         if self.broken:
             raise ConnectionError("database unreachable")
         return self.value
@@ -214,6 +216,23 @@ def test_nothing_is_served_while_the_counter_cannot_be_read(caplog):
         counter.broken = False
         assert cache.get(7, utcnow()) == "copy"  # read again, not moved: the entry stands
         assert len(caplog.records) == 2  # and the end of the outage
+
+
+def test_a_closed_cache_s_listener_reads_the_counter_no_more():
+    """close() (an app that is done: a test's, the bench's in-process one) may come just before
+    its schema is dropped: the listener's next round must not read the counter there."""
+    clock, counter = FakeClock(), Counter()
+    cache = counted_cache(clock, counter)
+    listener = link_cache._Listener(cache, "redis://127.0.0.1:1/0", "unused")
+    clock.now += 5  # the reading's trust has run out: the listener reads again
+    listener._keep_confirmed()
+    assert cache.readings == 2
+    cache.closed = True
+    counter.broken = True  # as a dropped schema would answer
+    clock.now += 5
+    asked = counter.calls
+    listener._keep_confirmed()
+    assert counter.calls == asked
 
 
 def test_an_entry_is_read_again_after_max_age_whatever_the_counter_says():
