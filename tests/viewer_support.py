@@ -54,6 +54,7 @@ def visit_portal(client, url: str, **kwargs):
     assert response.status_code == 200, response.status_code
     token = visit_token_of(response.get_data(as_text=True))
     assert token, "the portal page carries no visit token"
-    confirmed = client.post(VISIT_URL, json={"s": token})
+    # the page's script posts from the same browser: its headers (User-Agent) too
+    confirmed = client.post(VISIT_URL, json={"s": token}, headers=kwargs.get("headers"))
     assert confirmed.status_code == 200, confirmed.get_data(as_text=True)
     return response

@@ -7,6 +7,13 @@ visible in a visible tab, posts the page's visit token to POST /t/p and only the
 `portal.visited` recorded, which feeds return_visit and frequent_interaction. A signed-in staff
 member or an API token is an internal view (`internal.viewed`). One confirmation per page load.
 
+Whose visit it is follows the viewer's device rule (portal.delivery.visitors.portal_reader):
+the GET gives the browser its device cookie, which POST /t/p reads. The recipient's device
+(or a browser with no cookie) records `portal.visited`; an identified forwarded reader's, a
+visit of their contact; any other device records `portal.other_device` on the customer's
+timeline (the device described), never scored: a forwarded link opened elsewhere must not
+earn the customer return_visit or frequent_interaction.
+
 The visit token is signed with its own salt ("portal-visit"), carries the portal link's id and
 the `link.fetched` event of the page load, and lives VISIT_MAX_AGE seconds.
 """
@@ -20,13 +27,16 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from portal.customers.models import Customer
 from portal.db_types import utcnow
+from portal.delivery import visitors
 from portal.extensions import db
 from portal.tracking import events, links
+from portal.tracking.devices import describe
 from portal.tracking.ingest_checks import MalformedBatch, SessionGone, SessionNotFound
 from portal.tracking.models import EventType, Link
 
 VISIT_SALT = "portal-visit"
 VISIT_MAX_AGE = 24 * 3600
+VISIT_KEY_PREFIX = "pv:"  # + the page load's link.fetched id: one visit per page load
 
 
 def _serializer() -> URLSafeTimedSerializer:
@@ -55,10 +65,10 @@ def record_fetch(
     return _serializer().dumps([via.id, fetched.id])
 
 
-def confirm_visit(token: Any) -> bool:
-    """Record `portal.visited` for the page load the token names (once; True when recorded
-    now). MalformedBatch (400), SessionNotFound (404) or SessionGone (410) otherwise; the caller
-    commits."""
+def confirm_visit(token: Any, device: str | None = None, user_agent: str = "") -> bool:
+    """Record the visit of the page load the token names, from this device (its cookie): once
+    per page load; True when recorded now. MalformedBatch (400), SessionNotFound (404) or
+    SessionGone (410) otherwise; the caller commits."""
     if not isinstance(token, str) or not token:
         raise MalformedBatch("s (the visit token) must be a non-empty string")
     try:
@@ -75,13 +85,28 @@ def confirm_visit(token: Any) -> bool:
     fetched = events.fetched_event(fetched_id)
     if fetched is None or fetched.customer_id != link.customer_id:
         raise SessionNotFound("unknown visit")
+    properties = dict(fetched.properties or {})
+    reader = visitors.portal_reader(link.customer_id, device)
+    if reader is None:
+        kind, customer_id = EventType.PORTAL_OTHER_DEVICE, link.customer_id
+        visitor_id = visitors.forwarded_visitor_of(link.customer_id, device)
+        properties["device"] = describe(user_agent).as_json()
+    else:
+        kind, customer_id, visitor_id = (
+            EventType.PORTAL_VISITED,
+            reader.customer_id,
+            reader.visitor_id,
+        )
+        if reader.customer_id != link.customer_id:
+            properties["portal_of"] = link.customer_id  # an identified reader, as a contact
     stored = events.record(
         events.NewEvent(
-            customer_id=link.customer_id,
-            type=EventType.PORTAL_VISITED,
+            customer_id=customer_id,
+            type=kind,
             occurred_at=utcnow(),
-            idempotency_key=f"pv:{fetched_id}",
-            properties=dict(fetched.properties or {}),
+            idempotency_key=f"{VISIT_KEY_PREFIX}{fetched_id}",
+            properties=properties,
+            visitor_id=visitor_id,
         )
     )
     return stored is not None

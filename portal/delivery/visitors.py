@@ -147,6 +147,51 @@ def reader_of(delivery: Delivery | Any, device: str | None) -> Reader:
     return Reader(visitor.customer_id, visitor.id)
 
 
+def portal_reader(customer_id: int, device: str | None) -> Reader | None:
+    """The reader of a portal page of customer_id on this device, by the viewer's rule: None
+    when it is not the recipient (a forwarded reader of one of the customer's sends, or any new
+    device once the recipient's is known), unless that reader was identified as a contact (their
+    visits then count for the contact). A browser with no cookie is the recipient, as in the
+    viewer; so is the first device while no send of the customer has a recipient's device."""
+    if not device:
+        return Reader(customer_id, None)
+    seen = db.session.scalars(
+        select(Visitor)
+        .join(Delivery, Delivery.id == Visitor.delivery_id)
+        .where(Delivery.customer_id == customer_id, Visitor.device_id == device)
+        .order_by(Visitor.id)
+    ).all()
+    if any(not visitor.forwarded for visitor in seen):
+        return Reader(customer_id, None)
+    if seen:
+        named = next((visitor for visitor in seen if visitor.customer_id is not None), None)
+        return Reader(named.customer_id, named.id) if named is not None else None
+    recipient_known = db.session.scalar(
+        select(Visitor.id)
+        .join(Delivery, Delivery.id == Visitor.delivery_id)
+        .where(Delivery.customer_id == customer_id, Visitor.forwarded.is_(False))
+        .limit(1)
+    )
+    return None if recipient_known is not None else Reader(customer_id, None)
+
+
+def forwarded_visitor_of(customer_id: int, device: str | None) -> int | None:
+    """The Visitor id this device has as a forwarded reader of one of customer_id's sends."""
+    if not device:
+        return None
+    return db.session.scalar(
+        select(Visitor.id)
+        .join(Delivery, Delivery.id == Visitor.delivery_id)
+        .where(
+            Delivery.customer_id == customer_id,
+            Visitor.device_id == device,
+            Visitor.forwarded.is_(True),
+        )
+        .order_by(Visitor.id)
+        .limit(1)
+    )
+
+
 def identified_name(delivery_id: int, device: str | None) -> str | None:
     """The name a forwarded reader on this device gave (the "您是？" card), for the reader's
     mark (portal.delivery.watermarks); None for the recipient's device or an unnamed one."""

@@ -44,8 +44,15 @@ INTERACTION_TYPES = frozenset(
 )
 # Not the customer's doing, so never scored by any rule, profile rules included (a customer's
 # "first event" is their first scored one): a fetch of the viewer nobody confirmed (a link
-# preview, a scanner, a script) and a staff member looking at the link.
-UNSCORED_TYPES = frozenset({EventType.LINK_FETCHED.value, EventType.INTERNAL_VIEWED.value})
+# preview, a scanner, a script), a staff member looking at the link, and a portal visit from a
+# device other than the recipient's (portal.delivery.portal_visits).
+UNSCORED_TYPES = frozenset(
+    {
+        EventType.LINK_FETCHED.value,
+        EventType.INTERNAL_VIEWED.value,
+        EventType.PORTAL_OTHER_DEVICE.value,
+    }
+)
 EXTERNAL_PREFIX = "external."
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 

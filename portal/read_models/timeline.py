@@ -9,6 +9,7 @@ from sqlalchemy.orm import selectinload
 
 from portal.customers.models import Customer
 from portal.delivery.models import Comment, CommentAuthor, Delivery
+from portal.delivery.portal_visits import VISIT_KEY_PREFIX
 from portal.extensions import db
 from portal.tracking.models import Event, EventType, ViewSession
 
@@ -86,9 +87,22 @@ def timeline(customer: Customer, limit: int = DEFAULT_LIMIT) -> list[dict[str, A
     return items[:limit]
 
 
+_PORTAL_VISITS = frozenset({EventType.PORTAL_VISITED, EventType.PORTAL_OTHER_DEVICE})
+
+
 def _without_confirmed_fetches(events: list[Event]) -> list[Event]:
     """Every open starts as a fetch of the page (`link.fetched`); once the viewer confirmed it,
-    its `link.opened` tells the story and the fetch is not a preview: leave it out."""
+    its `link.opened` tells the story and the fetch is not a preview: leave it out. The same
+    for a portal page load, whose visit names its fetch in its key."""
+    visits = {
+        e.idempotency_key.removeprefix(VISIT_KEY_PREFIX)
+        for e in events
+        if e.type in _PORTAL_VISITS and (e.idempotency_key or "").startswith(VISIT_KEY_PREFIX)
+    }
+    if visits:
+        events = [
+            e for e in events if not (e.type == EventType.LINK_FETCHED and str(e.id) in visits)
+        ]
     fetched = {e.session_id for e in events if e.type == EventType.LINK_FETCHED and e.session_id}
     if not fetched:
         return events

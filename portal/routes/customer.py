@@ -264,6 +264,7 @@ def privacy_statement() -> Response:
 def portal_home(token: str) -> Response:
     link, customer = link_grants.resolve_portal_link(token)
     audience, staff_id = _audience()
+    device, new_device = _device()  # POST /t/p reads it: whose visit it is
     page = portal_service.visit_portal(
         customer,
         via=link,
@@ -294,7 +295,7 @@ def portal_home(token: str) -> Response:
         in_wechat=_in_wechat(),
     )
     jobs.commit()  # after rendering: committing expires every loaded row
-    return response
+    return _keep_device(response, device, new_device)
 
 
 @bp.post("/p/<token>/comments")

@@ -101,7 +101,12 @@ def confirm_visit():
     """The portal page confirms it was seen (portal.delivery.portal_visits): the visit."""
     request.max_content_length = CONFIRM_MAX_BYTES
     body = ingest.parse_body(request.get_data())
-    recorded = portal_visits.confirm_visit(body.get("s") if isinstance(body, dict) else None)
+    recorded = portal_visits.confirm_visit(
+        body.get("s") if isinstance(body, dict) else None,
+        # the first-party device cookie the portal page set: whose visit it is
+        device=open_confirmation.device_of(request.cookies.get(visitors.DEVICE_COOKIE)),
+        user_agent=request.user_agent.string or "",
+    )
     jobs.commit()
     return Response(
         json.dumps({"visited": recorded}, separators=(",", ":")),

@@ -12,6 +12,7 @@ EVENT_LABELS = {
     "doc.downloaded": _l("Downloaded"),
     "link.clicked": _l("Clicked a link"),
     "portal.visited": _l("Visited the portal"),
+    "portal.other_device": _l("Another device visited the portal (not scored)"),
     "comment.created": _l("Commented"),
     "reply.received": _l("Replied"),
     "form.submitted": _l("Submitted a form"),

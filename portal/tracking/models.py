@@ -88,6 +88,9 @@ class EventType(enum.StrEnum):
     DOC_DOWNLOADED = "doc.downloaded"
     LINK_CLICKED = "link.clicked"
     PORTAL_VISITED = "portal.visited"
+    # A confirmed portal visit from a device that is not the recipient's (a forwarded reader, or
+    # a second device of the customer's: no cookie tells them apart): shown, never scored.
+    PORTAL_OTHER_DEVICE = "portal.other_device"
     COMMENT_CREATED = "comment.created"
     REPLY_RECEIVED = "reply.received"
     FORM_SUBMITTED = "form.submitted"

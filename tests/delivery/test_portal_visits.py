@@ -6,12 +6,19 @@ view, and the confirmation (POST /t/p) records the visit once per page load."""
 from __future__ import annotations
 
 import customer_side_support as support
+import pytest
 from customer_side_support import path_of, visible_text
 from sqlalchemy import func, select
 
+from portal import jobs
+from portal.delivery import visitors
+from portal.delivery.models import Delivery
+from portal.engagement import rules
+from portal.engagement.models import ScoreEntry
+from portal.engagement.recompute import recompute
 from portal.extensions import db
-from portal.tracking.models import Event, EventType
-from tests.viewer_support import VISIT_URL, visit_token_of
+from portal.tracking.models import Event, EventType, Visitor
+from tests.viewer_support import VISIT_URL, open_in_viewer, visit_portal, visit_token_of
 
 client = support.client
 shop = support.shop
@@ -19,6 +26,10 @@ shop = support.shop
 CHROME = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/131.0.0.0 Safari/537.36"
+)
+IPHONE = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like "
+    "Gecko) Version/17.0 Mobile/15E148 Safari/604.1"
 )
 
 
@@ -60,3 +71,99 @@ def test_staff_on_the_portal_is_an_internal_view(client, shop, login):
         client.get(f"/customers/{shop.customer.id}", headers={"Accept-Language": "zh-CN"})
     )
     assert "内部查看" in text
+
+
+# -- whose visit: the viewer's device rule -------------------------------------------------------
+
+
+@pytest.fixture
+def device(app):
+    """device() -> a new browser: a client with its own cookie jar."""
+    app.test_client_class = support.FreshClient
+    return app.test_client
+
+
+def _portal_points(customer_id: int) -> int:
+    recompute([customer_id])
+    jobs.commit()
+    return (
+        db.session.scalar(
+            select(func.coalesce(func.sum(ScoreEntry.points), 0)).where(
+                ScoreEntry.customer_id == customer_id,
+                ScoreEntry.rule_key.in_(("frequent_interaction", "return_visit")),
+            )
+        )
+        or 0
+    )
+
+
+def test_another_device_on_the_portal_is_shown_and_never_scored(client, device, shop):
+    """The recipient opened the document on their phone; the link was forwarded and a second
+    browser reloads the portal again and again: the customer earns nothing for it."""
+    rules.install_defaults()
+    sent = shop.send(shop.template())
+    open_in_viewer(client, path_of(sent.url), headers={"User-Agent": CHROME})
+    visit_portal(client, sent.portal_url, headers={"User-Agent": CHROME})
+    assert _count(EventType.PORTAL_VISITED) == 1
+    points = _portal_points(shop.customer.id)
+
+    colleague = device()
+    for _ in range(6):
+        visit_portal(colleague, sent.portal_url, headers={"User-Agent": IPHONE})
+    assert _count(EventType.PORTAL_VISITED) == 1
+    assert _count(EventType.PORTAL_OTHER_DEVICE) == 6
+    other = db.session.scalars(
+        select(Event).where(Event.type == EventType.PORTAL_OTHER_DEVICE)
+    ).first()
+    assert other.customer_id == shop.customer.id  # on the customer's timeline ...
+    assert other.properties["device"]["kind"] == "phone"
+    assert _portal_points(shop.customer.id) == points  # ... and never scored
+
+
+def test_the_rep_reads_another_device_s_visit_for_what_it_is(client, device, shop, login):
+    sent = shop.send(shop.template())
+    open_in_viewer(client, path_of(sent.url), headers={"User-Agent": CHROME})
+    visit_portal(client, sent.portal_url, headers={"User-Agent": CHROME})
+    visit_portal(device(), sent.portal_url, headers={"User-Agent": IPHONE})
+    login(shop.rep)
+    for language, label, visited in (
+        ("zh-CN", "其他设备访问了专属页面（不计分）", "访问了专属页面"),
+        ("en", "Another device visited the portal (not scored)", "Visited their portal page"),
+    ):
+        text = visible_text(
+            client.get(f"/customers/{shop.customer.id}", headers={"Accept-Language": language})
+        )
+        assert label in text
+        assert visited in text.replace(label, "")
+        assert ("手机 · iOS" if language == "zh-CN" else "phone · iOS") in text
+    # a confirmed page load is a visit, not also a preview/scan
+    zh = visible_text(
+        client.get(f"/customers/{shop.customer.id}", headers={"Accept-Language": "zh-CN"})
+    )
+    assert "预览/扫描" not in zh
+
+
+def test_the_first_device_counts_while_no_recipient_device_is_known(device, shop):
+    sent = shop.send(shop.template())
+    visit_portal(device(), sent.portal_url, headers={"User-Agent": IPHONE})
+    assert _count(EventType.PORTAL_VISITED) == 1
+    assert _count(EventType.PORTAL_OTHER_DEVICE) == 0
+
+
+def test_an_identified_forwarded_reader_s_visit_counts_for_their_contact(client, device, shop):
+    sent = shop.send(shop.template())
+    open_in_viewer(client, path_of(sent.url), headers={"User-Agent": CHROME})
+    colleague = device()
+    open_in_viewer(colleague, path_of(sent.url), headers={"User-Agent": IPHONE})
+    visitor = db.session.scalars(select(Visitor).where(Visitor.forwarded.is_(True))).one()
+    contact = visitors.identify(
+        db.session.get(Delivery, visitor.delivery_id),
+        visitor.device_id,
+        visitors.VisitorCard(name="王工", title="", contact=""),
+    )
+    jobs.commit()
+    visit_portal(colleague, sent.portal_url, headers={"User-Agent": IPHONE})
+    [visit] = db.session.scalars(select(Event).where(Event.type == EventType.PORTAL_VISITED))
+    assert visit.customer_id == contact.customer_id != shop.customer.id
+    assert visit.visitor_id == visitor.id
+    assert visit.properties["portal_of"] == shop.customer.id
