@@ -56,7 +56,7 @@ from portal.errors import NotFound, PortalError, ValidationFailed
 from portal.extensions import db
 from portal.privacy import notice as privacy_notice
 from portal.routes import rate_limits
-from portal.tracking import links
+from portal.tracking import devices, links
 
 log = logging.getLogger(__name__)
 bp = Blueprint("customer", __name__)
@@ -95,7 +95,7 @@ def _render(template: str, status: int = 200, **context) -> Response:
 
 
 def _in_wechat() -> bool:
-    return "MicroMessenger" in (request.user_agent.string or "")
+    return devices.in_wechat(request.user_agent.string)
 
 
 def _known_device() -> str | None:

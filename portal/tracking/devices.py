@@ -1,8 +1,11 @@
 """What device a visit came from (phone, tablet or desktop; OS; browser; inside WeChat or not),
 parsed by ua-parser (the uap-core rules, maintained upstream), never by a home-made regex.
 
-WeChat's in-app browser sends "MicroMessenger" in its User-Agent; uap-core names that browser
-family "WeChat…" ("WeChat Browser" today), which is what `wechat` checks."""
+WeChat's in-app browser sends "MicroMessenger" in its User-Agent (the token WeChat documents for
+telling its browser apart, and what the viewer's "open in your browser to download" hint checks).
+uap-core names the browser family "WeChat…" on iOS only: on Android, WeChat's XWEB engine parses
+as "Chrome Mobile WebView". So `wechat` is the token's presence, whatever uap-core names the
+browser; `in_wechat` is the one test for it."""
 
 from __future__ import annotations
 
@@ -27,6 +30,14 @@ class Device:
         return asdict(self)
 
 
+WECHAT_MARKER = "MicroMessenger"
+
+
+def in_wechat(user_agent: str | None) -> bool:
+    """Whether a User-Agent is WeChat's in-app browser (iOS and Android alike)."""
+    return WECHAT_MARKER in (user_agent or "")
+
+
 @lru_cache(maxsize=1024)
 def describe(user_agent: str | None) -> Device:
     """The device of a User-Agent string (cached: one browser sends the same string)."""
@@ -44,4 +55,5 @@ def describe(user_agent: str | None) -> Device:
         os_name = ""
     if browser == "Other":
         browser = ""
-    return Device(kind=kind, os=os_name, browser=browser, wechat=browser.startswith("WeChat"))
+    wechat = browser.startswith("WeChat") or in_wechat(user_agent)
+    return Device(kind=kind, os=os_name, browser=browser, wechat=wechat)
