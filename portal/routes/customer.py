@@ -272,6 +272,21 @@ def portal_home(token: str) -> Response:
         staff_id=staff_id if audience == viewer_service.Audience.INTERNAL else None,
         grants=_grants(),
     )
+    return _keep_device(_portal_page(token, link, customer, page), device, new_device)
+
+
+def _portal_page(
+    token: str,
+    link,
+    customer,
+    page,
+    *,
+    draft: tuple[int, str] | None = None,
+    error: str | None = None,
+    status: int = 200,
+) -> Response:
+    """The portal page; `draft` (delivery id, text): a comment sent back with `error`, kept in
+    its box so that nothing typed is lost."""
     brand = branding.brand()
     with force_locale(i18n.browser_locale()):
         card = share_cards.card(
@@ -284,6 +299,7 @@ def portal_home(token: str) -> Response:
         )
     response = _render(
         "customer/portal.html",
+        status=status,
         brand=brand,
         share_card=card,
         rep_card=rep_cards.card_of(customer.owner),
@@ -293,9 +309,11 @@ def portal_home(token: str) -> Response:
         form=CommentForm(),
         max_comment=MAX_COMMENT_LENGTH,
         in_wechat=_in_wechat(),
+        draft=draft,
+        comment_error=error,
     )
     jobs.commit()  # after rendering: committing expires every loaded row
-    return _keep_device(response, device, new_device)
+    return response
 
 
 @bp.post("/p/<token>/comments")
@@ -314,10 +332,22 @@ def comment(token: str) -> Response:
         db.session.rollback()
         with force_locale(i18n.browser_locale()):
             if exc.code == "comment_too_long":
-                flash(_("Comments can be at most %(num)d characters.", num=MAX_COMMENT_LENGTH))
+                error = _("Comments can be at most %(num)d characters.", num=MAX_COMMENT_LENGTH)
             else:
-                flash(_("Write your comment first."))
-        return redirect(url_for(".portal_home", token=token, _anchor=f"doc-{delivery_id}"))
+                error = _("Write your comment first.")
+        # The page again, the text still in its box (a redirect would lose it): nothing
+        # recorded, the visit was recorded when the page was first served.
+        link, _customer = link_grants.resolve_portal_link(token)
+        page = portal_service.visit_portal(customer, via=link, record=False, grants=_grants())
+        return _portal_page(
+            token,
+            link,
+            customer,
+            page,
+            draft=(delivery_id, form.text.data or ""),
+            error=error,
+            status=422,
+        )
     jobs.commit()
     with force_locale(i18n.browser_locale()):
         flash(_("Thank you. Your comment has been sent."))
