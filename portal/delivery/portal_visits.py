@@ -24,6 +24,7 @@ from typing import Any
 
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy import select
 
 from portal.customers.models import Customer
 from portal.db_types import utcnow
@@ -32,10 +33,11 @@ from portal.extensions import db
 from portal.tracking import events, links
 from portal.tracking.devices import describe
 from portal.tracking.ingest_checks import MalformedBatch, SessionGone, SessionNotFound
-from portal.tracking.models import EventType, Link
+from portal.tracking.models import Event, EventType, Link
 
 VISIT_SALT = "portal-visit"
 VISIT_MAX_AGE = 24 * 3600
+DEVICE_MARK = "device_mark"  # a counted visit's device (visitors.device_mark)
 VISIT_KEY_PREFIX = "pv:"  # + the page load's link.fetched id: one visit per page load
 
 
@@ -65,6 +67,22 @@ def record_fetch(
     return _serializer().dumps([via.id, fetched.id])
 
 
+def _first_device(customer_id: int) -> str | None:
+    """The device mark of the customer's first counted portal visit that has one (visits
+    stored before marks were kept have none)."""
+    mark = Event.properties[DEVICE_MARK].as_string()
+    return db.session.scalar(
+        select(mark)
+        .where(
+            Event.customer_id == customer_id,
+            Event.type == EventType.PORTAL_VISITED,
+            mark.is_not(None),
+        )
+        .order_by(Event.id)
+        .limit(1)
+    )
+
+
 def confirm_visit(token: Any, device: str | None = None, user_agent: str = "") -> bool:
     """Record the visit of the page load the token names, from this device (its cookie): once
     per page load; True when recorded now. MalformedBatch (400), SessionNotFound (404) or
@@ -86,7 +104,7 @@ def confirm_visit(token: Any, device: str | None = None, user_agent: str = "") -
     if fetched is None or fetched.customer_id != link.customer_id:
         raise SessionNotFound("unknown visit")
     properties = dict(fetched.properties or {})
-    reader = visitors.portal_reader(link.customer_id, device)
+    reader = visitors.portal_reader(link.customer_id, device, _first_device(link.customer_id))
     if reader is None:
         kind, customer_id = EventType.PORTAL_OTHER_DEVICE, link.customer_id
         visitor_id = visitors.forwarded_visitor_of(link.customer_id, device)
@@ -99,6 +117,8 @@ def confirm_visit(token: Any, device: str | None = None, user_agent: str = "") -
         )
         if reader.customer_id != link.customer_id:
             properties["portal_of"] = link.customer_id  # an identified reader, as a contact
+        elif device:
+            properties[DEVICE_MARK] = visitors.device_mark(device)
     stored = events.record(
         events.NewEvent(
             customer_id=customer_id,

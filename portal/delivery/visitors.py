@@ -22,6 +22,7 @@ devices were told apart: the reading is not lost, and no forwarding is claimed w
 from __future__ import annotations
 
 import enum
+import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -147,12 +148,22 @@ def reader_of(delivery: Delivery | Any, device: str | None) -> Reader:
     return Reader(visitor.customer_id, visitor.id)
 
 
-def portal_reader(customer_id: int, device: str | None) -> Reader | None:
+def device_mark(device: str) -> str:
+    """A device id as events may keep it (portal visits): a digest, never the cookie's value,
+    which would let whoever reads an export pass for that browser."""
+    return hashlib.blake2b(device.encode(), digest_size=8, person=b"portal-dev").hexdigest()
+
+
+def portal_reader(
+    customer_id: int, device: str | None, first_portal_device: str | None = None
+) -> Reader | None:
     """The reader of a portal page of customer_id on this device, by the viewer's rule: None
     when it is not the recipient (a forwarded reader of one of the customer's sends, or any new
     device once the recipient's is known), unless that reader was identified as a contact (their
     visits then count for the contact). A browser with no cookie is the recipient, as in the
-    viewer; so is the first device while no send of the customer has a recipient's device."""
+    viewer. While no send of the customer has a recipient's device, the recipient is the device
+    of the customer's first counted portal visit (`first_portal_device`, its device_mark; None:
+    there is none yet, so this device is it)."""
     if not device:
         return Reader(customer_id, None)
     seen = db.session.scalars(
@@ -172,7 +183,11 @@ def portal_reader(customer_id: int, device: str | None) -> Reader | None:
         .where(Delivery.customer_id == customer_id, Visitor.forwarded.is_(False))
         .limit(1)
     )
-    return None if recipient_known is not None else Reader(customer_id, None)
+    if recipient_known is not None:
+        return None
+    if first_portal_device is not None and first_portal_device != device_mark(device):
+        return None
+    return Reader(customer_id, None)
 
 
 def forwarded_visitor_of(customer_id: int, device: str | None) -> int | None:

@@ -143,11 +143,24 @@ def test_the_rep_reads_another_device_s_visit_for_what_it_is(client, device, sho
     assert "预览/扫描" not in zh
 
 
-def test_the_first_device_counts_while_no_recipient_device_is_known(device, shop):
+def test_with_no_document_opened_the_first_device_on_the_portal_is_the_recipient(device, shop):
+    """No send has a recipient's device yet (nothing opened, only the portal): the first
+    device to visit is the recipient's, and a second one is another device."""
     sent = shop.send(shop.template())
-    visit_portal(device(), sent.portal_url, headers={"User-Agent": IPHONE})
-    assert _count(EventType.PORTAL_VISITED) == 1
-    assert _count(EventType.PORTAL_OTHER_DEVICE) == 0
+    phone = device()
+    visit_portal(phone, sent.portal_url, headers={"User-Agent": IPHONE})
+    visit_portal(phone, sent.portal_url, headers={"User-Agent": IPHONE})
+    assert _count(EventType.PORTAL_VISITED) == 2
+    visit_portal(device(), sent.portal_url, headers={"User-Agent": CHROME})
+    assert _count(EventType.PORTAL_VISITED) == 2
+    assert _count(EventType.PORTAL_OTHER_DEVICE) == 1
+    # the mark is a digest, never the cookie's value
+    marks = {
+        e.properties["device_mark"]
+        for e in db.session.scalars(select(Event).where(Event.type == EventType.PORTAL_VISITED))
+    }
+    [cookie] = [c.value for c in phone._cookies.values() if c.key == "portal_device"]
+    assert len(marks) == 1 and cookie not in marks and len(next(iter(marks))) == 16
 
 
 def test_an_identified_forwarded_reader_s_visit_counts_for_their_contact(client, device, shop):
