@@ -107,4 +107,6 @@ def test_demo_loads_every_role_templates_and_customers(runner):
     assert runner.invoke(args=["demo"]).exit_code != 0
     again = runner.invoke(args=["demo", "--if-empty"])
     assert again.exit_code == 0 and "nothing loaded" in again.output
+    # scripts/run's later starts: the demo's logins again, as its last line promises
+    assert "password demo1234" in again.output and "rep@demo.portal" in again.output
     assert count(Template) == len(templates)
