@@ -113,7 +113,7 @@ _ENTRIES: dict[str, LazyString | Entry] = {
     "file_required": _l("Choose a file to upload."),
     "upload_rejected": _detailed(_l("The file was not accepted.")),
     "empty_file": _detailed(
-        _l("The file is empty. Upload an .html, .zip or .pdf file with content.")
+        _l("The file is empty (0 bytes). Upload the file again, with its content.")
     ),
     "not_utf8": _detailed(
         _l("The HTML is not saved as UTF-8. Save it as UTF-8 in your editor and upload again.")
@@ -149,7 +149,7 @@ _ENTRIES: dict[str, LazyString | Entry] = {
         _l(
             "This file type is not accepted. Upload an .html page, a .zip of HTML with its "
             "assets, a .pdf, an Office file (.pptx .ppt .docx .doc .xlsx .odp .odt) or an "
-            "image (.png .jpg .webp), with the extension that matches the content."
+            "image (.png .jpg .jpeg .webp), with the extension that matches the content."
         )
     ),
     "conversion_timeout": _detailed(

@@ -144,38 +144,41 @@ def inspect_upload(filename: str, data: bytes, limits: UploadLimits) -> Inspecte
     """Check an uploaded file; return what to store, or raise UploadRejected."""
     data = bytes(data)
     display = safe_filename(filename)
+    # Messages name the file quoted (as zip entries are): never read as the sentence's first
+    # word, which the error catalogue capitalises ("Tool.exe" for tool.exe).
+    named = shown_name(display)
     extension = _extension(filename)
     source_type = _EXTENSIONS.get(extension)
     if source_type is None:
         shown = f"'{extension}' files are" if extension else "files without an extension are"
         raise UploadRejected(
-            f"{display}: {shown} not accepted; upload {ACCEPTED_TYPES}.",
+            f"{named}: {shown} not accepted; upload {ACCEPTED_TYPES}.",
             code="unsupported_type",
             status=415,
         )
     if not data:
         raise UploadRejected(
-            f"{display} is empty (0 bytes); upload {ACCEPTED_TYPES} with content.",
+            f"{named} is empty (0 bytes); upload {ACCEPTED_TYPES} with content.",
             code="empty_file",
         )
     if len(data) > limits.max_bytes:
         raise UploadRejected(
-            f"{display} is {_human(len(data))}; uploads may be at most {_human(limits.max_bytes)}.",
+            f"{named} is {_human(len(data))}; uploads may be at most {_human(limits.max_bytes)}.",
             code="upload_too_large",
             status=413,
         )
 
     page_count = None
     if source_type == "html":
-        _check_html(display, data)
+        _check_html(named, data)
     elif source_type == "zip":
-        _check_zip(display, data, limits)
+        _check_zip(named, data, limits)
     elif source_type == "office":
-        _check_office(display, extension, data, limits)
+        _check_office(named, extension, data, limits)
     elif source_type == "image":
-        _check_image(display, extension, data)
+        _check_image(named, extension, data)
     else:
-        page_count = check_pdf(display, data)
+        page_count = check_pdf(named, data)
 
     return InspectedUpload(
         source_type=source_type,
@@ -455,13 +458,13 @@ def _corrupt(display: str, detail: str) -> UploadRejected:
 _PATH_HINT = "entries must be plain relative paths such as 'index.html' or 'images/logo.png'"
 
 
-def _shown(name: str, limit: int = 120) -> str:
+def shown_name(name: str, limit: int = 120) -> str:
     """An entry name quoted for a message: escaped, and cut when absurdly long."""
     return repr(name if len(name) <= limit else name[: limit - 1] + "…")
 
 
 def _unsafe(name: str, why: str, hint: str = _PATH_HINT) -> UploadRejected:
-    return UploadRejected(f"zip entry {_shown(name)} {why}; {hint}.", code="unsafe_zip_entry")
+    return UploadRejected(f"zip entry {shown_name(name)} {why}; {hint}.", code="unsafe_zip_entry")
 
 
 def _bomb(display: str, detail: str, limits: UploadLimits) -> UploadRejected:
@@ -506,7 +509,7 @@ def _check_zip(display: str, data: bytes, limits: UploadLimits) -> None:
             )
         _check_layout(display, data, infos)
         entry_html = _read_all(display, archive, data, infos, limits, keep=entry)
-    _decode_utf8(f"zip entry {_shown(entry)}", entry_html)
+    _decode_utf8(f"zip entry {shown_name(entry)}", entry_html)
 
 
 def _check_entries(infos: list[zipfile.ZipInfo]) -> None:
@@ -556,7 +559,7 @@ def _check_entries(infos: list[zipfile.ZipInfo]) -> None:
         seen.add(key)
         if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
             raise UploadRejected(
-                f"zip entry {_shown(name)} uses compression method {info.compress_type}; only "
+                f"zip entry {shown_name(name)} uses compression method {info.compress_type}; only "
                 "'stored' and 'deflate' (what standard zip tools write) are accepted.",
                 code="unsupported_zip_entry",
             )
@@ -565,8 +568,8 @@ def _check_entries(infos: list[zipfile.ZipInfo]) -> None:
         base = posixpath.basename(name)
         if name.startswith(_OS_JUNK[0]) or base.startswith("._") or base in _OS_JUNK[1:]:
             raise UploadRejected(
-                f"zip entry {_shown(name)} is operating-system metadata (macOS __MACOSX/._ files, "
-                ".DS_Store, Thumbs.db); create the zip without it (e.g. "
+                f"zip entry {shown_name(name)} is operating-system metadata (macOS __MACOSX/._ "
+                "files, .DS_Store, Thumbs.db); create the zip without it (e.g. "
                 "zip -r site.zip site -x '*/.*' '__MACOSX/*') and upload it again.",
                 code="unsupported_zip_entry",
             )
@@ -574,7 +577,7 @@ def _check_entries(infos: list[zipfile.ZipInfo]) -> None:
         if extension not in ZIP_ALLOWED_EXTENSIONS:
             kind = f"'{extension}' files are" if extension else "files without an extension are"
             raise UploadRejected(
-                f"zip entry {_shown(name)}: {kind} not accepted in a template zip; allowed: "
+                f"zip entry {shown_name(name)}: {kind} not accepted in a template zip; allowed: "
                 f"{ZIP_ALLOWED_LIST}.",
                 code="unsupported_zip_entry",
             )
@@ -592,7 +595,7 @@ def _check_declared_sizes(
             ratio = info.file_size // max(info.compress_size, 1)
             raise _bomb(
                 display,
-                f"entry {_shown(info.orig_filename)} declares {_human(info.file_size)} from "
+                f"entry {shown_name(info.orig_filename)} declares {_human(info.file_size)} from "
                 f"{_human(info.compress_size)} (about {ratio}:1)",
                 limits,
             )
@@ -612,14 +615,16 @@ def _data_span(display: str, data: bytes, info: zipfile.ZipInfo) -> tuple[int, i
     offset = info.header_offset
     header = data[offset : offset + _LOCAL_HEADER.size]
     if len(header) < _LOCAL_HEADER.size:
-        raise _corrupt(display, f"entry {_shown(info.orig_filename)} lies past the end of the file")
+        raise _corrupt(
+            display, f"entry {shown_name(info.orig_filename)} lies past the end of the file"
+        )
     fields = _LOCAL_HEADER.unpack(header)
     if fields[0] != b"PK\x03\x04":
-        raise _corrupt(display, f"entry {_shown(info.orig_filename)} has no local header")
+        raise _corrupt(display, f"entry {shown_name(info.orig_filename)} has no local header")
     start = offset + _LOCAL_HEADER.size + fields[9] + fields[10]
     end = start + info.compress_size
     if end > len(data):
-        raise _corrupt(display, f"entry {_shown(info.orig_filename)} is truncated")
+        raise _corrupt(display, f"entry {shown_name(info.orig_filename)} is truncated")
     return start, end
 
 
@@ -658,7 +663,7 @@ def _read_all(
         try:  # zipfile's own checks of the local header (e.g. its name matches the directory)
             archive.open(info).close()
         except (zipfile.BadZipFile, EOFError, OSError, ValueError, NotImplementedError) as exc:
-            raise _corrupt(display, f"entry {_shown(name)}: {exc}") from None
+            raise _corrupt(display, f"entry {shown_name(name)}: {exc}") from None
         start, end = _data_span(display, data, info)
         parts: list[bytes] | None = [] if info.filename == keep else None
         produced = 0
@@ -672,7 +677,7 @@ def _read_all(
             if produced > info.file_size:
                 raise _bomb(
                     display,
-                    f"entry {_shown(name)} expands to more than the "
+                    f"entry {shown_name(name)} expands to more than the "
                     f"{_human(info.file_size)} it declares",
                     limits,
                 )
@@ -686,10 +691,10 @@ def _read_all(
         if produced != info.file_size:
             raise _corrupt(
                 display,
-                f"entry {_shown(name)} holds {produced} bytes but declares {info.file_size}",
+                f"entry {shown_name(name)} holds {produced} bytes but declares {info.file_size}",
             )
         if crc != info.CRC:
-            raise _corrupt(display, f"CRC check failed for entry {_shown(name)}")
+            raise _corrupt(display, f"CRC check failed for entry {shown_name(name)}")
         if not info.is_dir():
             _check_asset_content(name, head)
         if parts is not None:
@@ -720,7 +725,7 @@ def _check_asset_content(name: str, head: bytes) -> None:
         what = _sniff(head)
         if what is not None:
             raise UploadRejected(
-                f"zip entry {_shown(name)} is named like a text file, but it is {what}; "
+                f"zip entry {shown_name(name)} is named like a text file, but it is {what}; "
                 "give every file the extension of its content.",
                 code="unsupported_zip_entry",
             )
@@ -730,7 +735,7 @@ def _check_asset_content(name: str, head: bytes) -> None:
     if not (head.startswith(magics) and webp_ok):
         what = _sniff(head) or "something else"
         raise UploadRejected(
-            f"zip entry {_shown(name)} is named like {label}, but it is {what}; "
+            f"zip entry {shown_name(name)} is named like {label}, but it is {what}; "
             "give every file the extension of its content.",
             code="unsupported_zip_entry",
         )
@@ -757,6 +762,6 @@ def _expand(display: str, info: zipfile.ZipInfo, raw: memoryview):
             if chunk:
                 yield chunk
     except zlib.error as exc:
-        raise _corrupt(display, f"entry {_shown(info.orig_filename)}: {exc}") from None
+        raise _corrupt(display, f"entry {shown_name(info.orig_filename)}: {exc}") from None
     if not inflater.eof:
-        raise _corrupt(display, f"entry {_shown(info.orig_filename)} is truncated")
+        raise _corrupt(display, f"entry {shown_name(info.orig_filename)} is truncated")

@@ -54,8 +54,9 @@ def test_a_bad_content_tag_is_shown_on_the_content_tags_field(
 @pytest.mark.parametrize(
     ("lang", "expected"),
     [
-        ("zh_CN", "文件是空的，请上传有内容的 .html、.zip 或 .pdf 文件。（"),
-        ("en", "Brochure.html is empty (0 bytes)"),  # English: the service's own sentence
+        ("zh_CN", "文件是空的（0 字节）。请重新上传有内容的文件。（'brochure.html'"),
+        # English: the service's own sentence, the file's name as it was (never capitalised)
+        ("en", "'brochure.html' is empty (0 bytes)"),
     ],
 )
 def test_an_empty_upload_is_shown_on_the_file_field(as_marketing, template_form, lang, expected):

@@ -23,6 +23,7 @@ from portal.library.uploads import (
     InspectedUpload,
     UploadRejected,
     check_pdf,
+    shown_name,
 )
 
 
@@ -51,7 +52,7 @@ def convert_upload(upload: InspectedUpload, config: Mapping[str, Any]) -> Inspec
             )
         except ConversionError as exc:
             raise _refusal(upload.filename, exc, timeout) from None
-    pages = check_pdf(upload.filename, pdf)
+    pages = check_pdf(shown_name(upload.filename), pdf)
     return InspectedUpload(
         source_type="pdf",
         data=pdf,
