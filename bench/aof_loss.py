@@ -3,13 +3,14 @@
 `python -m bench.aof_loss [--policies no,everysec,always] [--trials 3] [--seconds 4]
 [--busy-disk]`
 
-Each trial starts a redis-server of its own (appendonly yes, the policy, a folder of its own
-under --folder, a new temporary folder by default), has `--clients` threads XADD entries with
-names of their own, each remembered once Redis has answered, kills Redis with -9 after
-`--seconds`, starts it again on the same folder and counts the answered entries the stream no
-longer holds. `--busy-disk` keeps the disk busy meanwhile (stress-ng --hdd, in the folder), the
-condition under which `everysec` answers writes that are not yet in the file. The ingest stream
-(portal.tracking.ingest_queue) trusts exactly this: an entry Redis answered is in its file.
+Each trial starts a redis-server of its own (appendonly yes, the policy, a folder of its own in
+a new folder made inside --folder or the temporary folder, removed after), has `--clients`
+threads XADD entries with names of their own, each remembered once Redis has answered, kills
+Redis with -9 after `--seconds`, starts it again on the same folder and counts the answered
+entries the stream no longer holds. `--busy-disk` keeps the disk busy meanwhile (stress-ng
+--hdd, in the folder), the condition under which `everysec` answers writes that are not yet in
+the file. The ingest stream (portal.tracking.ingest_queue) trusts exactly this: an entry Redis
+answered is in its file.
 
 Prints one line per trial: policy, entries answered, entries lost.
 """
@@ -136,17 +137,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--busy-disk", action="store_true")
-    parser.add_argument("--folder", type=Path, help="where the servers keep their files")
+    parser.add_argument(
+        "--folder",
+        type=Path,
+        help="a folder on the disk to measure (a new folder is made in it, and removed)",
+    )
     args = parser.parse_args(argv)
-    args.folder = args.folder or Path(tempfile.mkdtemp(prefix="portal-aof-loss-"))
+    # always a new folder of our own (inside --folder when given): only it is removed after
+    work = Path(tempfile.mkdtemp(prefix="portal-aof-loss-", dir=args.folder))
     if shutil.which("redis-server") is None:
         sys.exit("redis-server is not installed (apt-get install redis-server)")
-    with busy_disk(args.folder / "stress", args.busy_disk):
-        for policy in args.policies.split(","):
-            for _ in range(args.trials):
-                answered, lost = trial(policy, args.folder / policy, args.seconds, args.clients)
-                print(f"{policy}: {answered} answered, {lost} lost", flush=True)
-    shutil.rmtree(args.folder, ignore_errors=True)
+    try:
+        with busy_disk(work / "stress", args.busy_disk):
+            for policy in args.policies.split(","):
+                for _ in range(args.trials):
+                    answered, lost = trial(policy, work / policy, args.seconds, args.clients)
+                    print(f"{policy}: {answered} answered, {lost} lost", flush=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     return 0
 
 

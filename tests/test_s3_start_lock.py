@@ -48,10 +48,19 @@ def test_the_lock_is_free_once_the_start_script_returns(tmp_path: Path):
         os.kill(server, 9)
 
 
+def _never_run(folder: Path) -> Path:
+    """A start script of the test's own (the shared one may be absent: the lock is what is
+    tested), which fails loudly if it ever runs."""
+    script = folder / "start-s3.sh"
+    script.write_text("echo 'ran without the lock' >&2; exit 3\n")
+    return script
+
+
 def test_a_start_waits_for_the_lock_at_most_its_bound(tmp_path: Path, monkeypatch):
     lock = tmp_path / "s3.lock"
     monkeypatch.setattr(s3_server, "START_LOCK", lock)
     monkeypatch.setattr(s3_server, "START_WAIT_S", 0)
+    monkeypatch.setattr(s3_server, "START_S3", _never_run(tmp_path))
     monkeypatch.setattr(support, "IN_CI", False)  # skip_or_fail: a skip, not CI's failure
     holder = os.open(lock, os.O_RDONLY | os.O_CREAT)
     try:
@@ -74,6 +83,7 @@ def test_the_bench_starts_the_server_under_the_same_lock(tmp_path: Path, monkeyp
     lock = tmp_path / "s3.lock"
     monkeypatch.setattr(s3_server, "START_LOCK", lock)
     monkeypatch.setattr(s3_server, "START_WAIT_S", 0)
+    monkeypatch.setattr(s3_server, "START_S3", _never_run(tmp_path))
     holder = os.open(lock, os.O_RDONLY | os.O_CREAT)
     try:
         fcntl.flock(holder, fcntl.LOCK_EX)

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -149,21 +150,29 @@ def reader_of(delivery: Delivery | Any, device: str | None) -> Reader:
 
 
 def device_mark(device: str) -> str:
-    """A device id as events may keep it (portal visits): a digest, never the cookie's value,
-    which would let whoever reads an export pass for that browser."""
-    return hashlib.blake2b(device.encode(), digest_size=8, person=b"portal-dev").hexdigest()
+    """A device id as events may keep it (portal visits): keyed with the app's secret, never
+    the cookie's value (which would let whoever reads an export pass for that browser) nor a
+    plain hash (which would link one browser across customers' exports)."""
+    secret = current_app.config["SECRET_KEY"].encode()
+    digest = hashlib.blake2b(device.encode(), digest_size=8, key=secret[:64], person=b"portal-dev")
+    return digest.hexdigest()
 
 
 def portal_reader(
     customer_id: int, device: str | None, first_portal_device: str | None = None
 ) -> Reader | None:
-    """The reader of a portal page of customer_id on this device, by the viewer's rule: None
-    when it is not the recipient (a forwarded reader of one of the customer's sends, or any new
-    device once the recipient's is known), unless that reader was identified as a contact (their
-    visits then count for the contact). A browser with no cookie is the recipient, as in the
-    viewer. While no send of the customer has a recipient's device, the recipient is the device
-    of the customer's first counted portal visit (`first_portal_device`, its device_mark; None:
-    there is none yet, so this device is it)."""
+    """The reader of a portal page of customer_id on this device; None: not the recipient
+    (shown, never scored). The portal lists every send of the customer, so a device counts
+    only with nothing against it, in this order:
+
+    - no cookie: the recipient, as in the viewer;
+    - a forwarded reader of any of the customer's sends is not the recipient, even if it is
+      the recipient of another (a forwarded reader may be first on a send the customer has
+      not opened); an identified one's visits count for their contact;
+    - the recipient's device on a send counts;
+    - the device of the customer's first counted portal visit (`first_portal_device`, its
+      device_mark) counts, whichever device later opens a document;
+    - any other device counts only while neither is known: it is then the first."""
     if not device:
         return Reader(customer_id, None)
     seen = db.session.scalars(
@@ -172,22 +181,21 @@ def portal_reader(
         .where(Delivery.customer_id == customer_id, Visitor.device_id == device)
         .order_by(Visitor.id)
     ).all()
-    if any(not visitor.forwarded for visitor in seen):
-        return Reader(customer_id, None)
-    if seen:
-        named = next((visitor for visitor in seen if visitor.customer_id is not None), None)
+    forwarded = [visitor for visitor in seen if visitor.forwarded]
+    if forwarded:
+        named = next((visitor for visitor in forwarded if visitor.customer_id is not None), None)
         return Reader(named.customer_id, named.id) if named is not None else None
+    if seen:
+        return Reader(customer_id, None)
+    if first_portal_device is not None:
+        return Reader(customer_id, None) if first_portal_device == device_mark(device) else None
     recipient_known = db.session.scalar(
         select(Visitor.id)
         .join(Delivery, Delivery.id == Visitor.delivery_id)
         .where(Delivery.customer_id == customer_id, Visitor.forwarded.is_(False))
         .limit(1)
     )
-    if recipient_known is not None:
-        return None
-    if first_portal_device is not None and first_portal_device != device_mark(device):
-        return None
-    return Reader(customer_id, None)
+    return None if recipient_known is not None else Reader(customer_id, None)
 
 
 def forwarded_visitor_of(customer_id: int, device: str | None) -> int | None:

@@ -10,10 +10,11 @@ The request (enqueue):
     are unique). When the script set the flag, the request also queues a drain job on RQ.
 
     Durability is Redis's: run it with appendonly yes and appendfsync no (docs/deploy.md): Redis
-    writes each command to its file before it answers, so a Redis killed or crashed loses no
-    acknowledged report (`always` also survives the host's loss, at an fsync per answer). Not
-    everysec: it answers writes it has not yet written to the file while an earlier fsync
-    runs, and a kill then loses up to ~2 s of acknowledged reports.
+    hands each round's writes to the kernel before it answers them, so a Redis killed or crashed
+    loses no acknowledged report (two edge cases in docs/deploy.md) (`always` also survives the
+    host's loss, at an fsync per answer). Not everysec: it answers writes it has not yet written
+    to the file while an earlier fsync runs, and a kill then loses up to ~2 s of acknowledged
+    reports.
 
 The drain (an RQ job, `drain_job`):
     Reads the stream as consumer group GROUP, up to READ_COUNT entries at a time, applies them

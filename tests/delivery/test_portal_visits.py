@@ -180,3 +180,29 @@ def test_an_identified_forwarded_reader_s_visit_counts_for_their_contact(client,
     assert visit.customer_id == contact.customer_id != shop.customer.id
     assert visit.visitor_id == visitor.id
     assert visit.properties["portal_of"] == shop.customer.id
+
+
+def test_a_forwarded_reader_first_on_another_send_still_earns_the_customer_nothing(
+    client, device, shop
+):
+    """The portal lists every send: a forwarded reader may open one the customer has not
+    opened yet and be its first device. Forwarded on one send, they are not the customer."""
+    first = shop.send(shop.template())
+    second = shop.send(shop.template("第二份资料"))
+    open_in_viewer(client, path_of(first.url), headers={"User-Agent": CHROME})
+    colleague = device()
+    open_in_viewer(colleague, path_of(first.url), headers={"User-Agent": IPHONE})  # forwarded
+    open_in_viewer(colleague, path_of(second.url), headers={"User-Agent": IPHONE})  # first here
+    visit_portal(colleague, first.portal_url, headers={"User-Agent": IPHONE})
+    assert _count(EventType.PORTAL_VISITED) == 0
+    assert _count(EventType.PORTAL_OTHER_DEVICE) == 1
+
+
+def test_the_first_portal_device_stays_the_customer_s_when_another_opens_a_document(device, shop):
+    sent = shop.send(shop.template())
+    phone, laptop = device(), device()
+    visit_portal(phone, sent.portal_url, headers={"User-Agent": IPHONE})
+    open_in_viewer(laptop, path_of(sent.url), headers={"User-Agent": CHROME})  # the send's first
+    visit_portal(phone, sent.portal_url, headers={"User-Agent": IPHONE})
+    assert _count(EventType.PORTAL_VISITED) == 2
+    assert _count(EventType.PORTAL_OTHER_DEVICE) == 0
