@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -29,40 +28,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from bench.stack import free_port
+from bench.own_redis import OwnRedis
 
 STREAM = "aof-loss"
-
-
-class _Server:
-    def __init__(self, policy: str, folder: Path):
-        self.port = free_port()
-        self.command = [
-            "redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-            "--appendonly", "yes", "--appendfsync", policy, "--dir", str(folder),
-        ]  # fmt: skip
-        self.process: subprocess.Popen | None = None
-
-    def start(self):
-        from redis import Redis
-
-        self.process = subprocess.Popen(self.command, stdout=subprocess.DEVNULL)
-        client = Redis(port=self.port)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                client.ping()
-                return client
-            except Exception:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-
-    def kill(self) -> None:
-        if self.process is not None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(30)
-            self.process = None
 
 
 def trial(policy: str, folder: Path, seconds: float, clients: int) -> tuple[int, int]:
@@ -71,7 +39,7 @@ def trial(policy: str, folder: Path, seconds: float, clients: int) -> tuple[int,
 
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    server = _Server(policy, folder)
+    server = OwnRedis(folder, policy)
     server.start()
     answered: list[str] = []
     stop = threading.Event()
@@ -99,7 +67,8 @@ def trial(policy: str, folder: Path, seconds: float, clients: int) -> tuple[int,
         for thread in threads:
             thread.join(30)
     try:
-        client = server.start()
+        server.start()
+        client = Redis(port=server.port)
         kept = {fields[b"k"].decode() for _id, fields in client.xrange(STREAM)}
     finally:
         server.kill()

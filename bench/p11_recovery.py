@@ -24,53 +24,18 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
-import subprocess
 import threading
 import time
 
 from bench import wrk
+from bench.own_redis import OwnRedis
 from bench.p2_ingest import PAGES, _stored, sessions
 from bench.report import Figure, median
 from bench.settings import Settings
-from bench.stack import Stack, StackError, free_port
+from bench.stack import Stack, StackError
 
 log = logging.getLogger("bench")
 OUTAGE_S = 1.0
-
-
-class _Redis:
-    def __init__(self, stack: Stack):
-        self.port = free_port()
-        self.folder = stack.workdir / "p11-redis"
-        self.folder.mkdir(exist_ok=True)
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> float:
-        """Start it; the monotonic time it first answered."""
-        from redis import Redis
-
-        self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "yes", "--appendfsync", "no", "--dir", str(self.folder)],
-            stdout=subprocess.DEVNULL,
-        )  # fmt: skip
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                Redis.from_url(self.url).ping()
-                return time.monotonic()
-            except Exception:
-                if time.monotonic() > deadline:
-                    raise StackError("the P11 redis-server did not start") from None
-                time.sleep(0.02)
-
-    def kill(self) -> None:
-        if self.process is not None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(30)
-            self.process = None
 
 
 def _last_stored(stack: Stack, expected: int, timeout: float) -> tuple[int, float]:
@@ -87,7 +52,7 @@ def _last_stored(stack: Stack, expected: int, timeout: float) -> tuple[int, floa
 def measure(stack: Stack, settings: Settings) -> list[Figure]:
     if stack.server_pid() is not None:
         raise StackError("P11 needs a Redis of its own: run it alone (python -m bench --only P11)")
-    redis = _Redis(stack)
+    redis = OwnRedis(stack.workdir / "p11-redis")  # appendfsync no, as recommended
     redis.start()
     shared = stack.env.get("PORTAL_REDIS_URL")
     stack.env["PORTAL_REDIS_URL"] = os.environ["PORTAL_REDIS_URL"] = redis.url
@@ -99,7 +64,7 @@ def measure(stack: Stack, settings: Settings) -> list[Figure]:
             stack.env["PORTAL_REDIS_URL"] = os.environ["PORTAL_REDIS_URL"] = shared
 
 
-def _measure(stack: Stack, settings: Settings, redis: _Redis) -> list[Figure]:
+def _measure(stack: Stack, settings: Settings, redis: OwnRedis) -> list[Figure]:
     tokens = sessions(stack, settings)
     base = stack.server()
     token_file = stack.workdir / "p11-tokens.txt"

@@ -14,6 +14,7 @@ import shutil
 import pytest
 
 from bench import aof_loss
+from bench.own_redis import OwnRedis
 from tests.support import skip_or_fail
 
 
@@ -31,13 +32,12 @@ def test_a_kill_9_loses_no_answered_write_with_appendfsync_no(tmp_path):
 
 def test_the_trial_sees_a_loss(tmp_path, monkeypatch):
     """Without the AOF (what it exists to catch), the same trial counts every entry lost."""
-    original = aof_loss._Server.__init__
 
-    def without_aof(self, policy, folder):
-        original(self, policy, folder)
-        self.command[self.command.index("--appendonly") + 1] = "no"
+    class WithoutAof(OwnRedis):
+        def __init__(self, folder, fsync):
+            super().__init__(folder, fsync, extra_args=("--appendonly", "no"))
 
-    monkeypatch.setattr(aof_loss._Server, "__init__", without_aof)
+    monkeypatch.setattr(aof_loss, "OwnRedis", WithoutAof)
     answered, lost = aof_loss.trial("no", tmp_path / "redis", seconds=0.5, clients=2)
     assert answered > 0
     assert lost == answered
