@@ -340,6 +340,8 @@ _ENTRIES: dict[str, LazyString | Entry] = {
     "wechat_id_invalid": _l("Enter a WeChat ID: letters, digits, - and _."),
     # --- passcodes ------------------------------------------------------------------------------
     "invalid_passcode": _l("A passcode is 4 to 8 digits, or leave it empty."),
+    # the API's declared pattern refuses a bad passcode before the service does
+    "bad_passcode": _l("A passcode is 4 to 8 digits, or leave it empty."),
     "passcode_required": _l("This document is protected by a passcode. Enter it to open it."),
     "wrong_passcode": _l("That passcode is not right. Check it with the sender and try again."),
     # --- the visit export -----------------------------------------------------------------------

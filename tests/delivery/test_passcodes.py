@@ -185,6 +185,9 @@ def test_the_api_takes_a_passcode_and_a_watermark_and_stores_only_a_hash(client,
         # the declared pattern refuses it before the service (which says invalid_passcode)
         code = "not_a_string" if isinstance(bad, int) else "bad_passcode"
         assert refused.json["error"]["code"] == code, bad
+        if code == "bad_passcode":  # the catalogue's sentence, not the validation library's
+            message = refused.json["error"]["message"]
+            assert message == "passcode: A passcode is 4 to 8 digits, or leave it empty.", bad
     assert send(template.id, watermark="yes").status_code == 422
 
     created = send(template.id, passcode="0042")

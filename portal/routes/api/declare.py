@@ -18,10 +18,12 @@ from functools import wraps
 from typing import Any, TypeVar
 
 from flask import request
+from flask_babel import force_locale
 from pydantic import BaseModel, ValidationError
 from spectree import Response, SecurityScheme, SecuritySchemeData, SpecTree
 from spectree.model_adapter.pydantic_adapter import PydanticModelAdapter
 
+from portal import error_catalogue
 from portal.db_types import MAX_ID
 from portal.errors import PortalError, ValidationFailed
 from portal.routes.api.schemas.common import Error
@@ -79,7 +81,8 @@ def _explained(where: str, error: Any) -> tuple[str, str, dict[str, Any]]:
     if kind == "string_pattern_mismatch" and context.get("pattern") == _NOT_BLANK:
         return "required", f"{where} is required", {}
     if kind in {"literal_error", "enum", "string_pattern_mismatch"}:
-        return f"bad_{name}", f"{where}: {error['msg']}", {}
+        code = f"bad_{name}"
+        return code, f"{where}: {_catalogue_english(code) or error['msg']}", {}
     if kind in _MUST_BE:
         code, must_be = _MUST_BE[kind]
         return code, f"{where} must be {must_be}", {}
@@ -91,6 +94,13 @@ def _explained(where: str, error: Any) -> tuple[str, str, dict[str, Any]]:
     if kind in _BOUNDS:
         return "number_out_of_range", f"{where}: {error['msg']}", {}
     return "validation_failed", f"{where}: {error['msg']}", {}
+
+
+def _catalogue_english(code: str) -> str | None:
+    """The catalogue's sentence for code in English (the API's messages are English; clients
+    tell refusals apart by code), rather than the validation library's wording of a pattern."""
+    with force_locale("en"):
+        return error_catalogue.sentence(code)
 
 
 class _Adapter(PydanticModelAdapter):
