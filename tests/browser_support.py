@@ -144,3 +144,13 @@ def screenshot(page, name: str) -> None:
     if shots:
         Path(shots).mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(Path(shots) / name), full_page=False)
+
+
+def sign_in(page, base_url: str, email: str, password: str = "password123") -> None:
+    """Sign a staff member in through the login page, as a person does (Enter in the
+    password field), and wait for the page it leads to."""
+    page.goto(f"{base_url}/login", wait_until="load")
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password]", password)
+    with page.expect_navigation():
+        page.press("input[name=password]", "Enter")

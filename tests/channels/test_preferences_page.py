@@ -14,6 +14,7 @@ from tests.browser_support import (  # noqa: F401  (fixtures)
     live_server_fixture,
     port_fixture,
     served_config,
+    sign_in,
 )
 
 
@@ -75,11 +76,7 @@ def app_config(app_config: dict, port: int) -> dict:
 def test_the_page_fits_a_phone_and_a_desktop(rep, live_server, chromium, language):
     context = chromium.new_context(viewport={"width": 1366, "height": 900}, locale=language)
     page = context.new_page()
-    page.goto(f"{live_server}/login", wait_until="load")
-    page.fill("input[name=email]", rep.email)
-    page.fill("input[name=password]", "password123")
-    with page.expect_navigation():
-        page.press("input[name=password]", "Enter")
+    sign_in(page, live_server, rep.email)
     shots = os.environ.get("PORTAL_SCREENSHOT_DIR")
     expected = "免打扰时段" if language == "zh-CN" else "Quiet hours"
     for width, height in ((390, 844), (1366, 900)):

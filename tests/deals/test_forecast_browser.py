@@ -19,6 +19,7 @@ from tests.browser_support import (  # noqa: F401 (fixtures)
     live_server_fixture,
     port_fixture,
     served_config,
+    sign_in,
 )
 from tests.deals.conftest import new_deal, walk_to
 from tests.deals.test_forecast_charts import _won_in_ten_days_per_stage
@@ -105,11 +106,7 @@ def test_the_forecast_charts_read_on_a_phone_and_a_desktop(chromium, live_server
     ):
         context = chromium.new_context(viewport={"width": 1366, "height": 900}, locale=locale)
         page = context.new_page()
-        page.goto(f"{live_server}/login", wait_until="load")
-        page.fill("input[name=email]", admin.email)
-        page.fill("input[name=password]", "password123")
-        with page.expect_navigation():
-            page.press("input[name=password]", "Enter")
+        sign_in(page, live_server, admin.email)
         for width, height in ((390, 844), (1366, 900)):
             page.set_viewport_size({"width": width, "height": height})
             page.goto(f"{live_server}/deals/forecast", wait_until="load")

@@ -13,6 +13,7 @@ from tests.browser_support import (  # noqa: F401 (fixtures)
     port_fixture,
     screenshot,
     served_config,
+    sign_in,
 )
 
 pytestmark = pytest.mark.browser
@@ -27,11 +28,7 @@ def test_the_digest_row_on_a_phone_and_a_desktop(chromium, live_server, make_use
     rep = make_user("rep", email="rep@example.com")
     context = chromium.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN")
     page = context.new_page()
-    page.goto(f"{live_server}/login", wait_until="load")
-    page.fill("input[name=email]", rep.email)
-    page.fill("input[name=password]", "password123")
-    with page.expect_navigation():
-        page.press("input[name=password]", "Enter")
+    sign_in(page, live_server, rep.email)
     for width, height in ((390, 844), (1366, 900)):
         page.set_viewport_size({"width": width, "height": height})
         page.goto(f"{live_server}/notifications/preferences", wait_until="load")

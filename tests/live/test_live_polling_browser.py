@@ -11,6 +11,7 @@ from tests.browser_support import (  # noqa: F401  (fixtures)
     live_server_fixture,
     port_fixture,
     served_config,
+    sign_in,
 )
 from tests.delivery.helpers import make_delivery
 from tests.live.test_live import read_report, viewer_page
@@ -31,11 +32,7 @@ def test_the_badge_comes_and_goes_by_polling(app, world, live_server, chromium):
     page = chromium.new_page(locale="zh-CN", viewport={"width": 1366, "height": 900})
     streams = []
     page.on("request", lambda r: streams.append(r.url) if r.url.endswith("/live") else None)
-    page.goto(f"{live_server}/login")
-    page.fill("input[name=email]", world.rep.email)
-    page.fill("input[name=password]", "password123")
-    with page.expect_navigation():
-        page.press("input[name=password]", "Enter")
+    sign_in(page, live_server, world.rep.email)
     page.goto(f"{live_server}/customers/{world.customer.id}")
     badge = page.locator(f"[data-live-customer='{world.customer.id}']").first
     assert badge.is_hidden()

@@ -17,7 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser_support import chromium_fixture  # noqa: F401
+from tests.browser_support import (
+    chromium_fixture,  # noqa: F401
+    sign_in,
+)
 from tests.multinode.cluster import wait_until
 from tests.multinode.deployment import MARKETING, PASSWORD, REP, deployment, require_postgres
 
@@ -84,11 +87,7 @@ def test_the_reps_page_on_another_node_shows_the_reader_live(tmp_path: Path, chr
         rep = chromium.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN")
         rep.add_init_script(RECORD_LIVE_EVENTS)
         rep_page = rep.new_page()
-        rep_page.goto(f"{node_b}/login")
-        rep_page.fill("input[name=email]", REP)
-        rep_page.fill("input[name=password]", PASSWORD)
-        with rep_page.expect_navigation():
-            rep_page.press("input[name=password]", "Enter")
+        sign_in(rep_page, node_b, REP, PASSWORD)
         with rep_page.expect_response(re.compile(r"/live$")) as streaming:
             rep_page.goto(f"{node_b}/customers/{customer['id']}")
         assert streaming.value.status == 200

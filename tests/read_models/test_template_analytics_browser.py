@@ -16,6 +16,7 @@ from tests.browser_support import (  # noqa: F401 (fixtures)
     live_server_fixture,
     port_fixture,
     served_config,
+    sign_in,
 )
 from tests.delivery.helpers import make_delivery
 from tests.read_models.conftest import THREE_PAGES, read
@@ -47,11 +48,7 @@ def test_the_analytics_page_reads_on_a_phone_and_a_desktop(chromium, live_server
     ):
         context = chromium.new_context(viewport={"width": 1366, "height": 900}, locale=locale)
         page = context.new_page()
-        page.goto(f"{live_server}/login", wait_until="load")
-        page.fill("input[name=email]", shop.marketing.email)
-        page.fill("input[name=password]", "password123")
-        with page.expect_navigation():
-            page.press("input[name=password]", "Enter")
+        sign_in(page, live_server, shop.marketing.email)
         for width, height in ((390, 844), (1366, 900)):
             page.set_viewport_size({"width": width, "height": height})
             page.goto(url, wait_until="load")
@@ -81,11 +78,7 @@ def test_the_supervisor_home_page_headline_reads_on_a_phone_and_a_desktop(
     for locale, title in (("zh-CN", "转化周期与 A 级成交率"), ("en", "A-grade close rate")):
         context = chromium.new_context(viewport={"width": 1366, "height": 900}, locale=locale)
         page = context.new_page()
-        page.goto(f"{live_server}/login", wait_until="load")
-        page.fill("input[name=email]", shop.east_boss.email)
-        page.fill("input[name=password]", "password123")
-        with page.expect_navigation():
-            page.press("input[name=password]", "Enter")
+        sign_in(page, live_server, shop.east_boss.email)
         for width, height in ((390, 844), (1366, 900)):
             page.set_viewport_size({"width": width, "height": height})
             for name, path in (("home", "/"), ("funnel", "/analytics/funnel?group=team")):

@@ -12,6 +12,7 @@ from tests.browser_support import (  # noqa: F401 (fixtures)
     live_server_fixture,
     port_fixture,
     served_config,
+    sign_in,
 )
 
 pytestmark = pytest.mark.browser
@@ -30,11 +31,7 @@ def test_the_bell_and_its_count_stay_in_sight_on_a_phone(chromium, live_server, 
     for locale in ("zh-CN", "en"):
         context = chromium.new_context(viewport={"width": 390, "height": 844}, locale=locale)
         page = context.new_page()
-        page.goto(f"{live_server}/login", wait_until="load")
-        page.fill("input[name=email]", rep.email)
-        page.fill("input[name=password]", "password123")
-        with page.expect_navigation():
-            page.press("input[name=password]", "Enter")
+        sign_in(page, live_server, rep.email)
         page.goto(f"{live_server}/customers/", wait_until="load")
         nav = page.locator("nav.nav").bounding_box()
         badge = page.locator("a.nav-notes .nav-badge").bounding_box()
