@@ -104,17 +104,14 @@ def confirm_visit(token: Any, device: str | None = None, user_agent: str = "") -
     if fetched is None or fetched.customer_id != link.customer_id:
         raise SessionNotFound("unknown visit")
     properties = dict(fetched.properties or {})
-    reader = visitors.portal_reader(link.customer_id, device, _first_device(link.customer_id))
-    if reader is None:
+    reader = visitors.portal_reader(
+        link.customer_id, device, lambda: _first_device(link.customer_id)
+    )
+    if not reader.counts:
         kind, customer_id = EventType.PORTAL_OTHER_DEVICE, link.customer_id
-        visitor_id = visitors.forwarded_visitor_of(link.customer_id, device)
         properties["device"] = describe(user_agent).as_json()
     else:
-        kind, customer_id, visitor_id = (
-            EventType.PORTAL_VISITED,
-            reader.customer_id,
-            reader.visitor_id,
-        )
+        kind, customer_id = EventType.PORTAL_VISITED, reader.customer_id
         if reader.customer_id != link.customer_id:
             properties["portal_of"] = link.customer_id  # an identified reader, as a contact
         elif device:
@@ -126,7 +123,7 @@ def confirm_visit(token: Any, device: str | None = None, user_agent: str = "") -
             occurred_at=utcnow(),
             idempotency_key=f"{VISIT_KEY_PREFIX}{fetched_id}",
             properties=properties,
-            visitor_id=visitor_id,
+            visitor_id=reader.visitor_id,
         )
     )
     return stored is not None

@@ -24,6 +24,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -158,23 +159,35 @@ def device_mark(device: str) -> str:
     return digest.hexdigest()
 
 
+@dataclass(frozen=True)
+class PortalReader:
+    """Whose a confirmed portal visit is: `counts` for customer_id (the recipient's, or an
+    identified reader's contact's), or not (another device: shown, never scored); visitor_id:
+    the device's Visitor as a forwarded reader, if it is one."""
+
+    counts: bool
+    customer_id: int | None
+    visitor_id: int | None
+
+
 def portal_reader(
-    customer_id: int, device: str | None, first_portal_device: str | None = None
-) -> Reader | None:
-    """The reader of a portal page of customer_id on this device; None: not the recipient
-    (shown, never scored). The portal lists every send of the customer, so a device counts
-    only with nothing against it, in this order:
+    customer_id: int, device: str | None, first_portal_device: Callable[[], str | None]
+) -> PortalReader:
+    """The reader of a portal page of customer_id on this device. The portal lists every send
+    of the customer, so a device counts only with nothing against it, in this order:
 
     - no cookie: the recipient, as in the viewer;
     - a forwarded reader of any of the customer's sends is not the recipient, even if it is
       the recipient of another (a forwarded reader may be first on a send the customer has
       not opened); an identified one's visits count for their contact;
     - the recipient's device on a send counts;
-    - the device of the customer's first counted portal visit (`first_portal_device`, its
-      device_mark) counts, whichever device later opens a document;
+    - the device of the customer's first counted portal visit (`first_portal_device()`, its
+      device_mark, read only when the rule gets this far) counts, whichever device later
+      opens a document;
     - any other device counts only while neither is known: it is then the first."""
+    recipient = PortalReader(True, customer_id, None)
     if not device:
-        return Reader(customer_id, None)
+        return recipient
     seen = db.session.scalars(
         select(Visitor)
         .join(Delivery, Delivery.id == Visitor.delivery_id)
@@ -184,35 +197,22 @@ def portal_reader(
     forwarded = [visitor for visitor in seen if visitor.forwarded]
     if forwarded:
         named = next((visitor for visitor in forwarded if visitor.customer_id is not None), None)
-        return Reader(named.customer_id, named.id) if named is not None else None
+        if named is not None:
+            return PortalReader(True, named.customer_id, named.id)
+        return PortalReader(False, None, forwarded[0].id)
     if seen:
-        return Reader(customer_id, None)
-    if first_portal_device is not None:
-        return Reader(customer_id, None) if first_portal_device == device_mark(device) else None
+        return recipient
+    other = PortalReader(False, None, None)
+    mark = first_portal_device()
+    if mark is not None:
+        return recipient if mark == device_mark(device) else other
     recipient_known = db.session.scalar(
         select(Visitor.id)
         .join(Delivery, Delivery.id == Visitor.delivery_id)
         .where(Delivery.customer_id == customer_id, Visitor.forwarded.is_(False))
         .limit(1)
     )
-    return None if recipient_known is not None else Reader(customer_id, None)
-
-
-def forwarded_visitor_of(customer_id: int, device: str | None) -> int | None:
-    """The Visitor id this device has as a forwarded reader of one of customer_id's sends."""
-    if not device:
-        return None
-    return db.session.scalar(
-        select(Visitor.id)
-        .join(Delivery, Delivery.id == Visitor.delivery_id)
-        .where(
-            Delivery.customer_id == customer_id,
-            Visitor.device_id == device,
-            Visitor.forwarded.is_(True),
-        )
-        .order_by(Visitor.id)
-        .limit(1)
-    )
+    return other if recipient_known is not None else recipient
 
 
 def identified_name(delivery_id: int, device: str | None) -> str | None:
